@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The configuration: the program's structure (phases, pools, consortia),
+ * who may do what (access), and where the daemon keeps its state. Loaded
+ * from one YAML file by a strict loader: every error is reported as
+ * "FILE:LINE:COL: message" (1-based), all of them, and nothing is applied
+ * unless the whole file is valid. Only config.c includes <yaml.h>.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum role {
+	ROLE_NONE = 0,		/* unauthenticated / unmapped */
+	ROLE_CONSORTIUM,	/* reads its own rows only */
+	ROLE_OPERATOR,		/* reads everything */
+	ROLE_ADMIN,		/* changes the ledger */
+};
+
+enum log_level {
+	LOG_DEBUG,
+	LOG_INFO,
+	LOG_WARN,
+	LOG_ERROR,
+};
+
+struct cfg_strlist {
+	char **v;
+	size_t n;
+};
+
+struct cfg_phase {
+	char *id;
+	char *name;
+	int64_t start;		/* inclusive */
+	int64_t end;		/* exclusive */
+};
+
+struct cfg_pool {
+	char *id;
+	char *provider;
+	char *gpu;		/* model, e.g. "B200" */
+	int64_t gpus;		/* capacity, > 0 */
+	int64_t available_from;	/* TIME_MIN when unset */
+	int64_t available_until;	/* TIME_MAX when unset (exclusive) */
+	int64_t gpus_per_node;	/* 0 when unset */
+};
+
+struct cfg_consortium {
+	char *id;		/* slug: [a-z0-9][a-z0-9-]* */
+	char *name;
+	char *lead;
+	struct cfg_strlist members;
+	int64_t joined;		/* default: start of the first phase */
+};
+
+struct cfg_principals {
+	struct cfg_strlist users;
+	struct cfg_strlist groups;
+};
+
+struct cfg_consortium_access {
+	char *consortium;	/* a consortium id */
+	struct cfg_strlist groups;
+};
+
+struct cfg_token {
+	char *name;
+	enum role role;
+	char *consortium;	/* set iff role == ROLE_CONSORTIUM */
+	uint8_t sha256[32];
+};
+
+struct config {
+	char *path;
+
+	/* daemon: */
+	char *socket;		/* default "var/gpuledger.sock" */
+	char *database;		/* default "var/gpuledger.db" */
+	char *log;		/* "-" = stderr (default) */
+	enum log_level log_level;	/* default LOG_INFO */
+	char *listen;		/* "HOST:PORT" or NULL */
+	bool allow_plaintext;	/* daemon.allow_plaintext_remote */
+
+	/* access: */
+	struct cfg_principals admins;
+	struct cfg_principals operators;
+	struct cfg_consortium_access *consortium_access;
+	size_t n_consortium_access;
+	struct cfg_token *tokens;
+	size_t n_tokens;
+
+	/* program: */
+	char *program_name;
+	char *timezone;		/* default "Asia/Seoul" */
+	int32_t tz_offset;	/* seconds east of UTC */
+	int64_t designation_grace_days;	/* default 0 */
+
+	struct cfg_phase *phases;	/* sorted by start, non-overlapping */
+	size_t n_phases;
+	struct cfg_pool *pools;		/* in file order (earliest-fit ties) */
+	size_t n_pools;
+	struct cfg_consortium *consortia;	/* in file order */
+	size_t n_consortia;
+};
+
+/*
+ * Loads and validates the file at path. Returns 0 and a config the caller
+ * frees with config_free(), or -EINVAL (invalid) / -errno (unreadable) and
+ * sets *errors to a malloc'd text of one "FILE:LINE:COL: message" line per
+ * problem (caller frees). *out is untouched on failure.
+ */
+int config_load(const char *path, struct config **out, char **errors);
+
+/* Same, from a string; name stands for FILE in messages. */
+int config_parse(const char *name, const char *text, size_t len,
+		 struct config **out, char **errors);
+
+void config_free(struct config *cfg);
+
+/* Lookups by id; NULL when absent. */
+const struct cfg_phase *config_phase(const struct config *cfg, const char *id);
+const struct cfg_pool *config_pool(const struct config *cfg, const char *id);
+const struct cfg_consortium *config_consortium(const struct config *cfg,
+					       const char *id);
+/* The phase containing instant t, or NULL when t falls in a gap. */
+const struct cfg_phase *config_phase_at(const struct config *cfg, int64_t t);
+/* Whether some pool has this GPU model. */
+bool config_has_gpu(const struct config *cfg, const char *gpu);
+
+const char *role_name(enum role r);
+int role_parse(const char *s, enum role *r);

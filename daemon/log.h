@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Logs: one JSON object per line with "ts", "level", "event" and context
+ * fields, to stderr or a file (reopened on SIGHUP for logrotate). The
+ * level check comes before any formatting. Never log a token.
+ */
+#pragma once
+
+#include <jansson.h>
+
+#include "daemon/config.h"
+
+/* "-" is stderr. Returns 0 or a negative errno with *cause malloc'd. */
+int log_open(const char *path, enum log_level level, char **cause);
+/* Reopens the file (logrotate); stderr is left alone. */
+int log_reopen(void);
+void log_set_level(enum log_level level);
+void log_close(void);
+bool log_enabled(enum log_level level);
+const char *log_level_name(enum log_level level);
+int log_level_parse(const char *s, enum log_level *out);
+
+/*
+ * log_event(LOG_INFO, "listening", "{s:s}", "socket", path): the format
+ * and arguments are jansson's json_pack(); they build the context object.
+ * fmt may be NULL for none.
+ */
+#define log_event(level, event, ...)					\
+	do {								\
+		if (log_enabled(level))					\
+			log__event(level, event, __VA_ARGS__);		\
+	} while (0)
+
+void log__event(enum log_level level, const char *event, const char *fmt, ...);
+/* Same, with a ready object (reference stolen). */
+void log_json(enum log_level level, const char *event, json_t *fields);

@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The ledger's records as plain structs, shared by the pure ledger and by
+ * the store that persists them. Amounts are exact int64 GPU-seconds.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* What is stored; reserved/active/completed are derived from the clock. */
+enum alloc_stored {
+	ALLOC_BOOKED,
+	ALLOC_CANCELLED,
+	ALLOC_RELEASED,
+	ALLOC_REVOKED,
+};
+
+enum alloc_state {
+	AS_RESERVED,
+	AS_ACTIVE,
+	AS_COMPLETED,
+	AS_CANCELLED,
+	AS_RELEASED,
+	AS_REVOKED,
+};
+
+struct alloc {
+	char id[24];		/* "A-000042" */
+	int64_t num;		/* 42 */
+	char *consortium;
+	char *pool;
+	char *gpu;
+	char *phase;
+	int64_t gpus;
+	int64_t start;
+	int64_t end;		/* current end (moved by release/cut) */
+	int64_t booked_end;	/* end as first booked */
+	enum alloc_stored stored;
+	int64_t cost;		/* gpus * (end - start), 0 once cancelled/revoked */
+	char *note;
+	int64_t created;	/* journal time of the reserve entry */
+	int64_t seq;		/* seq of the reserve entry */
+};
+
+struct balance {
+	char *consortium;
+	char *phase;
+	char *gpu;
+	int64_t granted;
+	int64_t committed;
+	int64_t expired;
+	int64_t max_gpus;	/* 0 = no cap */
+};
+
+enum cstatus {
+	CS_ACTIVE,
+	CS_ELIMINATED,
+};
+
+struct cstate {
+	char *consortium;
+	enum cstatus status;
+	int64_t since;		/* effective instant of the last eliminate/reinstate */
+	int64_t designation_until;	/* TIME_MIN when none */
+};
+
+const char *alloc_stored_name(enum alloc_stored s);
+int alloc_stored_parse(const char *s, enum alloc_stored *out);
+const char *alloc_state_name(enum alloc_state s);
+int alloc_state_parse(const char *s, enum alloc_state *out);
+/* The state a person sees at instant now. */
+enum alloc_state alloc_state_at(const struct alloc *a, int64_t now);
+
+void alloc_clear(struct alloc *a);
+void alloc_copy(struct alloc *dst, const struct alloc *src);
+void balance_clear(struct balance *b);
+void cstate_clear(struct cstate *c);

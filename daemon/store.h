@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The store: the ledger on disk, in SQLite. The journal is the truth; the
+ * balances, allocations and consortium-state tables are caches that
+ * store_append() keeps in step with each entry inside the same
+ * transaction. Schema files schema/NNNN-*.sql are embedded at build time and
+ * applied in order under PRAGMA user_version. WAL, synchronous=FULL,
+ * foreign keys, a busy timeout; the file is created 0600. Only store.c
+ * includes <sqlite3.h>; SQLite result codes become negative errno here:
+ * SQLITE_BUSY/LOCKED -> -EBUSY, SQLITE_FULL -> -ENOSPC, SQLITE_IOERR -> -EIO,
+ * SQLITE_CORRUPT/NOTADB -> -EILSEQ, a constraint -> -EEXIST, else -EIO.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "daemon/journal.h"
+#include "daemon/model.h"
+
+struct store;
+
+/*
+ * Opens (creating if needed, mode 0600) and migrates the database at path
+ * (":memory:" for tests). A database of a newer schema version than this
+ * build knows is refused with -EPROTO. On failure *cause gets a malloc'd
+ * message (caller frees).
+ */
+int store_open(const char *path, struct store **out, char **cause);
+void store_close(struct store *s);
+
+/* PRAGMA user_version, and the highest version this build embeds. */
+int store_schema_version(struct store *s);
+int store_schema_latest(void);
+
+/* The last failure's message from SQLite (static until the next call). */
+const char *store_errmsg(struct store *s);
+
+int store_begin(struct store *s);
+int store_commit(struct store *s);
+void store_rollback(struct store *s);
+
+/*
+ * Inserts the entry and applies it to the cache tables (balances,
+ * allocations, consortium state). Must run inside store_begin/commit. For a
+ * reserve entry, note is the allocation's note (may be NULL).
+ */
+int store_append(struct store *s, const struct jentry *e, const char *note);
+
+/* Idempotency records, written in the same transaction as the change. */
+int store_idem_put(struct store *s, const char *key,
+		   const uint8_t body_hash[HASH_LEN], int status,
+		   const char *response, int64_t time);
+/* 0 and the record (*response malloc'd, caller frees), or -ENOENT. */
+int store_idem_get(struct store *s, const char *key,
+		   uint8_t body_hash[HASH_LEN], int *status, char **response);
+
+/*
+ * Iteration: the callback gets a record that is valid only during the
+ * call; returning non-zero stops the iteration and that value is returned.
+ */
+typedef int (*store_entry_cb)(void *arg, const struct jentry *e);
+typedef int (*store_alloc_cb)(void *arg, const struct alloc *a);
+typedef int (*store_balance_cb)(void *arg, const struct balance *b);
+typedef int (*store_cstate_cb)(void *arg, const struct cstate *c);
+
+/* Entries with seq > since, in seq order; consortium NULL = all; limit <= 0 = no limit. */
+int store_journal_each(struct store *s, int64_t since, const char *consortium,
+		       int64_t limit, store_entry_cb cb, void *arg);
+/* The last entry's seq and hash (0 and zeros when empty). */
+int store_journal_head(struct store *s, int64_t *seq, uint8_t hash[HASH_LEN]);
+
+struct alloc_filter {
+	const char *consortium;	/* NULL = any */
+	const char *pool;	/* NULL = any */
+	const char *id;		/* NULL = any */
+	bool live_only;		/* not cancelled, not empty, and end > live_after */
+	int64_t live_after;
+};
+/* In id order. */
+int store_allocations_each(struct store *s, const struct alloc_filter *f,
+			   store_alloc_cb cb, void *arg);
+/* The highest allocation number used (0 when none). */
+int store_allocation_max_num(struct store *s, int64_t *num);
+/* Sum of committed_delta of the journal entries per allocation id. */
+typedef int (*store_alloc_sum_cb)(void *arg, const char *id, int64_t sum);
+int store_allocation_sums_each(struct store *s, store_alloc_sum_cb cb, void *arg);
+
+int store_balances_each(struct store *s, store_balance_cb cb, void *arg);
+int store_cstates_each(struct store *s, store_cstate_cb cb, void *arg);
+
+/*
+ * Test hook: the nth store_commit() from now (1 = the next one) fails with
+ * err (a negative errno) and rolls back, as a full disk or an I/O error
+ * would. 0 disarms.
+ */
+void store_fail_commit(struct store *s, int nth, int err);

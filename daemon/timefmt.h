@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Instants, durations and time zones as people write them. Inside, an
+ * instant is int64 seconds since the Unix epoch (UTC); outside it is ISO
+ * 8601. A date or time written without an offset is read in the program's
+ * time zone, which is a fixed offset from UTC (DESIGN.md: Asia/Seoul is
+ * +09:00 all year).
+ */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define TIME_MIN INT64_MIN	/* "unset" for an open-ended start */
+#define TIME_MAX INT64_MAX	/* "unset" for an open-ended end */
+#define TIME_BUFSZ 40
+
+/*
+ * Parses "2026-01-16", "2026-01-16T09:30", "2026-01-16T09:30:00" (a space
+ * may stand for the T), optionally followed by "Z", "+09:00" or "+0900".
+ * Without an offset the time is read at tz_offset seconds east of UTC.
+ * Returns 0, or -EINVAL with *cause (static text) saying what is wrong.
+ */
+int time_parse(const char *s, int32_t tz_offset, int64_t *out,
+	       const char **cause);
+
+/* Writes t as "2026-01-16T09:30:00+09:00" (or "...Z" for offset 0). */
+const char *time_format(int64_t t, int32_t tz_offset, char *buf, size_t len);
+
+/*
+ * Parses a duration: "90s", "15m", "2h", "3d", "1w", or combinations
+ * such as "1d12h"; a bare number is seconds. Returns 0 or -EINVAL/-ERANGE.
+ */
+int duration_parse(const char *s, int64_t *out);
+
+/*
+ * Resolves a time zone: a fixed-offset IANA name (Asia/Seoul, Asia/Tokyo,
+ * UTC, Etc/GMT-9, ...), or an explicit "+09:00"/"-05:30"/"Z". Zones with
+ * daylight-saving rules are refused, since the ledger needs one offset.
+ * Returns 0 or -EINVAL.
+ */
+int tz_parse(const char *name, int32_t *offset);
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant). */
+int64_t days_from_civil(int64_t y, unsigned m, unsigned d);
