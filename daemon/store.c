@@ -1,0 +1,1040 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The ledger on disk. The journal table is the truth; store_append()
+ * writes each entry and applies it, in the same transaction, to the cache
+ * tables (balances, allocations, consortium_state) that let the daemon start
+ * without replaying history. Statements are prepared once and kept in the
+ * struct; a statement still in use by an iteration further up the stack is
+ * never reused, a fresh one is prepared for the nested call instead. SQLite
+ * result codes become negative errno here and nowhere else. Reading never
+ * trusts the file: the sqlite3 shell can edit anything, and a tampered row
+ * must end as an error or as values that verify rejects, never as a crash.
+ */
+#include "daemon/store.h"
+#include "daemon/schema.h"
+#include "daemon/timefmt.h"
+#include "daemon/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#define BUSY_TIMEOUT_MS 5000
+
+#define JOURNAL_COLUMNS							\
+	"seq, time, kind, actor, request_id, consortium, phase, gpu,"	\
+	" allocation, pool, gpus, start, \"end\", granted_delta,"	\
+	" committed_delta, expired_delta, max_gpus, reason, prev_hash, hash"
+
+#define ALLOC_COLUMNS							\
+	"id, num, consortium, pool, gpu, phase, gpus, start, \"end\","	\
+	" booked_end, stored, cost, note, created, seq"
+
+/* The statements of fixed text, one slot each. */
+#define STORE_STATEMENTS(X)						\
+	X(BEGIN, "BEGIN IMMEDIATE")					\
+	X(COMMIT, "COMMIT")						\
+	X(ROLLBACK, "ROLLBACK")						\
+	X(USER_VERSION, "PRAGMA user_version")				\
+	X(JOURNAL_INSERT, "INSERT INTO journal (" JOURNAL_COLUMNS ")"	\
+	  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"	\
+	  " ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)")			\
+	X(BALANCE_ADD, "INSERT INTO balances (consortium, phase, gpu,"	\
+	  " granted, committed, expired, max_gpus)"			\
+	  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"			\
+	  " ON CONFLICT (consortium, phase, gpu) DO UPDATE SET"		\
+	  " granted = granted + excluded.granted,"			\
+	  " committed = committed + excluded.committed,"		\
+	  " expired = expired + excluded.expired,"			\
+	  " max_gpus = CASE WHEN ?8 THEN excluded.max_gpus ELSE max_gpus END") \
+	X(ALLOC_INSERT, "INSERT INTO allocations (" ALLOC_COLUMNS ")"	\
+	  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"	\
+	  " ?13, ?14, ?15)")						\
+	X(ALLOC_UPDATE, "UPDATE allocations SET stored = ?2,"		\
+	  " \"end\" = CASE WHEN ?3 THEN ?4 ELSE \"end\" END,"		\
+	  " cost = cost + ?5 WHERE id = ?1")				\
+	X(CSTATE_SET, "INSERT INTO consortium_state (consortium, status,"	\
+	  " since, designation_until) VALUES (?1, ?2, ?3, ?4)"		\
+	  " ON CONFLICT (consortium) DO UPDATE SET"			\
+	  " status = excluded.status, since = excluded.since,"		\
+	  " designation_until = excluded.designation_until")		\
+	X(IDEM_PUT, "INSERT INTO idempotency (key, body_hash, status,"	\
+	  " response, time) VALUES (?1, ?2, ?3, ?4, ?5)")		\
+	X(IDEM_GET, "SELECT body_hash, status, response FROM idempotency" \
+	  " WHERE key = ?1")						\
+	X(JOURNAL_ALL, "SELECT " JOURNAL_COLUMNS " FROM journal"	\
+	  " WHERE seq > ?1 ORDER BY seq LIMIT ?2")			\
+	X(JOURNAL_OF, "SELECT " JOURNAL_COLUMNS " FROM journal"		\
+	  " WHERE seq > ?1 AND consortium = ?2 ORDER BY seq LIMIT ?3")	\
+	X(JOURNAL_HEAD, "SELECT seq, hash FROM journal"			\
+	  " ORDER BY seq DESC LIMIT 1")					\
+	X(ALLOC_MAX_NUM, "SELECT COALESCE(MAX(num), 0) FROM allocations") \
+	X(ALLOC_SUMS, "SELECT allocation, SUM(committed_delta) FROM journal" \
+	  " WHERE allocation IS NOT NULL GROUP BY allocation"		\
+	  " ORDER BY allocation")					\
+	X(BALANCES, "SELECT consortium, phase, gpu, granted, committed,"	\
+	  " expired, max_gpus FROM balances"				\
+	  " ORDER BY consortium, phase, gpu")				\
+	X(CSTATES, "SELECT consortium, status, since, designation_until"	\
+	  " FROM consortium_state ORDER BY consortium")
+
+enum store_stmt {
+#define X(e, sql) ST_##e,
+	STORE_STATEMENTS(X)
+#undef X
+	ST__COUNT
+};
+
+static const char *const stmt_sql[] = {
+#define X(e, sql) sql,
+	STORE_STATEMENTS(X)
+#undef X
+};
+
+/* allocations_each: one slot per combination of filters after the fixed ones. */
+enum {
+	AF_CONSORTIUM = 1,
+	AF_POOL = 2,
+	AF_ID = 4,
+	AF_LIVE = 8,
+	AF__COUNT = 16,
+};
+
+struct store {
+	sqlite3 *db;
+	sqlite3_stmt *stmt[ST__COUNT + AF__COUNT];
+	int fail_nth;		/* store_fail_commit(): commits to go, 0 = off */
+	int fail_err;
+	char errmsg[512];
+};
+
+__attribute__((format(printf, 3, 4)))
+static int fail(struct store *s, int err, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(s->errmsg, sizeof(s->errmsg), fmt, ap);
+	va_end(ap);
+	return err;
+}
+
+static int errno_from_sqlite(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return -EBUSY;
+	case SQLITE_FULL:
+		return -ENOSPC;
+	case SQLITE_IOERR:
+		return -EIO;
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+		return -EILSEQ;
+	case SQLITE_CONSTRAINT:
+		return -EEXIST;
+	default:
+		return -EIO;
+	}
+}
+
+/* Records SQLite's message for rc and returns the errno for it. */
+static int sql_fail(struct store *s, int rc)
+{
+	const char *msg = sqlite3_errcode(s->db) == rc ? sqlite3_errmsg(s->db)
+						      : sqlite3_errstr(rc);
+	return fail(s, errno_from_sqlite(rc), "%s", msg);
+}
+
+/*
+ * The prepared statement of a slot. The cached one unless an iteration
+ * further up the stack is still stepping it; then a private one that
+ * store__stmt_done() finalizes.
+ */
+static int store__stmt(struct store *s, unsigned slot, const char *sql,
+		       sqlite3_stmt **out)
+{
+	sqlite3_stmt *st = s->stmt[slot];
+	int rc;
+
+	if (st != NULL && !sqlite3_stmt_busy(st)) {
+		*out = st;
+		return 0;
+	}
+	rc = sqlite3_prepare_v3(s->db, sql, -1,
+				st == NULL ? SQLITE_PREPARE_PERSISTENT : 0,
+				out, NULL);
+	if (rc != SQLITE_OK)
+		return sql_fail(s, rc);
+	if (s->stmt[slot] == NULL)
+		s->stmt[slot] = *out;
+	return 0;
+}
+
+static void store__stmt_done(struct store *s, unsigned slot, sqlite3_stmt *st)
+{
+	if (st == s->stmt[slot]) {
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+	} else {
+		sqlite3_finalize(st);
+	}
+}
+
+/* Binds parameters 1, 2, 3... in turn, keeping the first failure. */
+struct binder {
+	sqlite3_stmt *st;
+	int n;
+	int rc;
+};
+
+static void bind_keep(struct binder *b, int rc)
+{
+	if (b->rc == SQLITE_OK)
+		b->rc = rc;
+}
+
+static void bind_text(struct binder *b, const char *v)
+{
+	b->n++;
+	bind_keep(b, v ? sqlite3_bind_text(b->st, b->n, v, -1, SQLITE_STATIC)
+		       : sqlite3_bind_null(b->st, b->n));
+}
+
+static void bind_i64(struct binder *b, int64_t v)
+{
+	b->n++;
+	bind_keep(b, sqlite3_bind_int64(b->st, b->n, v));
+}
+
+static void bind_hash(struct binder *b, const uint8_t hash[HASH_LEN])
+{
+	b->n++;
+	bind_keep(b, sqlite3_bind_blob(b->st, b->n, hash, HASH_LEN, SQLITE_STATIC));
+}
+
+/* Runs a statement that returns no rows. */
+static int step_done(struct store *s, struct binder *b)
+{
+	int rc = b->rc;
+
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(b->st);
+	return rc == SQLITE_DONE ? 0 : sql_fail(s, rc == SQLITE_ROW ? SQLITE_MISUSE : rc);
+}
+
+/* Runs a statement of fixed text that takes no parameters. */
+static int run(struct store *s, enum store_stmt slot, int *changes)
+{
+	sqlite3_stmt *st;
+	int err = store__stmt(s, slot, stmt_sql[slot], &st);
+	if (err < 0)
+		return err;
+	struct binder b = {st, 0, SQLITE_OK};
+	err = step_done(s, &b);
+	if (err == 0 && changes != NULL)
+		*changes = sqlite3_changes(s->db);
+	store__stmt_done(s, slot, st);
+	return err;
+}
+
+/* Column readers that accept whatever a tampered file holds. */
+static char *col_text(sqlite3_stmt *st, int i)
+{
+	if (sqlite3_column_type(st, i) == SQLITE_NULL)
+		return NULL;
+	return (char *)sqlite3_column_text(st, i);
+}
+
+static int64_t col_i64(sqlite3_stmt *st, int i)
+{
+	return sqlite3_column_int64(st, i);
+}
+
+/* A blob of the wrong size or type reads as zeros, which verify rejects. */
+static void col_hash(sqlite3_stmt *st, int i, uint8_t out[HASH_LEN])
+{
+	if (sqlite3_column_type(st, i) == SQLITE_BLOB) {
+		const void *p = sqlite3_column_blob(st, i);
+		if (p != NULL && sqlite3_column_bytes(st, i) == HASH_LEN) {
+			memcpy(out, p, HASH_LEN);
+			return;
+		}
+	}
+	memset(out, 0, HASH_LEN);
+}
+
+static int exec(struct store *s, const char *sql)
+{
+	char *msg = NULL;
+	int rc = sqlite3_exec(s->db, sql, NULL, NULL, &msg);
+
+	if (rc == SQLITE_OK)
+		return 0;
+	int err = fail(s, errno_from_sqlite(rc), "%s",
+		       msg ? msg : sqlite3_errstr(rc));
+	sqlite3_free(msg);
+	return err;
+}
+
+int store_schema_latest(void)
+{
+	return (int)schema_count;
+}
+
+int store_schema_version(struct store *s)
+{
+	sqlite3_stmt *st;
+	int err = store__stmt(s, ST_USER_VERSION, stmt_sql[ST_USER_VERSION], &st);
+	if (err < 0)
+		return err;
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		err = sqlite3_column_int(st, 0);
+	else
+		err = sql_fail(s, rc == SQLITE_DONE ? SQLITE_CORRUPT : rc);
+	store__stmt_done(s, ST_USER_VERSION, st);
+	return err;
+}
+
+const char *store_errmsg(struct store *s)
+{
+	return s->errmsg;
+}
+
+/*
+ * Creates the file 0600 before SQLite sees it (SQLite gives its -wal and
+ * -shm files the database's mode), and takes group and other access away
+ * from a file that has it.
+ */
+static int create_private(const char *path, char **cause)
+{
+	struct stat sb;
+	int err = 0;
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+
+	if (fd < 0) {
+		err = -errno;
+		*cause = xasprintf("cannot create database %s: %s", path,
+				   strerror(errno));
+		goto fail_open;
+	}
+	if (fstat(fd, &sb) != 0 ||
+	    ((sb.st_mode & 077) != 0 && fchmod(fd, 0600) != 0)) {
+		err = -errno;
+		*cause = xasprintf("cannot make database %s mode 0600: %s",
+				   path, strerror(errno));
+	}
+	close(fd);
+fail_open:
+	return err;
+}
+
+static int configure(struct store *s, const char *path, bool memory,
+		     char **cause)
+{
+	sqlite3_stmt *st = NULL;
+	int err = 0, rc;
+
+	sqlite3_extended_result_codes(s->db, 1);
+	sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+	if (!memory) {
+		rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1,
+					&st, NULL);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_step(st);
+		if (rc != SQLITE_ROW) {
+			err = sql_fail(s, rc);
+			*cause = xasprintf("%s: %s", path, s->errmsg);
+			goto fail_wal;
+		}
+		const char *mode = (const char *)sqlite3_column_text(st, 0);
+		if (mode == NULL || strcmp(mode, "wal") != 0) {
+			err = -EIO;
+			*cause = xasprintf("%s: cannot use WAL journal mode (%s)",
+					   path, mode ? mode : "none");
+			goto fail_wal;
+		}
+	}
+	err = exec(s, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON");
+	if (err < 0)
+		*cause = xasprintf("%s: %s", path, s->errmsg);
+fail_wal:
+	sqlite3_finalize(st);
+	return err;
+}
+
+/*
+ * One step towards the latest schema, in one write transaction: applies
+ * the file after the database's version, or finds nothing to do. The
+ * version is read inside the transaction, so two processes opening a fresh
+ * file at once do not both apply a file.
+ */
+static int migrate_step(struct store *s, const char *path, int *version,
+			char **cause)
+{
+	int latest = store_schema_latest();
+	const char *what = "schema version";
+	char sql[64];
+	int err, v;
+
+	err = exec(s, "BEGIN IMMEDIATE");
+	if (err < 0)
+		goto fail_begin;
+	v = store_schema_version(s);
+	if (v < 0) {
+		err = v;
+		goto fail_txn;
+	}
+	if (v > latest) {
+		err = fail(s, -EPROTO, "database schema version %d is newer than"
+			   " this build supports (%d)", v, latest);
+		*cause = xstrdup(s->errmsg);
+		goto fail_newer;
+	}
+	if (v < latest) {
+		what = schema_files[v].name;
+		err = exec(s, schema_files[v].sql);
+		if (err < 0)
+			goto fail_txn;
+		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", v + 1);
+		err = exec(s, sql);
+		if (err < 0)
+			goto fail_txn;
+		v++;
+	}
+	err = exec(s, "COMMIT");
+	if (err < 0)
+		goto fail_txn;
+	*version = v;
+	return 0;
+
+fail_txn:
+	*cause = xasprintf("%s: %s: %s", path, what, s->errmsg);
+fail_newer:
+	if (!sqlite3_get_autocommit(s->db))
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	return err;
+fail_begin:
+	*cause = xasprintf("%s: %s", path, s->errmsg);
+	return err;
+}
+
+/* Brings the schema to the latest version, one file per transaction. */
+static int migrate(struct store *s, const char *path, char **cause)
+{
+	int v = 0, err;
+
+	do
+		err = migrate_step(s, path, &v, cause);
+	while (err == 0 && v < store_schema_latest());
+	return err;
+}
+
+static void close_db(struct store *s)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(s->stmt); i++)
+		sqlite3_finalize(s->stmt[i]);
+	sqlite3_close_v2(s->db);
+}
+
+int store_open(const char *path, struct store **out, char **cause)
+{
+	struct store *s = xcalloc(1, sizeof(*s));
+	bool memory = strcmp(path, ":memory:") == 0 || path[0] == '\0';
+	mode_t mask = umask(077);
+	int err, rc;
+
+	*cause = NULL;
+	if (!memory) {
+		err = create_private(path, cause);
+		if (err < 0)
+			goto fail_create;
+	}
+	rc = sqlite3_open_v2(path, &s->db,
+			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+	if (rc != SQLITE_OK) {
+		err = errno_from_sqlite(rc);
+		*cause = xasprintf("cannot open database %s: %s", path,
+				   s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+		goto fail_open;
+	}
+	err = configure(s, path, memory, cause);
+	if (err < 0)
+		goto fail_open;
+	err = migrate(s, path, cause);
+	if (err < 0)
+		goto fail_open;
+	umask(mask);
+	*out = s;
+	return 0;
+
+fail_open:
+	close_db(s);
+fail_create:
+	free(s);
+	umask(mask);
+	return err;
+}
+
+void store_close(struct store *s)
+{
+	if (s == NULL)
+		return;
+	close_db(s);
+	free(s);
+}
+
+int store_begin(struct store *s)
+{
+	return run(s, ST_BEGIN, NULL);
+}
+
+void store_rollback(struct store *s)
+{
+	if (!sqlite3_get_autocommit(s->db))
+		run(s, ST_ROLLBACK, NULL);
+}
+
+int store_commit(struct store *s)
+{
+	int err;
+
+	if (s->fail_nth > 0 && --s->fail_nth == 0) {
+		err = s->fail_err;
+		store_rollback(s);
+		return fail(s, err, "commit failed by the test hook: %s",
+			    strerror(-err));
+	}
+	err = run(s, ST_COMMIT, NULL);
+	/* a failed COMMIT may leave the transaction open (BUSY does): close
+	 * it, so that nothing of it can be committed by a later one */
+	if (err < 0)
+		store_rollback(s);
+	return err;
+}
+
+void store_fail_commit(struct store *s, int nth, int err)
+{
+	s->fail_nth = nth > 0 ? nth : 0;
+	s->fail_err = err < 0 ? err : -EIO;
+}
+
+/* "A-000042" -> 42; anything else is refused. */
+static int alloc_num(const char *id, int64_t *num)
+{
+	size_t len = id ? strlen(id) : 0;
+
+	if (len < 3 || len >= sizeof(((struct alloc *)0)->id) ||
+	    id[0] != 'A' || id[1] != '-' ||
+	    strspn(id + 2, "0123456789") != len - 2)
+		return -EINVAL;
+	return i64_parse(id + 2, num);
+}
+
+static int balance_add(struct store *s, const struct jentry *e)
+{
+	sqlite3_stmt *st;
+	int err = store__stmt(s, ST_BALANCE_ADD, stmt_sql[ST_BALANCE_ADD], &st);
+	if (err < 0)
+		return err;
+	struct binder b = {st, 0, SQLITE_OK};
+	bind_text(&b, e->consortium);
+	bind_text(&b, e->phase);
+	bind_text(&b, e->gpu);
+	bind_i64(&b, e->granted_delta);
+	bind_i64(&b, e->committed_delta);
+	bind_i64(&b, e->expired_delta);
+	bind_i64(&b, e->kind == J_CAP ? e->max_gpus : 0);
+	bind_i64(&b, e->kind == J_CAP);
+	err = step_done(s, &b);
+	store__stmt_done(s, ST_BALANCE_ADD, st);
+	return err;
+}
+
+static int journal_insert(struct store *s, const struct jentry *e)
+{
+	sqlite3_stmt *st;
+	int err = store__stmt(s, ST_JOURNAL_INSERT, stmt_sql[ST_JOURNAL_INSERT], &st);
+	if (err < 0)
+		return err;
+	struct binder b = {st, 0, SQLITE_OK};
+	bind_i64(&b, e->seq);
+	bind_i64(&b, e->time);
+	bind_text(&b, jkind_name(e->kind));
+	bind_text(&b, e->actor);
+	bind_text(&b, e->request_id);
+	bind_text(&b, e->consortium);
+	bind_text(&b, e->phase);
+	bind_text(&b, e->gpu);
+	bind_text(&b, e->allocation);
+	bind_text(&b, e->pool);
+	bind_i64(&b, e->gpus);
+	bind_i64(&b, e->start);
+	bind_i64(&b, e->end);
+	bind_i64(&b, e->granted_delta);
+	bind_i64(&b, e->committed_delta);
+	bind_i64(&b, e->expired_delta);
+	bind_i64(&b, e->max_gpus);
+	bind_text(&b, e->reason);
+	bind_hash(&b, e->prev_hash);
+	bind_hash(&b, e->hash);
+	err = step_done(s, &b);
+	store__stmt_done(s, ST_JOURNAL_INSERT, st);
+	return err;
+}
+
+static int alloc_insert(struct store *s, const struct jentry *e,
+			const char *note)
+{
+	sqlite3_stmt *st;
+	int64_t num;
+	int err;
+
+	if (alloc_num(e->allocation, &num) < 0 || e->pool == NULL)
+		return fail(s, -EINVAL, "journal entry %" PRId64 ": reserve"
+			    " needs an allocation id A-NNNNNN and a pool", e->seq);
+	err = store__stmt(s, ST_ALLOC_INSERT, stmt_sql[ST_ALLOC_INSERT], &st);
+	if (err < 0)
+		return err;
+	struct binder b = {st, 0, SQLITE_OK};
+	bind_text(&b, e->allocation);
+	bind_i64(&b, num);
+	bind_text(&b, e->consortium);
+	bind_text(&b, e->pool);
+	bind_text(&b, e->gpu);
+	bind_text(&b, e->phase);
+	bind_i64(&b, e->gpus);
+	bind_i64(&b, e->start);
+	bind_i64(&b, e->end);
+	bind_i64(&b, e->end);
+	bind_text(&b, alloc_stored_name(ALLOC_BOOKED));
+	bind_i64(&b, e->committed_delta);
+	bind_text(&b, note);
+	bind_i64(&b, e->time);
+	bind_i64(&b, e->seq);
+	err = step_done(s, &b);
+	store__stmt_done(s, ST_ALLOC_INSERT, st);
+	return err;
+}
+
+/* cancel, release, revoke: the new stored state, the end, the refund. */
+static int alloc_update(struct store *s, const struct jentry *e,
+			enum alloc_stored to, bool move_end)
+{
+	sqlite3_stmt *st;
+	int err = store__stmt(s, ST_ALLOC_UPDATE, stmt_sql[ST_ALLOC_UPDATE], &st);
+	if (err < 0)
+		return err;
+	struct binder b = {st, 0, SQLITE_OK};
+	bind_text(&b, e->allocation);
+	bind_text(&b, alloc_stored_name(to));
+	bind_i64(&b, move_end);
+	bind_i64(&b, e->end);
+	bind_i64(&b, e->committed_delta);
+	err = step_done(s, &b);
+	if (err == 0 && sqlite3_changes(s->db) != 1)
+		err = fail(s, -ENOENT, "journal entry %" PRId64 ": no allocation %s",
+			   e->seq, e->allocation);
+	store__stmt_done(s, ST_ALLOC_UPDATE, st);
+	return err;
+}
+
+static int cstate_set(struct store *s, const struct jentry *e, enum cstatus to)
+{
+	sqlite3_stmt *st;
+	int err = store__stmt(s, ST_CSTATE_SET, stmt_sql[ST_CSTATE_SET], &st);
+	if (err < 0)
+		return err;
+	struct binder b = {st, 0, SQLITE_OK};
+	bind_text(&b, e->consortium);
+	bind_text(&b, to == CS_ELIMINATED ? "eliminated" : "active");
+	bind_i64(&b, e->start);
+	/* 0 (and TIME_MIN) in an eliminate entry's end: no designation */
+	if (to == CS_ELIMINATED && e->end != 0 && e->end != TIME_MIN) {
+		bind_i64(&b, e->end);
+	} else {
+		b.n++;
+		bind_keep(&b, sqlite3_bind_null(st, b.n));
+	}
+	err = step_done(s, &b);
+	store__stmt_done(s, ST_CSTATE_SET, st);
+	return err;
+}
+
+/* Which fields a kind needs before it can touch the caches. */
+static int append_check(struct store *s, const struct jentry *e)
+{
+	if ((unsigned)e->kind >= J__COUNT)
+		return fail(s, -EINVAL, "journal entry %" PRId64 ": unknown kind %d",
+			    e->seq, (int)e->kind);
+	if (e->consortium == NULL)
+		return fail(s, -EINVAL, "journal entry %" PRId64 ": %s without"
+			    " a consortium", e->seq, jkind_name(e->kind));
+	switch (e->kind) {
+	case J_ELIMINATE:
+	case J_REINSTATE:
+		return 0;
+	case J_RESERVE:
+	case J_CANCEL:
+	case J_RELEASE:
+		if (e->allocation == NULL)
+			return fail(s, -EINVAL, "journal entry %" PRId64 ": %s"
+				    " without an allocation", e->seq,
+				    jkind_name(e->kind));
+		break;
+	default:
+		break;
+	}
+	if (e->phase == NULL || e->gpu == NULL)
+		return fail(s, -EINVAL, "journal entry %" PRId64 ": %s without"
+			    " a phase and a GPU model", e->seq, jkind_name(e->kind));
+	return 0;
+}
+
+int store_append(struct store *s, const struct jentry *e, const char *note)
+{
+	bool moves_balance = true;
+	int err = append_check(s, e);
+
+	if (err == 0)
+		err = journal_insert(s, e);
+	if (err < 0)
+		return err;
+
+	switch (e->kind) {
+	case J_RESERVE:
+		err = alloc_insert(s, e, note);
+		break;
+	case J_CANCEL:
+		err = alloc_update(s, e, ALLOC_CANCELLED, false);
+		break;
+	case J_RELEASE:
+		err = alloc_update(s, e, ALLOC_RELEASED, true);
+		break;
+	case J_REVOKE:
+		if (e->allocation != NULL)
+			err = alloc_update(s, e, ALLOC_REVOKED, true);
+		break;
+	case J_ELIMINATE:
+	case J_REINSTATE:
+		moves_balance = false;
+		err = cstate_set(s, e, e->kind == J_ELIMINATE ? CS_ELIMINATED
+							       : CS_ACTIVE);
+		break;
+	default:
+		break;
+	}
+	/* every other kind moves the (consortium, phase, gpu) balance by its
+	 * deltas; the deltas a kind does not use are 0 */
+	if (err == 0 && moves_balance)
+		err = balance_add(s, e);
+	return err;
+}
+
+int store_idem_put(struct store *s, const char *key,
+		   const uint8_t body_hash[HASH_LEN], int status,
+		   const char *response, int64_t time)
+{
+	sqlite3_stmt *st;
+	int err = store__stmt(s, ST_IDEM_PUT, stmt_sql[ST_IDEM_PUT], &st);
+	if (err < 0)
+		return err;
+	struct binder b = {st, 0, SQLITE_OK};
+	bind_text(&b, key);
+	bind_hash(&b, body_hash);
+	bind_i64(&b, status);
+	bind_text(&b, response);
+	bind_i64(&b, time);
+	err = step_done(s, &b);
+	store__stmt_done(s, ST_IDEM_PUT, st);
+	return err;
+}
+
+int store_idem_get(struct store *s, const char *key,
+		   uint8_t body_hash[HASH_LEN], int *status, char **response)
+{
+	sqlite3_stmt *st;
+	int err = store__stmt(s, ST_IDEM_GET, stmt_sql[ST_IDEM_GET], &st);
+	if (err < 0)
+		return err;
+	struct binder b = {st, 0, SQLITE_OK};
+	bind_text(&b, key);
+	int rc = b.rc == SQLITE_OK ? sqlite3_step(st) : b.rc;
+	if (rc == SQLITE_ROW) {
+		const char *r = col_text(st, 2);
+		col_hash(st, 0, body_hash);
+		*status = sqlite3_column_int(st, 1);
+		*response = r ? xstrdup(r) : NULL;
+	} else if (rc == SQLITE_DONE) {
+		err = -ENOENT;
+	} else {
+		err = sql_fail(s, rc);
+	}
+	store__stmt_done(s, ST_IDEM_GET, st);
+	return err;
+}
+
+static int row_jentry(struct store *s, sqlite3_stmt *st, struct jentry *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->seq = col_i64(st, 0);
+	e->time = col_i64(st, 1);
+	const char *kind = col_text(st, 2);
+	if (kind == NULL || jkind_parse(kind, &e->kind) < 0)
+		return fail(s, -EILSEQ, "journal entry %" PRId64 ": unknown kind"
+			    " \"%.64s\"", e->seq, kind ? kind : "(null)");
+	e->actor = col_text(st, 3);
+	e->request_id = col_text(st, 4);
+	e->consortium = col_text(st, 5);
+	e->phase = col_text(st, 6);
+	e->gpu = col_text(st, 7);
+	e->allocation = col_text(st, 8);
+	e->pool = col_text(st, 9);
+	e->gpus = col_i64(st, 10);
+	e->start = col_i64(st, 11);
+	e->end = col_i64(st, 12);
+	e->granted_delta = col_i64(st, 13);
+	e->committed_delta = col_i64(st, 14);
+	e->expired_delta = col_i64(st, 15);
+	e->max_gpus = col_i64(st, 16);
+	e->reason = col_text(st, 17);
+	col_hash(st, 18, e->prev_hash);
+	col_hash(st, 19, e->hash);
+	return 0;
+}
+
+int store_journal_each(struct store *s, int64_t since, const char *consortium,
+		       int64_t limit, store_entry_cb cb, void *arg)
+{
+	enum store_stmt slot = consortium ? ST_JOURNAL_OF : ST_JOURNAL_ALL;
+	struct jentry e;
+	sqlite3_stmt *st;
+	int rc;
+	int err = store__stmt(s, slot, stmt_sql[slot], &st);
+	if (err < 0)
+		return err;
+	struct binder b = {st, 0, SQLITE_OK};
+	bind_i64(&b, since);
+	if (consortium)
+		bind_text(&b, consortium);
+	bind_i64(&b, limit > 0 ? limit : -1);
+	rc = b.rc;
+	while (b.rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		err = row_jentry(s, st, &e);
+		if (err == 0)
+			err = cb(arg, &e);
+		if (err != 0)
+			break;
+	}
+	if (err == 0 && rc != SQLITE_DONE)
+		err = sql_fail(s, rc);
+	store__stmt_done(s, slot, st);
+	return err;
+}
+
+int store_journal_head(struct store *s, int64_t *seq, uint8_t hash[HASH_LEN])
+{
+	sqlite3_stmt *st;
+	int err = store__stmt(s, ST_JOURNAL_HEAD, stmt_sql[ST_JOURNAL_HEAD], &st);
+	if (err < 0)
+		return err;
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*seq = col_i64(st, 0);
+		col_hash(st, 1, hash);
+	} else if (rc == SQLITE_DONE) {
+		*seq = 0;
+		memset(hash, 0, HASH_LEN);
+	} else {
+		err = sql_fail(s, rc);
+	}
+	store__stmt_done(s, ST_JOURNAL_HEAD, st);
+	return err;
+}
+
+static int row_alloc(struct store *s, sqlite3_stmt *st, struct alloc *a)
+{
+	const char *id = col_text(st, 0);
+	const char *stored = col_text(st, 10);
+
+	memset(a, 0, sizeof(*a));
+	if (id == NULL || strlen(id) >= sizeof(a->id))
+		return fail(s, -EILSEQ, "allocation \"%.32s\": bad id",
+			    id ? id : "(null)");
+	strcpy(a->id, id);
+	if (alloc_stored_parse(stored, &a->stored) < 0)
+		return fail(s, -EILSEQ, "allocation %s: unknown state \"%.32s\"",
+			    a->id, stored ? stored : "(null)");
+	a->num = col_i64(st, 1);
+	a->consortium = col_text(st, 2);
+	a->pool = col_text(st, 3);
+	a->gpu = col_text(st, 4);
+	a->phase = col_text(st, 5);
+	a->gpus = col_i64(st, 6);
+	a->start = col_i64(st, 7);
+	a->end = col_i64(st, 8);
+	a->booked_end = col_i64(st, 9);
+	a->cost = col_i64(st, 11);
+	a->note = col_text(st, 12);
+	a->created = col_i64(st, 13);
+	a->seq = col_i64(st, 14);
+	return 0;
+}
+
+int store_allocations_each(struct store *s, const struct alloc_filter *f,
+			   store_alloc_cb cb, void *arg)
+{
+	static const struct alloc_filter none;
+	struct buf sql = {0};
+	struct alloc a;
+	sqlite3_stmt *st;
+	unsigned mask = 0;
+	int rc;
+
+	if (f == NULL)
+		f = &none;
+	mask |= f->consortium ? AF_CONSORTIUM : 0;
+	mask |= f->pool ? AF_POOL : 0;
+	mask |= f->id ? AF_ID : 0;
+	mask |= f->live_only ? AF_LIVE : 0;
+	buf_puts(&sql, "SELECT " ALLOC_COLUMNS " FROM allocations WHERE 1");
+	if (mask & AF_CONSORTIUM)
+		buf_puts(&sql, " AND consortium = ?");
+	if (mask & AF_POOL)
+		buf_puts(&sql, " AND pool = ?");
+	if (mask & AF_ID)
+		buf_puts(&sql, " AND id = ?");
+	if (mask & AF_LIVE)
+		buf_puts(&sql, " AND stored <> 'cancelled' AND \"end\" > start AND \"end\" > ?");
+	buf_puts(&sql, " ORDER BY num, id");
+
+	unsigned slot = ST__COUNT + mask;
+	int err = store__stmt(s, slot, sql.data, &st);
+	buf_free(&sql);
+	if (err < 0)
+		return err;
+	struct binder b = {st, 0, SQLITE_OK};
+	if (mask & AF_CONSORTIUM)
+		bind_text(&b, f->consortium);
+	if (mask & AF_POOL)
+		bind_text(&b, f->pool);
+	if (mask & AF_ID)
+		bind_text(&b, f->id);
+	if (mask & AF_LIVE)
+		bind_i64(&b, f->live_after);
+	rc = b.rc;
+	while (b.rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		err = row_alloc(s, st, &a);
+		if (err == 0)
+			err = cb(arg, &a);
+		if (err != 0)
+			break;
+	}
+	if (err == 0 && rc != SQLITE_DONE)
+		err = sql_fail(s, rc);
+	store__stmt_done(s, slot, st);
+	return err;
+}
+
+int store_allocation_max_num(struct store *s, int64_t *num)
+{
+	sqlite3_stmt *st;
+	int err = store__stmt(s, ST_ALLOC_MAX_NUM, stmt_sql[ST_ALLOC_MAX_NUM], &st);
+	if (err < 0)
+		return err;
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*num = col_i64(st, 0);
+	else
+		err = sql_fail(s, rc == SQLITE_DONE ? SQLITE_CORRUPT : rc);
+	store__stmt_done(s, ST_ALLOC_MAX_NUM, st);
+	return err;
+}
+
+int store_allocation_sums_each(struct store *s, store_alloc_sum_cb cb, void *arg)
+{
+	sqlite3_stmt *st;
+	int rc;
+	int err = store__stmt(s, ST_ALLOC_SUMS, stmt_sql[ST_ALLOC_SUMS], &st);
+	if (err < 0)
+		return err;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		err = cb(arg, (const char *)sqlite3_column_text(st, 0),
+			 col_i64(st, 1));
+		if (err != 0)
+			break;
+	}
+	if (err == 0 && rc != SQLITE_DONE)
+		err = sql_fail(s, rc);
+	store__stmt_done(s, ST_ALLOC_SUMS, st);
+	return err;
+}
+
+int store_balances_each(struct store *s, store_balance_cb cb, void *arg)
+{
+	struct balance bal;
+	sqlite3_stmt *st;
+	int rc;
+	int err = store__stmt(s, ST_BALANCES, stmt_sql[ST_BALANCES], &st);
+	if (err < 0)
+		return err;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		bal.consortium = col_text(st, 0);
+		bal.phase = col_text(st, 1);
+		bal.gpu = col_text(st, 2);
+		bal.granted = col_i64(st, 3);
+		bal.committed = col_i64(st, 4);
+		bal.expired = col_i64(st, 5);
+		bal.max_gpus = col_i64(st, 6);
+		err = cb(arg, &bal);
+		if (err != 0)
+			break;
+	}
+	if (err == 0 && rc != SQLITE_DONE)
+		err = sql_fail(s, rc);
+	store__stmt_done(s, ST_BALANCES, st);
+	return err;
+}
+
+int store_cstates_each(struct store *s, store_cstate_cb cb, void *arg)
+{
+	struct cstate c;
+	sqlite3_stmt *st;
+	int rc;
+	int err = store__stmt(s, ST_CSTATES, stmt_sql[ST_CSTATES], &st);
+	if (err < 0)
+		return err;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *status = col_text(st, 1);
+		c.consortium = col_text(st, 0);
+		if (status != NULL && strcmp(status, "active") == 0) {
+			c.status = CS_ACTIVE;
+		} else if (status != NULL && strcmp(status, "eliminated") == 0) {
+			c.status = CS_ELIMINATED;
+		} else {
+			err = fail(s, -EILSEQ, "consortium %.64s: unknown status"
+				   " \"%.32s\"", c.consortium ? c.consortium : "(null)",
+				   status ? status : "(null)");
+			break;
+		}
+		c.since = col_i64(st, 2);
+		c.designation_until = sqlite3_column_type(st, 3) == SQLITE_NULL ?
+				      TIME_MIN : col_i64(st, 3);
+		err = cb(arg, &c);
+		if (err != 0)
+			break;
+	}
+	if (err == 0 && rc != SQLITE_DONE)
+		err = sql_fail(s, rc);
+	store__stmt_done(s, ST_CSTATES, st);
+	return err;
+}
