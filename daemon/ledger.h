@@ -1,0 +1,171 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The ledger: the in-memory state of the books and every rule that guards
+ * them (DESIGN.md rules 1-9). Each operation checks the whole request
+ * against the state first and either refuses with a typed error, changing
+ * nothing, or applies it and returns the journal entries that record it
+ * (sealed into the hash chain). Persisting those entries is the caller's
+ * job. The ledger knows nothing of libuv, HTTP or SQL, so its tests need
+ * neither a loop nor a file.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "daemon/config.h"
+#include "daemon/journal.h"
+#include "daemon/model.h"
+
+/* Why an operation was refused; the API turns the class into a status. */
+enum lerr_class {
+	LE_INVALID = 1,		/* semantically invalid input (422) */
+	LE_NOT_FOUND,		/* no such object, or not the caller's (404) */
+	LE_REFUSED,		/* refused by a ledger rule (409) */
+};
+
+struct ledger_error {
+	enum lerr_class cls;
+	const char *code;	/* static: "quota_exceeded", ... */
+	char *message;		/* malloc'd */
+	json_t *details;	/* object or NULL; owned */
+};
+
+void ledger_error_clear(struct ledger_error *err);
+
+/* Who asks and when: stamped on every entry an operation makes. */
+struct ledger_ctx {
+	int64_t now;
+	const char *actor;
+	const char *request_id;
+};
+
+struct ledger;
+
+/*
+ * A fresh, empty ledger over cfg (borrowed: it must outlive the ledger,
+ * or be replaced with ledger_set_config()).
+ */
+struct ledger *ledger_new(const struct config *cfg);
+void ledger_free(struct ledger *l);
+const struct config *ledger_config(const struct ledger *l);
+
+/*
+ * Swaps in a new configuration (SIGHUP). Refuses, with err, a config that
+ * drops an entity the ledger refers to or whose capacities would overbook
+ * live allocations; then nothing changes.
+ */
+int ledger_set_config(struct ledger *l, const struct config *cfg,
+		      struct ledger_error *err);
+
+/*
+ * Loading persisted state (start-up and reload after a failed commit):
+ * the journal head, balances, consortium states, and live allocations
+ * only. Returns 0, or -EINVAL with *cause (malloc'd) when the record does
+ * not fit the configuration (an unknown pool, say).
+ */
+void ledger_load_head(struct ledger *l, int64_t seq, const uint8_t hash[HASH_LEN],
+		      int64_t max_alloc_num);
+int ledger_load_balance(struct ledger *l, const struct balance *b, char **cause);
+int ledger_load_cstate(struct ledger *l, const struct cstate *c, char **cause);
+int ledger_load_alloc(struct ledger *l, const struct alloc *a, char **cause);
+
+int64_t ledger_head_seq(const struct ledger *l);
+void ledger_head_hash(const struct ledger *l, uint8_t hash[HASH_LEN]);
+
+/* Operations. On success they append sealed entries to out. */
+struct grant_req {
+	const char *consortium;
+	const char *phase;
+	const char *gpu;
+	int64_t gpu_seconds;	/* > 0 grant, < 0 adjust, 0 cap only */
+	int64_t max_gpus;	/* -1 = leave as is; 0 = no cap */
+	const char *reason;
+};
+int ledger_grant(struct ledger *l, const struct ledger_ctx *ctx,
+		 const struct grant_req *req, struct jlist *out,
+		 struct ledger_error *err);
+
+struct alloc_req {
+	const char *consortium;
+	const char *pool;	/* or NULL with gpu set */
+	const char *gpu;
+	int64_t gpus;
+	int64_t start;
+	int64_t end;
+	bool earliest;
+	const char *note;
+};
+/* On success *id_out is the new allocation's id (static in the ledger until the next call). */
+int ledger_allocate(struct ledger *l, const struct ledger_ctx *ctx,
+		    const struct alloc_req *req, struct jlist *out,
+		    const char **id_out, struct ledger_error *err);
+int ledger_cancel(struct ledger *l, const struct ledger_ctx *ctx, const char *id,
+		  const char *reason, struct jlist *out, struct ledger_error *err);
+/* at = TIME_MIN means now. */
+int ledger_release(struct ledger *l, const struct ledger_ctx *ctx, const char *id,
+		   int64_t at, const char *reason, struct jlist *out,
+		   struct ledger_error *err);
+int ledger_eliminate(struct ledger *l, const struct ledger_ctx *ctx,
+		     const char *consortium, int64_t effective, const char *reason,
+		     struct jlist *out, struct ledger_error *err);
+int ledger_reinstate(struct ledger *l, const struct ledger_ctx *ctx,
+		     const char *consortium, int64_t effective, const char *reason,
+		     struct jlist *out, struct ledger_error *err);
+
+/*
+ * Time passing: writes the expire entries of phases that ended at or
+ * before ctx->now and forgets allocations that completed before it (they
+ * stay in the store). Returns the number of entries appended.
+ */
+int ledger_tick(struct ledger *l, const struct ledger_ctx *ctx, struct jlist *out);
+/*
+ * The next instant after now at which something is due (a phase end, an
+ * allocation start or end), or TIME_MAX.
+ */
+int64_t ledger_next_due(const struct ledger *l, int64_t now);
+
+/* Reads. */
+const struct balance *ledger_balance(const struct ledger *l, const char *consortium,
+				     const char *phase, const char *gpu);
+/* consumed GPU-seconds of a key at now (committed minus the future part). */
+int64_t ledger_consumed(const struct ledger *l, const struct balance *b, int64_t now);
+/* Balances in display order (consortium config order, phase order, gpu). */
+size_t ledger_balances(const struct ledger *l, const struct balance ***out);
+const struct cstate *ledger_cstate(const struct ledger *l, const char *consortium);
+/* A live allocation by id, or NULL (history is in the store). */
+const struct alloc *ledger_alloc(const struct ledger *l, const char *id);
+/* Live allocations, in id order. */
+size_t ledger_allocs(const struct ledger *l, const struct alloc *const **out);
+
+/*
+ * Calendar of a pool: calls cb for each step of booked GPUs over
+ * [from, to). Returns -ENOENT for an unknown pool.
+ */
+int ledger_pool_steps(const struct ledger *l, const char *pool, int64_t from, int64_t to,
+		      void (*cb)(void *arg, int64_t start, int64_t end, int64_t level),
+		      void *arg);
+
+/*
+ * Audit: recomputes balances and consortium states from the journal and
+ * checks the hash chain; then compares with the cached tables. Fed entry
+ * by entry so that the journal never has to be in memory at once.
+ */
+struct audit;
+struct audit *audit_new(void);
+void audit_free(struct audit *a);
+void audit_entry(struct audit *a, const struct jentry *e);
+/* Compare a cached balance row / allocation cost with what the journal says. */
+void audit_balance(struct audit *a, const struct balance *b);
+void audit_alloc_cost(struct audit *a, const struct alloc *al, int64_t journal_sum);
+/* A problem found outside the journal (the caller's own checks). */
+void audit_note(struct audit *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* After all rows were compared: reports balances the journal has but the cache lacks. */
+void audit_finish(struct audit *a);
+bool audit_ok(const struct audit *a);
+int64_t audit_entries(const struct audit *a);
+int64_t audit_first_bad_seq(const struct audit *a);	/* 0 when none is known */
+/* JSON array of problem strings (new reference). */
+json_t *audit_problems(const struct audit *a);

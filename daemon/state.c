@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Loading, auditing and committing: the glue between the pure ledger and
+ * the SQLite store, kept free of the event loop so that tests can restart
+ * a ledger from a database as the daemon does.
+ */
+#include "daemon/state.h"
+#include "daemon/util.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct load_ctx {
+	struct ledger *l;
+	char *cause;
+};
+
+static int load_balance(void *arg, const struct balance *b)
+{
+	struct load_ctx *c = arg;
+	return ledger_load_balance(c->l, b, &c->cause);
+}
+
+static int load_cstate(void *arg, const struct cstate *cs)
+{
+	struct load_ctx *c = arg;
+	return ledger_load_cstate(c->l, cs, &c->cause);
+}
+
+static int load_alloc(void *arg, const struct alloc *a)
+{
+	struct load_ctx *c = arg;
+	return ledger_load_alloc(c->l, a, &c->cause);
+}
+
+int state_load(struct store *s, const struct config *cfg, int64_t now,
+	       struct ledger **out, char **cause)
+{
+	struct load_ctx c = {.l = ledger_new(cfg)};
+	struct alloc_filter live = {.live_only = true, .live_after = now};
+	int64_t seq, max_num;
+	uint8_t head[HASH_LEN];
+	int rc;
+
+	rc = store_journal_head(s, &seq, head);
+	if (rc == 0)
+		rc = store_allocation_max_num(s, &max_num);
+	if (rc != 0) {
+		c.cause = xasprintf("cannot read the journal head: %s", store_errmsg(s));
+		goto fail_load;
+	}
+	ledger_load_head(c.l, seq, head, max_num);
+	rc = store_balances_each(s, load_balance, &c);
+	if (rc == 0)
+		rc = store_cstates_each(s, load_cstate, &c);
+	if (rc == 0)
+		rc = store_allocations_each(s, &live, load_alloc, &c);
+	if (rc != 0) {
+		if (c.cause == NULL)
+			c.cause = xasprintf("cannot load the ledger: %s", store_errmsg(s));
+		goto fail_load;
+	}
+	*out = c.l;
+	return 0;
+
+fail_load:
+	ledger_free(c.l);
+	*cause = c.cause;
+	return rc < 0 ? rc : -EINVAL;
+}
+
+struct alloc_sum {
+	char *id;
+	int64_t sum;
+};
+
+struct audit_ctx {
+	struct audit *a;
+	struct alloc_sum *sums;
+	size_t n_sums;
+};
+
+static int audit_one_entry(void *arg, const struct jentry *e)
+{
+	struct audit_ctx *c = arg;
+	audit_entry(c->a, e);
+	return 0;
+}
+
+static int audit_one_balance(void *arg, const struct balance *b)
+{
+	struct audit_ctx *c = arg;
+	audit_balance(c->a, b);
+	return 0;
+}
+
+static int collect_sum(void *arg, const char *id, int64_t sum)
+{
+	struct audit_ctx *c = arg;
+	c->sums = xreallocarray(c->sums, c->n_sums + 1, sizeof(*c->sums));
+	c->sums[c->n_sums].id = xstrdup(id);
+	c->sums[c->n_sums].sum = sum;
+	c->n_sums++;
+	return 0;
+}
+
+static int sum_cmp(const void *x, const void *y)
+{
+	return strcmp(((const struct alloc_sum *)x)->id, ((const struct alloc_sum *)y)->id);
+}
+
+static int audit_one_alloc(void *arg, const struct alloc *al)
+{
+	struct audit_ctx *c = arg;
+	struct alloc_sum key = {.id = (char *)al->id};
+	struct alloc_sum *s = bsearch(&key, c->sums, c->n_sums, sizeof(*c->sums), sum_cmp);
+	audit_alloc_cost(c->a, al, s ? s->sum : 0);
+	return 0;
+}
+
+int state_audit(struct store *s, const struct ledger *l, struct audit **out,
+		char **cause)
+{
+	struct audit_ctx c = {.a = audit_new()};
+	struct alloc_filter all = {0};
+	int rc;
+
+	rc = store_journal_each(s, 0, NULL, 0, audit_one_entry, &c);
+	if (rc == 0)
+		rc = store_balances_each(s, audit_one_balance, &c);
+	if (rc == 0)
+		rc = store_allocation_sums_each(s, collect_sum, &c);
+	if (rc == 0) {
+		qsort(c.sums, c.n_sums, sizeof(*c.sums), sum_cmp);
+		rc = store_allocations_each(s, &all, audit_one_alloc, &c);
+	}
+	for (size_t i = 0; i < c.n_sums; i++)
+		free(c.sums[i].id);
+	free(c.sums);
+	if (rc != 0) {
+		*cause = xasprintf("cannot read the database: %s", store_errmsg(s));
+		audit_free(c.a);
+		return rc < 0 ? rc : -EIO;
+	}
+	audit_finish(c.a);
+	if (l != NULL && audit_entries(c.a) != ledger_head_seq(l))
+		audit_note(c.a, "the journal holds %" PRId64 " entries but the daemon committed %" PRId64
+			   " (entries were deleted from the end)",
+			   audit_entries(c.a), ledger_head_seq(l));
+	*out = c.a;
+	return 0;
+}
+
+int state_commit(struct store *s, const struct jentry *entries, size_t n,
+		 char *const *notes, const struct idem_rec *idem, size_t n_idem)
+{
+	int rc = store_begin(s);
+	if (rc != 0)
+		return rc;
+	for (size_t i = 0; i < n && rc == 0; i++)
+		rc = store_append(s, &entries[i], notes ? notes[i] : NULL);
+	for (size_t i = 0; i < n_idem && rc == 0; i++)
+		rc = store_idem_put(s, idem[i].key, idem[i].body_hash, idem[i].status,
+				    idem[i].response, idem[i].time);
+	if (rc != 0) {
+		store_rollback(s);
+		return rc;
+	}
+	return store_commit(s);
+}

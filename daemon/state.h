@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Bringing the ledger and the store together without an event loop:
+ * building the in-memory ledger from the database (start-up, and reload
+ * after a failed commit), auditing the database (hash chain, cached
+ * balances and allocation costs against the journal), and persisting a
+ * batch of entries in one transaction.
+ */
+#pragma once
+
+#include "daemon/config.h"
+#include "daemon/ledger.h"
+#include "daemon/store.h"
+
+/*
+ * A ledger over cfg holding the store's head, balances, consortium states
+ * and the allocations still live at now. Returns 0, or a negative errno
+ * with *cause malloc'd.
+ */
+int state_load(struct store *s, const struct config *cfg, int64_t now,
+	       struct ledger **out, char **cause);
+
+/*
+ * Recomputes everything from the journal and compares. When l is given, its
+ * head (what the daemon believes it wrote) must be the journal's head too.
+ * Returns 0 with *out (caller frees with audit_free), or a negative errno
+ * when the store could not be read (with *cause).
+ */
+int state_audit(struct store *s, const struct ledger *l, struct audit **out,
+		char **cause);
+
+/* One idempotency record to write with a batch. */
+struct idem_rec {
+	char *key;
+	uint8_t body_hash[HASH_LEN];
+	int status;
+	char *response;
+	int64_t time;
+};
+
+/*
+ * Writes entries (notes[i] is the note of a reserve entry, or NULL; notes
+ * may be NULL) and idempotency records in one transaction. Returns 0, or a
+ * negative errno after rolling back.
+ */
+int state_commit(struct store *s, const struct jentry *entries, size_t n,
+		 char *const *notes, const struct idem_rec *idem, size_t n_idem);

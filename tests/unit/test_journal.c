@@ -1,0 +1,170 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Journal entries: the canonical encoding is exactly what README.md
+ * documents (so an auditor can rebuild it), the chain hash covers every
+ * field, and the API view carries DESIGN.md's keys.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "daemon/journal.h"
+#include "daemon/util.h"
+
+static void sample(struct jentry *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->seq = 7;
+	e->time = 1767225600;	/* 2026-01-01T09:00:00+09:00 */
+	e->kind = J_RESERVE;
+	e->actor = xstrdup("user:root");
+	e->request_id = xstrdup("k-1");
+	e->consortium = xstrdup("lg");
+	e->phase = xstrdup("p1");
+	e->gpu = xstrdup("B200");
+	e->allocation = xstrdup("A-000001");
+	e->pool = xstrdup("skt-b200");
+	e->gpus = 8;
+	e->start = 1767225600;
+	e->end = 1767229200;
+	e->committed_delta = 28800;
+	e->reason = xstrdup("LG 독자 AI \"run\"");
+}
+
+static void test_canonical_text(void **state)
+{
+	struct jentry e;
+	sample(&e);
+	char *s = jentry_canonical(&e);
+	assert_string_equal(s,
+		"{\"actor\":\"user:root\",\"allocation\":\"A-000001\",\"committed_delta\":28800,"
+		"\"consortium\":\"lg\",\"end\":1767229200,\"expired_delta\":0,\"gpu\":\"B200\","
+		"\"gpus\":8,\"granted_delta\":0,\"kind\":\"reserve\",\"max_gpus\":0,"
+		"\"phase\":\"p1\",\"pool\":\"skt-b200\",\"reason\":\"LG 독자 AI \\\"run\\\"\","
+		"\"request_id\":\"k-1\",\"seq\":7,\"start\":1767225600,\"time\":1767225600}");
+	free(s);
+	jentry_clear(&e);
+}
+
+static void test_hash_is_documented_sha256(void **state)
+{
+	struct jentry e;
+	uint8_t want[HASH_LEN];
+	char prev[HASH_HEX_LEN + 1];
+
+	sample(&e);
+	memset(e.prev_hash, 0xab, HASH_LEN);
+	jentry_seal(&e);
+	hash_hex(e.prev_hash, prev);
+	char *canon = jentry_canonical(&e);
+	char *msg = xasprintf("%s:%s", prev, canon);
+	crypto_hash_sha256(want, (const unsigned char *)msg, strlen(msg));
+	assert_memory_equal(want, e.hash, HASH_LEN);
+	assert_true(jentry_hash_ok(&e));
+	free(msg);
+	free(canon);
+	jentry_clear(&e);
+}
+
+static void test_every_field_is_covered(void **state)
+{
+	struct jentry e;
+	sample(&e);
+	jentry_seal(&e);
+
+	e.committed_delta++;
+	assert_false(jentry_hash_ok(&e));
+	e.committed_delta--;
+	e.gpus = 9;
+	assert_false(jentry_hash_ok(&e));
+	e.gpus = 8;
+	e.prev_hash[0] ^= 1;
+	assert_false(jentry_hash_ok(&e));
+	e.prev_hash[0] ^= 1;
+	free(e.reason);
+	e.reason = NULL;
+	assert_false(jentry_hash_ok(&e));
+	e.reason = xstrdup("LG 독자 AI \"run\"");
+	e.seq = 8;
+	assert_false(jentry_hash_ok(&e));
+	e.seq = 7;
+	assert_true(jentry_hash_ok(&e));
+	jentry_clear(&e);
+}
+
+static void test_kind_names(void **state)
+{
+	enum jkind k;
+	assert_int_equal(jkind_parse("expire", &k), 0);
+	assert_int_equal(k, J_EXPIRE);
+	assert_string_equal(jkind_name(J_REINSTATE), "reinstate");
+	assert_int_not_equal(jkind_parse("bogus", &k), 0);
+}
+
+static void test_hex_round_trip(void **state)
+{
+	uint8_t h[HASH_LEN], back[HASH_LEN];
+	char hex[HASH_HEX_LEN + 1];
+	for (int i = 0; i < HASH_LEN; i++)
+		h[i] = (uint8_t)(i * 7);
+	hash_hex(h, hex);
+	assert_int_equal(hash_unhex(hex, back), 0);
+	assert_memory_equal(h, back, HASH_LEN);
+	assert_int_not_equal(hash_unhex("abc", back), 0);
+	hex[5] = 'z';
+	assert_int_not_equal(hash_unhex(hex, back), 0);
+}
+
+static void test_api_view(void **state)
+{
+	struct jentry e;
+	sample(&e);
+	jentry_seal(&e);
+	json_t *o = jentry_to_json(&e, 9 * 3600);
+	assert_int_equal(json_integer_value(json_object_get(o, "seq")), 7);
+	assert_string_equal(json_string_value(json_object_get(o, "kind")), "reserve");
+	assert_string_equal(json_string_value(json_object_get(o, "time")), "2026-01-01T09:00:00+09:00");
+	assert_string_equal(json_string_value(json_object_get(o, "end")), "2026-01-01T10:00:00+09:00");
+	assert_int_equal(json_integer_value(json_object_get(o, "committed_delta_gpu_seconds")), 28800);
+	assert_int_equal(json_integer_value(json_object_get(o, "granted_delta_gpu_seconds")), 0);
+	assert_true(json_is_null(json_object_get(o, "max_gpus")));
+	assert_int_equal(strlen(json_string_value(json_object_get(o, "hash"))), 64);
+	json_decref(o);
+	jentry_clear(&e);
+}
+
+static void test_jlist(void **state)
+{
+	struct jlist l = {0};
+	for (int i = 0; i < 10; i++) {
+		struct jentry *e = jlist_push(&l);
+		e->reason = xasprintf("r%d", i);
+	}
+	assert_int_equal(l.n, 10);
+	assert_string_equal(l.v[9].reason, "r9");
+	jlist_clear(&l);
+	assert_int_equal(l.n, 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_canonical_text),
+		cmocka_unit_test(test_hash_is_documented_sha256),
+		cmocka_unit_test(test_every_field_is_covered),
+		cmocka_unit_test(test_kind_names),
+		cmocka_unit_test(test_hex_round_trip),
+		cmocka_unit_test(test_api_view),
+		cmocka_unit_test(test_jlist),
+	};
+	if (sodium_init() < 0)
+		return 1;
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
