@@ -78,10 +78,14 @@ static bool parse_offset(const char **pp, int32_t *off)
 	int sign = *p++ == '-' ? -1 : 1;
 	if (!digits(&p, 2, &h))
 		return false;
-	if (*p == ':')
+	if (*p == ':') {
+		/* "+09:" is not an offset: a colon promises minutes */
 		p++;
-	if (*p >= '0' && *p <= '9' && !digits(&p, 2, &m))
+		if (!digits(&p, 2, &m))
+			return false;
+	} else if (*p >= '0' && *p <= '9' && !digits(&p, 2, &m)) {
 		return false;
+	}
 	if (h > 14 || m > 59)
 		return false;
 	*off = sign * (h * 3600 + m * 60);
@@ -142,7 +146,12 @@ const char *time_format(int64_t t, int32_t tz_offset, char *buf, size_t len)
 		snprintf(buf, len, "%s", t == TIME_MIN ? "-infinity" : "infinity");
 		return buf;
 	}
-	int64_t local = t + tz_offset;
+	int64_t local;
+	if (!i64_add(t, tz_offset, &local)) {
+		/* beyond any calendar: say so rather than overflow */
+		snprintf(buf, len, "%s", t < 0 ? "-infinity" : "infinity");
+		return buf;
+	}
 	int64_t days = local >= 0 ? local / 86400 : (local - 86399) / 86400;
 	int64_t secs = local - days * 86400;
 	int64_t y;
@@ -171,6 +180,7 @@ int duration_parse(const char *s, int64_t *out)
 	if (*p == '\0')
 		return -EINVAL;
 	while (*p) {
+		const char *start = p;
 		int64_t v = 0, unit;
 		if (*p < '0' || *p > '9')
 			return -EINVAL;
@@ -184,7 +194,10 @@ int duration_parse(const char *s, int64_t *out)
 		case 'd': unit = 86400; p++; break;
 		case 'w': unit = 7 * 86400; p++; break;
 		case '\0':
-			if (p != s && total == 0) {
+			/* only a string of bare digits is seconds: a
+			 * trailing number without a unit ("1h30",
+			 * "0h30") is refused */
+			if (start == s) {
 				unit = 1;
 				break;
 			}

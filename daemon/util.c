@@ -92,6 +92,7 @@ static void buf_reserve(struct buf *b, size_t extra)
 		cap *= 2;
 	b->data = xrealloc(b->data, cap);
 	b->cap = cap;
+	b->data[b->len] = '\0';	/* a fresh buffer is "" too */
 }
 
 void buf_append(struct buf *b, const void *data, size_t len)
@@ -170,8 +171,13 @@ int gpu_hours_parse(const char *s, int64_t *seconds)
 	if (*p == '.') {
 		p++;
 		for (; *p >= '0' && *p <= '9'; p++, ndigits++) {
-			if (scale >= 1000000000000LL)
-				return -ERANGE;
+			/* whole seconds need at most 4 decimals (1 s is
+			 * 0.000277.. h); past 12, only zeros may follow */
+			if (scale >= 1000000000000LL) {
+				if (*p != '0')
+					return -ERANGE;
+				continue;
+			}
 			frac = frac * 10 + (*p - '0');
 			scale *= 10;
 		}

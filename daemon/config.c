@@ -1,0 +1,1669 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The strict configuration loader. libyaml's event parser builds a small
+ * tree of nodes that remember where they stand in the file (anchors,
+ * aliases and tags are refused on the way, so no "billion laughs"); then
+ * tables of keys, one row per key with its type, bounds, default and target
+ * field (as Redis's static_configs[]), drive the walk that fills struct
+ * config, and a check per section looks across keys and entries (duplicate
+ * ids, overlapping phases, dangling references). Every problem becomes one
+ * "FILE:LINE:COL: message" line; the walk goes on after an error so that
+ * one run reports them all, sorted by position. Sections are read in table
+ * order, not file order: the program's time zone first, since it gives
+ * meaning to every date, and the consortia before the access rules that
+ * refer to them.
+ */
+#include "daemon/config.h"
+#include "daemon/timefmt.h"
+#include "daemon/util.h"
+
+#include <arpa/inet.h>
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <yaml.h>
+
+#define MAX_DEPTH 32			/* deeper nesting is refused */
+#define MAX_FILE_SIZE (16 << 20)	/* a config is kilobytes */
+#define DEFAULT_TZ "Asia/Seoul"
+
+/* A node of the document, with its 1-based position. */
+enum node_kind {
+	NODE_SCALAR,
+	NODE_SEQ,
+	NODE_MAP,
+};
+
+struct node {
+	enum node_kind kind;
+	int line, col;
+	bool plain;		/* an unquoted scalar: may be an int, bool, null */
+	bool bad;		/* already reported while building: skip it */
+	char *value;		/* scalar text, NUL-terminated */
+	size_t len;
+	struct node **items;	/* seq: the items; map: key, value, key, ... */
+	size_t n, cap;
+};
+
+struct error {
+	int line, col;
+	size_t seq;		/* keeps the sort stable */
+	char *msg;
+};
+
+struct ctx {
+	const char *name;
+	struct error *errs;
+	size_t n_errs, cap_errs;
+	int32_t tz;		/* the program's offset, once read */
+	struct config *cfg;
+};
+
+/* ---- errors ------------------------------------------------------------ */
+
+static void verrat(struct ctx *ctx, int line, int col, const char *fmt,
+		   va_list ap)
+{
+	if (ctx->n_errs == ctx->cap_errs) {
+		ctx->cap_errs = ctx->cap_errs ? 2 * ctx->cap_errs : 16;
+		ctx->errs = xreallocarray(ctx->errs, ctx->cap_errs,
+					  sizeof(*ctx->errs));
+	}
+	struct error *e = &ctx->errs[ctx->n_errs];
+	e->line = line;
+	e->col = col;
+	e->seq = ctx->n_errs++;
+	e->msg = xvasprintf(fmt, ap);
+}
+
+static void __attribute__((format(printf, 4, 5)))
+errat(struct ctx *ctx, int line, int col, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	verrat(ctx, line, col, fmt, ap);
+	va_end(ap);
+}
+
+static void __attribute__((format(printf, 3, 4)))
+err(struct ctx *ctx, const struct node *n, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	verrat(ctx, n->line, n->col, fmt, ap);
+	va_end(ap);
+}
+
+static int error_cmp(const void *a, const void *b)
+{
+	const struct error *x = a, *y = b;
+	if (x->line != y->line)
+		return x->line < y->line ? -1 : 1;
+	if (x->col != y->col)
+		return x->col < y->col ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Sorts the errors by position and hands them over as text. */
+static char *errors_take(struct ctx *ctx)
+{
+	struct buf b = {0};
+
+	qsort(ctx->errs, ctx->n_errs, sizeof(*ctx->errs), error_cmp);
+	for (size_t i = 0; i < ctx->n_errs; i++) {
+		buf_printf(&b, "%s:%d:%d: %s\n", ctx->name, ctx->errs[i].line,
+			   ctx->errs[i].col, ctx->errs[i].msg);
+		free(ctx->errs[i].msg);
+	}
+	free(ctx->errs);
+	ctx->errs = NULL;
+	ctx->n_errs = ctx->cap_errs = 0;
+	return buf_take(&b);
+}
+
+/* ---- the node tree ------------------------------------------------------ */
+
+static struct node *node_new(enum node_kind kind, const yaml_mark_t *m)
+{
+	struct node *n = xcalloc(1, sizeof(*n));
+	n->kind = kind;
+	n->line = (int)m->line + 1;
+	n->col = (int)m->column + 1;
+	return n;
+}
+
+/* Recursion is bounded by MAX_DEPTH. */
+static void node_free(struct node *n)
+{
+	if (n == NULL)
+		return;
+	for (size_t i = 0; i < n->n; i++)
+		node_free(n->items[i]);
+	free(n->items);
+	free(n->value);
+	free(n);
+}
+
+static void node_push(struct node *parent, struct node *child)
+{
+	if (parent->n == parent->cap) {
+		parent->cap = parent->cap ? 2 * parent->cap : 8;
+		parent->items = xreallocarray(parent->items, parent->cap,
+					      sizeof(*parent->items));
+	}
+	parent->items[parent->n++] = child;
+}
+
+static bool is_null(const struct node *n)
+{
+	if (n->kind != NODE_SCALAR || !n->plain)
+		return false;
+	return n->len == 0 || strcmp(n->value, "~") == 0 ||
+	       strcmp(n->value, "null") == 0 || strcmp(n->value, "Null") == 0 ||
+	       strcmp(n->value, "NULL") == 0;
+}
+
+static const char *kind_name(const struct node *n)
+{
+	if (is_null(n))
+		return "null";
+	switch (n->kind) {
+	case NODE_SCALAR:
+		return "a scalar";
+	case NODE_SEQ:
+		return "a sequence";
+	case NODE_MAP:
+		return "a mapping";
+	}
+	return "?";
+}
+
+/* The value of key in map, or NULL (also when map is not a mapping). */
+static const struct node *map_value(const struct node *map, const char *key)
+{
+	if (map == NULL || map->kind != NODE_MAP)
+		return NULL;
+	for (size_t i = 0; i + 1 < map->n; i += 2)
+		if (map->items[i]->kind == NODE_SCALAR &&
+		    strcmp(map->items[i]->value, key) == 0)
+			return map->items[i + 1];
+	return NULL;
+}
+
+/* Where to point at a key's value: the value, else the mapping itself. */
+static const struct node *where(const struct node *map, const char *key)
+{
+	const struct node *v = map_value(map, key);
+	return v ? v : map;
+}
+
+/* Turns a reader error's byte offset into a position. */
+static void offset_mark(const char *text, size_t len, size_t off,
+			yaml_mark_t *m)
+{
+	m->line = 0;
+	m->column = 0;
+	for (size_t i = 0; i < off && i < len; i++) {
+		if (text[i] == '\n') {
+			m->line++;
+			m->column = 0;
+		} else if (((unsigned char)text[i] & 0xc0) != 0x80) {
+			m->column++;
+		}
+	}
+}
+
+/* Refuses what would let a file be larger inside than outside. */
+static bool refuse_decorations(struct ctx *ctx, const yaml_event_t *ev,
+			       const yaml_char_t *anchor,
+			       const yaml_char_t *tag, bool implicit)
+{
+	bool bad = false;
+
+	if (anchor != NULL) {
+		errat(ctx, (int)ev->start_mark.line + 1,
+		      (int)ev->start_mark.column + 1,
+		      "anchor '&%s': anchors and aliases are not allowed",
+		      (const char *)anchor);
+		bad = true;
+	}
+	if (tag != NULL && !implicit) {
+		errat(ctx, (int)ev->start_mark.line + 1,
+		      (int)ev->start_mark.column + 1,
+		      "tag '%s': tags are not allowed", (const char *)tag);
+		bad = true;
+	}
+	return bad;
+}
+
+/* Attaches n under the innermost open container, or makes it the root. */
+static void attach(struct ctx *ctx, struct node **stack, int depth,
+		   struct node **root, struct node *n)
+{
+	if (depth == 0) {
+		*root = n;
+		return;
+	}
+	struct node *parent = stack[depth - 1];
+	if (parent->kind == NODE_MAP && parent->n % 2 == 0 &&
+	    n->kind != NODE_SCALAR && !n->bad) {
+		err(ctx, n, "mapping keys must be strings, not %s",
+		    kind_name(n));
+		n->bad = true;
+	}
+	node_push(parent, n);
+}
+
+/*
+ * Builds the tree of the one document in text. Returns 0 (errors about
+ * anchors, aliases and tags may have been recorded), or -EINVAL after a
+ * syntax error, which ends the parse.
+ */
+static int build(struct ctx *ctx, const char *text, size_t len,
+		 struct node **root)
+{
+	yaml_parser_t parser;
+	yaml_event_t ev;
+	struct node *stack[MAX_DEPTH];
+	int depth = 0, docs = 0, rc = 0;
+	bool done = false;
+
+	*root = NULL;
+	if (!yaml_parser_initialize(&parser)) {
+		fputs("gpuledger: out of memory\n", stderr);
+		abort();
+	}
+	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+	while (!done) {
+		if (!yaml_parser_parse(&parser, &ev)) {
+			yaml_mark_t m = parser.problem_mark;
+			if (parser.error == YAML_READER_ERROR)
+				offset_mark(text, len, parser.problem_offset, &m);
+			if (parser.context != NULL)
+				errat(ctx, (int)m.line + 1, (int)m.column + 1,
+				      "syntax error: %s (%s)",
+				      parser.problem ? parser.problem : "?",
+				      parser.context);
+			else
+				errat(ctx, (int)m.line + 1, (int)m.column + 1,
+				      "syntax error: %s",
+				      parser.problem ? parser.problem : "?");
+			rc = -EINVAL;
+			break;
+		}
+
+		struct node *n;
+		switch (ev.type) {
+		case YAML_STREAM_END_EVENT:
+			done = true;
+			break;
+		case YAML_DOCUMENT_START_EVENT:
+			if (++docs > 1) {
+				errat(ctx, (int)ev.start_mark.line + 1,
+				      (int)ev.start_mark.column + 1,
+				      "only one YAML document is allowed");
+				rc = -EINVAL;
+				done = true;
+			}
+			break;
+		case YAML_ALIAS_EVENT:
+			n = node_new(NODE_SCALAR, &ev.start_mark);
+			n->value = xstrdup("");
+			n->bad = true;
+			err(ctx, n, "alias '*%s': aliases are not allowed",
+			    (const char *)ev.data.alias.anchor);
+			attach(ctx, stack, depth, root, n);
+			break;
+		case YAML_SCALAR_EVENT:
+			n = node_new(NODE_SCALAR, &ev.start_mark);
+			n->value = xstrndup((const char *)ev.data.scalar.value,
+					    ev.data.scalar.length);
+			n->len = ev.data.scalar.length;
+			n->plain = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+			n->bad = refuse_decorations(ctx, &ev, ev.data.scalar.anchor,
+						    ev.data.scalar.tag, false);
+			attach(ctx, stack, depth, root, n);
+			break;
+		case YAML_SEQUENCE_START_EVENT:
+		case YAML_MAPPING_START_EVENT:
+			if (depth == MAX_DEPTH) {
+				errat(ctx, (int)ev.start_mark.line + 1,
+				      (int)ev.start_mark.column + 1,
+				      "nested too deeply (more than %d levels)",
+				      MAX_DEPTH);
+				rc = -EINVAL;
+				done = true;
+				break;
+			}
+			if (ev.type == YAML_SEQUENCE_START_EVENT) {
+				n = node_new(NODE_SEQ, &ev.start_mark);
+				n->bad = refuse_decorations(ctx, &ev,
+					ev.data.sequence_start.anchor,
+					ev.data.sequence_start.tag,
+					ev.data.sequence_start.implicit);
+			} else {
+				n = node_new(NODE_MAP, &ev.start_mark);
+				n->bad = refuse_decorations(ctx, &ev,
+					ev.data.mapping_start.anchor,
+					ev.data.mapping_start.tag,
+					ev.data.mapping_start.implicit);
+			}
+			attach(ctx, stack, depth, root, n);
+			stack[depth++] = n;
+			break;
+		case YAML_SEQUENCE_END_EVENT:
+		case YAML_MAPPING_END_EVENT:
+			depth--;
+			break;
+		default:
+			break;
+		}
+		yaml_event_delete(&ev);
+	}
+	yaml_parser_delete(&parser);
+	return rc;
+}
+
+/* ---- the key tables ----------------------------------------------------- */
+
+enum key_type {
+	T_STR,		/* char *, non-empty */
+	T_INT,		/* int64_t within [min, max], a plain scalar */
+	T_BOOL,		/* bool: true or false */
+	T_TIME,		/* int64_t instant, in the program's zone by default */
+	T_TZ,		/* char *, a fixed-offset zone; sets the offset */
+	T_ENUM,		/* an enum, one of names[] (index = value) */
+	T_STRLIST,	/* struct cfg_strlist */
+	T_SHA256,	/* uint8_t[32], written as 64 hex digits */
+	T_MAP,		/* a mapping that fills base + off through sub[] */
+	T_LIST,		/* a sequence of mappings: an array and its count */
+	T_IDMAP,	/* a mapping of id -> mapping: an array and its count */
+};
+
+#define KEY_REQUIRED 0x1u
+
+struct key;
+/* Looks across the keys and entries of one mapping or list; masks say,
+ * per entry, which rows were read without error (bit i = row i). */
+typedef void key_check_fn(struct ctx *ctx, const struct node *node,
+			  void *base, const uint32_t *masks);
+
+struct key {
+	const char *name;
+	enum key_type type;
+	unsigned flags;
+	size_t off;			/* target field within base */
+	int64_t min, max;		/* T_INT bounds; T_LIST least entries */
+	const char *def;		/* default, as the file would say it */
+	const char *const *names;	/* T_ENUM: names[value], NULL = none */
+	size_t n_names;
+	const char *(*valid)(const char *s);	/* T_STR: what is wrong, or NULL */
+	const struct key *sub;		/* T_MAP, T_LIST, T_IDMAP */
+	size_t count_off;		/* T_LIST, T_IDMAP: the size_t count */
+	size_t elem_size;		/* T_LIST, T_IDMAP */
+	size_t id_off;			/* T_IDMAP: the char * its key goes to */
+	key_check_fn *check;
+};
+
+static_assert(sizeof(enum role) == sizeof(int), "enums are stored as int");
+static_assert(sizeof(enum log_level) == sizeof(int), "enums are stored as int");
+
+static const char *const log_level_names[] = {
+	[LOG_DEBUG] = "debug",
+	[LOG_INFO] = "info",
+	[LOG_WARN] = "warn",
+	[LOG_ERROR] = "error",
+};
+
+static const char *const role_names[] = {
+	[ROLE_NONE] = NULL,
+	[ROLE_CONSORTIUM] = "consortium",
+	[ROLE_OPERATOR] = "operator",
+	[ROLE_ADMIN] = "admin",
+};
+
+static const char *valid_listen(const char *s);
+static const char *valid_slug(const char *s);
+static const char *valid_id(const char *s);
+static key_check_fn check_daemon, check_phases, check_pools, check_consortia,
+	check_tokens, check_access_consortia;
+
+#define FIELD(st, f) .off = offsetof(st, f)
+#define ARRAY(st, f, nf, et) .off = offsetof(st, f), \
+	.count_off = offsetof(st, nf), .elem_size = sizeof(et)
+#define ENUM(a) .names = (a), .n_names = ARRAY_SIZE(a)
+#define INF_TIME "infinity"
+#define NEG_INF_TIME "-infinity"
+
+static const struct key daemon_keys[] = {
+	{ "socket", T_STR, FIELD(struct config, socket), .def = "var/gpuledger.sock" },
+	{ "database", T_STR, FIELD(struct config, database), .def = "var/gpuledger.db" },
+	{ "log", T_STR, FIELD(struct config, log), .def = "-" },
+	{ "log_level", T_ENUM, FIELD(struct config, log_level), ENUM(log_level_names), .def = "info" },
+	{ "listen", T_STR, FIELD(struct config, listen), .valid = valid_listen },
+	{ "allow_plaintext_remote", T_BOOL, FIELD(struct config, allow_plaintext), .def = "false" },
+	{ .name = NULL },
+};
+
+static const struct key principal_keys[] = {
+	{ "users", T_STRLIST, FIELD(struct cfg_principals, users) },
+	{ "groups", T_STRLIST, FIELD(struct cfg_principals, groups) },
+	{ .name = NULL },
+};
+
+static const struct key consortium_access_keys[] = {
+	{ "groups", T_STRLIST, FIELD(struct cfg_consortium_access, groups) },
+	{ .name = NULL },
+};
+
+static const struct key token_keys[] = {
+	{ "name", T_STR, KEY_REQUIRED, FIELD(struct cfg_token, name) },
+	{ "role", T_ENUM, KEY_REQUIRED, FIELD(struct cfg_token, role), ENUM(role_names) },
+	{ "consortium", T_STR, FIELD(struct cfg_token, consortium) },	/* iff role consortium */
+	{ "sha256", T_SHA256, KEY_REQUIRED, FIELD(struct cfg_token, sha256) },
+	{ .name = NULL },
+};
+
+static const struct key access_keys[] = {
+	{ "admins", T_MAP, FIELD(struct config, admins), .sub = principal_keys },
+	{ "operators", T_MAP, FIELD(struct config, operators), .sub = principal_keys },
+	{ "consortia", T_IDMAP, ARRAY(struct config, consortium_access, n_consortium_access,
+				      struct cfg_consortium_access),
+	  .id_off = offsetof(struct cfg_consortium_access, consortium),
+	  .sub = consortium_access_keys, .check = check_access_consortia },
+	{ "tokens", T_LIST, ARRAY(struct config, tokens, n_tokens, struct cfg_token),
+	  .sub = token_keys, .check = check_tokens },
+	{ .name = NULL },
+};
+
+static const struct key program_keys[] = {
+	{ "name", T_STR, KEY_REQUIRED, FIELD(struct config, program_name) },
+	{ "timezone", T_TZ, FIELD(struct config, timezone), .def = DEFAULT_TZ },
+	{ "designation_grace_days", T_INT, FIELD(struct config, designation_grace_days),
+	  .min = 0, .max = 36500, .def = "0" },
+	{ .name = NULL },
+};
+
+static const struct key phase_keys[] = {
+	{ "id", T_STR, KEY_REQUIRED, FIELD(struct cfg_phase, id), .valid = valid_id },
+	{ "name", T_STR, KEY_REQUIRED, FIELD(struct cfg_phase, name) },
+	{ "start", T_TIME, KEY_REQUIRED, FIELD(struct cfg_phase, start) },
+	{ "end", T_TIME, KEY_REQUIRED, FIELD(struct cfg_phase, end) },
+	{ .name = NULL },
+};
+
+static const struct key pool_keys[] = {
+	{ "id", T_STR, KEY_REQUIRED, FIELD(struct cfg_pool, id), .valid = valid_id },
+	{ "provider", T_STR, KEY_REQUIRED, FIELD(struct cfg_pool, provider) },
+	{ "gpu", T_STR, KEY_REQUIRED, FIELD(struct cfg_pool, gpu) },
+	{ "gpus", T_INT, KEY_REQUIRED, FIELD(struct cfg_pool, gpus), .min = 1, .max = 100000000 },
+	{ "available_from", T_TIME, FIELD(struct cfg_pool, available_from), .def = NEG_INF_TIME },
+	{ "available_until", T_TIME, FIELD(struct cfg_pool, available_until), .def = INF_TIME },
+	/* 0 = unset; a value written in the file must be >= 1 */
+	{ "gpus_per_node", T_INT, FIELD(struct cfg_pool, gpus_per_node), .min = 1, .max = 1024, .def = "0" },
+	{ .name = NULL },
+};
+
+static const struct key consortium_keys[] = {
+	{ "id", T_STR, KEY_REQUIRED, FIELD(struct cfg_consortium, id), .valid = valid_slug },
+	{ "name", T_STR, KEY_REQUIRED, FIELD(struct cfg_consortium, name) },
+	{ "lead", T_STR, KEY_REQUIRED, FIELD(struct cfg_consortium, lead) },
+	{ "members", T_STRLIST, FIELD(struct cfg_consortium, members) },
+	/* -infinity stands for "not given": check_consortia() puts the
+	 * start of the first phase there */
+	{ "joined", T_TIME, FIELD(struct cfg_consortium, joined), .def = NEG_INF_TIME },
+	{ .name = NULL },
+};
+
+/* Read in this order: see the header comment. */
+static const struct key top_keys[] = {
+	{ "program", T_MAP, KEY_REQUIRED, .sub = program_keys },
+	{ "phases", T_LIST, KEY_REQUIRED, ARRAY(struct config, phases, n_phases, struct cfg_phase),
+	  .min = 1, .sub = phase_keys, .check = check_phases },
+	{ "pools", T_LIST, ARRAY(struct config, pools, n_pools, struct cfg_pool),
+	  .sub = pool_keys, .check = check_pools },
+	{ "consortia", T_LIST, ARRAY(struct config, consortia, n_consortia, struct cfg_consortium),
+	  .sub = consortium_keys, .check = check_consortia },
+	{ "daemon", T_MAP, .sub = daemon_keys, .check = check_daemon },
+	{ "access", T_MAP, .sub = access_keys },
+	{ .name = NULL },
+};
+
+static size_t table_len(const struct key *t)
+{
+	size_t n = 0;
+	while (t[n].name != NULL)
+		n++;
+	return n;
+}
+
+/* The mask bit of a row, by name; a wrong name is a bug. */
+static uint32_t bit(const struct key *t, const char *name)
+{
+	for (size_t i = 0; t[i].name != NULL; i++)
+		if (strcmp(t[i].name, name) == 0)
+			return 1u << i;
+	abort();
+}
+
+static bool has(uint32_t mask, const struct key *t, const char *name)
+{
+	return (mask & bit(t, name)) != 0;
+}
+
+static char *key_names(const struct key *t)
+{
+	struct buf b = {0};
+	for (size_t i = 0; t[i].name != NULL; i++)
+		buf_printf(&b, "%s%s", i ? ", " : "", t[i].name);
+	return buf_take(&b);
+}
+
+/* ---- values ------------------------------------------------------------- */
+
+static const char *valid_id(const char *s)
+{
+	for (const char *p = s; *p; p++) {
+		bool ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+			  (*p >= '0' && *p <= '9') ||
+			  (p != s && (*p == '-' || *p == '_' || *p == '.'));
+		if (!ok)
+			return "an id is letters, digits, '-', '_' and '.', starting with a letter or digit";
+	}
+	return NULL;
+}
+
+static const char *valid_slug(const char *s)
+{
+	for (const char *p = s; *p; p++) {
+		bool ok = (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+			  (p != s && (*p == '-' || *p == '_'));
+		if (!ok)
+			return "a consortium id is a slug: lowercase letters, digits, '-' and '_', starting with a letter or digit";
+	}
+	return NULL;
+}
+
+/* Splits "HOST:PORT" or "[V6]:PORT"; host is a malloc'd copy. */
+static int listen_split(const char *s, char **host, int64_t *port)
+{
+	const char *colon, *h = s;
+	size_t hlen;
+	int rc = -EINVAL;
+
+	if (*s == '[') {
+		const char *close = strchr(s, ']');
+		if (close == NULL || close[1] != ':')
+			goto out;
+		h = s + 1;
+		hlen = (size_t)(close - h);
+		colon = close + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (colon == NULL || memchr(s, ':', (size_t)(colon - s)) != NULL)
+			goto out;
+		hlen = (size_t)(colon - s);
+	}
+	if (hlen == 0 || i64_parse(colon + 1, port) != 0 || colon[1] == '+' ||
+	    colon[1] == '-' || *port < 1 || *port > 65535)
+		goto out;
+	*host = xstrndup(h, hlen);
+	if (*s == '[') {
+		struct in6_addr a6;
+		if (inet_pton(AF_INET6, *host, &a6) != 1) {
+			free(*host);
+			goto out;
+		}
+	} else {
+		for (const char *p = *host; *p; p++) {
+			if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+			      (*p >= '0' && *p <= '9') || *p == '.' || *p == '-' ||
+			      *p == '*')) {
+				free(*host);
+				goto out;
+			}
+		}
+	}
+	rc = 0;
+out:
+	return rc;
+}
+
+static const char *valid_listen(const char *s)
+{
+	char *host;
+	int64_t port;
+
+	if (listen_split(s, &host, &port) != 0)
+		return "expected HOST:PORT such as 127.0.0.1:8470 or [::1]:8470";
+	free(host);
+	return NULL;
+}
+
+static bool is_loopback(const char *host)
+{
+	struct in_addr a4;
+	struct in6_addr a6;
+
+	if (strcasecmp(host, "localhost") == 0)
+		return true;
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, host, &a6) == 1)
+		return IN6_IS_ADDR_LOOPBACK(&a6) ||
+		       (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
+	return false;
+}
+
+static bool want_scalar(struct ctx *ctx, const struct key *k,
+			const struct node *v, const char *expected)
+{
+	if (v->kind == NODE_SCALAR && !is_null(v))
+		return true;
+	err(ctx, v, "expected %s for '%s', got %s", expected, k->name,
+	    kind_name(v));
+	return false;
+}
+
+/* A non-empty string without NUL bytes; reports and returns false if not. */
+static bool want_string(struct ctx *ctx, const struct key *k,
+			const struct node *v)
+{
+	if (!want_scalar(ctx, k, v, "a string"))
+		return false;
+	if (v->len == 0) {
+		err(ctx, v, "'%s' must not be empty", k->name);
+		return false;
+	}
+	if (strlen(v->value) != v->len) {
+		err(ctx, v, "'%s' must not contain NUL characters", k->name);
+		return false;
+	}
+	return true;
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+static bool parse_strlist(struct ctx *ctx, const struct key *k,
+			  const struct node *v, struct cfg_strlist *l)
+{
+	if (v->kind != NODE_SEQ) {
+		err(ctx, v, "expected a list of strings for '%s', got %s",
+		    k->name, kind_name(v));
+		return false;
+	}
+	bool ok = true;
+	l->v = xcalloc(v->n, sizeof(*l->v));
+	for (size_t i = 0; i < v->n; i++) {
+		const struct node *it = v->items[i];
+		if (it->bad)
+			ok = false;
+		else if (want_string(ctx, k, it))
+			l->v[l->n++] = xstrdup(it->value);
+		else
+			ok = false;
+	}
+	return ok;
+}
+
+static uint32_t parse_map(struct ctx *ctx, const struct key *table,
+			  const struct node *map, void *base, const char *path);
+static void apply_defaults(struct ctx *ctx, const struct key *table, void *base);
+
+/* Reads a T_LIST or T_IDMAP into a fresh array of entries. */
+static bool parse_entries(struct ctx *ctx, const struct key *k,
+			  const struct node *v, void *base, const char *path)
+{
+	bool idmap = k->type == T_IDMAP;
+	enum node_kind want = idmap ? NODE_MAP : NODE_SEQ;
+	char **arr = (char **)((char *)base + k->off);
+	size_t *count = (size_t *)((char *)base + k->count_off);
+
+	if (v->kind != want) {
+		err(ctx, v, "expected %s for '%s', got %s",
+		    idmap ? "a mapping" : "a list", k->name, kind_name(v));
+		return false;
+	}
+	size_t n = idmap ? v->n / 2 : v->n;
+	char *elems = xcalloc(n, k->elem_size);
+	uint32_t *masks = xcalloc(n, sizeof(*masks));
+	for (size_t i = 0; i < n; i++) {
+		char *elem = elems + i * k->elem_size;
+		const struct node *item = idmap ? v->items[2 * i + 1] : v->items[i];
+		char *sub;
+		if (idmap) {
+			const struct node *key = v->items[2 * i];
+			if (key->bad)
+				continue;
+			*(char **)(elem + k->id_off) = xstrdup(key->value);
+			sub = xasprintf("%s.%s", path, key->value);
+		} else {
+			sub = xasprintf("%s[%zu]", path, i);
+		}
+		if (item->bad)
+			;
+		else if (item->kind != NODE_MAP)
+			err(ctx, item, "expected a mapping for %s, got %s", sub,
+			    kind_name(item));
+		else
+			masks[i] = parse_map(ctx, k->sub, item, elem, sub);
+		free(sub);
+	}
+	*(char **)arr = elems;
+	*count = n;
+	if (n < (size_t)k->min)
+		err(ctx, v, "'%s' needs at least %" PRId64 " %s", k->name, k->min,
+		    k->min == 1 ? "entry" : "entries");
+	if (k->check)
+		k->check(ctx, v, base, masks);
+	free(masks);
+	return true;
+}
+
+/* Reads v into the field of row k; returns whether it was read cleanly. */
+static bool parse_value(struct ctx *ctx, const struct key *k,
+			const struct node *v, void *base, const char *path)
+{
+	void *p = (char *)base + k->off;
+	const char *cause;
+	int64_t i;
+	int32_t off;
+
+	if (v->bad)
+		return false;
+	switch (k->type) {
+	case T_STR:
+		if (!want_string(ctx, k, v))
+			return false;
+		if (k->valid && (cause = k->valid(v->value)) != NULL) {
+			err(ctx, v, "invalid %s '%s': %s", k->name, v->value, cause);
+			return false;
+		}
+		*(char **)p = xstrdup(v->value);
+		return true;
+	case T_INT:
+		if (!want_scalar(ctx, k, v, "an integer"))
+			return false;
+		if (!v->plain) {
+			err(ctx, v, "expected an integer for '%s', got a quoted string",
+			    k->name);
+			return false;
+		}
+		switch (i64_parse(v->value, &i)) {
+		case 0:
+			break;
+		case -ERANGE:
+			err(ctx, v, "'%s' is out of range: %s", k->name, v->value);
+			return false;
+		default:
+			err(ctx, v, "expected an integer for '%s', got '%s'",
+			    k->name, v->value);
+			return false;
+		}
+		if (i < k->min || i > k->max) {
+			err(ctx, v, "'%s' must be %s %" PRId64 " (got %" PRId64 ")",
+			    k->name, i < k->min ? "at least" : "at most",
+			    i < k->min ? k->min : k->max, i);
+			return false;
+		}
+		*(int64_t *)p = i;
+		return true;
+	case T_BOOL:
+		if (!want_scalar(ctx, k, v, "true or false"))
+			return false;
+		if (v->plain && (strcmp(v->value, "true") == 0 ||
+				 strcmp(v->value, "false") == 0)) {
+			*(bool *)p = v->value[0] == 't';
+			return true;
+		}
+		err(ctx, v, "expected true or false for '%s', got '%s'", k->name,
+		    v->value);
+		return false;
+	case T_TIME:
+		if (!want_scalar(ctx, k, v, "a date or time"))
+			return false;
+		if (time_parse(v->value, ctx->tz, &i, &cause) != 0) {
+			err(ctx, v, "invalid time for '%s': '%s': %s", k->name,
+			    v->value, cause);
+			return false;
+		}
+		*(int64_t *)p = i;
+		return true;
+	case T_TZ:
+		if (!want_string(ctx, k, v))
+			return false;
+		if (tz_parse(v->value, &off) != 0) {
+			err(ctx, v, "unknown time zone '%s' (a fixed-offset zone such as Asia/Seoul, UTC or +09:00)",
+			    v->value);
+			return false;
+		}
+		ctx->tz = off;
+		*(char **)p = xstrdup(v->value);
+		return true;
+	case T_ENUM:
+		if (!want_string(ctx, k, v))
+			return false;
+		for (size_t j = 0; j < k->n_names; j++) {
+			if (k->names[j] && strcmp(k->names[j], v->value) == 0) {
+				*(int *)p = (int)j;
+				return true;
+			}
+		}
+		{
+			struct buf b = {0};
+			for (size_t j = 0; j < k->n_names; j++)
+				if (k->names[j])
+					buf_printf(&b, "%s%s", b.len ? ", " : "",
+						   k->names[j]);
+			err(ctx, v, "unknown %s '%s' (expected one of: %s)", k->name,
+			    v->value, b.data);
+			buf_free(&b);
+		}
+		return false;
+	case T_STRLIST:
+		return parse_strlist(ctx, k, v, p);
+	case T_SHA256:
+		if (!want_string(ctx, k, v))
+			return false;
+		if (v->len != 64) {
+			err(ctx, v, "malformed '%s': expected 64 hex digits, got %zu characters",
+			    k->name, v->len);
+			return false;
+		}
+		for (size_t j = 0; j < 32; j++) {
+			int hi = hexval(v->value[2 * j]), lo = hexval(v->value[2 * j + 1]);
+			if (hi < 0 || lo < 0) {
+				err(ctx, v, "malformed '%s': expected 64 hex digits",
+				    k->name);
+				return false;
+			}
+			((uint8_t *)p)[j] = (uint8_t)(hi << 4 | lo);
+		}
+		return true;
+	case T_MAP:
+		if (v->kind != NODE_MAP) {
+			err(ctx, v, "expected a mapping for '%s', got %s", k->name,
+			    kind_name(v));
+			apply_defaults(ctx, k->sub, p);
+			return false;
+		}
+		{
+			uint32_t mask = parse_map(ctx, k->sub, v, p, path);
+			if (k->check)
+				k->check(ctx, v, p, &mask);
+		}
+		return true;
+	case T_LIST:
+	case T_IDMAP:
+		return parse_entries(ctx, k, v, base, path);
+	}
+	abort();
+}
+
+/* Sets the row's default; for a default written in the table, not the file. */
+static void apply_default(struct ctx *ctx, const struct key *k, void *base)
+{
+	void *p = (char *)base + k->off;
+	int rc = 0;
+
+	switch (k->type) {
+	case T_STR:
+		*(char **)p = k->def ? xstrdup(k->def) : NULL;
+		break;
+	case T_INT:
+		*(int64_t *)p = 0;
+		if (k->def)
+			rc = i64_parse(k->def, p);
+		break;
+	case T_BOOL:
+		*(bool *)p = k->def && strcmp(k->def, "true") == 0;
+		break;
+	case T_TIME:
+		if (k->def == NULL || strcmp(k->def, NEG_INF_TIME) == 0)
+			*(int64_t *)p = TIME_MIN;
+		else if (strcmp(k->def, INF_TIME) == 0)
+			*(int64_t *)p = TIME_MAX;
+		else
+			rc = time_parse(k->def, ctx->tz, p, NULL);
+		break;
+	case T_TZ:
+		*(char **)p = xstrdup(k->def);
+		rc = tz_parse(k->def, &ctx->tz);
+		break;
+	case T_ENUM:
+		rc = -EINVAL;
+		for (size_t j = 0; j < k->n_names; j++) {
+			if (k->names[j] && k->def && strcmp(k->names[j], k->def) == 0) {
+				*(int *)p = (int)j;
+				rc = 0;
+			}
+		}
+		break;
+	case T_MAP:
+		apply_defaults(ctx, k->sub, p);
+		break;
+	case T_STRLIST:
+	case T_SHA256:
+	case T_LIST:
+	case T_IDMAP:
+		break;		/* zeroed: empty */
+	}
+	assert(rc == 0 && "a default in the key table does not parse");
+	(void)rc;
+}
+
+static void apply_defaults(struct ctx *ctx, const struct key *table, void *base)
+{
+	for (const struct key *k = table; k->name != NULL; k++)
+		if (!(k->flags & KEY_REQUIRED))
+			apply_default(ctx, k, base);
+}
+
+/*
+ * Reads map through table into base: unknown and duplicate keys are
+ * reported at the key, missing required ones at the mapping, and absent
+ * optional ones take their default. Rows are read in table order.
+ * Returns the mask of rows that hold a good value (read or defaulted).
+ */
+static uint32_t parse_map(struct ctx *ctx, const struct key *table,
+			  const struct node *map, void *base, const char *path)
+{
+	size_t n = table_len(table);
+	const struct node *keys[32] = {0}, *vals[32] = {0};
+	uint32_t mask = 0;
+
+	assert(n <= 32);
+	for (size_t i = 0; i + 1 < map->n; i += 2) {
+		const struct node *key = map->items[i];
+		const struct key *k;
+		if (key->bad)
+			continue;
+		for (k = table; k->name != NULL; k++)
+			if (strcmp(k->name, key->value) == 0)
+				break;
+		if (k->name == NULL) {
+			char *names = key_names(table);
+			err(ctx, key, "unknown key '%s' %s%s (expected one of: %s)",
+			    key->value, path[0] ? "in " : "at the top level",
+			    path, names);
+			free(names);
+			continue;
+		}
+		size_t r = (size_t)(k - table);
+		if (keys[r] != NULL) {
+			err(ctx, key, "duplicate key '%s' (first at %d:%d)",
+			    key->value, keys[r]->line, keys[r]->col);
+			continue;
+		}
+		keys[r] = key;
+		vals[r] = map->items[i + 1];
+	}
+	for (size_t r = 0; r < n; r++) {
+		const struct key *k = &table[r];
+		char *sub = path[0] ? xasprintf("%s.%s", path, k->name) :
+				      xstrdup(k->name);
+		if (vals[r] != NULL) {
+			if (parse_value(ctx, k, vals[r], base, sub))
+				mask |= 1u << r;
+		} else if (k->flags & KEY_REQUIRED) {
+			err(ctx, map, "missing required key '%s'%s%s", k->name,
+			    path[0] ? " in " : "", path);
+		} else {
+			apply_default(ctx, k, base);
+			mask |= 1u << r;
+		}
+		free(sub);
+	}
+	return mask;
+}
+
+/* ---- checks across keys and entries ------------------------------------- */
+
+struct named {
+	const char *id;
+	const struct node *node;
+	size_t i;
+	const char *owner;
+};
+
+static int named_cmp(const void *a, const void *b)
+{
+	const struct named *x = a, *y = b;
+	int c = strcmp(x->id, y->id);
+	if (c != 0)
+		return c;
+	return x->i < y->i ? -1 : x->i > y->i;
+}
+
+/*
+ * Reports each entry whose key value repeats an earlier entry's, at the
+ * later one. items are the entries' mappings; ids their keys' values.
+ */
+static void check_unique(struct ctx *ctx, const struct node *seq,
+			 const char *key, const char *what)
+{
+	struct named *v = xcalloc(seq->n, sizeof(*v));
+	size_t n = 0;
+
+	for (size_t i = 0; i < seq->n; i++) {
+		const struct node *val = map_value(seq->items[i], key);
+		if (val && val->kind == NODE_SCALAR && !val->bad && !is_null(val))
+			v[n++] = (struct named){ val->value, val, i, NULL };
+	}
+	qsort(v, n, sizeof(*v), named_cmp);
+	for (size_t i = 1, first = 0; i < n; i++) {
+		if (strcmp(v[i].id, v[first].id) != 0) {
+			first = i;
+			continue;
+		}
+		err(ctx, v[i].node, "duplicate %s '%s' (first at %d:%d)", what,
+		    v[i].id, v[first].node->line, v[first].node->col);
+	}
+	free(v);
+}
+
+static void check_daemon(struct ctx *ctx, const struct node *map, void *base,
+			 const uint32_t *masks)
+{
+	struct config *cfg = base;
+	char *host;
+	int64_t port;
+
+	if (!has(masks[0], daemon_keys, "listen") ||
+	    !has(masks[0], daemon_keys, "allow_plaintext_remote") ||
+	    cfg->listen == NULL || cfg->allow_plaintext ||
+	    listen_split(cfg->listen, &host, &port) != 0)
+		return;
+	if (!is_loopback(host))
+		err(ctx, where(map, "listen"),
+		    "plaintext HTTP on non-loopback address '%s': listen on loopback behind a TLS proxy, or set allow_plaintext_remote: true",
+		    host);
+	free(host);
+}
+
+static int by_start(const void *a, const void *b, void *arg)
+{
+	const int64_t *start = arg;
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	if (start[x] != start[y])
+		return start[x] < start[y] ? -1 : 1;
+	return x < y ? -1 : x > y;
+}
+
+static void check_phases(struct ctx *ctx, const struct node *seq, void *base,
+			 const uint32_t *masks)
+{
+	struct config *cfg = base;
+	size_t n = cfg->n_phases;
+	size_t *order = xcalloc(n, sizeof(*order));
+	int64_t *starts = xcalloc(n, sizeof(*starts));
+	bool *good = xcalloc(n, sizeof(*good));
+	char a[TIME_BUFSZ], b[TIME_BUFSZ];
+
+	check_unique(ctx, seq, "id", "phase id");
+	for (size_t i = 0; i < n; i++) {
+		struct cfg_phase *ph = &cfg->phases[i];
+		order[i] = i;
+		starts[i] = ph->start;
+		if (!has(masks[i], phase_keys, "start") ||
+		    !has(masks[i], phase_keys, "end"))
+			continue;
+		if (ph->end <= ph->start) {
+			err(ctx, where(seq->items[i], "end"),
+			    "phase %s ends (%s) at or before its start (%s)",
+			    ph->id ? ph->id : "?",
+			    time_format(ph->end, ctx->tz, a, sizeof(a)),
+			    time_format(ph->start, ctx->tz, b, sizeof(b)));
+			continue;
+		}
+		good[i] = true;
+	}
+	qsort_r(order, n, sizeof(*order), by_start, starts);
+
+	const struct cfg_phase *prev = NULL;
+	for (size_t j = 0; j < n; j++) {
+		size_t i = order[j];
+		const struct cfg_phase *ph = &cfg->phases[i];
+		if (!good[i])
+			continue;
+		if (prev != NULL && ph->start < prev->end)
+			err(ctx, where(seq->items[i], "start"),
+			    "phase %s (from %s) overlaps phase %s (until %s)",
+			    ph->id ? ph->id : "?",
+			    time_format(ph->start, ctx->tz, a, sizeof(a)),
+			    prev->id ? prev->id : "?",
+			    time_format(prev->end, ctx->tz, b, sizeof(b)));
+		if (prev == NULL || ph->end > prev->end)
+			prev = ph;
+	}
+
+	struct cfg_phase *sorted = xcalloc(n, sizeof(*sorted));
+	for (size_t j = 0; j < n; j++)
+		sorted[j] = cfg->phases[order[j]];
+	free(cfg->phases);
+	cfg->phases = sorted;
+	free(good);
+	free(starts);
+	free(order);
+}
+
+static void check_pools(struct ctx *ctx, const struct node *seq, void *base,
+			const uint32_t *masks)
+{
+	struct config *cfg = base;
+	char a[TIME_BUFSZ], b[TIME_BUFSZ];
+
+	check_unique(ctx, seq, "id", "pool id");
+	for (size_t i = 0; i < cfg->n_pools; i++) {
+		const struct cfg_pool *p = &cfg->pools[i];
+		uint32_t m = masks[i];
+		if (has(m, pool_keys, "available_from") &&
+		    has(m, pool_keys, "available_until") &&
+		    p->available_until <= p->available_from)
+			err(ctx, where(seq->items[i], "available_until"),
+			    "pool %s: available_until (%s) must be after available_from (%s)",
+			    p->id ? p->id : "?",
+			    time_format(p->available_until, ctx->tz, a, sizeof(a)),
+			    time_format(p->available_from, ctx->tz, b, sizeof(b)));
+		if (has(m, pool_keys, "gpus") && has(m, pool_keys, "gpus_per_node") &&
+		    p->gpus_per_node > 0 && p->gpus % p->gpus_per_node != 0)
+			err(ctx, where(seq->items[i], "gpus"),
+			    "pool %s: gpus (%" PRId64 ") must be a multiple of gpus_per_node (%" PRId64 ")",
+			    p->id ? p->id : "?", p->gpus, p->gpus_per_node);
+	}
+}
+
+static void check_consortia(struct ctx *ctx, const struct node *seq, void *base,
+			    const uint32_t *masks)
+{
+	struct config *cfg = base;
+
+	check_unique(ctx, seq, "id", "consortium id");
+	for (size_t i = 0; i < cfg->n_consortia; i++) {
+		struct cfg_consortium *c = &cfg->consortia[i];
+		if (c->joined == TIME_MIN && cfg->n_phases > 0)
+			c->joined = cfg->phases[0].start;
+	}
+}
+
+static void check_tokens(struct ctx *ctx, const struct node *seq, void *base,
+			 const uint32_t *masks)
+{
+	struct config *cfg = base;
+
+	check_unique(ctx, seq, "name", "token name");
+	for (size_t i = 0; i < cfg->n_tokens; i++) {
+		const struct cfg_token *t = &cfg->tokens[i];
+		const struct node *item = seq->items[i];
+		if (!has(masks[i], token_keys, "role") ||
+		    !has(masks[i], token_keys, "consortium"))
+			continue;
+		if (t->role == ROLE_CONSORTIUM && t->consortium == NULL)
+			err(ctx, item, "missing required key 'consortium' (token %s has role consortium)",
+			    t->name ? t->name : "?");
+		else if (t->role != ROLE_CONSORTIUM && t->consortium != NULL)
+			err(ctx, where(item, "consortium"),
+			    "token %s: 'consortium' is only for role consortium, not %s",
+			    t->name ? t->name : "?", role_name(t->role));
+		else if (t->consortium && !config_consortium(cfg, t->consortium))
+			err(ctx, where(item, "consortium"),
+			    "token %s: unknown consortium '%s'",
+			    t->name ? t->name : "?", t->consortium);
+	}
+	/* the same secret for two names would make the name a lie */
+	for (size_t i = 0; i < cfg->n_tokens; i++) {
+		if (!has(masks[i], token_keys, "sha256"))
+			continue;
+		for (size_t j = 0; j < i; j++) {
+			if (has(masks[j], token_keys, "sha256") &&
+			    memcmp(cfg->tokens[i].sha256, cfg->tokens[j].sha256, 32) == 0) {
+				err(ctx, where(seq->items[i], "sha256"),
+				    "token %s has the same sha256 as token %s",
+				    cfg->tokens[i].name ? cfg->tokens[i].name : "?",
+				    cfg->tokens[j].name ? cfg->tokens[j].name : "?");
+				break;
+			}
+		}
+	}
+}
+
+static void check_access_consortia(struct ctx *ctx, const struct node *map,
+				   void *base, const uint32_t *masks)
+{
+	struct config *cfg = base;
+	struct named *g = NULL;
+	size_t n = 0, cap = 0;
+
+	for (size_t i = 0; i < cfg->n_consortium_access; i++) {
+		const struct node *key = map->items[2 * i];
+		const struct node *groups = map_value(map->items[2 * i + 1], "groups");
+		const char *id = cfg->consortium_access[i].consortium;
+		if (id == NULL)
+			continue;
+		for (size_t j = 0; j < i; j++) {
+			if (cfg->consortium_access[j].consortium &&
+			    strcmp(cfg->consortium_access[j].consortium, id) == 0) {
+				const struct node *first = map->items[2 * j];
+				err(ctx, key, "duplicate key '%s' (first at %d:%d)",
+				    id, first->line, first->col);
+				break;
+			}
+		}
+		if (!config_consortium(cfg, id))
+			err(ctx, key, "unknown consortium '%s' in access.consortia", id);
+		if (groups == NULL || groups->kind != NODE_SEQ)
+			continue;
+		for (size_t j = 0; j < groups->n; j++) {
+			const struct node *it = groups->items[j];
+			if (it->kind != NODE_SCALAR || it->bad || is_null(it))
+				continue;
+			if (n == cap) {
+				cap = cap ? 2 * cap : 16;
+				g = xreallocarray(g, cap, sizeof(*g));
+			}
+			g[n] = (struct named){ it->value, it, n, id };
+			n++;
+		}
+	}
+	/* a group that maps to two consortia would leave a user's scope to chance */
+	qsort(g, n, sizeof(*g), named_cmp);
+	for (size_t i = 1, first = 0; i < n; i++) {
+		if (strcmp(g[i].id, g[first].id) != 0) {
+			first = i;
+			continue;
+		}
+		if (strcmp(g[i].owner, g[first].owner) != 0)
+			err(ctx, g[i].node, "group '%s' already maps to consortium %s (at %d:%d)",
+			    g[i].id, g[first].owner, g[first].node->line,
+			    g[first].node->col);
+	}
+	free(g);
+}
+
+/* ---- the interface ------------------------------------------------------ */
+
+int config_parse(const char *name, const char *text, size_t len,
+		 struct config **out, char **errors)
+{
+	struct ctx ctx = { .name = name };
+	struct config *cfg = xcalloc(1, sizeof(*cfg));
+	struct node *root = NULL;
+	int rc;
+
+	if (errors)
+		*errors = NULL;
+	ctx.cfg = cfg;
+	rc = tz_parse(DEFAULT_TZ, &ctx.tz);
+	assert(rc == 0);
+	rc = build(&ctx, text, len, &root);
+	if (rc != 0)
+		goto fail_build;
+	if (root == NULL || is_null(root)) {
+		errat(&ctx, 1, 1, "the configuration is empty");
+		goto fail_build;
+	}
+	if (root->kind != NODE_MAP) {
+		err(&ctx, root, "expected a mapping at the top level, got %s",
+		    kind_name(root));
+		goto fail_build;
+	}
+	if (!root->bad)
+		parse_map(&ctx, top_keys, root, cfg, "");
+	cfg->tz_offset = ctx.tz;
+
+fail_build:
+	node_free(root);
+	if (ctx.n_errs > 0) {
+		char *text_errs = errors_take(&ctx);
+		if (errors)
+			*errors = text_errs;
+		else
+			free(text_errs);
+		config_free(cfg);
+		return -EINVAL;
+	}
+	cfg->path = xstrdup(name);
+	*out = cfg;
+	return 0;
+}
+
+int config_load(const char *path, struct config **out, char **errors)
+{
+	struct stat st;
+	char *text = NULL;
+	size_t len = 0;
+	bool parsed = false;
+	int fd, rc;
+
+	if (errors)
+		*errors = NULL;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		rc = -errno;
+		goto fail_open;
+	}
+	if (fstat(fd, &st) != 0) {
+		rc = -errno;
+		goto fail_read;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_size > MAX_FILE_SIZE) {
+		rc = S_ISREG(st.st_mode) ? -EFBIG : -EINVAL;
+		goto fail_read;
+	}
+	text = xmalloc((size_t)st.st_size + 1);
+	while (len <= (size_t)st.st_size) {
+		ssize_t r = read(fd, text + len, (size_t)st.st_size + 1 - len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			rc = -errno;
+			goto fail_read;
+		}
+		if (r == 0)
+			break;
+		len += (size_t)r;
+	}
+	if (len > (size_t)st.st_size) {
+		rc = -EFBIG;	/* it grew while we read */
+		goto fail_read;
+	}
+	rc = config_parse(path, text, len, out, errors);
+	parsed = true;
+fail_read:
+	free(text);
+	close(fd);
+fail_open:
+	if (!parsed && errors)
+		*errors = xasprintf("%s: %s\n", path,
+				    rc == -EFBIG ? "file too large" :
+				    rc == -EINVAL ? "not a regular file" :
+				    strerror(-rc));
+	return rc;
+}
+
+static void strlist_free(struct cfg_strlist *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+}
+
+void config_free(struct config *cfg)
+{
+	if (cfg == NULL)
+		return;
+	free(cfg->path);
+	free(cfg->socket);
+	free(cfg->database);
+	free(cfg->log);
+	free(cfg->listen);
+	strlist_free(&cfg->admins.users);
+	strlist_free(&cfg->admins.groups);
+	strlist_free(&cfg->operators.users);
+	strlist_free(&cfg->operators.groups);
+	for (size_t i = 0; i < cfg->n_consortium_access; i++) {
+		free(cfg->consortium_access[i].consortium);
+		strlist_free(&cfg->consortium_access[i].groups);
+	}
+	free(cfg->consortium_access);
+	for (size_t i = 0; i < cfg->n_tokens; i++) {
+		free(cfg->tokens[i].name);
+		free(cfg->tokens[i].consortium);
+	}
+	free(cfg->tokens);
+	free(cfg->program_name);
+	free(cfg->timezone);
+	for (size_t i = 0; i < cfg->n_phases; i++) {
+		free(cfg->phases[i].id);
+		free(cfg->phases[i].name);
+	}
+	free(cfg->phases);
+	for (size_t i = 0; i < cfg->n_pools; i++) {
+		free(cfg->pools[i].id);
+		free(cfg->pools[i].provider);
+		free(cfg->pools[i].gpu);
+	}
+	free(cfg->pools);
+	for (size_t i = 0; i < cfg->n_consortia; i++) {
+		free(cfg->consortia[i].id);
+		free(cfg->consortia[i].name);
+		free(cfg->consortia[i].lead);
+		strlist_free(&cfg->consortia[i].members);
+	}
+	free(cfg->consortia);
+	free(cfg);
+}
+
+const struct cfg_phase *config_phase(const struct config *cfg, const char *id)
+{
+	for (size_t i = 0; i < cfg->n_phases; i++)
+		if (cfg->phases[i].id && strcmp(cfg->phases[i].id, id) == 0)
+			return &cfg->phases[i];
+	return NULL;
+}
+
+const struct cfg_pool *config_pool(const struct config *cfg, const char *id)
+{
+	for (size_t i = 0; i < cfg->n_pools; i++)
+		if (cfg->pools[i].id && strcmp(cfg->pools[i].id, id) == 0)
+			return &cfg->pools[i];
+	return NULL;
+}
+
+const struct cfg_consortium *config_consortium(const struct config *cfg,
+					       const char *id)
+{
+	for (size_t i = 0; i < cfg->n_consortia; i++)
+		if (cfg->consortia[i].id && strcmp(cfg->consortia[i].id, id) == 0)
+			return &cfg->consortia[i];
+	return NULL;
+}
+
+const struct cfg_phase *config_phase_at(const struct config *cfg, int64_t t)
+{
+	for (size_t i = 0; i < cfg->n_phases; i++)
+		if (cfg->phases[i].start <= t && t < cfg->phases[i].end)
+			return &cfg->phases[i];
+	return NULL;
+}
+
+bool config_has_gpu(const struct config *cfg, const char *gpu)
+{
+	for (size_t i = 0; i < cfg->n_pools; i++)
+		if (cfg->pools[i].gpu && strcmp(cfg->pools[i].gpu, gpu) == 0)
+			return true;
+	return false;
+}
+
+const char *role_name(enum role r)
+{
+	if ((size_t)r < ARRAY_SIZE(role_names) && role_names[r] != NULL)
+		return role_names[r];
+	return "none";
+}
+
+int role_parse(const char *s, enum role *r)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(role_names); i++) {
+		if (role_names[i] && strcmp(role_names[i], s) == 0) {
+			*r = (enum role)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+/* ---- the table, read back (for tests: tests/unit/test_config.c) --------- */
+
+static const char *const type_names[] = {
+	[T_STR] = "string", [T_INT] = "integer", [T_BOOL] = "bool",
+	[T_TIME] = "time", [T_TZ] = "timezone", [T_ENUM] = "enum",
+	[T_STRLIST] = "strings", [T_SHA256] = "sha256", [T_MAP] = "map",
+	[T_LIST] = "list", [T_IDMAP] = "idmap",
+};
+
+typedef void config_key_fn(const char *path, const char *type,
+			   const char *def, bool required, void *arg);
+
+static void walk(const struct key *table, const char *prefix,
+		 config_key_fn *fn, void *arg)
+{
+	for (const struct key *k = table; k->name != NULL; k++) {
+		char *path = prefix[0] ? xasprintf("%s.%s", prefix, k->name) :
+					 xstrdup(k->name);
+		fn(path, type_names[k->type], k->def,
+		   (k->flags & KEY_REQUIRED) != 0, arg);
+		if (k->type == T_MAP) {
+			walk(k->sub, path, fn, arg);
+		} else if (k->type == T_LIST || k->type == T_IDMAP) {
+			char *sub = xasprintf("%s%s", path,
+					      k->type == T_LIST ? "[]" : ".*");
+			fn(sub, "map", NULL, false, arg);	/* each entry */
+			walk(k->sub, sub, fn, arg);
+			free(sub);
+		}
+		free(path);
+	}
+}
+
+/*
+ * Calls fn for every row of the key table, depth first, with its path
+ * ("daemon.socket", "phases[].id", "access.consortia.*.groups"; the
+ * entries themselves as "phases[]", "access.consortia.*"), its type,
+ * its default as written in the table (NULL: none) and whether it is
+ * required.
+ */
+void config__keys(config_key_fn *fn, void *arg);
+void config__keys(config_key_fn *fn, void *arg)
+{
+	walk(top_keys, "", fn, arg);
+}
+
+static int get_leaf(const struct config *cfg, const struct key *k,
+		    const void *base, char *buf, size_t len)
+{
+	const void *p = (const char *)base + k->off;
+	struct buf b = {0};
+
+	switch (k->type) {
+	case T_STR:
+	case T_TZ:
+		snprintf(buf, len, "%s", *(char *const *)p ? *(char *const *)p : "~");
+		return 0;
+	case T_INT:
+		snprintf(buf, len, "%" PRId64, *(const int64_t *)p);
+		return 0;
+	case T_BOOL:
+		snprintf(buf, len, "%s", *(const bool *)p ? "true" : "false");
+		return 0;
+	case T_TIME:
+		time_format(*(const int64_t *)p, cfg->tz_offset, buf, len);
+		return 0;
+	case T_ENUM:
+		snprintf(buf, len, "%s", k->names[*(const int *)p] ?
+			 k->names[*(const int *)p] : "~");
+		return 0;
+	case T_STRLIST: {
+		const struct cfg_strlist *l = p;
+		buf_puts(&b, "[");
+		for (size_t i = 0; i < l->n; i++)
+			buf_printf(&b, "%s%s", i ? ", " : "", l->v[i]);
+		buf_puts(&b, "]");
+		snprintf(buf, len, "%s", b.data);
+		buf_free(&b);
+		return 0;
+	}
+	case T_SHA256:
+		for (size_t i = 0; i < 32 && 2 * i + 2 < len; i++)
+			snprintf(buf + 2 * i, len - 2 * i, "%02x",
+				 ((const uint8_t *)p)[i]);
+		return 0;
+	default:
+		return -EISDIR;
+	}
+}
+
+static int get(const struct config *cfg, const struct key *table,
+	       const void *base, const char *path, char *buf, size_t len)
+{
+	size_t n = strcspn(path, ".[");
+	const struct key *k;
+
+	for (k = table; k->name != NULL; k++)
+		if (strlen(k->name) == n && strncmp(k->name, path, n) == 0)
+			break;
+	if (k->name == NULL)
+		return -ENOENT;
+	const char *rest = path + n;
+	if (k->type == T_MAP) {
+		if (*rest != '.')
+			return -EISDIR;
+		return get(cfg, k->sub, (const char *)base + k->off, rest + 1,
+			   buf, len);
+	}
+	if (k->type == T_LIST || k->type == T_IDMAP) {
+		const char *elems = *(char *const *)((const char *)base + k->off);
+		size_t count = *(const size_t *)((const char *)base + k->count_off);
+		size_t i;
+		if (k->type == T_LIST) {
+			char *end;
+			if (*rest != '[')
+				return -EISDIR;
+			i = strtoul(rest + 1, &end, 10);
+			if (end == rest + 1 || *end != ']' || end[1] != '.')
+				return -ENOENT;
+			rest = end + 2;
+		} else {
+			if (*rest != '.')
+				return -EISDIR;
+			size_t idlen = strcspn(rest + 1, ".");
+			for (i = 0; i < count; i++) {
+				const char *id = *(char *const *)(elems + i * k->elem_size + k->id_off);
+				if (id && strlen(id) == idlen &&
+				    strncmp(id, rest + 1, idlen) == 0)
+					break;
+			}
+			rest += 1 + idlen;
+			if (*rest != '.')
+				return -ENOENT;
+			rest++;
+		}
+		if (i >= count)
+			return -ENOENT;
+		return get(cfg, k->sub, elems + i * k->elem_size, rest, buf, len);
+	}
+	if (*rest != '\0')
+		return -ENOENT;
+	return get_leaf(cfg, k, base, buf, len);
+}
+
+/*
+ * Writes the value at path ("daemon.log_level", "pools[2].gpus",
+ * "access.consortia.lg.groups") as text into buf: strings as they are
+ * ("~" for unset), times in the program's zone, lists as "[a, b]".
+ * Returns 0, -ENOENT (no such key or entry) or -EISDIR (not a leaf).
+ */
+int config__get(const struct config *cfg, const char *path, char *buf,
+		size_t len);
+int config__get(const struct config *cfg, const char *path, char *buf,
+		size_t len)
+{
+	return get(cfg, top_keys, cfg, path, buf, len);
+}
