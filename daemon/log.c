@@ -1,0 +1,194 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * JSON-lines logging. Every line is one object that starts with "ts" (UTC,
+ * milliseconds), "level" and "event", followed by the caller's context
+ * fields; it goes out in a single write() so that lines written by several
+ * processes to one O_APPEND file never interleave. The level is checked
+ * before anything is formatted, so a disabled debug line costs one compare.
+ * The file is reopened on request so that logrotate can move it away.
+ */
+#include "daemon/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daemon/util.h"
+
+static struct {
+	int fd;			/* STDERR_FILENO or our file */
+	char *path;		/* NULL when logging to stderr */
+	enum log_level level;
+} logger = { STDERR_FILENO, NULL, LOG_INFO };
+
+static const char *const level_names[] = {
+	[LOG_DEBUG] = "debug",
+	[LOG_INFO] = "info",
+	[LOG_WARN] = "warn",
+	[LOG_ERROR] = "error",
+};
+
+static int open_file(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	return fd < 0 ? -errno : fd;
+}
+
+int log_open(const char *path, enum log_level level, char **cause)
+{
+	int rc = 0;
+
+	if (strcmp(path, "-") == 0) {
+		log_close();
+		goto set_level;
+	}
+	int fd = open_file(path);
+	if (fd < 0) {
+		rc = fd;
+		*cause = xasprintf("cannot open log file %s: %s", path,
+				   strerror(-rc));
+		goto out;
+	}
+	log_close();
+	logger.fd = fd;
+	logger.path = xstrdup(path);
+set_level:
+	logger.level = level;
+out:
+	return rc;
+}
+
+int log_reopen(void)
+{
+	int rc = 0;
+
+	if (logger.path == NULL)
+		goto out;
+	/* On failure keep writing to the old file rather than to nothing. */
+	int fd = open_file(logger.path);
+	if (fd < 0) {
+		rc = fd;
+		goto out;
+	}
+	close(logger.fd);
+	logger.fd = fd;
+out:
+	return rc;
+}
+
+void log_set_level(enum log_level level)
+{
+	logger.level = level;
+}
+
+void log_close(void)
+{
+	if (logger.path != NULL) {
+		close(logger.fd);
+		free(logger.path);
+		logger.path = NULL;
+	}
+	logger.fd = STDERR_FILENO;
+}
+
+bool log_enabled(enum log_level level)
+{
+	return level >= logger.level;
+}
+
+const char *log_level_name(enum log_level level)
+{
+	if ((unsigned)level >= ARRAY_SIZE(level_names))
+		return "unknown";
+	return level_names[level];
+}
+
+int log_level_parse(const char *s, enum log_level *out)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(level_names); i++) {
+		if (strcmp(s, level_names[i]) == 0) {
+			*out = (enum log_level)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+static void format_ts(char *out, size_t len)
+{
+	struct timespec ts;
+	struct tm tm;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	size_t n = strftime(out, len, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out + n, len - n, ".%03ldZ", ts.tv_nsec / 1000000L);
+}
+
+/* One write per line; a short write (a full disk, a signal) is finished. */
+static void write_line(const char *line, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(logger.fd, line, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			break;	/* nowhere left to report it */
+		}
+		line += n;
+		len -= (size_t)n;
+	}
+}
+
+void log_json(enum log_level level, const char *event, json_t *fields)
+{
+	char ts[40];
+
+	if (!log_enabled(level))
+		goto drop_fields;
+	format_ts(ts, sizeof(ts));
+	json_t *line = json_pack("{s:s,s:s,s:s}", "ts", ts,
+				 "level", log_level_name(level),
+				 "event", event);
+	if (line == NULL)	/* event not UTF-8: a programming error */
+		line = json_pack("{s:s,s:s,s:s}", "ts", ts,
+				 "level", log_level_name(level),
+				 "event", "log_bad_event");
+	/* Context never overrides the three fixed keys. */
+	if (json_is_object(fields))
+		json_object_update_missing(line, fields);
+	char *s = json_dumps(line, JSON_COMPACT);
+	json_decref(line);
+	if (s == NULL)
+		abort();	/* only out-of-memory makes dumps fail here */
+	size_t n = strlen(s);
+	s[n] = '\n';		/* the NUL becomes the newline: one write */
+	write_line(s, n + 1);
+	free(s);
+drop_fields:
+	json_decref(fields);
+}
+
+void log__event(enum log_level level, const char *event, const char *fmt, ...)
+{
+	json_t *fields = NULL;
+	json_error_t err;
+	va_list ap;
+
+	if (!log_enabled(level))
+		return;
+	if (fmt != NULL) {
+		va_start(ap, fmt);
+		fields = json_vpack_ex(&err, 0, fmt, ap);
+		va_end(ap);
+		/* A bad format or non-UTF-8 value: say so rather than drop it. */
+		if (fields == NULL)
+			fields = json_pack("{s:s}", "log_error", err.text);
+	}
+	log_json(level, event, fields);
+}

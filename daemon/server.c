@@ -1,0 +1,1357 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * HTTP/1.1 on libuv streams, parsed by http-parser. Each connection keeps a
+ * FIFO of requests: a request joins it when it is completely parsed, is
+ * handed to the handler at once (even while earlier ones wait for a
+ * commit), and its response leaves only when every earlier response has
+ * left, which is what pipelining requires. Errors the server detects itself
+ * (malformed input, limits) become a response queued behind the requests
+ * already parsed, after which the connection closes. A request the handler
+ * holds outlives its connection: if the client leaves, the request is
+ * detached and its reply is dropped. Stream on_close callbacks are always
+ * delivered from the loop (a zero timer), never from inside a server_*
+ * call, so that a caller iterating its followers may write to them safely.
+ * Handles live inside their owner, which is freed in the last close
+ * callback; shutdown completes only once every handle is closed and every
+ * request handed out has been answered.
+ */
+#include "daemon/server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <http_parser.h>
+#include <jansson.h>
+
+#include "daemon/log.h"
+#include "daemon/util.h"
+
+/* Requests parsed but unanswered before we stop reading a connection. */
+#define PIPELINE_MAX 64
+#define READ_BUF_SIZE 16384
+/* Method, spaces, version and CRLFs of the request line, roughly. */
+#define REQUEST_LINE_OVERHEAD 16
+
+enum req_state {
+	REQ_PARSED,		/* queued, not yet handed to the handler */
+	REQ_PENDING,		/* the handler holds it */
+	REQ_STREAMING,		/* a stream is open */
+	REQ_DONE,		/* the response is complete (maybe unsent) */
+};
+
+struct conn;
+
+struct server_req {
+	struct server *server;
+	struct conn *conn;	/* NULL once detached from its connection */
+	struct server_req *next;	/* in the connection's queue */
+	struct server_req *defer_next;	/* in the server's on_close list */
+	enum req_state state;
+	bool in_queue;
+	bool held;		/* the handler may still use it */
+	bool close_after;	/* the connection closes after this response */
+	bool http10;
+	struct buf out;		/* bytes not yet handed to uv_write */
+	void (*on_close)(void *arg);
+	void *on_close_arg;
+	struct http_request http;
+};
+
+enum timer_mode {
+	TIMER_NONE,
+	TIMER_HEADER,		/* a request has begun */
+	TIMER_IDLE,		/* nothing in flight */
+	TIMER_DRAIN,		/* the final flush before close */
+};
+
+struct conn {
+	struct server *server;
+	struct conn *prev, *next;
+	union {
+		uv_handle_t handle;
+		uv_stream_t stream;
+		uv_pipe_t pipe;
+		uv_tcp_t tcp;
+	} h;
+	uv_timer_t timer;
+	uv_shutdown_t shutdown_req;
+	int open_handles;	/* freed when it drops to 0 */
+	enum timer_mode timer_mode;
+
+	bool closing;		/* uv_close() called */
+	bool shutting;		/* uv_shutdown() in flight */
+	bool draining;		/* close once the queue is empty */
+	bool no_more;		/* read no more requests */
+	bool backpressure;	/* reading paused: too many queued */
+
+	/* The request being parsed. */
+	http_parser parser;
+	struct server_req *cur;
+	bool in_message;
+	bool message_begun;	/* since the last timer arm */
+	size_t header_bytes;
+	struct buf url, field, value;
+	bool last_was_value;
+	bool expect_continue;
+	int err_status;		/* set when a callback refuses the request */
+	const char *err_code;
+	char *err_message;
+
+	struct server_req *head, *tail;
+	unsigned nqueued;
+
+	bool peer_unix;
+	uid_t peer_uid;
+	gid_t peer_gid;
+	pid_t peer_pid;
+	char peer_addr[64];
+
+	char rbuf[READ_BUF_SIZE];
+};
+
+struct server {
+	uv_loop_t *loop;
+	server_handler handler;
+	void *arg;
+
+	uv_pipe_t unix_listener;
+	bool unix_inited;	/* a handle, once initialised, is never reused */
+	bool unix_open;
+	char *unix_path;
+	uv_tcp_t tcp_listener;
+	bool tcp_inited;
+	bool tcp_open;
+
+	struct conn *conns;
+	unsigned nconns;
+	unsigned open_handles;	/* listeners and connections not yet freed */
+	unsigned live_reqs;	/* held by the handler */
+	uint64_t requests_total;
+
+	/* Delivers stream on_close callbacks outside server_* calls. */
+	uv_timer_t defer_timer;
+	struct server_req *defer_head, *defer_tail;
+
+	bool shutting_down;
+	bool finishing;
+	void (*done)(void *arg);
+	void *done_arg;
+};
+
+static const http_parser_settings parser_settings;
+
+static void conn_flush(struct conn *c);
+static void conn_close(struct conn *c);
+static void conn_arm_timer(struct conn *c);
+static void server_maybe_done(struct server *s);
+
+/* Requests */
+
+static struct server_req *req_new(struct conn *c)
+{
+	struct server_req *r = xcalloc(1, sizeof(*r));
+	r->server = c->server;
+	r->conn = c;
+	r->http.peer_unix = c->peer_unix;
+	r->http.peer_uid = c->peer_uid;
+	r->http.peer_gid = c->peer_gid;
+	r->http.peer_pid = c->peer_pid;
+	memcpy(r->http.peer_addr, c->peer_addr, sizeof(r->http.peer_addr));
+	return r;
+}
+
+static void req_free(struct server_req *r)
+{
+	free(r->http.path);
+	free(r->http.query);
+	free(r->http.idempotency_key);
+	free(r->http.authorization);
+	free(r->http.content_type);
+	free(r->http.body);
+	buf_free(&r->out);
+	free(r);
+}
+
+/* Frees r once neither a queue nor the handler refers to it. */
+static void req_release(struct server_req *r)
+{
+	if (!r->in_queue && !r->held)
+		req_free(r);
+}
+
+static void conn_enqueue(struct conn *c, struct server_req *r)
+{
+	r->in_queue = true;
+	if (c->tail != NULL)
+		c->tail->next = r;
+	else
+		c->head = r;
+	c->tail = r;
+	c->nqueued++;
+}
+
+static void defer_timer_cb(uv_timer_t *t)
+{
+	struct server *s = t->data;
+	struct server_req *r = s->defer_head;
+
+	/* Callbacks may end more streams: they go to a fresh list. */
+	s->defer_head = s->defer_tail = NULL;
+	while (r != NULL) {
+		struct server_req *next = r->defer_next;
+		r->held = false;
+		s->live_reqs--;
+		if (r->on_close != NULL)
+			r->on_close(r->on_close_arg);
+		req_release(r);
+		r = next;
+	}
+	server_maybe_done(s);
+}
+
+/* The stream is over for whatever reason; on_close follows from the loop. */
+static void stream_finish(struct server_req *r)
+{
+	struct server *s = r->server;
+
+	r->state = REQ_DONE;
+	r->defer_next = NULL;
+	if (s->defer_tail != NULL)
+		s->defer_tail->defer_next = r;
+	else
+		s->defer_head = r;
+	s->defer_tail = r;
+	uv_timer_start(&s->defer_timer, defer_timer_cb, 0, 0);
+}
+
+/* Responses */
+
+static void response_head(struct buf *b, const struct server_req *r,
+			  int status, const char *content_type, bool close)
+{
+	buf_printf(b, "HTTP/1.1 %d %s\r\n", status,
+		   http_status_str((enum http_status)status));
+	if (content_type != NULL)
+		buf_printf(b, "Content-Type: %s\r\n", content_type);
+	if (close)
+		buf_puts(b, "Connection: close\r\n");
+	else if (r->http10)
+		buf_puts(b, "Connection: keep-alive\r\n");
+}
+
+static char *error_body(const char *code, const char *message)
+{
+	json_t *o = json_pack("{s:{s:s,s:s}}", "error", "code", code,
+			      "message", message);
+	char *s = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+
+	json_decref(o);
+	if (s == NULL)
+		abort();	/* our own constant strings: only OOM gets here */
+	return s;
+}
+
+/*
+ * Whether this response is the connection's last: asked for by the client,
+ * or the connection is draining and nothing follows it in the queue.
+ */
+static bool reply_closes(const struct server_req *r)
+{
+	const struct conn *c = r->conn;
+
+	return r->close_after ||
+	       ((c->draining || c->server->shutting_down) && r->next == NULL);
+}
+
+/* Writes */
+
+struct write_req {
+	uv_write_t req;
+	char *data;
+};
+
+static void write_cb(uv_write_t *req, int status)
+{
+	struct write_req *w = (struct write_req *)req;
+	struct conn *c = req->handle->data;
+
+	free(w->data);
+	free(w);
+	if (status < 0 && status != UV_ECANCELED) {
+		log_event(LOG_DEBUG, "http_conn_error", "{s:s,s:s,s:s}",
+			  "peer", c->peer_addr, "op", "write",
+			  "error", uv_strerror(status));
+		conn_close(c);
+	}
+}
+
+/* Takes data. */
+static int conn_write(struct conn *c, char *data, size_t len)
+{
+	struct write_req *w = xmalloc(sizeof(*w));
+	uv_buf_t b = uv_buf_init(data, (unsigned)len);
+	int rc;
+
+	w->data = data;
+	rc = uv_write(&w->req, &c->h.stream, &b, 1, write_cb);
+	if (rc < 0) {
+		free(data);
+		free(w);
+	}
+	return rc;
+}
+
+/* Connections */
+
+static void conn_handle_closed(uv_handle_t *h)
+{
+	struct conn *c = h->data;
+	struct server *s = c->server;
+
+	if (--c->open_handles > 0)
+		return;
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		s->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	s->nconns--;
+	s->open_handles--;
+	buf_free(&c->url);
+	buf_free(&c->field);
+	buf_free(&c->value);
+	free(c->err_message);
+	free(c);
+	server_maybe_done(s);
+}
+
+static void conn_drop_partial(struct conn *c)
+{
+	if (c->cur != NULL) {
+		req_free(c->cur);
+		c->cur = NULL;
+	}
+	c->in_message = false;
+}
+
+/*
+ * Closes now: queued responses are dropped, requests the handler holds are
+ * detached (their replies go nowhere), open streams end.
+ */
+static void conn_close(struct conn *c)
+{
+	struct server_req *r = c->head;
+
+	if (c->closing)
+		return;
+	c->closing = true;
+	c->head = c->tail = NULL;
+	c->nqueued = 0;
+	while (r != NULL) {
+		struct server_req *next = r->next;
+		r->next = NULL;
+		r->in_queue = false;
+		r->conn = NULL;
+		if (r->state == REQ_STREAMING)
+			stream_finish(r);
+		req_release(r);
+		r = next;
+	}
+	conn_drop_partial(c);
+	uv_read_stop(&c->h.stream);
+	uv_close((uv_handle_t *)&c->timer, conn_handle_closed);
+	uv_close(&c->h.handle, conn_handle_closed);
+}
+
+static void shutdown_cb(uv_shutdown_t *req, int status)
+{
+	conn_close(req->data);
+}
+
+/* Closes after the queued writes have left (or the drain timer fires). */
+static void conn_shutdown(struct conn *c)
+{
+	int rc;
+
+	if (c->closing || c->shutting)
+		return;
+	c->shutting = true;
+	uv_read_stop(&c->h.stream);
+	c->shutdown_req.data = c;
+	rc = uv_shutdown(&c->shutdown_req, &c->h.stream, shutdown_cb);
+	if (rc < 0)
+		conn_close(c);
+	else
+		conn_arm_timer(c);
+}
+
+static void conn_stop_reading(struct conn *c)
+{
+	c->no_more = true;
+	uv_read_stop(&c->h.stream);
+	conn_drop_partial(c);
+}
+
+/* Queues an error made by the server itself; the connection then closes. */
+static void conn_fail(struct conn *c, int status, const char *code,
+		      const char *message)
+{
+	struct server_req *r = req_new(c);
+	char *body = error_body(code, message);
+	size_t len = strlen(body);
+
+	r->state = REQ_DONE;
+	r->close_after = true;
+	response_head(&r->out, r, status, "application/json", true);
+	buf_printf(&r->out, "Content-Length: %zu\r\n\r\n", len);
+	buf_append(&r->out, body, len);
+	free(body);
+	conn_stop_reading(c);
+	conn_enqueue(c, r);
+}
+
+static void timer_cb(uv_timer_t *t)
+{
+	struct conn *c = t->data;
+
+	if (c->timer_mode == TIMER_HEADER)
+		log_event(LOG_WARN, "http_limit", "{s:s,s:s,s:i}",
+			  "limit", "header_timeout", "peer", c->peer_addr,
+			  "ms", SERVER_HEADER_TIMEOUT_MS);
+	else
+		log_event(LOG_DEBUG, "http_timeout", "{s:s,s:s}",
+			  "peer", c->peer_addr,
+			  "kind", c->timer_mode == TIMER_IDLE ? "idle" : "drain");
+	conn_close(c);
+}
+
+static void conn_arm_timer(struct conn *c)
+{
+	enum timer_mode want = TIMER_NONE;
+	uint64_t ms = 0;
+
+	if (c->closing)
+		return;
+	if (c->shutting) {
+		want = TIMER_DRAIN;
+		ms = SERVER_HEADER_TIMEOUT_MS;
+	} else if (c->in_message && !c->no_more) {
+		want = TIMER_HEADER;
+		ms = SERVER_HEADER_TIMEOUT_MS;
+	} else if (c->head == NULL && !c->draining && !c->no_more) {
+		want = TIMER_IDLE;
+		ms = SERVER_IDLE_TIMEOUT_MS;
+	}
+	/* A new request restarts the header clock from its first byte. */
+	if (want == c->timer_mode && !(want == TIMER_HEADER && c->message_begun))
+		return;
+	c->message_begun = false;
+	c->timer_mode = want;
+	if (want == TIMER_NONE)
+		uv_timer_stop(&c->timer);
+	else
+		uv_timer_start(&c->timer, timer_cb, ms, 0);
+}
+
+static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *b);
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+{
+	struct conn *c = h->data;
+
+	*b = uv_buf_init(c->rbuf, sizeof(c->rbuf));
+}
+
+/* Sends every response at the head of the queue that is ready, in order. */
+static void conn_flush(struct conn *c)
+{
+	struct server_req *r;
+	int rc;
+
+	if (c->closing || c->shutting)
+		return;
+	while ((r = c->head) != NULL) {
+		if (r->out.len > 0) {
+			size_t len = r->out.len;
+			rc = conn_write(c, buf_take(&r->out), len);
+			if (rc < 0) {
+				log_event(LOG_DEBUG, "http_conn_error",
+					  "{s:s,s:s,s:s}", "peer", c->peer_addr,
+					  "op", "write", "error", uv_strerror(rc));
+				conn_close(c);
+				return;
+			}
+		}
+		if (r->state != REQ_DONE)
+			break;
+		c->head = r->next;
+		if (c->head == NULL)
+			c->tail = NULL;
+		c->nqueued--;
+		r->next = NULL;
+		r->in_queue = false;
+		r->conn = NULL;
+		if (r->close_after)
+			c->draining = true;
+		req_release(r);
+	}
+	if (c->head == NULL && c->draining) {
+		conn_shutdown(c);
+		return;
+	}
+	if (c->backpressure && c->nqueued < PIPELINE_MAX / 2 && !c->no_more &&
+	    !c->draining) {
+		c->backpressure = false;
+		uv_read_start(&c->h.stream, alloc_cb, read_cb);
+	}
+	conn_arm_timer(c);
+}
+
+/* Hands every parsed request to the handler, oldest first. */
+static void conn_dispatch(struct conn *c)
+{
+	struct server *s = c->server;
+
+	while (!c->closing && !s->shutting_down) {
+		struct server_req *r = c->head;
+		while (r != NULL && r->state != REQ_PARSED)
+			r = r->next;
+		if (r == NULL)
+			break;
+		r->state = REQ_PENDING;
+		r->held = true;
+		s->live_reqs++;
+		s->requests_total++;
+		s->handler(s->arg, r);
+	}
+}
+
+static void conn_eof(struct conn *c)
+{
+	struct server_req *r;
+
+	conn_stop_reading(c);
+	/* A streaming client leaves by closing: that is how we learn it. */
+	for (r = c->head; r != NULL; r = r->next)
+		if (r->state == REQ_STREAMING)
+			break;
+	if (c->head == NULL || r != NULL) {
+		conn_close(c);
+		return;
+	}
+	/* A half-closed client still gets the answers it asked for. */
+	c->draining = true;
+	conn_arm_timer(c);
+}
+
+static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
+{
+	struct conn *c = st->data;
+	size_t n;
+	enum http_errno e;
+
+	if (nread == 0 || c->closing)
+		return;
+	if (nread < 0) {
+		if (nread == UV_EOF) {
+			conn_eof(c);
+		} else {
+			log_event(LOG_DEBUG, "http_conn_error", "{s:s,s:s,s:s}",
+				  "peer", c->peer_addr, "op", "read",
+				  "error", uv_strerror((int)nread));
+			conn_close(c);
+		}
+		return;
+	}
+	if (c->no_more)
+		return;
+	n = http_parser_execute(&c->parser, &parser_settings, b->base,
+				(size_t)nread);
+	e = HTTP_PARSER_ERRNO(&c->parser);
+	if (e == HPE_PAUSED) {
+		/* Connection: close was asked for; what follows is ignored. */
+		conn_stop_reading(c);
+	} else if (c->err_status != 0) {
+		conn_fail(c, c->err_status, c->err_code, c->err_message);
+	} else if (e == HPE_HEADER_OVERFLOW) {
+		log_event(LOG_WARN, "http_limit", "{s:s,s:s}",
+			  "limit", "header_bytes", "peer", c->peer_addr);
+		conn_fail(c, 431, "too_large", "request headers are too large");
+	} else if (e != HPE_OK || n != (size_t)nread) {
+		char *msg = xasprintf("malformed request: %s",
+				      http_errno_description(e));
+		log_event(LOG_DEBUG, "http_bad_request", "{s:s,s:s}",
+			  "peer", c->peer_addr, "error", http_errno_name(e));
+		conn_fail(c, 400, "bad_request", msg);
+		free(msg);
+	}
+	conn_dispatch(c);
+	if (c->closing)
+		return;
+	if (!c->no_more && !c->backpressure && c->nqueued >= PIPELINE_MAX) {
+		c->backpressure = true;
+		uv_read_stop(&c->h.stream);
+	}
+	conn_flush(c);
+}
+
+/* Parser callbacks */
+
+static int parse_error(struct conn *c, int status, const char *code,
+		       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* Records why a callback refused the request; read_cb answers it. */
+static int parse_error(struct conn *c, int status, const char *code,
+		       const char *fmt, ...)
+{
+	va_list ap;
+
+	if (c->err_status == 0) {
+		c->err_status = status;
+		c->err_code = code;
+		va_start(ap, fmt);
+		c->err_message = xvasprintf(fmt, ap);
+		va_end(ap);
+	}
+	return -1;
+}
+
+static int header_bytes(struct conn *c, size_t n)
+{
+	c->header_bytes += n;
+	if (c->header_bytes <= SERVER_MAX_HEADER)
+		return 0;
+	log_event(LOG_WARN, "http_limit", "{s:s,s:s,s:i}", "limit",
+		  "header_bytes", "peer", c->peer_addr, "max", SERVER_MAX_HEADER);
+	return parse_error(c, 431, "too_large",
+			   "request line and headers exceed %d bytes",
+			   SERVER_MAX_HEADER);
+}
+
+static int on_message_begin(http_parser *p)
+{
+	struct conn *c = p->data;
+
+	conn_drop_partial(c);
+	c->cur = req_new(c);
+	c->in_message = true;
+	c->message_begun = true;
+	c->header_bytes = 0;
+	c->url.len = c->field.len = c->value.len = 0;
+	c->last_was_value = false;
+	c->expect_continue = false;
+	return header_bytes(c, REQUEST_LINE_OVERHEAD);
+}
+
+static int on_url(http_parser *p, const char *at, size_t len)
+{
+	struct conn *c = p->data;
+
+	if (header_bytes(c, len) < 0)
+		return -1;
+	buf_append(&c->url, at, len);
+	return 0;
+}
+
+/* Stores a finished header line if it is one we keep. */
+static int finish_header(struct conn *c)
+{
+	static const struct {
+		const char *name;
+		size_t offset;
+	} kept[] = {
+		{ "Idempotency-Key", offsetof(struct http_request, idempotency_key) },
+		{ "Authorization", offsetof(struct http_request, authorization) },
+		{ "Content-Type", offsetof(struct http_request, content_type) },
+	};
+	const char *name = c->field.data != NULL ? c->field.data : "";
+	const char *value = c->value.data != NULL ? c->value.data : "";
+	int rc = 0;
+
+	if (strcasecmp(name, "Expect") == 0) {
+		c->expect_continue = strcasecmp(value, "100-continue") == 0;
+		goto reset;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(kept); i++) {
+		if (strcasecmp(name, kept[i].name) != 0)
+			continue;
+		char **slot = (char **)((char *)&c->cur->http + kept[i].offset);
+		/* Two values would leave us guessing which one counts. */
+		if (*slot != NULL) {
+			rc = parse_error(c, 400, "bad_request",
+					 "duplicate %s header", kept[i].name);
+			goto reset;
+		}
+		*slot = xstrndup(value, c->value.len);
+		break;
+	}
+reset:
+	c->field.len = c->value.len = 0;
+	if (c->field.data != NULL)
+		c->field.data[0] = '\0';
+	if (c->value.data != NULL)
+		c->value.data[0] = '\0';
+	return rc;
+}
+
+static int on_header_field(http_parser *p, const char *at, size_t len)
+{
+	struct conn *c = p->data;
+
+	/* ": " and CRLF are not passed to us but count against the limit. */
+	if (header_bytes(c, len + (c->last_was_value ? 0 : 4)) < 0)
+		return -1;
+	if (c->last_was_value) {
+		if (finish_header(c) < 0)
+			return -1;
+		c->last_was_value = false;
+	}
+	buf_append(&c->field, at, len);
+	return 0;
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t len)
+{
+	struct conn *c = p->data;
+
+	if (header_bytes(c, len) < 0)
+		return -1;
+	c->last_was_value = true;
+	buf_append(&c->value, at, len);
+	return 0;
+}
+
+static int hexval(char ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
+/* Percent-decodes a path; NULL when it is malformed or hides a NUL. */
+static char *path_decode(const char *s, size_t len)
+{
+	char *out = xmalloc(len + 1);
+	size_t j = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] != '%') {
+			out[j++] = s[i];
+			continue;
+		}
+		int hi = i + 2 < len ? hexval(s[i + 1]) : -1;
+		int lo = i + 2 < len ? hexval(s[i + 2]) : -1;
+		if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
+			free(out);
+			return NULL;
+		}
+		out[j++] = (char)(hi << 4 | lo);
+		i += 2;
+	}
+	out[j] = '\0';
+	return out;
+}
+
+static int on_headers_complete(http_parser *p)
+{
+	struct conn *c = p->data;
+	struct http_request *h = &c->cur->http;
+	struct http_parser_url u;
+
+	if (c->last_was_value && finish_header(c) < 0)
+		return -1;
+	c->last_was_value = false;
+	h->method = http_method_str((enum http_method)p->method);
+	c->cur->http10 = p->http_major == 1 && p->http_minor == 0;
+
+	http_parser_url_init(&u);
+	if (c->url.len == 0 ||
+	    http_parser_parse_url(c->url.data, c->url.len, 0, &u) != 0)
+		return parse_error(c, 400, "bad_request", "bad request target");
+	if (u.field_set & (1 << UF_PATH)) {
+		h->path = path_decode(c->url.data + u.field_data[UF_PATH].off,
+				      u.field_data[UF_PATH].len);
+		if (h->path == NULL)
+			return parse_error(c, 400, "bad_request",
+					   "bad percent-encoding in path");
+	} else {
+		h->path = xstrdup("/");
+	}
+	if (u.field_set & (1 << UF_QUERY))
+		h->query = xstrndup(c->url.data + u.field_data[UF_QUERY].off,
+				    u.field_data[UF_QUERY].len);
+
+	if (p->flags & F_CHUNKED)
+		return parse_error(c, 411, "length_required",
+				   "a request body needs Content-Length");
+	if ((p->flags & F_CONTENTLENGTH) && p->content_length > SERVER_MAX_BODY) {
+		log_event(LOG_WARN, "http_limit", "{s:s,s:s,s:I}", "limit",
+			  "body_bytes", "peer", c->peer_addr,
+			  "content_length", (json_int_t)p->content_length);
+		return parse_error(c, 413, "too_large",
+				   "request body exceeds %d bytes",
+				   SERVER_MAX_BODY);
+	}
+	/*
+	 * curl waits a second for "100 Continue" before a larger body; send it
+	 * unless an earlier response is still owed, which must go first.
+	 */
+	if (c->expect_continue && c->head == NULL && p->content_length > 0 &&
+	    (p->flags & F_CONTENTLENGTH)) {
+		static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+		if (conn_write(c, xstrdup(cont), sizeof(cont) - 1) < 0)
+			return parse_error(c, 400, "bad_request",
+					   "connection failed");
+	}
+	return 0;
+}
+
+static int on_body(http_parser *p, const char *at, size_t len)
+{
+	struct conn *c = p->data;
+	struct server_req *r = c->cur;
+
+	/* Content-Length was checked; this only guards the invariant. */
+	if (r->out.len + len > SERVER_MAX_BODY)
+		return parse_error(c, 413, "too_large", "request body too large");
+	buf_append(&r->out, at, len);	/* out doubles as the body buffer */
+	return 0;
+}
+
+static int on_message_complete(http_parser *p)
+{
+	struct conn *c = p->data;
+	struct server_req *r = c->cur;
+
+	r->http.body_len = r->out.len;
+	/* buf_take() of an empty buf is not NUL-terminated: spell "" out. */
+	r->http.body = r->out.len > 0 ? buf_take(&r->out) : xstrdup("");
+	r->close_after = !http_should_keep_alive(p) || p->upgrade;
+	r->state = REQ_PARSED;
+	c->cur = NULL;
+	c->in_message = false;
+	conn_enqueue(c, r);
+	/* Nothing after a request that closes the connection is read. */
+	if (r->close_after)
+		http_parser_pause(p, 1);
+	return 0;
+}
+
+static const http_parser_settings parser_settings = {
+	.on_message_begin = on_message_begin,
+	.on_url = on_url,
+	.on_header_field = on_header_field,
+	.on_header_value = on_header_value,
+	.on_headers_complete = on_headers_complete,
+	.on_body = on_body,
+	.on_message_complete = on_message_complete,
+};
+
+/* Listening */
+
+static void peer_identify(struct conn *c, bool is_unix)
+{
+	if (is_unix) {
+		struct ucred uc;
+		socklen_t len = sizeof(uc);
+		uv_os_fd_t fd;
+		snprintf(c->peer_addr, sizeof(c->peer_addr), "unix");
+		c->peer_uid = (uid_t)-1;
+		c->peer_gid = (gid_t)-1;
+		if (uv_fileno(&c->h.handle, &fd) == 0 &&
+		    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) == 0) {
+			c->peer_unix = true;
+			c->peer_uid = uc.uid;
+			c->peer_gid = uc.gid;
+			c->peer_pid = uc.pid;
+		}
+	} else {
+		struct sockaddr_storage ss;
+		int len = sizeof(ss);
+		char ip[INET6_ADDRSTRLEN] = "?";
+		unsigned port = 0;
+		snprintf(c->peer_addr, sizeof(c->peer_addr), "unknown");
+		if (uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&ss,
+				       &len) != 0)
+			return;
+		if (ss.ss_family == AF_INET) {
+			struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+			inet_ntop(AF_INET, &a->sin_addr, ip, sizeof(ip));
+			port = ntohs(a->sin_port);
+			snprintf(c->peer_addr, sizeof(c->peer_addr), "%s:%u",
+				 ip, port);
+		} else if (ss.ss_family == AF_INET6) {
+			struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+			inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof(ip));
+			port = ntohs(a->sin6_port);
+			snprintf(c->peer_addr, sizeof(c->peer_addr), "[%s]:%u",
+				 ip, port);
+		}
+	}
+}
+
+static void on_connection(uv_stream_t *ls, int status)
+{
+	struct server *s = ls->data;
+	bool is_unix = ls->type == UV_NAMED_PIPE;
+	struct conn *c;
+	int rc;
+
+	if (status < 0) {
+		log_event(LOG_DEBUG, "http_conn_error", "{s:s,s:s}",
+			  "op", "listen", "error", uv_strerror(status));
+		return;
+	}
+	c = xcalloc(1, sizeof(*c));
+	c->server = s;
+	if (is_unix)
+		uv_pipe_init(s->loop, &c->h.pipe, 0);
+	else
+		uv_tcp_init(s->loop, &c->h.tcp);
+	uv_timer_init(s->loop, &c->timer);
+	c->h.handle.data = c;
+	c->timer.data = c;
+	c->open_handles = 2;
+	c->next = s->conns;
+	if (s->conns != NULL)
+		s->conns->prev = c;
+	s->conns = c;
+	s->nconns++;
+	s->open_handles++;
+	snprintf(c->peer_addr, sizeof(c->peer_addr), "unknown");
+
+	rc = uv_accept(ls, &c->h.stream);
+	if (rc < 0) {
+		log_event(LOG_DEBUG, "http_conn_error", "{s:s,s:s}",
+			  "op", "accept", "error", uv_strerror(rc));
+		conn_close(c);
+		return;
+	}
+	peer_identify(c, is_unix);
+	http_parser_init(&c->parser, HTTP_REQUEST);
+	c->parser.data = c;
+	if (s->nconns > SERVER_MAX_CONNS) {
+		log_event(LOG_WARN, "http_limit", "{s:s,s:s,s:i}", "limit",
+			  "connections", "peer", c->peer_addr,
+			  "max", SERVER_MAX_CONNS);
+		conn_fail(c, 503, "too_many_connections",
+			  "too many connections");
+		conn_flush(c);
+		return;
+	}
+	rc = uv_read_start(&c->h.stream, alloc_cb, read_cb);
+	if (rc < 0) {
+		conn_close(c);
+		return;
+	}
+	conn_arm_timer(c);
+}
+
+static void listener_closed(uv_handle_t *h)
+{
+	struct server *s = h->data;
+
+	/* After a failed listen the caller may try again (another port). */
+	if (h == (uv_handle_t *)&s->unix_listener)
+		s->unix_inited = false;
+	else
+		s->tcp_inited = false;
+	s->open_handles--;
+	server_maybe_done(s);
+}
+
+/*
+ * A socket file left by a crashed daemon is removed; one a live daemon
+ * answers on is not, or two daemons would share one ledger.
+ */
+static int unix_clear_stale(const char *path, char **cause)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct stat st;
+	int fd, rc = 0;
+
+	if (lstat(path, &st) < 0) {
+		if (errno != ENOENT) {
+			rc = -errno;
+			*cause = xasprintf("cannot stat %s: %s", path,
+					   strerror(errno));
+		}
+		goto out;
+	}
+	if (!S_ISSOCK(st.st_mode)) {
+		rc = -EEXIST;
+		*cause = xasprintf("%s exists and is not a socket", path);
+		goto out;
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		rc = -errno;
+		*cause = xasprintf("socket: %s", strerror(errno));
+		goto out;
+	}
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+		rc = -EADDRINUSE;
+		*cause = xasprintf("another daemon is listening on %s", path);
+	} else if (errno != ECONNREFUSED) {
+		/* EAGAIN: a live daemon with a full backlog; keep off it. */
+		rc = -errno;
+		*cause = xasprintf("cannot probe %s: %s", path, strerror(errno));
+	} else if (unlink(path) < 0 && errno != ENOENT) {
+		rc = -errno;
+		*cause = xasprintf("cannot remove stale %s: %s", path,
+				   strerror(errno));
+	}
+	close(fd);
+out:
+	return rc;
+}
+
+int server_listen_unix(struct server *s, const char *path, char **cause)
+{
+	struct sockaddr_un sa;
+	int rc;
+
+	if (s->unix_inited || s->shutting_down) {
+		rc = -EALREADY;
+		*cause = xasprintf("already listening on a Unix socket");
+		goto out;
+	}
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		rc = -ENAMETOOLONG;
+		*cause = xasprintf("socket path too long: %s", path);
+		goto out;
+	}
+	rc = unix_clear_stale(path, cause);
+	if (rc < 0)
+		goto out;
+	rc = uv_pipe_init(s->loop, &s->unix_listener, 0);
+	if (rc < 0) {
+		*cause = xasprintf("cannot listen on %s: %s", path,
+				   uv_strerror(rc));
+		goto out;
+	}
+	s->unix_listener.data = s;
+	s->unix_inited = true;
+	s->open_handles++;
+	rc = uv_pipe_bind(&s->unix_listener, path);
+	if (rc < 0) {
+		*cause = xasprintf("cannot bind %s: %s", path, uv_strerror(rc));
+		goto fail_bind;
+	}
+	/* Before listen(), so no one connects through the umask's mode. */
+	if (chmod(path, 0660) < 0) {
+		rc = -errno;
+		*cause = xasprintf("cannot chmod %s: %s", path, strerror(errno));
+		goto fail_listen;
+	}
+	rc = uv_listen((uv_stream_t *)&s->unix_listener, 128, on_connection);
+	if (rc < 0) {
+		*cause = xasprintf("cannot listen on %s: %s", path,
+				   uv_strerror(rc));
+		goto fail_listen;
+	}
+	s->unix_open = true;
+	s->unix_path = xstrdup(path);
+	log_event(LOG_INFO, "listening", "{s:s}", "socket", path);
+	goto out;
+
+fail_listen:
+	unlink(path);
+fail_bind:
+	uv_close((uv_handle_t *)&s->unix_listener, listener_closed);
+out:
+	return rc;
+}
+
+static int parse_hostport(const char *hp, struct sockaddr_storage *ss)
+{
+	const char *port_s;
+	char *host = NULL;
+	char *end;
+	long port;
+	int rc = -EINVAL;
+
+	if (hp[0] == '[') {
+		const char *close = strchr(hp, ']');
+		if (close == NULL || close[1] != ':')
+			goto out;
+		host = xstrndup(hp + 1, (size_t)(close - hp - 1));
+		port_s = close + 2;
+	} else {
+		const char *colon = strchr(hp, ':');
+		/* Two colons: an IPv6 address without brackets. */
+		if (colon == NULL || strchr(colon + 1, ':') != NULL)
+			goto out;
+		host = xstrndup(hp, (size_t)(colon - hp));
+		port_s = colon + 1;
+	}
+	if (port_s[0] < '0' || port_s[0] > '9')
+		goto free_host;
+	errno = 0;
+	port = strtol(port_s, &end, 10);
+	if (errno != 0 || *end != '\0' || port > 65535)
+		goto free_host;
+	if (hp[0] == '[')
+		rc = uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)ss);
+	else
+		rc = uv_ip4_addr(host, (int)port, (struct sockaddr_in *)ss);
+	if (rc < 0)
+		rc = -EINVAL;
+free_host:
+	free(host);
+out:
+	return rc;
+}
+
+int server_listen_tcp(struct server *s, const char *hostport, char **cause)
+{
+	struct sockaddr_storage ss;
+	int rc;
+
+	memset(&ss, 0, sizeof(ss));
+	if (s->tcp_inited || s->shutting_down) {
+		rc = -EALREADY;
+		*cause = xasprintf("already listening on TCP");
+		goto out;
+	}
+	rc = parse_hostport(hostport, &ss);
+	if (rc < 0) {
+		*cause = xasprintf("bad listen address %s: want IPV4:PORT or "
+				   "[IPV6]:PORT", hostport);
+		goto out;
+	}
+	rc = uv_tcp_init(s->loop, &s->tcp_listener);
+	if (rc < 0) {
+		*cause = xasprintf("cannot listen on %s: %s", hostport,
+				   uv_strerror(rc));
+		goto out;
+	}
+	s->tcp_listener.data = s;
+	s->tcp_inited = true;
+	s->open_handles++;
+	rc = uv_tcp_bind(&s->tcp_listener, (struct sockaddr *)&ss,
+			 ss.ss_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0);
+	if (rc == 0)
+		rc = uv_listen((uv_stream_t *)&s->tcp_listener, 128,
+			       on_connection);
+	if (rc < 0) {
+		*cause = xasprintf("cannot listen on %s: %s", hostport,
+				   uv_strerror(rc));
+		goto fail_listen;
+	}
+	s->tcp_open = true;
+	log_event(LOG_INFO, "listening", "{s:s}", "tcp", hostport);
+	goto out;
+
+fail_listen:
+	uv_close((uv_handle_t *)&s->tcp_listener, listener_closed);
+out:
+	return rc;
+}
+
+/* Lifetime */
+
+struct server *server_new(uv_loop_t *loop, server_handler handler, void *arg)
+{
+	struct server *s = xcalloc(1, sizeof(*s));
+
+	s->loop = loop;
+	s->handler = handler;
+	s->arg = arg;
+	uv_timer_init(loop, &s->defer_timer);
+	s->defer_timer.data = s;
+	return s;
+}
+
+static void server_freed(uv_handle_t *h)
+{
+	struct server *s = h->data;
+
+	if (s->done != NULL)
+		s->done(s->done_arg);
+	free(s->unix_path);
+	free(s);
+}
+
+static void server_maybe_done(struct server *s)
+{
+	if (!s->shutting_down || s->finishing)
+		return;
+	if (s->open_handles > 0 || s->live_reqs > 0 || s->defer_head != NULL)
+		return;
+	s->finishing = true;
+	/* The last handle's close callback makes done always asynchronous. */
+	uv_close((uv_handle_t *)&s->defer_timer, server_freed);
+}
+
+void server_shutdown(struct server *s, void (*done)(void *arg), void *arg)
+{
+	struct conn *c, *next;
+
+	if (s->shutting_down)
+		abort();	/* shut down twice: a caller's bug */
+	s->shutting_down = true;
+	s->done = done;
+	s->done_arg = arg;
+	if (s->unix_open) {
+		uv_close((uv_handle_t *)&s->unix_listener, listener_closed);
+		unlink(s->unix_path);
+		s->unix_open = false;
+	}
+	if (s->tcp_open) {
+		uv_close((uv_handle_t *)&s->tcp_listener, listener_closed);
+		s->tcp_open = false;
+	}
+	for (c = s->conns; c != NULL; c = next) {
+		next = c->next;
+		if (c->closing)
+			continue;
+		conn_stop_reading(c);
+		c->draining = true;
+		/* Requests not yet handed out are dropped, streams ended. */
+		struct server_req **pp = &c->head;
+		c->tail = NULL;
+		while (*pp != NULL) {
+			struct server_req *r = *pp;
+			if (r->state == REQ_PARSED) {
+				*pp = r->next;
+				c->nqueued--;
+				req_free(r);
+				continue;
+			}
+			if (r->state == REQ_STREAMING) {
+				buf_puts(&r->out, "0\r\n\r\n");
+				r->close_after = true;
+				stream_finish(r);
+			}
+			c->tail = r;
+			pp = &r->next;
+		}
+		conn_flush(c);
+	}
+	server_maybe_done(s);
+}
+
+uint64_t server_requests_total(const struct server *s)
+{
+	return s->requests_total;
+}
+
+unsigned server_connections(const struct server *s)
+{
+	return s->nconns;
+}
+
+const struct http_request *server_req_http(const struct server_req *r)
+{
+	return &r->http;
+}
+
+/* Replies and streams */
+
+void server_reply(struct server_req *r, int status, const char *content_type,
+		  char *body, size_t len)
+{
+	struct server *s = r->server;
+	struct conn *c = r->conn;
+
+	if (r->state != REQ_PENDING)
+		abort();	/* answered twice, or a stream: a caller's bug */
+	r->state = REQ_DONE;
+	r->held = false;
+	s->live_reqs--;
+	if (c == NULL) {
+		req_free(r);	/* the client left: nothing to send */
+	} else {
+		r->close_after = reply_closes(r);
+		response_head(&r->out, r, status, content_type, r->close_after);
+		/* 1xx, 204 and 304 carry neither a length nor a body. */
+		if (status < 200 || status == 204 || status == 304)
+			len = 0;
+		else
+			buf_printf(&r->out, "Content-Length: %zu\r\n", len);
+		buf_puts(&r->out, "\r\n");
+		/* A HEAD answer tells the length but never sends the body. */
+		if (body != NULL && strcmp(r->http.method, "HEAD") != 0)
+			buf_append(&r->out, body, len);
+		conn_flush(c);	/* may free r */
+	}
+	free(body);
+	server_maybe_done(s);
+}
+
+void server_stream_begin(struct server_req *r, int status,
+			 const char *content_type,
+			 void (*on_close)(void *arg), void *arg)
+{
+	if (r->state != REQ_PENDING)
+		abort();
+	r->state = REQ_STREAMING;
+	r->on_close = on_close;
+	r->on_close_arg = arg;
+	if (r->conn == NULL) {
+		stream_finish(r);	/* the client left already */
+		return;
+	}
+	response_head(&r->out, r, status, content_type, r->close_after);
+	buf_puts(&r->out, "Transfer-Encoding: chunked\r\n\r\n");
+	conn_flush(r->conn);
+}
+
+int server_stream_write(struct server_req *r, const char *data, size_t len)
+{
+	struct conn *c = r->conn;
+	size_t queued;
+	int rc = 0;
+
+	if (r->state != REQ_STREAMING || c == NULL) {
+		rc = -EPIPE;
+		goto out;
+	}
+	if (len == 0)		/* an empty chunk would end the stream */
+		goto out;
+	queued = uv_stream_get_write_queue_size(&c->h.stream) + r->out.len;
+	if (queued + len > SERVER_STREAM_MAX_QUEUE) {
+		log_event(LOG_WARN, "http_limit", "{s:s,s:s,s:I}", "limit",
+			  "stream_queue", "peer", c->peer_addr,
+			  "queued", (json_int_t)queued);
+		conn_close(c);	/* also finishes this stream */
+		rc = -ENOBUFS;
+		goto out;
+	}
+	buf_printf(&r->out, "%zx\r\n", len);
+	buf_append(&r->out, data, len);
+	buf_puts(&r->out, "\r\n");
+	conn_flush(c);
+out:
+	return rc;
+}
+
+void server_stream_end(struct server_req *r)
+{
+	if (r->state != REQ_STREAMING)
+		return;		/* already dropped; on_close is on its way */
+	if (r->conn == NULL) {
+		stream_finish(r);
+		return;
+	}
+	buf_puts(&r->out, "0\r\n\r\n");
+	stream_finish(r);
+	conn_flush(r->conn);
+}
