@@ -1,0 +1,2071 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * gpuledger: the command-line client of gpuledgerd. It turns one command
+ * line into one HTTP request (libcurl, over the daemon's Unix socket or a
+ * --url with a bearer token), prints the answer as a readable table or, with
+ * --json, as the API's JSON, and exits with the code of the CLI contract
+ * (DESIGN.md). Commands live in one table of entries (name, usage, help,
+ * options, exec), as tmux's cmd-*.c do, so that prefix lookup, argument
+ * checks and help all come from the same place. Amounts are exact integer
+ * GPU-seconds; GPU-hours are parsed and printed as decimals without floating
+ * point. Only `token new` works without a daemon.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <sodium.h>
+
+#include "daemon/timefmt.h"
+#include "daemon/util.h"
+
+#ifndef GPULEDGER_VERSION
+#define GPULEDGER_VERSION "unknown"
+#endif
+
+#define DEFAULT_SOCKET "var/gpuledger.sock"
+#define BAR_WIDTH 50
+#define MAX_FLAGS 10
+#define MAX_ARGS 4
+#define MAX_REPLY (64u << 20)		/* bytes of one JSON answer */
+#define MAX_LINE (16u << 20)		/* bytes of one NDJSON line */
+#define MAX_TOKEN_FILE 4096
+#define HASH_PREFIX 12			/* hex digits of a hash shown in tables */
+#define REQUEST_TIMEOUT_S 300L		/* whole request, except --follow */
+
+struct cli {
+	const char *socket;
+	const char *url;		/* base URL without trailing '/', or NULL */
+	const char *token_file;
+	const char *request_id;
+	bool json;
+	char *token;			/* trimmed content of token_file */
+	char *url_base;			/* owned copy of url, trimmed */
+	const char *idem_key;		/* Idempotency-Key of this invocation */
+	char uuid[37];
+	CURL *curl;
+	char errbuf[CURL_ERROR_SIZE];
+};
+
+enum flag_kind { FLAG_VALUE, FLAG_BOOL };
+
+struct flag_spec {
+	const char *name;		/* without the leading "--" */
+	enum flag_kind kind;
+};
+
+struct cmd_entry;
+
+struct cmd_args {
+	const struct cmd_entry *cmd;
+	const char *argv[MAX_ARGS];
+	int argc;
+	const char *val[MAX_FLAGS];	/* per cmd->flags; "" for a bool given */
+};
+
+struct cmd_entry {
+	const char *name;
+	const char *usage;		/* what follows the name */
+	const char *help;		/* one line */
+	struct flag_spec flags[MAX_FLAGS];	/* ends at a NULL name */
+	int min_args, max_args;
+	bool local;			/* needs no daemon */
+	int (*exec)(struct cli *cli, struct cmd_args *a);
+};
+
+static const struct cmd_entry cmd_table[];
+static const size_t cmd_count;
+
+/* ---- messages ---------------------------------------------------------- */
+
+static void errmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void errmsg(const char *fmt, ...)
+{
+	va_list ap;
+	fputs("gpuledger: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static void print_cmd_usage(const struct cmd_entry *cmd, FILE *f, bool hint)
+{
+	fprintf(f, "usage: gpuledger %s%s%s\n", cmd->name,
+		*cmd->usage ? " " : "", cmd->usage);
+	if (!hint)
+		fprintf(f, "%s\n", cmd->help);
+}
+
+/* One line on what is wrong, one on how it is used; returns EXIT_USAGE. */
+static int usage_error(const struct cmd_entry *cmd, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static int usage_error(const struct cmd_entry *cmd, const char *fmt, ...)
+{
+	va_list ap;
+	fputs("gpuledger: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	if (cmd)
+		print_cmd_usage(cmd, stderr, true);
+	else
+		fputs("usage: gpuledger [OPTIONS] COMMAND [ARGS] "
+		      "('gpuledger help' lists the commands)\n", stderr);
+	return EXIT_USAGE;
+}
+
+/* ---- text width and tables --------------------------------------------- */
+
+/* Columns a code point takes on a terminal: East Asian wide ones take 2. */
+static int cp_width(uint32_t c)
+{
+	if (c < 0x20 || (c >= 0x7f && c < 0xa0))
+		return 0;
+	if ((c >= 0x0300 && c <= 0x036f) || (c >= 0x200b && c <= 0x200f) ||
+	    (c >= 0x1160 && c <= 0x11ff))
+		return 0;
+	if ((c >= 0x1100 && c <= 0x115f) ||
+	    (c >= 0x2e80 && c <= 0xa4cf && c != 0x303f) ||
+	    (c >= 0xac00 && c <= 0xd7a3) || (c >= 0xf900 && c <= 0xfaff) ||
+	    (c >= 0xfe30 && c <= 0xfe4f) || (c >= 0xff00 && c <= 0xff60) ||
+	    (c >= 0xffe0 && c <= 0xffe6) || (c >= 0x1f300 && c <= 0x1f64f) ||
+	    (c >= 0x1f900 && c <= 0x1f9ff) || (c >= 0x20000 && c <= 0x3fffd))
+		return 2;
+	return 1;
+}
+
+static size_t text_width(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t w = 0;
+
+	while (*p) {
+		uint32_t c = *p;
+		int n = 0;
+		if (c >= 0xf0 && c < 0xf8) {
+			c &= 0x07;
+			n = 3;
+		} else if (c >= 0xe0) {
+			c &= 0x0f;
+			n = 2;
+		} else if (c >= 0xc0) {
+			c &= 0x1f;
+			n = 1;
+		}
+		int i;
+		for (i = 1; i <= n && (p[i] & 0xc0) == 0x80; i++)
+			c = (c << 6) | (p[i] & 0x3f);
+		if (i <= n || (*p >= 0x80 && *p < 0xc0) || *p >= 0xf8) {
+			w++;	/* broken UTF-8: one column per byte */
+			p++;
+			continue;
+		}
+		w += (size_t)cp_width(c);
+		p += n + 1;
+	}
+	return w;
+}
+
+/* A copy of s fit for one table cell: control characters become spaces. */
+static char *cell_dup(const char *s)
+{
+	char *d = xstrdup(s);
+	for (char *p = d; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = ' ';
+	return d;
+}
+
+struct table {
+	size_t ncols;
+	const char *const *head;	/* NULL: no header line */
+	unsigned right;			/* bit c: column c is right-aligned */
+	char **cells;
+	size_t nrows, cap;
+};
+
+static void table_init(struct table *t, size_t ncols, const char *const *head,
+		       unsigned right)
+{
+	memset(t, 0, sizeof(*t));
+	t->ncols = ncols;
+	t->head = head;
+	t->right = right;
+}
+
+/* Takes ownership of the ncols malloc'd strings of row. */
+static void table_add(struct table *t, char **row)
+{
+	if (t->nrows == t->cap) {
+		t->cap = t->cap ? t->cap * 2 : 16;
+		t->cells = xreallocarray(t->cells, t->cap * t->ncols,
+					 sizeof(char *));
+	}
+	memcpy(t->cells + t->nrows * t->ncols, row, t->ncols * sizeof(char *));
+	t->nrows++;
+}
+
+static void print_row(FILE *f, size_t ncols, const char *const *cells,
+		      const size_t *widths, unsigned right)
+{
+	for (size_t c = 0; c < ncols; c++) {
+		const char *s = cells[c] ? cells[c] : "-";
+		size_t w = text_width(s);
+		size_t pad = widths[c] > w ? widths[c] - w : 0;
+		bool last = c + 1 == ncols;
+
+		if (c)
+			fputs("  ", f);
+		if (right & (1u << c))
+			fprintf(f, "%*s%s", (int)pad, "", s);
+		else if (last)
+			fputs(s, f);
+		else
+			fprintf(f, "%s%*s", s, (int)pad, "");
+	}
+	fputc('\n', f);
+}
+
+static void table_print(const struct table *t, FILE *f)
+{
+	size_t *w = xcalloc(t->ncols, sizeof(size_t));
+
+	for (size_t c = 0; c < t->ncols; c++) {
+		if (t->head)
+			w[c] = text_width(t->head[c]);
+		for (size_t r = 0; r < t->nrows; r++) {
+			size_t cw = text_width(t->cells[r * t->ncols + c]);
+			if (cw > w[c])
+				w[c] = cw;
+		}
+	}
+	if (t->head)
+		print_row(f, t->ncols, t->head, w, t->right);
+	for (size_t r = 0; r < t->nrows; r++)
+		print_row(f, t->ncols, (const char *const *)t->cells + r * t->ncols,
+			  w, t->right);
+	free(w);
+}
+
+static void table_free(struct table *t)
+{
+	for (size_t i = 0; i < t->nrows * t->ncols; i++)
+		free(t->cells[i]);
+	free(t->cells);
+	t->cells = NULL;
+	t->nrows = t->cap = 0;
+}
+
+/* A "key: value" block is a two-column table without a header. */
+static void kv_init(struct table *t)
+{
+	table_init(t, 2, NULL, 0);
+}
+
+/* Takes ownership of value (malloc'd). */
+static void kv_add(struct table *t, const char *key, char *value)
+{
+	char *row[2] = { xasprintf("%s:", key), value };
+	table_add(t, row);
+}
+
+/* ---- JSON helpers: every shape is checked, a missing key prints "-" ------ */
+
+static json_t *jget(const json_t *o, const char *key)
+{
+	return json_is_object(o) ? json_object_get(o, key) : NULL;
+}
+
+/* The string at key, or NULL. */
+static const char *jstr(const json_t *o, const char *key)
+{
+	return json_string_value(jget(o, key));
+}
+
+/* The string at key, or "-". */
+static const char *jsv(const json_t *o, const char *key)
+{
+	const char *s = jstr(o, key);
+	return s ? s : "-";
+}
+
+static bool jint(const json_t *o, const char *key, int64_t *out)
+{
+	json_t *v = jget(o, key);
+	if (!json_is_integer(v))
+		return false;
+	*out = (int64_t)json_integer_value(v);
+	return true;
+}
+
+/* Display text of a JSON value (malloc'd): "-" for null or missing. */
+static char *json_text(const json_t *v)
+{
+	if (json_is_string(v))
+		return cell_dup(json_string_value(v));
+	if (json_is_integer(v))
+		return xasprintf("%" JSON_INTEGER_FORMAT, json_integer_value(v));
+	if (json_is_true(v))
+		return xstrdup("yes");
+	if (json_is_false(v))
+		return xstrdup("no");
+	if (json_is_array(v)) {
+		struct buf b = { 0 };
+		size_t i;
+		json_t *e;
+		buf_puts(&b, "");
+		json_array_foreach(v, i, e) {
+			char *s = json_text(e);
+			buf_printf(&b, "%s%s", i ? ", " : "", s);
+			free(s);
+		}
+		if (b.len == 0)
+			buf_puts(&b, "-");
+		return buf_take(&b);
+	}
+	if (v && !json_is_null(v)) {
+		char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+		char *d = cell_dup(s ? s : "?");
+		free(s);
+		return d;
+	}
+	return xstrdup("-");
+}
+
+static char *jtext(const json_t *o, const char *key)
+{
+	return json_text(jget(o, key));
+}
+
+/* GPU-seconds at key as GPU-hours (malloc'd); a '+' on positive ones if signed. */
+static char *jhours_sign(const json_t *o, const char *key, bool sign)
+{
+	int64_t v;
+	char b[48];
+
+	if (!jint(o, key, &v))
+		return jtext(o, key);
+	gpu_hours_format(v, b, sizeof(b));
+	return xasprintf("%s%s", sign && v > 0 ? "+" : "", b);
+}
+
+static char *jhours(const json_t *o, const char *key)
+{
+	return jhours_sign(o, key, false);
+}
+
+static void print_json(const json_t *j)
+{
+	char *s = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+	if (s) {
+		fputs(s, stdout);
+		fputc('\n', stdout);
+		free(s);
+	}
+}
+
+/* "1d 2h 3m 4s"; "0s" for zero. */
+static char *duration_text(int64_t s)
+{
+	struct buf b = { 0 };
+	static const struct { int64_t unit; char c; } units[] = {
+		{ 86400, 'd' }, { 3600, 'h' }, { 60, 'm' }, { 1, 's' },
+	};
+
+	buf_puts(&b, s < 0 ? "-" : "");
+	uint64_t m = s < 0 ? (uint64_t)0 - (uint64_t)s : (uint64_t)s;
+	for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
+		uint64_t n = m / (uint64_t)units[i].unit;
+		m %= (uint64_t)units[i].unit;
+		if (n)
+			buf_printf(&b, "%s%" PRIu64 "%c", b.len > (s < 0) ? " " : "",
+				   n, units[i].c);
+	}
+	if (s == 0)
+		buf_puts(&b, "0s");
+	return buf_take(&b);
+}
+
+/* ---- HTTP ---------------------------------------------------------------- */
+
+static int exit_for_status(long status)
+{
+	if (status >= 200 && status < 300)
+		return 0;
+	switch (status) {
+	case 400: case 413: case 422:
+		return EXIT_DATAERR;
+	case 401: case 403:
+		return EXIT_NOPERM;
+	case 404: case 405: case 409:
+		return EXIT_REFUSED;
+	case 503:
+		return EXIT_UNAVAILABLE;
+	default:
+		return EXIT_SOFTWARE;
+	}
+}
+
+static const char *endpoint(const struct cli *cli)
+{
+	return cli->url_base ? cli->url_base : cli->socket;
+}
+
+/* A URL-encoded copy of s (malloc'd). */
+static char *esc(struct cli *cli, const char *s)
+{
+	char *e = curl_easy_escape(cli->curl, s, 0);
+	if (!e)
+		abort();
+	char *d = xstrdup(e);
+	curl_free(e);
+	return d;
+}
+
+static void query_add(struct cli *cli, struct buf *b, const char *key,
+		      const char *val)
+{
+	if (!val)
+		return;
+	char *e = esc(cli, val);
+	buf_printf(b, "%c%s=%s", strchr(b->data, '?') ? '&' : '?', key, e);
+	free(e);
+}
+
+static size_t collect(char *p, size_t size, size_t n, void *arg)
+{
+	struct buf *b = arg;
+	size_t len = size * n;
+	if (b->len + len > MAX_REPLY)
+		return 0;
+	buf_append(b, p, len);
+	return len;
+}
+
+/*
+ * Prepares cli->curl for one request: method, URL, headers, body. Returns
+ * the header list, which the caller frees with curl_slist_free_all() after
+ * the transfer.
+ */
+static struct curl_slist *http_setup(struct cli *cli, const char *method,
+				     const char *path, const char *body)
+{
+	CURL *c = cli->curl;
+	struct curl_slist *h = NULL;
+	char *url;
+
+	curl_easy_reset(c);
+	cli->errbuf[0] = '\0';
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, cli->errbuf);
+	if (cli->url_base) {
+		url = xasprintf("%s%s", cli->url_base, path);
+	} else {
+		url = xasprintf("http://localhost%s", path);
+		curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, cli->socket);
+	}
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	free(url);
+#if LIBCURL_VERSION_NUM >= 0x075500
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS, CURLPROTO_HTTP | CURLPROTO_HTTPS);
+#endif
+	curl_easy_setopt(c, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
+	curl_easy_setopt(c, CURLOPT_USERAGENT, "gpuledger/" GPULEDGER_VERSION);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
+	curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+
+	h = curl_slist_append(h, "Accept: application/json");
+	/* the daemon answers at once; no "100 Continue" round trip */
+	h = curl_slist_append(h, "Expect:");
+	if (cli->token) {
+		char *a = xasprintf("Authorization: Bearer %s", cli->token);
+		h = curl_slist_append(h, a);
+		sodium_memzero(a, strlen(a));
+		free(a);
+	}
+	if (strcmp(method, "POST") == 0) {
+		char *k = xasprintf("Idempotency-Key: %s", cli->idem_key);
+		h = curl_slist_append(h, "Content-Type: application/json");
+		h = curl_slist_append(h, k);
+		free(k);
+		curl_easy_setopt(c, CURLOPT_POST, 1L);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+		curl_easy_setopt(c, CURLOPT_COPYPOSTFIELDS, body);
+	} else {
+		curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+	}
+	if (!h)
+		abort();
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	return h;
+}
+
+/* A transfer that failed below HTTP: prints why, returns the exit code. */
+static int transport_error(struct cli *cli, CURLcode cc, bool started)
+{
+	const char *why = cli->errbuf[0] ? cli->errbuf : curl_easy_strerror(cc);
+	long os_errno = 0;
+
+	/* curl's text names "localhost port 80" for a Unix socket; errno is clearer */
+	curl_easy_getinfo(cli->curl, CURLINFO_OS_ERRNO, &os_errno);
+	if (!cli->url_base && os_errno && cc == CURLE_COULDNT_CONNECT)
+		why = strerror((int)os_errno);
+
+	switch (cc) {
+	case CURLE_URL_MALFORMAT:
+	case CURLE_UNSUPPORTED_PROTOCOL:
+		errmsg("--url %s: %s", endpoint(cli), why);
+		return EXIT_USAGE;
+	case CURLE_WRITE_ERROR:
+		errmsg("the daemon's answer is too large");
+		return EXIT_SOFTWARE;
+	default:
+		if (started)
+			errmsg("lost the connection to the daemon at %s: %s",
+			       endpoint(cli), why);
+		else
+			errmsg("cannot reach the daemon at %s: %s",
+			       endpoint(cli), why);
+		/* a socket we may not open is a matter of permissions */
+		if (!cli->url_base && cc == CURLE_COULDNT_CONNECT &&
+		    (os_errno == EACCES || os_errno == EPERM))
+			return EXIT_NOPERM;
+		return EXIT_UNAVAILABLE;
+	}
+}
+
+/* Prints an API error ({"error":{...}}) for people. */
+static void print_api_error(const json_t *j)
+{
+	const json_t *e = jget(j, "error");
+	const json_t *d = jget(e, "details");
+	const char *code = jsv(e, "code");
+	char *msg = jtext(e, "message");
+
+	errmsg("%s: %s", code, msg);
+	free(msg);
+	if (strcmp(code, "capacity_unavailable") == 0 && jstr(d, "earliest_start"))
+		fprintf(stderr, "earliest possible start: %s\n",
+			jstr(d, "earliest_start"));
+	if (strcmp(code, "quota_exceeded") == 0) {
+		int64_t avail, need;
+		char a[48], n[48];
+		if (jint(d, "available_gpu_seconds", &avail) &&
+		    jint(d, "needed_gpu_seconds", &need))
+			fprintf(stderr, "available: %s GPU-hours, needed: %s GPU-hours\n",
+				gpu_hours_format(avail, a, sizeof(a)),
+				gpu_hours_format(need, n, sizeof(n)));
+	}
+}
+
+/*
+ * Handles a complete answer: on 2xx returns 0 with *out set to the parsed
+ * body (printed as is when --json); otherwise prints the error and returns
+ * the exit code of the contract.
+ */
+static int handle_reply(struct cli *cli, long status, const struct buf *raw,
+			json_t **out)
+{
+	json_error_t je;
+	json_t *j = json_loadb(raw->data ? raw->data : "", raw->len, 0, &je);
+	int rc = exit_for_status(status);
+
+	if (rc == 0) {
+		if (!j) {
+			errmsg("the daemon's answer (HTTP %ld) is not JSON: %s",
+			       status, je.text);
+			return EXIT_SOFTWARE;
+		}
+		if (cli->json)
+			print_json(j);
+		*out = j;
+		return 0;
+	}
+	if (!json_is_object(jget(j, "error"))) {
+		char *first = xstrndup(raw->data ? raw->data : "", 200);
+		first[strcspn(first, "\r\n")] = '\0';
+		char *clean = cell_dup(first);
+		errmsg("HTTP %ld from the daemon at %s%s%s", status, endpoint(cli),
+		       *clean ? ": " : "", clean);
+		free(clean);
+		free(first);
+	} else if (cli->json) {
+		print_json(j);
+	} else {
+		print_api_error(j);
+	}
+	json_decref(j);
+	return rc;
+}
+
+/*
+ * One request and its answer. body (may be NULL for GET) is not consumed.
+ * Returns 0 with *out (the caller json_decref()s it), or the exit code after
+ * printing why.
+ */
+static int api_call(struct cli *cli, const char *method, const char *path,
+		    const json_t *body, json_t **out)
+{
+	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	struct buf raw = { 0 };
+	long status = 0;
+	int rc;
+
+	*out = NULL;
+	struct curl_slist *h = http_setup(cli, method, path, text ? text : "{}");
+	curl_easy_setopt(cli->curl, CURLOPT_WRITEFUNCTION, collect);
+	curl_easy_setopt(cli->curl, CURLOPT_WRITEDATA, &raw);
+	/* a daemon that accepts but never answers must not hang a script */
+	curl_easy_setopt(cli->curl, CURLOPT_TIMEOUT, REQUEST_TIMEOUT_S);
+	CURLcode cc = curl_easy_perform(cli->curl);
+	if (cc != CURLE_OK) {
+		rc = transport_error(cli, cc, false);
+		goto out;
+	}
+	curl_easy_getinfo(cli->curl, CURLINFO_RESPONSE_CODE, &status);
+	rc = handle_reply(cli, status, &raw, out);
+out:
+	curl_slist_free_all(h);
+	buf_free(&raw);
+	free(text);
+	return rc;
+}
+
+/* ---- argument checks ----------------------------------------------------- */
+
+static const char *flag(const struct cmd_args *a, const char *name)
+{
+	for (int i = 0; i < MAX_FLAGS && a->cmd->flags[i].name; i++)
+		if (strcmp(a->cmd->flags[i].name, name) == 0)
+			return a->val[i];
+	abort();	/* a command asked for an option it does not declare */
+}
+
+/* Returns EXIT_USAGE after the message when a required option is missing. */
+static int require(const struct cmd_args *a, const char *const *names)
+{
+	for (; *names; names++)
+		if (!flag(a, *names))
+			return usage_error(a->cmd, "%s needs --%s", a->cmd->name,
+					   *names);
+	return 0;
+}
+
+/* Syntax check only: the daemon reads the time in the program's zone. */
+static int check_time(const char *opt, const char *s)
+{
+	const char *cause = NULL;
+	int64_t t;
+
+	if (s && time_parse(s, 0, &t, &cause) != 0) {
+		errmsg("%s: %s: '%s'", opt, cause ? cause : "not a time", s);
+		return EXIT_DATAERR;
+	}
+	return 0;
+}
+
+static int parse_int(const char *opt, const char *s, int64_t min, int64_t *out)
+{
+	int r = i64_parse(s, out);
+	if (r == -EINVAL) {
+		errmsg("%s: not a whole number: '%s'", opt, s);
+		return EXIT_DATAERR;
+	}
+	if (r != 0 || *out < min) {
+		errmsg("%s: out of range (at least %" PRId64 "): '%s'", opt, min, s);
+		return EXIT_DATAERR;
+	}
+	return 0;
+}
+
+static int parse_hours(const char *opt, const char *s, int64_t *secs)
+{
+	int r = gpu_hours_parse(s, secs);
+	if (r == -EINVAL) {
+		errmsg("%s: not a decimal number: '%s'", opt, s);
+		return EXIT_DATAERR;
+	}
+	if (r != 0) {
+		errmsg("%s: too large, or not a whole number of seconds: '%s'",
+		       opt, s);
+		return EXIT_DATAERR;
+	}
+	return 0;
+}
+
+/* ---- output blocks shared by several commands ----------------------------- */
+
+static const char *const quota_head[] = {
+	"CONSORTIUM", "PHASE", "GPU", "GRANTED", "COMMITTED", "CONSUMED",
+	"EXPIRED", "AVAILABLE", "MAX_GPUS",
+};
+
+static void quota_row(struct table *t, const json_t *q)
+{
+	char *row[] = {
+		jtext(q, "consortium"), jtext(q, "phase"), jtext(q, "gpu"),
+		jhours(q, "granted_gpu_seconds"),
+		jhours(q, "committed_gpu_seconds"),
+		jhours(q, "consumed_gpu_seconds"),
+		jhours(q, "expired_gpu_seconds"),
+		jhours(q, "available_gpu_seconds"),
+		jtext(q, "max_gpus"),
+	};
+	table_add(t, row);
+}
+
+static void quota_print(const json_t *rows, bool one)
+{
+	struct table t;
+	size_t i;
+	json_t *q;
+
+	table_init(&t, ARRAY_SIZE(quota_head), quota_head, 0x1f8);
+	if (one) {
+		quota_row(&t, rows);
+	} else {
+		json_array_foreach(rows, i, q)
+			quota_row(&t, q);
+	}
+	if (t.nrows == 0) {
+		puts("no quota");
+	} else {
+		puts("quota (GPU-hours)");
+		table_print(&t, stdout);
+	}
+	table_free(&t);
+}
+
+static void allocation_print(const json_t *al)
+{
+	struct table kv;
+	char *cost = jhours(al, "cost_gpu_seconds");
+
+	kv_init(&kv);
+	kv_add(&kv, "id", jtext(al, "id"));
+	kv_add(&kv, "consortium", jtext(al, "consortium"));
+	kv_add(&kv, "pool", jtext(al, "pool"));
+	kv_add(&kv, "gpu", jtext(al, "gpu"));
+	kv_add(&kv, "gpus", jtext(al, "gpus"));
+	kv_add(&kv, "phase", jtext(al, "phase"));
+	kv_add(&kv, "start", jtext(al, "start"));
+	kv_add(&kv, "end", jtext(al, "end"));
+	if (jstr(al, "booked_end") &&
+	    strcmp(jstr(al, "booked_end"), jsv(al, "end")) != 0)
+		kv_add(&kv, "booked end", jtext(al, "booked_end"));
+	kv_add(&kv, "state", jtext(al, "state"));
+	kv_add(&kv, "cost", strcmp(cost, "-") ? xasprintf("%s GPU-hours", cost)
+					     : xstrdup("-"));
+	if (jstr(al, "note"))
+		kv_add(&kv, "note", jtext(al, "note"));
+	if (jget(al, "created"))
+		kv_add(&kv, "created", jtext(al, "created"));
+	table_print(&kv, stdout);
+	table_free(&kv);
+	free(cost);
+}
+
+static const char *const alloc_head[] = {
+	"ID", "CONSORTIUM", "POOL", "GPUS", "START", "END", "STATE", "COST(GPU-h)",
+};
+
+static const char *const journal_head[] = {
+	"SEQ", "TIME", "KIND", "CONSORTIUM", "PHASE", "GPU", "ALLOC",
+	"DELTA(GPU-h)", "REASON",
+};
+#define JOURNAL_RIGHT 0x81u	/* SEQ and DELTA */
+
+/* The change an entry makes, in GPU-hours: the first non-zero delta. */
+static char *journal_delta(const json_t *e)
+{
+	static const char *const keys[] = {
+		"granted_delta_gpu_seconds", "committed_delta_gpu_seconds",
+		"expired_delta_gpu_seconds",
+	};
+	int64_t v;
+
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
+		if (jint(e, keys[i], &v) && v != 0)
+			return jhours_sign(e, keys[i], true);
+	if (jint(e, "max_gpus", &v))
+		return xasprintf("cap %" PRId64, v);
+	return xstrdup("-");
+}
+
+static void journal_row(const json_t *e, char **row)
+{
+	row[0] = jtext(e, "seq");
+	row[1] = jtext(e, "time");
+	row[2] = jtext(e, "kind");
+	row[3] = jtext(e, "consortium");
+	row[4] = jtext(e, "phase");
+	row[5] = jtext(e, "gpu");
+	row[6] = jtext(e, "allocation");
+	row[7] = journal_delta(e);
+	row[8] = jtext(e, "reason");
+}
+
+/* ---- commands ------------------------------------------------------------- */
+
+static int cmd_status(struct cli *cli, struct cmd_args *a)
+{
+	json_t *j;
+	int rc = api_call(cli, "GET", "/v1/status", NULL, &j);
+	if (rc != 0 || cli->json)
+		goto out;
+
+	struct table kv;
+	const json_t *jn = jget(j, "journal"), *you = jget(j, "you");
+	const char *hash = jstr(jn, "hash");
+	int64_t up;
+	const char *key;
+	json_t *v;
+
+	kv_init(&kv);
+	kv_add(&kv, "version", jtext(j, "version"));
+	kv_add(&kv, "clock", xasprintf("%s (%s)", jsv(j, "clock"),
+				       jsv(j, "clock_mode")));
+	kv_add(&kv, "uptime", jint(j, "uptime_s", &up) ? duration_text(up)
+						      : xstrdup("-"));
+	{
+		char *seq = jtext(jn, "seq");
+		kv_add(&kv, "journal head", xasprintf("seq %s, hash %.*s", seq,
+			HASH_PREFIX, hash ? hash : "-"));
+		free(seq);
+	}
+	if (you) {
+		const char *cons = jstr(you, "consortium");
+		kv_add(&kv, "you", cons ? xasprintf("%s of %s", jsv(you, "role"), cons)
+					: jtext(you, "role"));
+	}
+	if (json_is_object(jget(j, "counters"))) {
+		json_object_foreach(jget(j, "counters"), key, v) {
+			char *k = xstrdup(key);
+			for (char *p = k; *p; p++)
+				if (*p == '_')
+					*p = ' ';
+			kv_add(&kv, k, json_text(v));
+			free(k);
+		}
+	}
+	table_print(&kv, stdout);
+	table_free(&kv);
+out:
+	json_decref(j);
+	return rc;
+}
+
+static int cmd_program(struct cli *cli, struct cmd_args *a)
+{
+	json_t *j, *e;
+	size_t i;
+	int rc = api_call(cli, "GET", "/v1/program", NULL, &j);
+	if (rc != 0 || cli->json)
+		goto out;
+
+	const json_t *p = jget(j, "program");
+	char *name = jtext(p, "name"), *grace = jtext(p, "designation_grace_days");
+	printf("program: %s (time zone %s, designation grace %s days)\n",
+	       name, jsv(p, "timezone"), grace);
+	free(name);
+	free(grace);
+
+	static const char *const ph_head[] = { "PHASE", "NAME", "START", "END" };
+	struct table t;
+	table_init(&t, 4, ph_head, 0);
+	json_array_foreach(jget(j, "phases"), i, e) {
+		char *row[] = { jtext(e, "id"), jtext(e, "name"),
+				jtext(e, "start"), jtext(e, "end") };
+		table_add(&t, row);
+	}
+	putchar('\n');
+	table_print(&t, stdout);
+	table_free(&t);
+
+	static const char *const pool_head[] = {
+		"POOL", "PROVIDER", "GPU", "GPUS", "PER_NODE", "FROM", "UNTIL",
+	};
+	table_init(&t, 7, pool_head, 0x18);
+	json_array_foreach(jget(j, "pools"), i, e) {
+		char *row[] = { jtext(e, "id"), jtext(e, "provider"),
+				jtext(e, "gpu"), jtext(e, "gpus"),
+				jtext(e, "gpus_per_node"),
+				jtext(e, "available_from"),
+				jtext(e, "available_until") };
+		table_add(&t, row);
+	}
+	putchar('\n');
+	table_print(&t, stdout);
+	table_free(&t);
+
+	static const char *const c_head[] = {
+		"CONSORTIUM", "NAME", "LEAD", "MEMBERS", "JOINED", "STATUS",
+	};
+	table_init(&t, 6, c_head, 0);
+	json_array_foreach(jget(j, "consortia"), i, e) {
+		char *status;
+		const char *st = jsv(e, "status");
+		if (jstr(e, "since") && jstr(e, "designation_until"))
+			status = xasprintf("%s since %s (title until %s)", st,
+					   jstr(e, "since"),
+					   jstr(e, "designation_until"));
+		else if (jstr(e, "since"))
+			status = xasprintf("%s since %s", st, jstr(e, "since"));
+		else
+			status = xstrdup(st);
+		char *row[] = { jtext(e, "id"), jtext(e, "name"), jtext(e, "lead"),
+				jtext(e, "members"), jtext(e, "joined"),
+				cell_dup(status) };
+		free(status);
+		table_add(&t, row);
+	}
+	putchar('\n');
+	table_print(&t, stdout);
+	table_free(&t);
+out:
+	json_decref(j);
+	return rc;
+}
+
+static int cmd_quota(struct cli *cli, struct cmd_args *a)
+{
+	struct buf path = { 0 };
+	json_t *j;
+
+	buf_puts(&path, "/v1/quota");
+	query_add(cli, &path, "consortium", a->argc ? a->argv[0] : NULL);
+	query_add(cli, &path, "phase", flag(a, "phase"));
+	query_add(cli, &path, "gpu", flag(a, "gpu"));
+	int rc = api_call(cli, "GET", path.data, NULL, &j);
+	if (rc == 0 && !cli->json)
+		quota_print(jget(j, "quota"), false);
+	json_decref(j);
+	buf_free(&path);
+	return rc;
+}
+
+static int cmd_grant(struct cli *cli, struct cmd_args *a)
+{
+	static const char *const req[] = { "phase", "gpu", "gpu-hours", "reason",
+					   NULL };
+	int64_t secs, maxg = -1;
+	json_t *body = NULL, *j = NULL;
+	int rc;
+
+	if ((rc = require(a, req)) ||
+	    (rc = parse_hours("--gpu-hours", flag(a, "gpu-hours"), &secs)))
+		return rc;
+	if (flag(a, "max-gpus") &&
+	    (rc = parse_int("--max-gpus", flag(a, "max-gpus"), 0, &maxg)))
+		return rc;
+	if (secs == 0 && maxg < 0) {
+		errmsg("--gpu-hours: 0 changes nothing without --max-gpus");
+		return EXIT_DATAERR;
+	}
+
+	body = json_pack("{s:s, s:s, s:s, s:I, s:s}",
+			 "consortium", a->argv[0], "phase", flag(a, "phase"),
+			 "gpu", flag(a, "gpu"), "gpu_seconds", (json_int_t)secs,
+			 "reason", flag(a, "reason"));
+	if (!body)
+		abort();
+	if (maxg >= 0)
+		json_object_set_new(body, "max_gpus", json_integer(maxg));
+	rc = api_call(cli, "POST", "/v1/grants", body, &j);
+	if (rc != 0 || cli->json)
+		goto out;
+
+	struct buf line = { 0 };
+	char h[48];
+	gpu_hours_format(secs < 0 ? -secs : secs, h, sizeof(h));
+	if (secs > 0)
+		buf_printf(&line, "granted %s GPU-hours of %s to %s in %s", h,
+			   flag(a, "gpu"), a->argv[0], flag(a, "phase"));
+	else if (secs < 0)
+		buf_printf(&line, "took back %s GPU-hours of %s from %s in %s", h,
+			   flag(a, "gpu"), a->argv[0], flag(a, "phase"));
+	else
+		buf_printf(&line, "set the %s cap of %s in %s", flag(a, "gpu"),
+			   a->argv[0], flag(a, "phase"));
+	if (maxg > 0)
+		buf_printf(&line, "%s %" PRId64 " GPUs", secs ? ", cap" : " to", maxg);
+	else if (maxg == 0)
+		buf_puts(&line, secs ? ", cap removed" : " to none");
+
+	size_t i;
+	json_t *e;
+	bool first = true;
+	json_array_foreach(jget(j, "entries"), i, e) {
+		char *seq = jtext(e, "seq");
+		buf_printf(&line, "%s%s", first ? " (seq " : ", ", seq);
+		free(seq);
+		first = false;
+	}
+	if (!first)
+		buf_puts(&line, ")");
+	puts(line.data);
+	buf_free(&line);
+	if (json_is_object(jget(j, "quota")))
+		quota_print(jget(j, "quota"), true);
+out:
+	json_decref(body);
+	json_decref(j);
+	return rc;
+}
+
+static int cmd_allocate(struct cli *cli, struct cmd_args *a)
+{
+	static const char *const req[] = { "gpus", "start", NULL };
+	const char *pool = flag(a, "pool"), *gpu = flag(a, "gpu");
+	const char *end = flag(a, "end"), *hours = flag(a, "hours");
+	int64_t gpus, dur = 0;
+	json_t *body, *j = NULL;
+	int rc;
+
+	if ((rc = require(a, req)))
+		return rc;
+	if (pool && gpu)
+		return usage_error(a->cmd, "--pool and --gpu exclude each other");
+	if (!pool && !gpu)
+		return usage_error(a->cmd, "allocate needs --pool or --gpu");
+	if (end && hours)
+		return usage_error(a->cmd, "--end and --hours exclude each other");
+	if (!end && !hours)
+		return usage_error(a->cmd, "allocate needs --end or --hours");
+	if ((rc = parse_int("--gpus", flag(a, "gpus"), 1, &gpus)) ||
+	    (rc = check_time("--start", flag(a, "start"))) ||
+	    (rc = check_time("--end", end)))
+		return rc;
+	if (hours) {
+		if ((rc = parse_hours("--hours", hours, &dur)))
+			return rc;
+		if (dur <= 0) {
+			errmsg("--hours: must be more than 0: '%s'", hours);
+			return EXIT_DATAERR;
+		}
+	}
+
+	body = json_pack("{s:s, s:I, s:s, s:b}", "consortium", a->argv[0],
+			 "gpus", (json_int_t)gpus, "start", flag(a, "start"),
+			 "earliest", flag(a, "earliest") != NULL);
+	if (!body)
+		abort();
+	json_object_set_new(body, pool ? "pool" : "gpu", json_string(pool ? pool : gpu));
+	if (end)
+		json_object_set_new(body, "end", json_string(end));
+	else
+		json_object_set_new(body, "duration_s", json_integer(dur));
+	if (flag(a, "note"))
+		json_object_set_new(body, "note", json_string(flag(a, "note")));
+	rc = api_call(cli, "POST", "/v1/allocations", body, &j);
+	if (rc == 0 && !cli->json)
+		allocation_print(jget(j, "allocation"));
+	json_decref(body);
+	json_decref(j);
+	return rc;
+}
+
+static int cmd_allocations(struct cli *cli, struct cmd_args *a)
+{
+	struct buf path = { 0 };
+	json_t *j, *e;
+	size_t i;
+
+	buf_puts(&path, "/v1/allocations");
+	query_add(cli, &path, "consortium", flag(a, "consortium"));
+	query_add(cli, &path, "state", flag(a, "state"));
+	query_add(cli, &path, "pool", flag(a, "pool"));
+	int rc = api_call(cli, "GET", path.data, NULL, &j);
+	buf_free(&path);
+	if (rc != 0 || cli->json)
+		goto out;
+
+	struct table t;
+	table_init(&t, ARRAY_SIZE(alloc_head), alloc_head, 0x88);
+	json_array_foreach(jget(j, "allocations"), i, e) {
+		char *row[] = { jtext(e, "id"), jtext(e, "consortium"),
+				jtext(e, "pool"), jtext(e, "gpus"),
+				jtext(e, "start"), jtext(e, "end"),
+				jtext(e, "state"), jhours(e, "cost_gpu_seconds") };
+		table_add(&t, row);
+	}
+	if (t.nrows)
+		table_print(&t, stdout);
+	else
+		puts("no allocations");
+	table_free(&t);
+out:
+	json_decref(j);
+	return rc;
+}
+
+static int cmd_show(struct cli *cli, struct cmd_args *a)
+{
+	char *id = esc(cli, a->argv[0]);
+	char *path = xasprintf("/v1/allocations/%s", id);
+	json_t *j;
+	int rc = api_call(cli, "GET", path, NULL, &j);
+
+	if (rc == 0 && !cli->json)
+		allocation_print(jget(j, "allocation"));
+	json_decref(j);
+	free(path);
+	free(id);
+	return rc;
+}
+
+/* cancel and release: POST /v1/allocations/{id}/{what}. */
+static int alloc_change(struct cli *cli, struct cmd_args *a, const char *what,
+			const char *at)
+{
+	char *id = esc(cli, a->argv[0]);
+	char *path = xasprintf("/v1/allocations/%s/%s", id, what);
+	json_t *body = json_object(), *j;
+	int rc;
+
+	if (flag(a, "reason"))
+		json_object_set_new(body, "reason", json_string(flag(a, "reason")));
+	if (at)
+		json_object_set_new(body, "at", json_string(at));
+	rc = api_call(cli, "POST", path, body, &j);
+	if (rc == 0 && !cli->json) {
+		const json_t *al = jget(j, "allocation");
+		if (strcmp(what, "release") == 0) {
+			char *cost = jhours(al, "cost_gpu_seconds");
+			printf("released %s at %s (state %s, cost now %s GPU-hours)\n",
+			       jsv(al, "id"), jsv(al, "end"), jsv(al, "state"), cost);
+			free(cost);
+		} else {
+			printf("cancelled %s (state %s)\n", jsv(al, "id"),
+			       jsv(al, "state"));
+		}
+	}
+	json_decref(j);
+	json_decref(body);
+	free(path);
+	free(id);
+	return rc;
+}
+
+static int cmd_cancel(struct cli *cli, struct cmd_args *a)
+{
+	return alloc_change(cli, a, "cancel", NULL);
+}
+
+static int cmd_release(struct cli *cli, struct cmd_args *a)
+{
+	int rc = check_time("--at", flag(a, "at"));
+	return rc ? rc : alloc_change(cli, a, "release", flag(a, "at"));
+}
+
+/* eliminate and reinstate: POST /v1/consortia/{id}/{what}. */
+static int consortium_change(struct cli *cli, struct cmd_args *a,
+			     const char *what)
+{
+	static const char *const req[] = { "effective", "reason", NULL };
+	int rc;
+
+	if ((rc = require(a, req)) ||
+	    (rc = check_time("--effective", flag(a, "effective"))))
+		return rc;
+
+	char *id = esc(cli, a->argv[0]);
+	char *path = xasprintf("/v1/consortia/%s/%s", id, what);
+	json_t *j, *body = json_pack("{s:s, s:s}", "effective",
+				     flag(a, "effective"), "reason",
+				     flag(a, "reason"));
+	if (!body)
+		abort();
+	rc = api_call(cli, "POST", path, body, &j);
+	if (rc != 0 || cli->json)
+		goto out;
+
+	const json_t *c = jget(j, "consortium");
+	const char *name = jstr(c, "id") ? jstr(c, "id") : a->argv[0];
+	if (strcmp(what, "eliminate") == 0) {
+		printf("eliminated %s effective %s", name,
+		       jstr(c, "since") ? jstr(c, "since") : flag(a, "effective"));
+		if (jstr(c, "designation_until"))
+			printf(" (may use the title until %s)",
+			       jstr(c, "designation_until"));
+		putchar('\n');
+		char *rev = jtext(j, "revoked"), *cut = jtext(j, "cut");
+		char *q = jhours(j, "revoked_quota_gpu_seconds");
+		printf("revoked allocations: %s\n", strcmp(rev, "-") ? rev : "none");
+		printf("cut allocations: %s\n", strcmp(cut, "-") ? cut : "none");
+		printf("revoked quota: %s GPU-hours\n", q);
+		free(rev);
+		free(cut);
+		free(q);
+	} else {
+		printf("reinstated %s effective %s (status %s)\n", name,
+		       flag(a, "effective"), jsv(c, "status"));
+	}
+out:
+	json_decref(j);
+	json_decref(body);
+	free(path);
+	free(id);
+	return rc;
+}
+
+static int cmd_eliminate(struct cli *cli, struct cmd_args *a)
+{
+	return consortium_change(cli, a, "eliminate");
+}
+
+static int cmd_reinstate(struct cli *cli, struct cmd_args *a)
+{
+	return consortium_change(cli, a, "reinstate");
+}
+
+static char *calendar_bar(int64_t booked, int64_t cap)
+{
+	char *bar = xmalloc(BAR_WIDTH + 1);
+	int64_t n = 0;
+
+	if (cap > 0 && booked > 0) {
+		/* round up, so that any booking shows */
+		if (booked >= cap || !i64_mul(booked, BAR_WIDTH, &n))
+			n = BAR_WIDTH;
+		else
+			n = (n + cap - 1) / cap;
+	}
+	memset(bar, '#', (size_t)n);
+	memset(bar + n, ' ', (size_t)(BAR_WIDTH - n));
+	bar[BAR_WIDTH] = '\0';
+	return bar;
+}
+
+static int cmd_calendar(struct cli *cli, struct cmd_args *a)
+{
+	struct buf path = { 0 };
+	json_t *j, *s;
+	size_t i;
+	int rc;
+
+	if ((rc = check_time("--from", flag(a, "from"))) ||
+	    (rc = check_time("--to", flag(a, "to"))))
+		return rc;
+	char *id = esc(cli, a->argv[0]);
+	buf_printf(&path, "/v1/pools/%s/calendar", id);
+	free(id);
+	query_add(cli, &path, "from", flag(a, "from"));
+	query_add(cli, &path, "to", flag(a, "to"));
+	rc = api_call(cli, "GET", path.data, NULL, &j);
+	buf_free(&path);
+	if (rc != 0 || cli->json)
+		goto out;
+
+	int64_t step;
+	char *st = jint(j, "step_s", &step) ? duration_text(step) : xstrdup("-");
+	printf("pool %s (%s), %s to %s, one row per %s\n", jsv(j, "pool"),
+	       jsv(j, "gpu"), jsv(j, "from"), jsv(j, "to"), st);
+	free(st);
+
+	struct table t;
+	table_init(&t, 3, NULL, 0x4);
+	json_array_foreach(jget(j, "slots"), i, s) {
+		int64_t booked = 0, cap = 0;
+		bool ok = jint(s, "booked", &booked);
+		ok = jint(s, "capacity", &cap) && ok;
+		char *bar = calendar_bar(booked, cap);
+		char *n = ok ? xasprintf("%" PRId64 "/%" PRId64, booked, cap)
+			     : xstrdup("-");
+		char *row[] = { jtext(s, "start"), xasprintf("|%s|", bar), n };
+		free(bar);
+		table_add(&t, row);
+	}
+	table_print(&t, stdout);
+	table_free(&t);
+out:
+	json_decref(j);
+	return rc;
+}
+
+/* journal --follow: the NDJSON stream, printed line by line as it comes. */
+struct follow {
+	struct cli *cli;
+	long status;			/* 0 until the headers are in */
+	struct buf line;		/* partial line, or an error body */
+	bool started;			/* some answer came in */
+	bool write_failed;
+};
+
+static const size_t follow_widths[] = { 5, 25, 9, 10, 5, 5, 8, 12, 0 };
+
+static bool follow_line(struct follow *f, char *s, size_t len)
+{
+	if (len && s[len - 1] == '\r')
+		s[--len] = '\0';
+	if (len == 0)
+		return true;	/* keep-alive */
+	if (f->cli->json) {
+		fwrite(s, 1, len, stdout);
+		fputc('\n', stdout);
+	} else {
+		json_error_t je;
+		json_t *e = json_loadb(s, len, 0, &je);
+		char *row[ARRAY_SIZE(journal_head)];
+		if (!e) {
+			errmsg("skipped a line of the journal stream that is not JSON: %s",
+			       je.text);
+			return true;
+		}
+		journal_row(e, row);
+		print_row(stdout, ARRAY_SIZE(journal_head), (const char *const *)row,
+			  follow_widths, JOURNAL_RIGHT);
+		for (size_t i = 0; i < ARRAY_SIZE(row); i++)
+			free(row[i]);
+		json_decref(e);
+	}
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		f->write_failed = true;
+		return false;
+	}
+	return true;
+}
+
+static size_t follow_header(char *p, size_t size, size_t n, void *arg)
+{
+	struct follow *f = arg;
+	size_t len = size * n;
+
+	f->started = true;
+	/* the blank line ends the headers: print the table's header at once */
+	if ((len == 2 && p[0] == '\r') || (len == 1 && p[0] == '\n')) {
+		curl_easy_getinfo(f->cli->curl, CURLINFO_RESPONSE_CODE, &f->status);
+		if (f->status >= 200 && f->status < 300 && !f->cli->json) {
+			print_row(stdout, ARRAY_SIZE(journal_head), journal_head,
+				  follow_widths, JOURNAL_RIGHT);
+			fflush(stdout);
+		}
+	}
+	return len;
+}
+
+static size_t follow_write(char *p, size_t size, size_t n, void *arg)
+{
+	struct follow *f = arg;
+	size_t len = size * n;
+
+	if (f->status == 0)
+		curl_easy_getinfo(f->cli->curl, CURLINFO_RESPONSE_CODE, &f->status);
+	if (f->status < 200 || f->status >= 300)
+		return collect(p, size, n, &f->line);
+	while (len) {
+		char *nl = memchr(p, '\n', len);
+		size_t k = nl ? (size_t)(nl - p) : len;
+		if (f->line.len + k > MAX_LINE)
+			return 0;
+		buf_append(&f->line, p, k);
+		if (!nl)
+			break;
+		if (!follow_line(f, f->line.data, f->line.len))
+			return 0;
+		f->line.len = 0;
+		f->line.data[0] = '\0';
+		p += k + 1;
+		len -= k + 1;
+	}
+	return size * n;
+}
+
+static int journal_follow(struct cli *cli, const char *path)
+{
+	struct follow f = { .cli = cli };
+	struct curl_slist *h = http_setup(cli, "GET", path, "");
+	int rc;
+
+	curl_easy_setopt(cli->curl, CURLOPT_HEADERFUNCTION, follow_header);
+	curl_easy_setopt(cli->curl, CURLOPT_HEADERDATA, &f);
+	curl_easy_setopt(cli->curl, CURLOPT_WRITEFUNCTION, follow_write);
+	curl_easy_setopt(cli->curl, CURLOPT_WRITEDATA, &f);
+	CURLcode cc = curl_easy_perform(cli->curl);
+	if (f.write_failed) {
+		/* the reader went away (a pipe into head); not our failure */
+		rc = errno == EPIPE ? 0 : EXIT_SOFTWARE;
+		if (rc)
+			errmsg("cannot write the output: %s", strerror(errno));
+	} else if (cc != CURLE_OK) {
+		if (cc == CURLE_WRITE_ERROR) {
+			errmsg("a line of the journal stream is too long");
+			rc = EXIT_SOFTWARE;
+		} else {
+			rc = transport_error(cli, cc, f.started);
+		}
+	} else {
+		curl_easy_getinfo(cli->curl, CURLINFO_RESPONSE_CODE, &f.status);
+		if (f.status >= 200 && f.status < 300) {
+			rc = 0;
+			if (f.line.len)	/* a last line without its newline */
+				follow_line(&f, f.line.data, f.line.len);
+		} else {
+			json_t *j = NULL;
+			rc = handle_reply(cli, f.status, &f.line, &j);
+			json_decref(j);
+		}
+	}
+	curl_slist_free_all(h);
+	buf_free(&f.line);
+	return rc;
+}
+
+static int cmd_journal(struct cli *cli, struct cmd_args *a)
+{
+	struct buf path = { 0 };
+	int64_t n;
+	int rc;
+
+	if ((flag(a, "since") && (rc = parse_int("--since", flag(a, "since"), 0, &n))) ||
+	    (flag(a, "limit") && (rc = parse_int("--limit", flag(a, "limit"), 1, &n))))
+		return rc;
+	buf_puts(&path, "/v1/journal");
+	query_add(cli, &path, "since", flag(a, "since"));
+	query_add(cli, &path, "consortium", flag(a, "consortium"));
+	query_add(cli, &path, "limit", flag(a, "limit"));
+	if (flag(a, "follow")) {
+		query_add(cli, &path, "follow", "1");
+		rc = journal_follow(cli, path.data);
+		buf_free(&path);
+		return rc;
+	}
+
+	json_t *j, *e;
+	size_t i;
+	rc = api_call(cli, "GET", path.data, NULL, &j);
+	buf_free(&path);
+	if (rc != 0 || cli->json)
+		goto out;
+	struct table t;
+	table_init(&t, ARRAY_SIZE(journal_head), journal_head, JOURNAL_RIGHT);
+	json_array_foreach(jget(j, "entries"), i, e) {
+		char *row[ARRAY_SIZE(journal_head)];
+		journal_row(e, row);
+		table_add(&t, row);
+	}
+	if (t.nrows)
+		table_print(&t, stdout);
+	else
+		puts("no journal entries");
+	table_free(&t);
+out:
+	json_decref(j);
+	return rc;
+}
+
+static int cmd_verify(struct cli *cli, struct cmd_args *a)
+{
+	json_t *j, *p;
+	size_t i;
+	int rc = api_call(cli, "GET", "/v1/verify", NULL, &j);
+	if (rc != 0)
+		return rc;
+
+	bool ok = json_is_true(jget(j, "ok"));
+	if (!cli->json && ok) {
+		const json_t *head = jget(j, "head");
+		char *n = jtext(j, "entries"), *seq = jtext(head, "seq");
+		printf("ok: %s entries, head seq %s hash %s\n", n, seq,
+		       jsv(head, "hash"));
+		free(n);
+		free(seq);
+	} else if (!cli->json) {
+		char *bad = jtext(j, "first_bad_seq");
+		size_t shown = 0;
+		json_array_foreach(jget(j, "problems"), i, p) {
+			const char *s = json_string_value(p);
+			unsigned long long seq;
+			int off = 0;
+			if (!s)
+				continue;
+			/* "seq 12: hash mismatch" reads "FAILED at seq 12: hash mismatch" */
+			if (sscanf(s, "seq %llu: %n", &seq, &off) == 1 && off > 0)
+				printf("FAILED at seq %llu: %s\n", seq, s + off);
+			else
+				printf("FAILED at seq %s: %s\n", bad, s);
+			shown++;
+		}
+		if (!shown)
+			printf("FAILED at seq %s\n", bad);
+		free(bad);
+	}
+	json_decref(j);
+	return ok ? 0 : EXIT_REFUSED;
+}
+
+static int cmd_clock(struct cli *cli, struct cmd_args *a)
+{
+	const char *sub = a->argc ? a->argv[0] : "show";
+	json_t *body = NULL, *j;
+	int rc;
+
+	if (strcmp(sub, "show") == 0) {
+		if (a->argc > 1)
+			return usage_error(a->cmd, "clock show takes no argument");
+		rc = api_call(cli, "GET", "/v1/clock", NULL, &j);
+	} else if (strcmp(sub, "set") == 0 || strcmp(sub, "advance") == 0) {
+		bool set = sub[0] == 's';
+		int64_t d;
+		if (a->argc != 2)
+			return usage_error(a->cmd, "clock %s needs %s", sub,
+					   set ? "a time" : "a duration");
+		if (set && (rc = check_time("clock set", a->argv[1])))
+			return rc;
+		if (!set && duration_parse(a->argv[1], &d) != 0) {
+			errmsg("clock advance: not a duration (90s, 15m, 2h, 3d, 1w, 1d12h): '%s'",
+			       a->argv[1]);
+			return EXIT_DATAERR;
+		}
+		body = json_pack("{s:s}", sub, a->argv[1]);
+		if (!body)
+			abort();
+		rc = api_call(cli, "POST", "/v1/clock", body, &j);
+	} else {
+		return usage_error(a->cmd, "unknown clock command '%s'", sub);
+	}
+	if (rc == 0 && !cli->json)
+		printf("%s (%s)\n", jsv(j, "clock"), jsv(j, "clock_mode"));
+	json_decref(j);
+	json_decref(body);
+	return rc;
+}
+
+static bool is_slug(const char *s, bool upper)
+{
+	if (!*s || strlen(s) > 64 || *s == '-' || *s == '.')
+		return false;
+	for (; *s; s++) {
+		char c = *s;
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+		      (upper && ((c >= 'A' && c <= 'Z') || c == '_' || c == '.'))))
+			return false;
+	}
+	return true;
+}
+
+static int cmd_token(struct cli *cli, struct cmd_args *a)
+{
+	const char *name = a->argc > 1 ? a->argv[1] : NULL;
+	const char *role = flag(a, "role"), *cons = flag(a, "consortium");
+	static const char *const req[] = { "role", NULL };
+	int rc;
+
+	if (strcmp(a->argv[0], "new") != 0)
+		return usage_error(a->cmd, "unknown token command '%s'", a->argv[0]);
+	if (!name)
+		return usage_error(a->cmd, "token new needs a NAME");
+	if ((rc = require(a, req)))
+		return rc;
+	if (strcmp(role, "admin") && strcmp(role, "operator") &&
+	    strcmp(role, "consortium"))
+		return usage_error(a->cmd, "--role: one of admin, operator, consortium");
+	if (strcmp(role, "consortium") == 0 && !cons)
+		return usage_error(a->cmd, "--role consortium needs --consortium");
+	if (strcmp(role, "consortium") != 0 && cons)
+		return usage_error(a->cmd, "--consortium goes with --role consortium only");
+	if (!is_slug(name, true)) {
+		errmsg("token name: letters, digits, '-', '_' and '.' only: '%s'", name);
+		return EXIT_DATAERR;
+	}
+	if (cons && !is_slug(cons, false)) {
+		errmsg("--consortium: not a consortium id: '%s'", cons);
+		return EXIT_DATAERR;
+	}
+
+	unsigned char raw[32], hash[crypto_hash_sha256_BYTES];
+	char b64[sodium_base64_ENCODED_LEN(32, sodium_base64_VARIANT_URLSAFE_NO_PADDING)];
+	char hex[2 * crypto_hash_sha256_BYTES + 1];
+	randombytes_buf(raw, sizeof(raw));
+	sodium_bin2base64(b64, sizeof(b64), raw, sizeof(raw),
+			  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	char *token = xasprintf("glt_%s", b64);
+	crypto_hash_sha256(hash, (const unsigned char *)token, strlen(token));
+	sodium_bin2hex(hex, sizeof(hex), hash, sizeof(hash));
+	char *cpart = cons ? xasprintf(", consortium: %s", cons) : xstrdup("");
+
+	if (cli->json) {
+		json_t *o = json_pack("{s:s, s:s, s:s, s:s?, s:s}", "token", token,
+				      "name", name, "role", role, "consortium",
+				      cons, "sha256", hex);
+		print_json(o);
+		json_decref(o);
+	} else {
+		fputs("# the token (give it to its user in a file of mode 0600; "
+		      "it is not stored anywhere):\n", stderr);
+		printf("%s\n", token);
+		fputs("# the line for access.tokens in the daemon's config "
+		      "(then SIGHUP the daemon):\n", stderr);
+		printf("- {name: %s, role: %s%s, sha256: \"%s\"}\n", name, role,
+		       cpart, hex);
+	}
+	sodium_memzero(raw, sizeof(raw));
+	sodium_memzero(b64, sizeof(b64));
+	sodium_memzero(token, strlen(token));
+	free(token);
+	free(cpart);
+	return 0;
+}
+
+static void print_help(FILE *f)
+{
+	fputs("usage: gpuledger [OPTIONS] COMMAND [ARGS]\n"
+	      "Client of gpuledgerd, the GPU-allocation ledger. A unique prefix of a\n"
+	      "command is enough; 'gpuledger COMMAND --help' shows its usage.\n\n"
+	      "commands:\n", f);
+	for (size_t i = 0; i < cmd_count; i++)
+		fprintf(f, "  %s%s%s\n      %s\n", cmd_table[i].name,
+			*cmd_table[i].usage ? " " : "", cmd_table[i].usage,
+			cmd_table[i].help);
+	fputs("\noptions (before or after the command):\n"
+	      "  --socket PATH      the daemon's Unix socket ($GPULEDGER_SOCKET, "
+	      "default " DEFAULT_SOCKET ")\n"
+	      "  --url URL          talk HTTP(S) to URL instead ($GPULEDGER_URL)\n"
+	      "  --token-file FILE  bearer token for --url ($GPULEDGER_TOKEN_FILE)\n"
+	      "  --json             print the API's JSON instead of tables\n"
+	      "  --request-id ID    the Idempotency-Key of a change (default: a "
+	      "fresh UUID)\n"
+	      "  -h, --help         this help\n"
+	      "  --version          the version\n\n"
+	      "exit codes: 0 ok, 1 refused/not found/verify failed, 64 usage, "
+	      "65 bad data,\n"
+	      "69 daemon unreachable, 70 internal error, 77 permission denied\n", f);
+}
+
+static int cmd_help(struct cli *cli, struct cmd_args *a);
+
+/* The one table of commands; help and prefix lookup read it. */
+static const struct cmd_entry cmd_table[] = {
+	{
+		.name = "status", .usage = "",
+		.help = "daemon version, clock, uptime, journal head and counters",
+		.exec = cmd_status,
+	},
+	{
+		.name = "program", .usage = "",
+		.help = "the program's phases, pools and consortia",
+		.exec = cmd_program,
+	},
+	{
+		.name = "quota", .usage = "[CONSORTIUM] [--phase P] [--gpu MODEL]",
+		.help = "balances in GPU-hours per consortium, phase and GPU model",
+		.flags = { { "phase", FLAG_VALUE }, { "gpu", FLAG_VALUE } },
+		.max_args = 1, .exec = cmd_quota,
+	},
+	{
+		.name = "grant",
+		.usage = "CONSORTIUM --phase P --gpu MODEL --gpu-hours H "
+			 "[--max-gpus N] --reason TEXT",
+		.help = "grant GPU-hours (negative: take back), or set the GPU cap",
+		.flags = { { "phase", FLAG_VALUE }, { "gpu", FLAG_VALUE },
+			   { "gpu-hours", FLAG_VALUE }, { "max-gpus", FLAG_VALUE },
+			   { "reason", FLAG_VALUE } },
+		.min_args = 1, .max_args = 1, .exec = cmd_grant,
+	},
+	{
+		.name = "allocate",
+		.usage = "CONSORTIUM --gpus N (--pool POOL | --gpu MODEL) --start T "
+			 "(--end T | --hours H) [--earliest] [--note TEXT]",
+		.help = "book GPUs of a pool for a consortium",
+		.flags = { { "gpus", FLAG_VALUE }, { "pool", FLAG_VALUE },
+			   { "gpu", FLAG_VALUE }, { "start", FLAG_VALUE },
+			   { "end", FLAG_VALUE }, { "hours", FLAG_VALUE },
+			   { "earliest", FLAG_BOOL }, { "note", FLAG_VALUE } },
+		.min_args = 1, .max_args = 1, .exec = cmd_allocate,
+	},
+	{
+		.name = "allocations",
+		.usage = "[--consortium C] [--state S] [--pool P]",
+		.help = "list allocations",
+		.flags = { { "consortium", FLAG_VALUE }, { "state", FLAG_VALUE },
+			   { "pool", FLAG_VALUE } },
+		.exec = cmd_allocations,
+	},
+	{
+		.name = "show", .usage = "ALLOCATION",
+		.help = "one allocation",
+		.min_args = 1, .max_args = 1, .exec = cmd_show,
+	},
+	{
+		.name = "cancel", .usage = "ALLOCATION [--reason TEXT]",
+		.help = "cancel a reserved allocation (full refund)",
+		.flags = { { "reason", FLAG_VALUE } },
+		.min_args = 1, .max_args = 1, .exec = cmd_cancel,
+	},
+	{
+		.name = "release", .usage = "ALLOCATION [--at T] [--reason TEXT]",
+		.help = "end an allocation early (default now), refund the rest",
+		.flags = { { "at", FLAG_VALUE }, { "reason", FLAG_VALUE } },
+		.min_args = 1, .max_args = 1, .exec = cmd_release,
+	},
+	{
+		.name = "eliminate", .usage = "CONSORTIUM --effective T --reason TEXT",
+		.help = "record an elimination: later allocations and quota are revoked",
+		.flags = { { "effective", FLAG_VALUE }, { "reason", FLAG_VALUE } },
+		.min_args = 1, .max_args = 1, .exec = cmd_eliminate,
+	},
+	{
+		.name = "reinstate", .usage = "CONSORTIUM --effective T --reason TEXT",
+		.help = "make an eliminated consortium active again (repechage)",
+		.flags = { { "effective", FLAG_VALUE }, { "reason", FLAG_VALUE } },
+		.min_args = 1, .max_args = 1, .exec = cmd_reinstate,
+	},
+	{
+		.name = "calendar", .usage = "POOL [--from T] [--to T]",
+		.help = "booked GPUs against capacity over time, as a chart",
+		.flags = { { "from", FLAG_VALUE }, { "to", FLAG_VALUE } },
+		.min_args = 1, .max_args = 1, .exec = cmd_calendar,
+	},
+	{
+		.name = "journal",
+		.usage = "[--consortium C] [--since SEQ] [--limit N] [--follow]",
+		.help = "journal entries; --follow prints new ones as they commit",
+		.flags = { { "consortium", FLAG_VALUE }, { "since", FLAG_VALUE },
+			   { "limit", FLAG_VALUE }, { "follow", FLAG_BOOL } },
+		.exec = cmd_journal,
+	},
+	{
+		.name = "verify", .usage = "",
+		.help = "recompute the hash chain and balances (exit 1 if broken)",
+		.exec = cmd_verify,
+	},
+	{
+		.name = "clock", .usage = "(show | set T | advance DURATION)",
+		.help = "show or move the simulated clock (test clock only)",
+		.max_args = 2, .exec = cmd_clock,
+	},
+	{
+		.name = "token", .usage = "new NAME --role ROLE [--consortium ID]",
+		.help = "make a bearer token and its config line (no daemon needed)",
+		.flags = { { "role", FLAG_VALUE }, { "consortium", FLAG_VALUE } },
+		.min_args = 1, .max_args = 2, .local = true, .exec = cmd_token,
+	},
+	{
+		.name = "help", .usage = "[COMMAND]",
+		.help = "this list, or one command's usage",
+		.max_args = 1, .local = true, .exec = cmd_help,
+	},
+};
+static const size_t cmd_count = ARRAY_SIZE(cmd_table);
+
+/*
+ * Finds a command by its name or a unique prefix of it. Returns NULL after a
+ * usage message when there is none or more than one.
+ */
+static const struct cmd_entry *cmd_find(const char *name)
+{
+	const struct cmd_entry *found = NULL;
+	struct buf cand = { 0 };
+	size_t n = 0, len = strlen(name);
+
+	for (size_t i = 0; i < cmd_count; i++) {
+		if (strcmp(cmd_table[i].name, name) == 0) {
+			buf_free(&cand);
+			return &cmd_table[i];
+		}
+		if (len && strncmp(cmd_table[i].name, name, len) == 0) {
+			found = &cmd_table[i];
+			buf_printf(&cand, "%s%s", n++ ? ", " : "", found->name);
+		}
+	}
+	if (n == 0)
+		usage_error(NULL, "unknown command '%s'", name);
+	else if (n > 1)
+		usage_error(NULL, "ambiguous command '%s': %s", name, cand.data);
+	buf_free(&cand);
+	return n == 1 ? found : NULL;
+}
+
+static int cmd_help(struct cli *cli, struct cmd_args *a)
+{
+	if (a->argc == 0) {
+		print_help(stdout);
+		return 0;
+	}
+	const struct cmd_entry *cmd = cmd_find(a->argv[0]);
+	if (!cmd)
+		return EXIT_USAGE;
+	print_cmd_usage(cmd, stdout, false);
+	return 0;
+}
+
+/* ---- setup ---------------------------------------------------------------- */
+
+/* Reads and trims the token file into cli->token. Returns 0 or an exit code. */
+static int read_token(struct cli *cli)
+{
+	char buf[MAX_TOKEN_FILE + 1];
+	struct stat st;
+	ssize_t n;
+	size_t len = 0;
+	int fd = open(cli->token_file, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0) {
+		errmsg("--token-file %s: %s", cli->token_file, strerror(errno));
+		return EXIT_DATAERR;
+	}
+	if (fstat(fd, &st) == 0 && (st.st_mode & (S_IRGRP | S_IROTH)))
+		errmsg("warning: the token file %s is readable by others than its "
+		       "owner (chmod 600 it)", cli->token_file);
+	while (len < sizeof(buf) - 1 &&
+	       (n = read(fd, buf + len, sizeof(buf) - 1 - len)) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			errmsg("--token-file %s: %s", cli->token_file, strerror(errno));
+			close(fd);
+			return EXIT_DATAERR;
+		}
+		len += (size_t)n;
+	}
+	close(fd);
+	buf[len] = '\0';
+
+	char *s = buf, *e = buf + len;
+	while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')
+		s++;
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' ||
+			 e[-1] == '\n'))
+		e--;
+	*e = '\0';
+	int rc = 0;
+	if (len >= sizeof(buf) - 1) {
+		errmsg("--token-file %s: too large for a token", cli->token_file);
+		rc = EXIT_DATAERR;
+	} else if (s == e) {
+		errmsg("--token-file %s: empty", cli->token_file);
+		rc = EXIT_DATAERR;
+	} else {
+		for (char *p = s; p < e; p++)
+			if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f) {
+				errmsg("--token-file %s: a token is one word of "
+				       "printable ASCII", cli->token_file);
+				rc = EXIT_DATAERR;
+				break;
+			}
+	}
+	if (rc == 0)
+		cli->token = xstrdup(s);
+	sodium_memzero(buf, sizeof(buf));
+	return rc;
+}
+
+/* A random (version 4) UUID, for the Idempotency-Key of this invocation. */
+static void uuid4(char out[37])
+{
+	unsigned char b[16];
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+
+	randombytes_buf(b, sizeof(b));
+	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+	for (size_t i = 0; i < 16; i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			out[o++] = '-';
+		out[o++] = hex[b[i] >> 4];
+		out[o++] = hex[b[i] & 15];
+	}
+	out[o] = '\0';
+}
+
+static const char *env(const char *name)
+{
+	const char *v = getenv(name);
+	return v && *v ? v : NULL;
+}
+
+enum { G_SOCKET, G_URL, G_TOKEN_FILE, G_JSON, G_REQUEST_ID, G_HELP, G_VERSION };
+static const struct flag_spec global_flags[] = {
+	[G_SOCKET] = { "socket", FLAG_VALUE },
+	[G_URL] = { "url", FLAG_VALUE },
+	[G_TOKEN_FILE] = { "token-file", FLAG_VALUE },
+	[G_JSON] = { "json", FLAG_BOOL },
+	[G_REQUEST_ID] = { "request-id", FLAG_VALUE },
+	[G_HELP] = { "help", FLAG_BOOL },
+	[G_VERSION] = { "version", FLAG_BOOL },
+};
+
+/* Index of name in specs[0..n) (n = -1: up to a NULL name), or -1. */
+static int flag_index(const struct flag_spec *specs, int n, const char *name,
+		      size_t len)
+{
+	for (int i = 0; n < 0 ? specs[i].name != NULL : i < n; i++)
+		if (strlen(specs[i].name) == len &&
+		    strncmp(specs[i].name, name, len) == 0)
+			return i;
+	return -1;
+}
+
+/* Parses the command line into cli and a. Returns -1 to go on, else an exit code. */
+static int parse_args(int argc, char **argv, struct cli *cli, struct cmd_args *a)
+{
+	const char *gval[ARRAY_SIZE(global_flags)] = { 0 };
+	bool dashdash = false;
+
+	for (int i = 1; i < argc; i++) {
+		const char *arg = argv[i];
+
+		if (dashdash || arg[0] != '-' || arg[1] == '\0') {
+			if (!a->cmd) {
+				if (!(a->cmd = cmd_find(arg)))
+					return EXIT_USAGE;
+			} else if (a->argc == a->cmd->max_args) {
+				return usage_error(a->cmd, "too many arguments: '%s'", arg);
+			} else {
+				a->argv[a->argc++] = arg;
+			}
+			continue;
+		}
+		if (strcmp(arg, "--") == 0) {
+			dashdash = true;
+			continue;
+		}
+		if (strcmp(arg, "-h") == 0)
+			arg = "--help";
+		if (arg[1] != '-')
+			return usage_error(a->cmd, "unknown option '%s'", arg);
+
+		const char *name = arg + 2, *eq = strchr(name, '=');
+		size_t len = eq ? (size_t)(eq - name) : strlen(name);
+		const struct flag_spec *spec;
+		const char **slot;
+		int k = flag_index(global_flags, (int)ARRAY_SIZE(global_flags), name, len);
+
+		if (k >= 0) {
+			spec = &global_flags[k];
+			slot = &gval[k];
+		} else if (a->cmd && (k = flag_index(a->cmd->flags, -1, name, len)) >= 0) {
+			spec = &a->cmd->flags[k];
+			slot = &a->val[k];
+		} else {
+			return usage_error(a->cmd, "unknown option '--%.*s'%s%s",
+					   (int)len, name, a->cmd ? " for " : "",
+					   a->cmd ? a->cmd->name : "");
+		}
+		if (spec->kind == FLAG_BOOL) {
+			if (eq)
+				return usage_error(a->cmd, "--%s takes no value",
+						   spec->name);
+			if (k == G_HELP && spec == &global_flags[G_HELP] && a->cmd) {
+				print_cmd_usage(a->cmd, stdout, false);
+				return 0;
+			}
+			*slot = "";
+			continue;
+		}
+		const char *v = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
+		if (!v)
+			return usage_error(a->cmd, "--%s needs a value", spec->name);
+		if (*slot && spec != &global_flags[G_SOCKET] &&
+		    spec != &global_flags[G_URL] && spec != &global_flags[G_TOKEN_FILE])
+			return usage_error(a->cmd, "--%s given twice", spec->name);
+		*slot = v;
+	}
+
+	if (gval[G_HELP]) {
+		if (a->cmd)
+			print_cmd_usage(a->cmd, stdout, false);
+		else
+			print_help(stdout);
+		return 0;
+	}
+	if (gval[G_VERSION]) {
+		printf("gpuledger %s\n", GPULEDGER_VERSION);
+		return 0;
+	}
+	if (!a->cmd) {
+		print_help(stderr);
+		return EXIT_USAGE;
+	}
+	if (a->argc < a->cmd->min_args)
+		return usage_error(a->cmd, "too few arguments for %s", a->cmd->name);
+
+	if (gval[G_SOCKET] && gval[G_URL])
+		return usage_error(a->cmd, "--socket and --url exclude each other");
+	cli->json = gval[G_JSON] != NULL;
+	cli->request_id = gval[G_REQUEST_ID];
+	/* an option beats the environment; a --socket beats $GPULEDGER_URL */
+	cli->url = gval[G_URL] ? gval[G_URL] : gval[G_SOCKET] ? NULL : env("GPULEDGER_URL");
+	cli->socket = gval[G_SOCKET] ? gval[G_SOCKET] : env("GPULEDGER_SOCKET");
+	if (!cli->socket)
+		cli->socket = DEFAULT_SOCKET;
+	cli->token_file = gval[G_TOKEN_FILE] ? gval[G_TOKEN_FILE]
+					     : env("GPULEDGER_TOKEN_FILE");
+	if (cli->request_id) {
+		size_t n = strlen(cli->request_id);
+		bool ok = n >= 1 && n <= 128;
+		for (const char *p = cli->request_id; ok && *p; p++)
+			ok = *p > 0x20 && *p < 0x7f;
+		if (!ok) {
+			errmsg("--request-id: 1 to 128 printable ASCII characters, "
+			       "no spaces: '%s'", cli->request_id);
+			return EXIT_DATAERR;
+		}
+	}
+	return -1;
+}
+
+int main(int argc, char **argv)
+{
+	struct cli cli = { 0 };
+	struct cmd_args a = { 0 };
+	int rc = parse_args(argc, argv, &cli, &a);
+
+	if (rc >= 0)
+		goto out;
+	if (sodium_init() < 0) {
+		errmsg("cannot initialise libsodium");
+		rc = EXIT_SOFTWARE;
+		goto out;
+	}
+	if (a.cmd->local) {
+		rc = a.cmd->exec(&cli, &a);
+		goto out;
+	}
+
+	if (cli.token_file && (rc = read_token(&cli)) != 0)
+		goto out;
+	if (cli.url) {
+		size_t n = strlen(cli.url);
+		while (n && cli.url[n - 1] == '/')
+			n--;
+		cli.url_base = xstrndup(cli.url, n);
+	}
+	uuid4(cli.uuid);
+	cli.idem_key = cli.request_id ? cli.request_id : cli.uuid;
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 ||
+	    !(cli.curl = curl_easy_init())) {
+		errmsg("cannot initialise libcurl");
+		rc = EXIT_SOFTWARE;
+		goto out;
+	}
+	rc = a.cmd->exec(&cli, &a);
+	curl_easy_cleanup(cli.curl);
+	curl_global_cleanup();
+out:
+	if (cli.token) {
+		sodium_memzero(cli.token, strlen(cli.token));
+		free(cli.token);
+	}
+	free(cli.url_base);
+	if (fflush(stdout) != 0 && errno != EPIPE) {
+		errmsg("cannot write the output: %s", strerror(errno));
+		if (rc == 0)
+			rc = EXIT_SOFTWARE;
+	}
+	return rc;
+}
