@@ -1,0 +1,1260 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The HTTP API: one table of routes (method, path pattern, least role,
+ * allowed query parameters, handler), strict JSON bodies (duplicate keys,
+ * unknown and wrong-typed fields refused with the field's name),
+ * idempotent POSTs, scoping of every read to what the caller may see, and
+ * the typed error body of DESIGN.md. Changes go through the ledger and the
+ * writer; every read first settles the open batch, so that nothing it
+ * returns is not on disk.
+ */
+#include "daemon/auth.h"
+#include "daemon/daemon.h"
+#include "daemon/log.h"
+#include "daemon/timefmt.h"
+#include "daemon/timeline.h"
+#include "daemon/util.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#define MAX_PARAMS 2
+#define MAX_QUERY 8
+#define MAX_TEXT 2000		/* reason, note: bytes */
+#define CALENDAR_MAX_SLOTS 2000
+
+struct call {
+	struct daemon *d;
+	struct server_req *r;
+	const struct http_request *http;
+	struct principal who;
+	char *request_id;
+	uint64_t start_us;
+	int64_t now;
+	char *params[MAX_PARAMS];
+	struct {
+		char *key;
+		char *value;
+	} query[MAX_QUERY];
+	size_t n_query;
+	json_t *body;
+	bool mutating;
+	uint8_t body_hash[HASH_LEN];
+};
+
+typedef void (*handler_fn)(struct call *c);
+
+struct route {
+	const char *method;
+	const char *pattern;	/* "*" matches one path segment */
+	enum role least;
+	const char *query;	/* allowed query parameters, comma-separated */
+	handler_fn fn;
+};
+
+/* --- replies ----------------------------------------------------------- */
+
+static void finish(struct call *c, int status, char *body)
+{
+	struct held_reply h = {
+		.req = c->r,
+		.status = status,
+		.body = body,
+		.request_id = xstrdup(c->request_id),
+		.actor = xstrdup(c->who.name),
+		.method = xstrdup(c->http->method),
+		.path = xstrdup(c->http->path),
+		.start_us = c->start_us,
+	};
+	writer_reply(c->d, &h);
+}
+
+/* Takes o. A successful POST's answer is kept for idempotent retries. */
+static void reply(struct call *c, int status, json_t *o)
+{
+	char *body = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	if (c->mutating && status < 300 && c->http->idempotency_key)
+		writer_add_idem(c->d, c->http->idempotency_key, c->body_hash, status, body);
+	finish(c, status, body);
+}
+
+static void reply_error(struct call *c, int status, const char *code, json_t *details,
+			const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static void reply_error(struct call *c, int status, const char *code, json_t *details,
+			const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *msg = xvasprintf(fmt, ap);
+	va_end(ap);
+	json_t *o = json_pack("{s:{s:s, s:s, s:o}}", "error", "code", code, "message", msg,
+			      "details", details ? details : json_object());
+	if (status >= 400 && status != 404)
+		log_event(LOG_DEBUG, "refused", "{s:s, s:s, s:s}", "request_id", c->request_id,
+			  "code", code, "message", msg);
+	free(msg);
+	c->mutating = false;	/* refusals are not remembered */
+	reply(c, status, o);
+}
+
+static void reply_ledger_error(struct call *c, struct ledger_error *err)
+{
+	int status = err->cls == LE_NOT_FOUND ? 404 : err->cls == LE_INVALID ? 422 : 409;
+	json_t *details = err->details;
+	err->details = NULL;
+	reply_error(c, status, err->code, details, "%s", err->message);
+	ledger_error_clear(err);
+}
+
+static const char *tfmt(const struct call *c, int64_t t, char *buf)
+{
+	return time_format(t, c->d->cfg->tz_offset, buf, TIME_BUFSZ);
+}
+
+static json_t *time_json(const struct call *c, int64_t t)
+{
+	char buf[TIME_BUFSZ];
+	if (t == TIME_MIN || t == TIME_MAX)
+		return json_null();
+	return json_string(tfmt(c, t, buf));
+}
+
+/* Settles the open batch, so that a read sees only what is on disk. */
+static void settle(struct call *c)
+{
+	if (writer_open(c->d))
+		writer_flush(c->d);
+	c->now = daemon_now(c->d);
+}
+
+/* --- input ------------------------------------------------------------- */
+
+static const char *query_get(const struct call *c, const char *key)
+{
+	for (size_t i = 0; i < c->n_query; i++)
+		if (strcmp(c->query[i].key, key) == 0)
+			return c->query[i].value;
+	return NULL;
+}
+
+static int hexval(char ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
+/* Percent-decodes s in place; -EINVAL on a bad escape or a NUL. */
+static int url_decode(char *s)
+{
+	char *w = s;
+	for (char *p = s; *p; p++) {
+		if (*p == '+') {
+			*w++ = ' ';
+		} else if (*p == '%') {
+			int hi = hexval(p[1]), lo = hi < 0 ? -1 : hexval(p[2]);
+			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+				return -EINVAL;
+			*w++ = (char)(hi * 16 + lo);
+			p += 2;
+		} else {
+			*w++ = *p;
+		}
+	}
+	*w = '\0';
+	return 0;
+}
+
+static bool allowed_param(const char *list, const char *key)
+{
+	size_t n = strlen(key);
+	for (const char *p = list; p && *p;) {
+		const char *comma = strchr(p, ',');
+		size_t len = comma ? (size_t)(comma - p) : strlen(p);
+		if (len == n && strncmp(p, key, n) == 0)
+			return true;
+		p = comma ? comma + 1 : NULL;
+	}
+	return false;
+}
+
+/* Parses the query string; replies 400 and returns -1 on anything wrong. */
+static int parse_query(struct call *c, const char *allowed)
+{
+	if (c->http->query == NULL || *c->http->query == '\0')
+		return 0;
+	char *copy = xstrdup(c->http->query);
+	char *save = NULL;
+	int rc = 0;
+	for (char *tok = strtok_r(copy, "&", &save); tok; tok = strtok_r(NULL, "&", &save)) {
+		char *eq = strchr(tok, '=');
+		char *val = eq ? eq + 1 : (char *)"";
+		if (eq)
+			*eq = '\0';
+		if (url_decode(tok) || url_decode(val)) {
+			reply_error(c, 400, "bad_request", NULL, "malformed query string");
+			rc = -1;
+			break;
+		}
+		if (!allowed_param(allowed, tok)) {
+			reply_error(c, 400, "bad_request", json_pack("{s:s}", "parameter", tok),
+				    "unknown query parameter '%s'", tok);
+			rc = -1;
+			break;
+		}
+		if (query_get(c, tok) != NULL || c->n_query == MAX_QUERY) {
+			reply_error(c, 400, "bad_request", json_pack("{s:s}", "parameter", tok),
+				    "query parameter '%s' given twice", tok);
+			rc = -1;
+			break;
+		}
+		c->query[c->n_query].key = xstrdup(tok);
+		c->query[c->n_query].value = xstrdup(val);
+		c->n_query++;
+	}
+	free(copy);
+	return rc;
+}
+
+enum ftype { F_STR, F_INT, F_BOOL, F_TIME };
+
+struct field {
+	const char *name;
+	enum ftype type;
+	bool required;
+	void *out;		/* const char **, int64_t *, bool *, int64_t * */
+	bool *present;		/* may be NULL */
+};
+
+/* Reads the body's fields; replies 400 and returns -1 on anything wrong. */
+static int take_fields(struct call *c, const struct field *f, size_t n)
+{
+	const char *key;
+	json_t *v;
+
+	if (!json_is_object(c->body)) {
+		reply_error(c, 400, "bad_request", NULL, "the body must be a JSON object");
+		return -1;
+	}
+	json_object_foreach(c->body, key, v) {
+		size_t i;
+		for (i = 0; i < n && strcmp(f[i].name, key) != 0; i++)
+			;
+		if (i == n) {
+			reply_error(c, 400, "bad_request", json_pack("{s:s}", "field", key),
+				    "unknown field '%s'", key);
+			return -1;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		v = json_object_get(c->body, f[i].name);
+		if (f[i].present)
+			*f[i].present = v != NULL && !json_is_null(v);
+		if (v == NULL || json_is_null(v)) {
+			if (f[i].required) {
+				reply_error(c, 400, "bad_request",
+					    json_pack("{s:s}", "field", f[i].name),
+					    "missing field '%s'", f[i].name);
+				return -1;
+			}
+			continue;
+		}
+		const char *want = NULL;
+		switch (f[i].type) {
+		case F_STR:
+			if (!json_is_string(v))
+				want = "a string";
+			else if (json_string_length(v) > MAX_TEXT)
+				want = "a string of at most 2000 bytes";
+			else
+				*(const char **)f[i].out = json_string_value(v);
+			break;
+		case F_INT:
+			if (!json_is_integer(v))
+				want = "an integer";
+			else
+				*(int64_t *)f[i].out = json_integer_value(v);
+			break;
+		case F_BOOL:
+			if (!json_is_boolean(v))
+				want = "true or false";
+			else
+				*(bool *)f[i].out = json_is_true(v);
+			break;
+		case F_TIME: {
+			const char *cause;
+			if (!json_is_string(v)) {
+				want = "a time string such as 2026-01-16T09:00";
+			} else if (time_parse(json_string_value(v), c->d->cfg->tz_offset,
+					      (int64_t *)f[i].out, &cause) != 0) {
+				reply_error(c, 400, "bad_time",
+					    json_pack("{s:s, s:s}", "field", f[i].name,
+						      "value", json_string_value(v)),
+					    "field '%s': %s", f[i].name, cause);
+				return -1;
+			}
+			break;
+		}
+		}
+		if (want) {
+			reply_error(c, 400, "bad_request", json_pack("{s:s}", "field", f[i].name),
+				    "field '%s' must be %s", f[i].name, want);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int query_time(struct call *c, const char *key, int64_t *out)
+{
+	const char *s = query_get(c, key), *cause;
+	if (s == NULL)
+		return 1;
+	if (time_parse(s, c->d->cfg->tz_offset, out, &cause) != 0) {
+		reply_error(c, 400, "bad_time", json_pack("{s:s, s:s}", "parameter", key, "value", s),
+			    "parameter '%s': %s", key, cause);
+		return -1;
+	}
+	return 0;
+}
+
+static int query_int(struct call *c, const char *key, int64_t *out)
+{
+	const char *s = query_get(c, key);
+	if (s == NULL)
+		return 1;
+	if (i64_parse(s, out) != 0) {
+		reply_error(c, 400, "bad_request", json_pack("{s:s}", "parameter", key),
+			    "parameter '%s' must be an integer", key);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The consortium a scoped read is about: a consortium caller sees only
+ * itself, and naming another is answered exactly like a missing one.
+ */
+static int scope(struct call *c, const char *asked, const char **out)
+{
+	if (asked && config_consortium(c->d->cfg, asked) == NULL) {
+		reply_error(c, 404, "not_found", NULL, "no consortium '%s'", asked);
+		return -1;
+	}
+	if (c->who.role == ROLE_CONSORTIUM) {
+		if (asked && strcmp(asked, c->who.consortium) != 0) {
+			reply_error(c, 404, "not_found", NULL, "no consortium '%s'", asked);
+			return -1;
+		}
+		*out = c->who.consortium;
+		return 0;
+	}
+	*out = asked;
+	return 0;
+}
+
+static struct ledger_ctx ctx_of(const struct call *c)
+{
+	return (struct ledger_ctx){.now = c->now, .actor = c->who.name,
+				   .request_id = c->request_id};
+}
+
+/* --- JSON views -------------------------------------------------------- */
+
+static json_t *consortium_json(const struct call *c, const struct cfg_consortium *k)
+{
+	const struct cstate *cs = ledger_cstate(c->d->ledger, k->id);
+	json_t *members = json_array();
+	for (size_t i = 0; i < k->members.n; i++)
+		json_array_append_new(members, json_string(k->members.v[i]));
+	bool elim = cs && cs->status == CS_ELIMINATED;
+	return json_pack("{s:s, s:s, s:s, s:o, s:o, s:s, s:o, s:o}",
+			 "id", k->id, "name", k->name, "lead", k->lead, "members", members,
+			 "joined", time_json(c, k->joined),
+			 "status", elim ? "eliminated" : "active",
+			 "since", cs ? time_json(c, cs->since) : json_null(),
+			 "designation_until", cs ? time_json(c, cs->designation_until) : json_null());
+}
+
+static json_t *quota_json(const struct call *c, const struct balance *b)
+{
+	return json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:o}",
+			 "consortium", b->consortium, "phase", b->phase, "gpu", b->gpu,
+			 "granted_gpu_seconds", (json_int_t)b->granted,
+			 "committed_gpu_seconds", (json_int_t)b->committed,
+			 "available_gpu_seconds", (json_int_t)(b->granted - b->committed - b->expired),
+			 "consumed_gpu_seconds", (json_int_t)ledger_consumed(c->d->ledger, b, c->now),
+			 "expired_gpu_seconds", (json_int_t)b->expired,
+			 "max_gpus", b->max_gpus > 0 ? json_integer(b->max_gpus) : json_null());
+}
+
+static json_t *alloc_json(const struct call *c, const struct alloc *a)
+{
+	return json_pack("{s:s, s:s, s:s, s:s, s:I, s:o, s:o, s:s, s:s, s:I, s:o, s:o, s:o}",
+			 "id", a->id, "consortium", a->consortium, "pool", a->pool, "gpu", a->gpu,
+			 "gpus", (json_int_t)a->gpus,
+			 "start", time_json(c, a->start), "end", time_json(c, a->end),
+			 "phase", a->phase, "state", alloc_state_name(alloc_state_at(a, c->now)),
+			 "cost_gpu_seconds", (json_int_t)a->cost,
+			 "booked_end", time_json(c, a->booked_end),
+			 "note", a->note ? json_string(a->note) : json_null(),
+			 "created", time_json(c, a->created));
+}
+
+static json_t *entries_json(const struct call *c, const struct jlist *l)
+{
+	json_t *arr = json_array();
+	for (size_t i = 0; i < l->n; i++)
+		json_array_append_new(arr, jentry_to_json(&l->v[i], c->d->cfg->tz_offset));
+	return arr;
+}
+
+/* --- handlers ---------------------------------------------------------- */
+
+static void h_status(struct call *c)
+{
+	uint8_t hash[HASH_LEN];
+	char hex[HASH_HEX_LEN + 1];
+
+	settle(c);
+	ledger_head_hash(c->d->ledger, hash);
+	hash_hex(hash, hex);
+	json_t *o = json_pack("{s:s, s:I, s:o, s:s, s:{s:I, s:s}, s:{s:I, s:I, s:I, s:I, s:I},"
+			      " s:{s:s, s:o}}",
+			      "version", GPULEDGER_VERSION,
+			      "uptime_s", (json_int_t)((uv_now(c->d->loop) - c->d->started_ms) / 1000),
+			      "clock", time_json(c, c->now),
+			      "clock_mode", c->d->simulated ? "simulated" : "real",
+			      "journal", "seq", (json_int_t)ledger_head_seq(c->d->ledger), "hash", hex,
+			      "counters",
+			      "requests", (json_int_t)server_requests_total(c->d->server),
+			      "commits", (json_int_t)c->d->counters.commits,
+			      "committed_entries", (json_int_t)c->d->counters.committed_entries,
+			      "failed_commits", (json_int_t)c->d->counters.failed_commits,
+			      "connections", (json_int_t)server_connections(c->d->server),
+			      "you", "role", role_name(c->who.role),
+			      "consortium", c->who.consortium ? json_string(c->who.consortium) : json_null());
+	reply(c, 200, o);
+}
+
+static void h_program(struct call *c)
+{
+	const struct config *cfg = c->d->cfg;
+	json_t *phases = json_array(), *pools = json_array(), *cons = json_array();
+
+	settle(c);
+	for (size_t i = 0; i < cfg->n_phases; i++)
+		json_array_append_new(phases, json_pack("{s:s, s:s, s:o, s:o}",
+			"id", cfg->phases[i].id, "name", cfg->phases[i].name,
+			"start", time_json(c, cfg->phases[i].start),
+			"end", time_json(c, cfg->phases[i].end)));
+	for (size_t i = 0; i < cfg->n_pools; i++) {
+		const struct cfg_pool *p = &cfg->pools[i];
+		json_array_append_new(pools, json_pack("{s:s, s:s, s:s, s:I, s:o, s:o, s:o}",
+			"id", p->id, "provider", p->provider, "gpu", p->gpu,
+			"gpus", (json_int_t)p->gpus,
+			"available_from", time_json(c, p->available_from),
+			"available_until", time_json(c, p->available_until),
+			"gpus_per_node", p->gpus_per_node ? json_integer(p->gpus_per_node) : json_null()));
+	}
+	for (size_t i = 0; i < cfg->n_consortia; i++) {
+		const struct cfg_consortium *k = &cfg->consortia[i];
+		if (c->who.role == ROLE_CONSORTIUM && strcmp(k->id, c->who.consortium) != 0)
+			continue;
+		json_array_append_new(cons, consortium_json(c, k));
+	}
+	reply(c, 200, json_pack("{s:{s:s, s:s, s:I}, s:o, s:o, s:o}",
+				"program", "name", cfg->program_name, "timezone", cfg->timezone,
+				"designation_grace_days", (json_int_t)cfg->designation_grace_days,
+				"phases", phases, "pools", pools, "consortia", cons));
+}
+
+static void h_clock_get(struct call *c)
+{
+	settle(c);
+	reply(c, 200, json_pack("{s:o, s:s}", "clock", time_json(c, c->now),
+				"clock_mode", c->d->simulated ? "simulated" : "real"));
+}
+
+static void h_clock_post(struct call *c)
+{
+	const char *set = NULL, *adv = NULL;
+	bool has_set, has_adv;
+	int64_t target, dur;
+	struct field f[] = {
+		{"set", F_STR, false, &set, &has_set},
+		{"advance", F_STR, false, &adv, &has_adv},
+	};
+
+	if (!c->d->simulated) {
+		reply_error(c, 403, "forbidden", NULL,
+			    "the daemon runs on the real clock; only a simulated clock (--clock) can be moved");
+		return;
+	}
+	if (take_fields(c, f, ARRAY_SIZE(f)))
+		return;
+	if (has_set == has_adv) {
+		reply_error(c, 400, "bad_request", NULL, "give exactly one of 'set' and 'advance'");
+		return;
+	}
+	if (has_set) {
+		const char *cause;
+		if (time_parse(set, c->d->cfg->tz_offset, &target, &cause) != 0) {
+			reply_error(c, 400, "bad_time", json_pack("{s:s}", "field", "set"),
+				    "field 'set': %s", cause);
+			return;
+		}
+	} else {
+		if (duration_parse(adv, &dur) != 0 || !i64_add(c->now, dur, &target)) {
+			reply_error(c, 400, "bad_request", json_pack("{s:s}", "field", "advance"),
+				    "field 'advance': expected a duration such as 90s, 15m, 2h, 3d, 1w or 1d12h");
+			return;
+		}
+	}
+	if (target < c->now) {
+		char a[TIME_BUFSZ], b[TIME_BUFSZ];
+		reply_error(c, 409, "conflict", NULL, "the clock cannot move backwards (from %s to %s)",
+			    tfmt(c, c->now, a), tfmt(c, target, b));
+		return;
+	}
+	sched_move_to(c->d, target);
+	c->now = target;
+	reply(c, 200, json_pack("{s:o, s:s}", "clock", time_json(c, c->now),
+				"clock_mode", "simulated"));
+}
+
+static void h_grant(struct call *c)
+{
+	struct grant_req req = {.max_gpus = -1};
+	bool has_cap;
+	struct field f[] = {
+		{"consortium", F_STR, true, &req.consortium, NULL},
+		{"phase", F_STR, true, &req.phase, NULL},
+		{"gpu", F_STR, true, &req.gpu, NULL},
+		{"gpu_seconds", F_INT, true, &req.gpu_seconds, NULL},
+		{"max_gpus", F_INT, false, &req.max_gpus, &has_cap},
+		{"reason", F_STR, true, &req.reason, NULL},
+	};
+	struct ledger_error err = {0};
+	struct jlist out = {0};
+	struct ledger_ctx ctx = ctx_of(c);
+
+	if (take_fields(c, f, ARRAY_SIZE(f)))
+		return;
+	if (has_cap && req.max_gpus < 0) {
+		reply_error(c, 422, "invalid_amount", NULL, "max_gpus must be 0 (no cap) or more");
+		return;
+	}
+	if (*req.reason == '\0') {
+		reply_error(c, 400, "bad_request", json_pack("{s:s}", "field", "reason"),
+			    "field 'reason' must not be empty");
+		return;
+	}
+	if (ledger_grant(c->d->ledger, &ctx, &req, &out, &err) != 0) {
+		reply_ledger_error(c, &err);
+		return;
+	}
+	json_t *o = json_pack("{s:o, s:o}", "quota",
+			      quota_json(c, ledger_balance(c->d->ledger, req.consortium, req.phase,
+							   req.gpu)),
+			      "entries", entries_json(c, &out));
+	writer_add(c->d, &out, NULL);
+	reply(c, 200, o);
+}
+
+static void h_quota(struct call *c)
+{
+	const char *who, *phase = query_get(c, "phase"), *gpu = query_get(c, "gpu");
+	const struct balance **v;
+	json_t *rows = json_array();
+
+	settle(c);
+	if (scope(c, query_get(c, "consortium"), &who)) {
+		json_decref(rows);
+		return;
+	}
+	size_t n = ledger_balances(c->d->ledger, &v);
+	for (size_t i = 0; i < n; i++) {
+		if ((who && strcmp(v[i]->consortium, who) != 0) ||
+		    (phase && strcmp(v[i]->phase, phase) != 0) ||
+		    (gpu && strcmp(v[i]->gpu, gpu) != 0))
+			continue;
+		json_array_append_new(rows, quota_json(c, v[i]));
+	}
+	reply(c, 200, json_pack("{s:o}", "quota", rows));
+}
+
+/* journal follow ------------------------------------------------------- */
+
+struct follower {
+	struct daemon *d;
+	struct server_req *r;
+	char *consortium;	/* NULL = everything */
+	struct follower *next;
+};
+
+static void follower_closed(void *arg)
+{
+	struct follower *f = arg;
+	for (struct follower **pp = &f->d->followers; *pp; pp = &(*pp)->next) {
+		if (*pp == f) {
+			*pp = f->next;
+			break;
+		}
+	}
+	free(f->consortium);
+	free(f);
+}
+
+static int follow_write(struct follower *f, const struct jentry *e)
+{
+	if (f->consortium && (e->consortium == NULL || strcmp(e->consortium, f->consortium) != 0))
+		return 0;
+	json_t *o = jentry_to_json(e, f->d->cfg->tz_offset);
+	char *line = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	size_t len = strlen(line);
+	line = xrealloc(line, len + 2);
+	line[len] = '\n';
+	line[len + 1] = '\0';
+	int rc = server_stream_write(f->r, line, len + 1);
+	free(line);
+	return rc;
+}
+
+static int follow_backlog(void *arg, const struct jentry *e)
+{
+	return follow_write(arg, e) < 0 ? 1 : 0;
+}
+
+void api_committed(struct daemon *d, const struct jentry *entries, size_t n)
+{
+	for (struct follower *f = d->followers, *next; f; f = next) {
+		next = f->next;	/* a write that fails closes f */
+		for (size_t i = 0; i < n; i++)
+			if (follow_write(f, &entries[i]) < 0)
+				break;
+	}
+}
+
+void api_close_followers(struct daemon *d)
+{
+	while (d->followers)
+		server_stream_end(d->followers->r);
+}
+
+struct journal_page {
+	struct call *c;
+	json_t *arr;
+};
+
+static int journal_row(void *arg, const struct jentry *e)
+{
+	struct journal_page *p = arg;
+	json_array_append_new(p->arr, jentry_to_json(e, p->c->d->cfg->tz_offset));
+	return 0;
+}
+
+static void h_journal(struct call *c)
+{
+	const char *who;
+	int64_t since = 0, limit = 1000;
+	const char *follow = query_get(c, "follow");
+
+	settle(c);
+	if (scope(c, query_get(c, "consortium"), &who) || query_int(c, "since", &since) < 0 ||
+	    query_int(c, "limit", &limit) < 0)
+		return;
+	if (since < 0 || limit <= 0 || limit > 100000) {
+		reply_error(c, 400, "bad_request", NULL,
+			    "since must be >= 0 and limit between 1 and 100000");
+		return;
+	}
+	if (follow && strcmp(follow, "1") != 0 && strcmp(follow, "0") != 0) {
+		reply_error(c, 400, "bad_request", json_pack("{s:s}", "parameter", "follow"),
+			    "parameter 'follow' must be 0 or 1");
+		return;
+	}
+	if (follow && strcmp(follow, "1") == 0) {
+		struct follower *f = xcalloc(1, sizeof(*f));
+		f->d = c->d;
+		f->r = c->r;
+		f->consortium = who ? xstrdup(who) : NULL;
+		log_event(LOG_INFO, "follow", "{s:s, s:s, s:s?}", "request_id", c->request_id,
+			  "actor", c->who.name, "consortium", who);
+		server_stream_begin(c->r, 200, "application/x-ndjson", follower_closed, f);
+		f->next = c->d->followers;
+		c->d->followers = f;
+		if (store_journal_each(c->d->store, since, who, 0, follow_backlog, f) != 0 &&
+		    c->d->followers == f)
+			server_stream_end(f->r);
+		return;
+	}
+	struct journal_page p = {.c = c, .arr = json_array()};
+	if (store_journal_each(c->d->store, since, who, limit, journal_row, &p) != 0) {
+		json_decref(p.arr);
+		reply_error(c, 503, "storage_unavailable", NULL, "cannot read the journal: %s",
+			    store_errmsg(c->d->store));
+		return;
+	}
+	reply(c, 200, json_pack("{s:o}", "entries", p.arr));
+}
+
+static void h_verify(struct call *c)
+{
+	struct audit *a;
+	char *cause = NULL;
+	uint8_t hash[HASH_LEN];
+	char hex[HASH_HEX_LEN + 1];
+
+	settle(c);
+	if (state_audit(c->d->store, c->d->ledger, &a, &cause) != 0) {
+		reply_error(c, 503, "storage_unavailable", NULL, "%s", cause);
+		free(cause);
+		return;
+	}
+	ledger_head_hash(c->d->ledger, hash);
+	hash_hex(hash, hex);
+	int64_t bad = audit_first_bad_seq(a);
+	json_t *o = json_pack("{s:b, s:I, s:{s:I, s:s}, s:o, s:o}",
+			      "ok", audit_ok(a), "entries", (json_int_t)audit_entries(a),
+			      "head", "seq", (json_int_t)ledger_head_seq(c->d->ledger), "hash", hex,
+			      "first_bad_seq", bad ? json_integer(bad) : json_null(),
+			      "problems", audit_problems(a));
+	log_event(audit_ok(a) ? LOG_INFO : LOG_ERROR, "verify", "{s:b, s:I}", "ok", audit_ok(a),
+		  "entries", (json_int_t)audit_entries(a));
+	audit_free(a);
+	reply(c, 200, o);
+}
+
+/* allocations ------------------------------------------------------------ */
+
+static void h_allocate(struct call *c)
+{
+	struct alloc_req req = {0};
+	int64_t duration = 0;
+	bool has_end, has_dur;
+	const char *id;
+	struct field f[] = {
+		{"consortium", F_STR, true, &req.consortium, NULL},
+		{"pool", F_STR, false, &req.pool, NULL},
+		{"gpu", F_STR, false, &req.gpu, NULL},
+		{"gpus", F_INT, true, &req.gpus, NULL},
+		{"start", F_TIME, true, &req.start, NULL},
+		{"end", F_TIME, false, &req.end, &has_end},
+		{"duration_s", F_INT, false, &duration, &has_dur},
+		{"earliest", F_BOOL, false, &req.earliest, NULL},
+		{"note", F_STR, false, &req.note, NULL},
+	};
+	struct ledger_error err = {0};
+	struct jlist out = {0};
+	struct ledger_ctx ctx = ctx_of(c);
+
+	if (take_fields(c, f, ARRAY_SIZE(f)))
+		return;
+	if ((req.pool == NULL) == (req.gpu == NULL)) {
+		reply_error(c, 400, "bad_request", NULL, "give exactly one of 'pool' and 'gpu'");
+		return;
+	}
+	if (has_end == has_dur) {
+		reply_error(c, 400, "bad_request", NULL, "give exactly one of 'end' and 'duration_s'");
+		return;
+	}
+	if (has_dur && (duration <= 0 || !i64_add(req.start, duration, &req.end))) {
+		reply_error(c, 422, "invalid_window", NULL, "duration_s must be positive");
+		return;
+	}
+	if (ledger_allocate(c->d->ledger, &ctx, &req, &out, &id, &err) != 0) {
+		reply_ledger_error(c, &err);
+		return;
+	}
+	json_t *o = json_pack("{s:o}", "allocation",
+			      alloc_json(c, ledger_alloc(c->d->ledger, id)));
+	log_event(LOG_INFO, "allocated", "{s:s, s:s, s:s}", "request_id", c->request_id,
+		  "consortium", req.consortium, "allocation", id);
+	writer_add(c->d, &out, req.note);
+	sched_run(c->d);
+	reply(c, 201, o);
+}
+
+struct alloc_page {
+	struct call *c;
+	json_t *arr;
+	bool state_filter;
+	enum alloc_state state;
+};
+
+static int alloc_row(void *arg, const struct alloc *a)
+{
+	struct alloc_page *p = arg;
+	if (!p->state_filter || alloc_state_at(a, p->c->now) == p->state)
+		json_array_append_new(p->arr, alloc_json(p->c, a));
+	return 0;
+}
+
+static void h_allocations(struct call *c)
+{
+	struct alloc_filter f = {.pool = query_get(c, "pool")};
+	struct alloc_page p = {.c = c};
+	const char *state = query_get(c, "state");
+
+	settle(c);
+	if (scope(c, query_get(c, "consortium"), &f.consortium))
+		return;
+	if (state && alloc_state_parse(state, &p.state) != 0) {
+		reply_error(c, 400, "bad_request", json_pack("{s:s}", "parameter", "state"),
+			    "unknown state '%s' (reserved, active, completed, cancelled, released, revoked)",
+			    state);
+		return;
+	}
+	p.state_filter = state != NULL;
+	p.arr = json_array();
+	if (store_allocations_each(c->d->store, &f, alloc_row, &p) != 0) {
+		json_decref(p.arr);
+		reply_error(c, 503, "storage_unavailable", NULL, "cannot read allocations: %s",
+			    store_errmsg(c->d->store));
+		return;
+	}
+	reply(c, 200, json_pack("{s:o}", "allocations", p.arr));
+}
+
+static int alloc_one(void *arg, const struct alloc *a)
+{
+	struct alloc_page *p = arg;
+	p->arr = alloc_json(p->c, a);
+	return 1;
+}
+
+static void h_allocation(struct call *c)
+{
+	struct alloc_filter f = {.id = c->params[0]};
+	struct alloc_page p = {.c = c};
+
+	settle(c);
+	/* the scope is part of the query: another's allocation is simply absent */
+	if (c->who.role == ROLE_CONSORTIUM)
+		f.consortium = c->who.consortium;
+	int rc = store_allocations_each(c->d->store, &f, alloc_one, &p);
+	if (rc < 0) {
+		reply_error(c, 503, "storage_unavailable", NULL, "cannot read allocations: %s",
+			    store_errmsg(c->d->store));
+		return;
+	}
+	if (p.arr == NULL) {
+		reply_error(c, 404, "not_found", NULL, "no allocation '%s'", c->params[0]);
+		return;
+	}
+	reply(c, 200, json_pack("{s:o}", "allocation", p.arr));
+}
+
+/* The allocation as it stands after a cancel or release entry. */
+static json_t *alloc_after(struct call *c, const struct alloc *before, const struct jentry *e,
+			   enum alloc_stored stored)
+{
+	struct alloc a;
+	alloc_copy(&a, before);
+	a.end = e->end;
+	a.cost += e->committed_delta;
+	a.stored = stored;
+	json_t *o = alloc_json(c, &a);
+	alloc_clear(&a);
+	return o;
+}
+
+static void alloc_change(struct call *c, bool release)
+{
+	const char *reason = NULL;
+	int64_t at = TIME_MIN;
+	struct field f[] = {
+		{"reason", F_STR, false, &reason, NULL},
+		{"at", F_TIME, false, &at, NULL},
+	};
+	struct ledger_error err = {0};
+	struct jlist out = {0};
+	struct ledger_ctx ctx = ctx_of(c);
+	struct alloc before;
+	int rc;
+
+	if (c->body == NULL)
+		c->body = json_object();
+	if (take_fields(c, f, release ? 2 : 1))
+		return;
+	const struct alloc *live = ledger_alloc(c->d->ledger, c->params[0]);
+	if (live == NULL) {
+		/* distinguish a finished allocation from a missing one */
+		struct alloc_filter af = {.id = c->params[0]};
+		struct alloc_page p = {.c = c};
+		settle(c);
+		store_allocations_each(c->d->store, &af, alloc_one, &p);
+		if (p.arr == NULL) {
+			reply_error(c, 404, "not_found", NULL, "no allocation '%s'", c->params[0]);
+			return;
+		}
+		json_t *state = json_incref(json_object_get(p.arr, "state"));
+		json_decref(p.arr);
+		reply_error(c, 409, "bad_state", json_pack("{s:o}", "state", state),
+			    "allocation %s is %s", c->params[0], json_string_value(state));
+		return;
+	}
+	alloc_copy(&before, live);
+	rc = release ? ledger_release(c->d->ledger, &ctx, c->params[0], at, reason, &out, &err)
+		     : ledger_cancel(c->d->ledger, &ctx, c->params[0], reason, &out, &err);
+	if (rc != 0) {
+		alloc_clear(&before);
+		reply_ledger_error(c, &err);
+		return;
+	}
+	json_t *o = json_pack("{s:o}", "allocation",
+			      alloc_after(c, &before, &out.v[0],
+					  release ? ALLOC_RELEASED : ALLOC_CANCELLED));
+	alloc_clear(&before);
+	writer_add(c->d, &out, NULL);
+	sched_run(c->d);
+	reply(c, 200, o);
+}
+
+static void h_cancel(struct call *c)
+{
+	alloc_change(c, false);
+}
+
+static void h_release(struct call *c)
+{
+	alloc_change(c, true);
+}
+
+static void consortium_change(struct call *c, bool eliminate)
+{
+	const char *reason = NULL;
+	int64_t effective = 0;
+	struct field f[] = {
+		{"effective", F_TIME, true, &effective, NULL},
+		{"reason", F_STR, true, &reason, NULL},
+	};
+	struct ledger_error err = {0};
+	struct jlist out = {0};
+	struct ledger_ctx ctx = ctx_of(c);
+	int rc;
+
+	if (take_fields(c, f, ARRAY_SIZE(f)))
+		return;
+	if (*reason == '\0') {
+		reply_error(c, 400, "bad_request", json_pack("{s:s}", "field", "reason"),
+			    "field 'reason' must not be empty");
+		return;
+	}
+	rc = eliminate ? ledger_eliminate(c->d->ledger, &ctx, c->params[0], effective, reason,
+					  &out, &err)
+		       : ledger_reinstate(c->d->ledger, &ctx, c->params[0], effective, reason,
+					  &out, &err);
+	if (rc != 0) {
+		reply_ledger_error(c, &err);
+		return;
+	}
+	json_t *revoked = json_array(), *cut = json_array();
+	int64_t quota = 0;
+	for (size_t i = 0; i < out.n; i++) {
+		const struct jentry *e = &out.v[i];
+		if (e->kind != J_REVOKE)
+			continue;
+		if (e->allocation)
+			json_array_append_new(e->end > e->start ? cut : revoked,
+					      json_string(e->allocation));
+		else
+			quota -= e->granted_delta;
+	}
+	json_t *o = json_pack("{s:o, s:o, s:o, s:I, s:o}",
+			      "consortium", consortium_json(c, config_consortium(c->d->cfg, c->params[0])),
+			      "revoked", revoked, "cut", cut,
+			      "revoked_quota_gpu_seconds", (json_int_t)quota,
+			      "entries", entries_json(c, &out));
+	log_event(LOG_INFO, eliminate ? "eliminated" : "reinstated", "{s:s, s:s}",
+		  "request_id", c->request_id, "consortium", c->params[0]);
+	writer_add(c->d, &out, NULL);
+	sched_run(c->d);
+	reply(c, 200, o);
+}
+
+static void h_eliminate(struct call *c)
+{
+	consortium_change(c, true);
+}
+
+static void h_reinstate(struct call *c)
+{
+	consortium_change(c, false);
+}
+
+struct slot_acc {
+	int64_t booked;
+};
+
+static void step_max(void *arg, int64_t start, int64_t end, int64_t level)
+{
+	struct slot_acc *s = arg;
+	if (level > s->booked)
+		s->booked = level;
+}
+
+static void h_calendar(struct call *c)
+{
+	const struct cfg_pool *p = config_pool(c->d->cfg, c->params[0]);
+	int64_t from, to, step = 0;
+	int rc;
+
+	settle(c);
+	if (p == NULL) {
+		reply_error(c, 404, "not_found", NULL, "no pool '%s'", c->params[0]);
+		return;
+	}
+	if ((rc = query_time(c, "from", &from)) < 0)
+		return;
+	if (rc > 0)
+		from = c->now - (c->now + c->d->cfg->tz_offset) % 3600;
+	if ((rc = query_time(c, "to", &to)) < 0)
+		return;
+	if (rc > 0)
+		to = from + 7 * 86400;
+	if ((rc = query_int(c, "step", &step)) < 0)
+		return;
+	if (to <= from) {
+		reply_error(c, 422, "invalid_window", NULL, "'to' must be after 'from'");
+		return;
+	}
+	if (rc > 0)
+		step = to - from <= 2 * 86400 ? 3600 : 86400;
+	if (step <= 0 || (to - from) / step > CALENDAR_MAX_SLOTS) {
+		reply_error(c, 422, "invalid_window", NULL,
+			    "the window needs at most %d slots; use a larger step or a shorter window",
+			    CALENDAR_MAX_SLOTS);
+		return;
+	}
+	struct capacity cap = {.units = p->gpus, .from = p->available_from,
+			       .until = p->available_until, .node = p->gpus_per_node};
+	json_t *slots = json_array();
+	for (int64_t s = from; s < to; s += step) {
+		int64_t e = s + step < to ? s + step : to;
+		struct slot_acc acc = {0};
+		ledger_pool_steps(c->d->ledger, p->id, s, e, step_max, &acc);
+		int64_t capa = capacity_at(&cap, s);
+		int64_t ce = capacity_at(&cap, e - 1);
+		if (ce < capa)
+			capa = ce;
+		if ((p->available_from > s && p->available_from < e) ||
+		    (p->available_until > s && p->available_until < e))
+			capa = 0;
+		json_array_append_new(slots, json_pack("{s:o, s:o, s:I, s:I}",
+			"start", time_json(c, s), "end", time_json(c, e),
+			"capacity", (json_int_t)capa, "booked", (json_int_t)acc.booked));
+	}
+	reply(c, 200, json_pack("{s:s, s:s, s:o, s:o, s:I, s:o}", "pool", p->id, "gpu", p->gpu,
+				"from", time_json(c, from), "to", time_json(c, to),
+				"step_s", (json_int_t)step, "slots", slots));
+}
+
+/* --- dispatch ---------------------------------------------------------- */
+
+static const struct route routes[] = {
+	{"GET", "/v1/status", ROLE_CONSORTIUM, NULL, h_status},
+	{"GET", "/v1/program", ROLE_CONSORTIUM, NULL, h_program},
+	{"GET", "/v1/clock", ROLE_CONSORTIUM, NULL, h_clock_get},
+	{"POST", "/v1/clock", ROLE_ADMIN, NULL, h_clock_post},
+	{"POST", "/v1/grants", ROLE_ADMIN, NULL, h_grant},
+	{"GET", "/v1/quota", ROLE_CONSORTIUM, "consortium,phase,gpu", h_quota},
+	{"GET", "/v1/journal", ROLE_CONSORTIUM, "since,consortium,limit,follow", h_journal},
+	{"GET", "/v1/verify", ROLE_OPERATOR, NULL, h_verify},
+	{"POST", "/v1/allocations", ROLE_ADMIN, NULL, h_allocate},
+	{"GET", "/v1/allocations", ROLE_CONSORTIUM, "consortium,state,pool", h_allocations},
+	{"GET", "/v1/allocations/*", ROLE_CONSORTIUM, NULL, h_allocation},
+	{"POST", "/v1/allocations/*/cancel", ROLE_ADMIN, NULL, h_cancel},
+	{"POST", "/v1/allocations/*/release", ROLE_ADMIN, NULL, h_release},
+	{"POST", "/v1/consortia/*/eliminate", ROLE_ADMIN, NULL, h_eliminate},
+	{"POST", "/v1/consortia/*/reinstate", ROLE_ADMIN, NULL, h_reinstate},
+	{"GET", "/v1/pools/*/calendar", ROLE_OPERATOR, "from,to,step", h_calendar},
+};
+
+/* Matches path against pattern, capturing "*" segments into params. */
+static bool match(const char *pattern, const char *path, char **params)
+{
+	size_t np = 0;
+	while (*pattern && *path) {
+		if (*pattern == '*') {
+			const char *end = strchr(path, '/');
+			size_t len = end ? (size_t)(end - path) : strlen(path);
+			if (len == 0 || np == MAX_PARAMS)
+				goto fail;
+			params[np++] = xstrndup(path, len);
+			path += len;
+			pattern++;
+		} else if (*pattern++ != *path++) {
+			goto fail;
+		}
+	}
+	if (*pattern == '\0' && *path == '\0')
+		return true;
+fail:
+	for (size_t i = 0; i < np; i++) {
+		free(params[i]);
+		params[i] = NULL;
+	}
+	return false;
+}
+
+static void call_free(struct call *c)
+{
+	free(c->request_id);
+	for (size_t i = 0; i < MAX_PARAMS; i++)
+		free(c->params[i]);
+	for (size_t i = 0; i < c->n_query; i++) {
+		free(c->query[i].key);
+		free(c->query[i].value);
+	}
+	json_decref(c->body);
+}
+
+static bool good_key(const char *k)
+{
+	size_t n = strlen(k);
+	if (n == 0 || n > 128)
+		return false;
+	for (const char *p = k; *p; p++)
+		if (*p < 0x21 || *p > 0x7e)
+			return false;
+	return true;
+}
+
+/* The idempotency check: 1 when answered from the record. */
+static int idempotent_replay(struct call *c)
+{
+	const char *key = c->http->idempotency_key;
+	crypto_hash_sha256_state st;
+	uint8_t stored_hash[HASH_LEN];
+	int status;
+	char *response = NULL;
+
+	crypto_hash_sha256_init(&st);
+	crypto_hash_sha256_update(&st, (const unsigned char *)c->http->method, strlen(c->http->method));
+	crypto_hash_sha256_update(&st, (const unsigned char *)" ", 1);
+	crypto_hash_sha256_update(&st, (const unsigned char *)c->http->path, strlen(c->http->path));
+	crypto_hash_sha256_update(&st, (const unsigned char *)"\n", 1);
+	crypto_hash_sha256_update(&st, (const unsigned char *)c->http->body, c->http->body_len);
+	crypto_hash_sha256_final(&st, c->body_hash);
+
+	const struct idem_rec *pending = writer_find_idem(c->d, key);
+	if (pending) {
+		memcpy(stored_hash, pending->body_hash, HASH_LEN);
+		status = pending->status;
+		response = xstrdup(pending->response);
+	} else {
+		int rc = store_idem_get(c->d->store, key, stored_hash, &status, &response);
+		if (rc == -ENOENT)
+			return 0;
+		if (rc != 0) {
+			reply_error(c, 503, "storage_unavailable", NULL,
+				    "cannot read idempotency records: %s", store_errmsg(c->d->store));
+			return 1;
+		}
+	}
+	if (sodium_memcmp(stored_hash, c->body_hash, HASH_LEN) != 0) {
+		free(response);
+		reply_error(c, 409, "idempotency_mismatch", json_pack("{s:s}", "idempotency_key", key),
+			    "idempotency key '%s' was already used for a different request", key);
+		return 1;
+	}
+	log_event(LOG_INFO, "idempotent_replay", "{s:s}", "request_id", key);
+	c->mutating = false;
+	finish(c, status, response);
+	return 1;
+}
+
+void api_handle(void *arg, struct server_req *r)
+{
+	struct daemon *d = arg;
+	struct call c = {.d = d, .r = r, .http = server_req_http(r), .start_us = uv_hrtime() / 1000};
+	const struct route *rt = NULL;
+	bool path_known = false;
+
+	c.now = daemon_now(d);
+	auth_resolve(d->cfg, c.http, d->uid, &c.who);
+	if (c.http->idempotency_key)
+		c.request_id = xstrdup(c.http->idempotency_key);
+	else {
+		uint8_t rnd[8];
+		char hex[17];
+		randombytes_buf(rnd, sizeof(rnd));
+		sodium_bin2hex(hex, sizeof(hex), rnd, sizeof(rnd));
+		c.request_id = xstrdup(hex);
+	}
+
+	if (c.who.role == ROLE_NONE) {
+		reply_error(&c, 401, "unauthenticated", NULL,
+			    c.http->peer_unix ? "this Unix user is not mapped to any role in access:"
+					      : "a valid bearer token is required");
+		goto out;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(routes) && rt == NULL; i++) {
+		char *params[MAX_PARAMS] = {0};
+		if (!match(routes[i].pattern, c.http->path, params))
+			continue;
+		path_known = true;
+		if (strcmp(routes[i].method, c.http->method) == 0) {
+			rt = &routes[i];
+			memcpy(c.params, params, sizeof(params));
+		} else {
+			for (size_t j = 0; j < MAX_PARAMS; j++)
+				free(params[j]);
+		}
+	}
+	if (rt == NULL) {
+		if (path_known)
+			reply_error(&c, 405, "method_not_allowed", NULL, "%s is not allowed on %s",
+				    c.http->method, c.http->path);
+		else
+			reply_error(&c, 404, "unknown_path", NULL, "no such path: %s", c.http->path);
+		goto out;
+	}
+	if (c.who.role < rt->least) {
+		reply_error(&c, 403, "forbidden", NULL, "%s may not %s %s", role_name(c.who.role),
+			    rt->method, c.http->path);
+		goto out;
+	}
+	if (parse_query(&c, rt->query))
+		goto out;
+	if (strcmp(rt->method, "POST") == 0) {
+		json_error_t jerr;
+		if (c.http->idempotency_key == NULL || !good_key(c.http->idempotency_key)) {
+			reply_error(&c, 400, "bad_request", NULL,
+				    "a POST needs an Idempotency-Key header of 1-128 printable characters");
+			goto out;
+		}
+		if (idempotent_replay(&c))
+			goto out;
+		c.mutating = true;
+		if (c.http->body_len > 0) {
+			c.body = json_loadb(c.http->body, c.http->body_len,
+					    JSON_REJECT_DUPLICATES, &jerr);
+			if (c.body == NULL) {
+				reply_error(&c, 400, "bad_request",
+					    json_pack("{s:i, s:i}", "line", jerr.line, "column", jerr.column),
+					    "malformed JSON body: %s", jerr.text);
+				goto out;
+			}
+		} else {
+			c.body = json_object();
+		}
+	}
+	rt->fn(&c);
+out:
+	call_free(&c);
+}

@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Mapping callers to roles. On the Unix socket the kernel vouches for the
+ * peer (SO_PEERCRED, captured by the server): uid 0 and the daemon's own
+ * uid are admins, then the user and its groups are matched against the
+ * access: section, the most powerful role winning. On TCP only a bearer
+ * token counts; its SHA-256 is compared with every configured hash in
+ * constant time (libsodium), so timing tells nothing about which is close.
+ */
+#include "daemon/auth.h"
+#include "daemon/util.h"
+
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+static bool listed(const struct cfg_strlist *l, const char *name)
+{
+	for (size_t i = 0; name && i < l->n; i++)
+		if (strcmp(l->v[i], name) == 0)
+			return true;
+	return false;
+}
+
+/* The caller's group names; *n entries, caller frees the array (not the names'
+ * storage, which lives in names). */
+static size_t groups_of(const char *user, gid_t gid, char names[][64], size_t max)
+{
+	gid_t gids[64];
+	int ng = 64;
+	size_t n = 0;
+
+	if (user == NULL || getgrouplist(user, gid, gids, &ng) < 0) {
+		gids[0] = gid;
+		ng = 1;
+	}
+	for (int i = 0; i < ng && n < max; i++) {
+		struct group gr, *res = NULL;
+		char buf[4096];
+		if (getgrgid_r(gids[i], &gr, buf, sizeof(buf), &res) == 0 && res)
+			snprintf(names[n++], 64, "%s", gr.gr_name);
+	}
+	return n;
+}
+
+static bool principal_match(const struct cfg_principals *p, const char *user,
+			    char groups[][64], size_t ng)
+{
+	if (listed(&p->users, user))
+		return true;
+	for (size_t i = 0; i < ng; i++)
+		if (listed(&p->groups, groups[i]))
+			return true;
+	return false;
+}
+
+static void resolve_unix(const struct config *cfg, const struct http_request *req,
+			 uid_t daemon_uid, struct principal *out)
+{
+	struct passwd pw, *res = NULL;
+	char buf[4096];
+	char groups[64][64];
+	const char *user = NULL;
+
+	if (getpwuid_r(req->peer_uid, &pw, buf, sizeof(buf), &res) == 0 && res)
+		user = pw.pw_name;
+	if (user)
+		snprintf(out->name, sizeof(out->name), "user:%s", user);
+	else
+		snprintf(out->name, sizeof(out->name), "uid:%u", (unsigned)req->peer_uid);
+
+	if (req->peer_uid == 0 || req->peer_uid == daemon_uid) {
+		out->role = ROLE_ADMIN;
+		return;
+	}
+	size_t ng = groups_of(user, req->peer_gid, groups, 64);
+	if (principal_match(&cfg->admins, user, groups, ng)) {
+		out->role = ROLE_ADMIN;
+		return;
+	}
+	if (principal_match(&cfg->operators, user, groups, ng)) {
+		out->role = ROLE_OPERATOR;
+		return;
+	}
+	for (size_t i = 0; i < cfg->n_consortium_access; i++) {
+		const struct cfg_consortium_access *ca = &cfg->consortium_access[i];
+		for (size_t g = 0; g < ng; g++) {
+			if (listed(&ca->groups, groups[g])) {
+				out->role = ROLE_CONSORTIUM;
+				out->consortium = ca->consortium;
+				return;
+			}
+		}
+	}
+}
+
+static void resolve_token(const struct config *cfg, const char *authz,
+			  struct principal *out)
+{
+	static const char prefix[] = "Bearer ";
+	uint8_t h[32];
+	const struct cfg_token *match = NULL;
+
+	if (authz == NULL || strncasecmp(authz, prefix, sizeof(prefix) - 1) != 0)
+		return;
+	const char *tok = authz + sizeof(prefix) - 1;
+	while (*tok == ' ')
+		tok++;
+	if (*tok == '\0')
+		return;
+	crypto_hash_sha256(h, (const unsigned char *)tok, strlen(tok));
+	/* compare against every token, so the time does not depend on which matched */
+	for (size_t i = 0; i < cfg->n_tokens; i++)
+		if (sodium_memcmp(h, cfg->tokens[i].sha256, sizeof(h)) == 0)
+			match = &cfg->tokens[i];
+	sodium_memzero(h, sizeof(h));
+	if (match == NULL)
+		return;
+	out->role = match->role;
+	out->consortium = match->consortium;
+	snprintf(out->name, sizeof(out->name), "token:%s", match->name);
+}
+
+void auth_resolve(const struct config *cfg, const struct http_request *req,
+		  uid_t daemon_uid, struct principal *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->role = ROLE_NONE;
+	snprintf(out->name, sizeof(out->name), "anonymous");
+	if (req->peer_unix)
+		resolve_unix(cfg, req, daemon_uid, out);
+	else
+		resolve_token(cfg, req->authorization, out);
+}

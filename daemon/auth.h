@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Who is asking: a role (and, for a consortium, which one) from the Unix
+ * peer credentials on the socket, or from a bearer token on TCP. Tokens
+ * are stored only as SHA-256 hashes and compared in constant time.
+ */
+#pragma once
+
+#include <stdbool.h>
+
+#include "daemon/config.h"
+#include "daemon/server.h"
+
+struct principal {
+	enum role role;
+	const char *consortium;	/* for ROLE_CONSORTIUM; points into the config */
+	char name[64];		/* "user:alice", "uid:1001", "token:lg-ci" */
+};
+
+/*
+ * Resolves the caller of req under cfg. Never fails: an unknown caller gets
+ * ROLE_NONE. daemon_uid is the daemon's own uid (an admin, like uid 0).
+ */
+void auth_resolve(const struct config *cfg, const struct http_request *req,
+		  uid_t daemon_uid, struct principal *out);

@@ -1,0 +1,315 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * gpuledgerd: loads the configuration, opens and audits the store, builds
+ * the in-memory ledger, and serves the API on one libuv loop until SIGTERM
+ * or SIGINT, when it finishes what is in flight, commits, closes the
+ * database and exits 0. SIGHUP re-reads the configuration and reopens the
+ * log file.
+ */
+#include "daemon/daemon.h"
+#include "daemon/log.h"
+#include "daemon/timefmt.h"
+#include "daemon/util.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char usage_text[] =
+	"usage: gpuledgerd --config FILE [--socket PATH] [--database PATH] [--log PATH|-]\n"
+	"                  [--clock TIME]\n"
+	"       gpuledgerd --check-config FILE\n"
+	"\n"
+	"The gpuledger daemon: holds the GPU allocation and quota ledger of a program,\n"
+	"serves its HTTP API on a Unix socket (and optionally TCP), and runs in the\n"
+	"foreground (for systemd).\n"
+	"\n"
+	"  -c, --config FILE        the YAML configuration (see README.md)\n"
+	"      --check-config FILE  validate FILE, print FILE:LINE:COL errors; exit 0 or 78\n"
+	"  -s, --socket PATH        override daemon.socket\n"
+	"  -d, --database PATH      override daemon.database\n"
+	"  -l, --log PATH           override daemon.log (\"-\" = stderr)\n"
+	"      --clock TIME         run on a simulated clock that starts at TIME and moves\n"
+	"                           only through `gpuledger clock` (tests and demos)\n"
+	"  -h, --help               this text\n"
+	"  -V, --version            the version\n"
+	"\n"
+	"Signals: SIGTERM/SIGINT stop cleanly; SIGHUP reloads the config and reopens the log.\n"
+	"Exit status: 0 clean stop; 1 the database failed its audit or could not be opened;\n"
+	"64 usage; 70 internal error; 78 bad configuration.\n";
+
+static int check_config(const char *path)
+{
+	struct config *cfg;
+	char *errors = NULL;
+
+	if (config_load(path, &cfg, &errors) != 0) {
+		fputs(errors, stderr);
+		free(errors);
+		return EXIT_CONFIG;
+	}
+	printf("%s: ok (%zu phases, %zu pools, %zu consortia)\n", path, cfg->n_phases,
+	       cfg->n_pools, cfg->n_consortia);
+	config_free(cfg);
+	return 0;
+}
+
+int daemon_reload(struct daemon *d)
+{
+	struct ledger *l;
+	char *cause = NULL;
+
+	d->counters.reloads++;
+	if (state_load(d->store, d->cfg, daemon_now(d), &l, &cause) != 0) {
+		log_event(LOG_ERROR, "reload_failed", "{s:s}", "error", cause);
+		free(cause);
+		return -EIO;
+	}
+	ledger_free(d->ledger);
+	d->ledger = l;
+	log_event(LOG_WARN, "ledger_reloaded", "{s:I}", "seq", (json_int_t)ledger_head_seq(l));
+	return 0;
+}
+
+static void on_server_done(void *arg)
+{
+	struct daemon *d = arg;
+
+	d->server = NULL;
+	writer_flush(d);
+	writer_close(d);
+	sched_close(d);
+	uv_close((uv_handle_t *)&d->sig_term, NULL);
+	uv_close((uv_handle_t *)&d->sig_int, NULL);
+	uv_close((uv_handle_t *)&d->sig_hup, NULL);
+}
+
+static void stop(struct daemon *d, const char *why)
+{
+	if (d->stopping)
+		return;
+	d->stopping = true;
+	log_event(LOG_INFO, "stopping", "{s:s}", "signal", why);
+	uv_timer_stop(&d->due_timer);
+	api_close_followers(d);
+	server_shutdown(d->server, on_server_done, d);
+}
+
+static void reload_config(struct daemon *d)
+{
+	struct config *cfg;
+	char *errors = NULL;
+	struct ledger_error err = {0};
+
+	if (log_reopen() != 0)
+		log_event(LOG_ERROR, "log_reopen_failed", NULL);
+	if (config_load(d->config_path, &cfg, &errors) != 0) {
+		log_event(LOG_ERROR, "config_invalid", "{s:s, s:s}", "file", d->config_path,
+			  "errors", errors);
+		free(errors);
+		return;
+	}
+	/* where the daemon listens and keeps its data is fixed until restart */
+	if (ledger_set_config(d->ledger, cfg, &err) != 0) {
+		log_event(LOG_ERROR, "config_refused", "{s:s, s:s}", "file", d->config_path,
+			  "error", err.message);
+		ledger_error_clear(&err);
+		config_free(cfg);
+		return;
+	}
+	free(cfg->socket);
+	cfg->socket = xstrdup(d->cfg->socket);
+	free(cfg->database);
+	cfg->database = xstrdup(d->cfg->database);
+	free(cfg->log);
+	cfg->log = xstrdup(d->cfg->log);
+	log_set_level(cfg->log_level);
+	config_free(d->cfg);
+	d->cfg = cfg;
+	log_event(LOG_INFO, "config_reloaded", "{s:s, s:i, s:i, s:i}", "file", d->config_path,
+		  "phases", (int)cfg->n_phases, "pools", (int)cfg->n_pools,
+		  "consortia", (int)cfg->n_consortia);
+	if (!d->simulated)
+		sched_run(d);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+	struct daemon *d = h->data;
+	if (signum == SIGHUP)
+		reload_config(d);
+	else
+		stop(d, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+static int open_state(struct daemon *d)
+{
+	struct audit *a;
+	char *cause = NULL;
+
+	if (store_open(d->cfg->database, &d->store, &cause) != 0) {
+		log_event(LOG_ERROR, "store_open_failed", "{s:s, s:s}", "database", d->cfg->database,
+			  "error", cause);
+		fprintf(stderr, "gpuledgerd: %s: %s\n", d->cfg->database, cause);
+		free(cause);
+		return -EIO;
+	}
+	if (state_audit(d->store, NULL, &a, &cause) != 0) {
+		fprintf(stderr, "gpuledgerd: %s: %s\n", d->cfg->database, cause);
+		free(cause);
+		return -EIO;
+	}
+	if (!audit_ok(a)) {
+		json_t *p = audit_problems(a);
+		char *text = json_dumps(p, JSON_COMPACT);
+		log_event(LOG_ERROR, "audit_failed", "{s:s, s:I, s:o}", "database", d->cfg->database,
+			  "first_bad_seq", (json_int_t)audit_first_bad_seq(a), "problems", p);
+		fprintf(stderr,
+			"gpuledgerd: %s: the journal does not match its hash chain or the cached balances;\n"
+			"refusing to start. Problems: %s\n"
+			"Restore the database from a backup, or inspect it with sqlite3 (see README, Operations).\n",
+			d->cfg->database, text);
+		free(text);
+		audit_free(a);
+		return -EILSEQ;
+	}
+	log_event(LOG_INFO, "audit_ok", "{s:I}", "entries", (json_int_t)audit_entries(a));
+	audit_free(a);
+	if (state_load(d->store, d->cfg, daemon_now(d), &d->ledger, &cause) != 0) {
+		fprintf(stderr, "gpuledgerd: %s: %s\n", d->cfg->database, cause);
+		log_event(LOG_ERROR, "load_failed", "{s:s}", "error", cause);
+		free(cause);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"check-config", required_argument, NULL, 'C'},
+		{"socket", required_argument, NULL, 's'},
+		{"database", required_argument, NULL, 'd'},
+		{"log", required_argument, NULL, 'l'},
+		{"clock", required_argument, NULL, 'k'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
+	};
+	struct daemon d = {0};
+	const char *socket = NULL, *database = NULL, *logpath = NULL, *clock = NULL;
+	char *cause = NULL, *errors = NULL;
+	int opt, rc = EXIT_SOFTWARE;
+
+	while ((opt = getopt_long(argc, argv, "c:s:d:l:hV", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c': d.config_path = optarg; break;
+		case 'C': return check_config(optarg);
+		case 's': socket = optarg; break;
+		case 'd': database = optarg; break;
+		case 'l': logpath = optarg; break;
+		case 'k': clock = optarg; break;
+		case 'h': fputs(usage_text, stdout); return 0;
+		case 'V': printf("gpuledgerd %s\n", GPULEDGER_VERSION); return 0;
+		default:
+			fprintf(stderr, "usage: gpuledgerd --config FILE (try --help)\n");
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc || d.config_path == NULL) {
+		fprintf(stderr, "gpuledgerd: %s\nusage: gpuledgerd --config FILE (try --help)\n",
+			optind < argc ? "unexpected argument" : "--config FILE is required");
+		return EXIT_USAGE;
+	}
+	if (config_load(d.config_path, &d.cfg, &errors) != 0) {
+		fputs(errors, stderr);
+		free(errors);
+		return EXIT_CONFIG;
+	}
+	if (socket) {
+		free(d.cfg->socket);
+		d.cfg->socket = xstrdup(socket);
+	}
+	if (database) {
+		free(d.cfg->database);
+		d.cfg->database = xstrdup(database);
+	}
+	if (logpath) {
+		free(d.cfg->log);
+		d.cfg->log = xstrdup(logpath);
+	}
+	if (clock) {
+		const char *why;
+		if (time_parse(clock, d.cfg->tz_offset, &d.sim_now, &why) != 0) {
+			fprintf(stderr, "gpuledgerd: --clock %s: %s\n", clock, why);
+			config_free(d.cfg);
+			return EXIT_USAGE;
+		}
+		d.simulated = true;
+	}
+	if (log_open(d.cfg->log, d.cfg->log_level, &cause) != 0) {
+		fprintf(stderr, "gpuledgerd: log %s: %s\n", d.cfg->log, cause);
+		free(cause);
+		config_free(d.cfg);
+		return EXIT_CONFIG;
+	}
+	umask(0007);
+	d.uid = getuid();
+	d.loop = uv_default_loop();
+	d.started_ms = uv_now(d.loop);
+
+	if (open_state(&d) != 0) {
+		rc = 1;
+		goto fail_state;
+	}
+	writer_init(&d);
+	sched_init(&d);
+	uv_signal_init(d.loop, &d.sig_term);
+	uv_signal_init(d.loop, &d.sig_int);
+	uv_signal_init(d.loop, &d.sig_hup);
+	d.sig_term.data = d.sig_int.data = d.sig_hup.data = &d;
+	d.server = server_new(d.loop, api_handle, &d);
+	if (server_listen_unix(d.server, d.cfg->socket, &cause) != 0 ||
+	    (d.cfg->listen && server_listen_tcp(d.server, d.cfg->listen, &cause) != 0)) {
+		fprintf(stderr, "gpuledgerd: %s\n", cause);
+		log_event(LOG_ERROR, "listen_failed", "{s:s}", "error", cause);
+		free(cause);
+		rc = 1;
+		stop(&d, "listen failure");
+		goto run;
+	}
+	uv_signal_start(&d.sig_term, on_signal, SIGTERM);
+	uv_signal_start(&d.sig_int, on_signal, SIGINT);
+	uv_signal_start(&d.sig_hup, on_signal, SIGHUP);
+	signal(SIGPIPE, SIG_IGN);
+
+	/* settle what fell due while the daemon was down */
+	sched_run(&d);
+	{
+		char buf[TIME_BUFSZ];
+		log_event(LOG_INFO, "started", "{s:s, s:s, s:s?, s:s, s:s, s:I}",
+			  "version", GPULEDGER_VERSION, "socket", d.cfg->socket,
+			  "listen", d.cfg->listen, "database", d.cfg->database,
+			  "clock", time_format(daemon_now(&d), d.cfg->tz_offset, buf, sizeof(buf)),
+			  "seq", (json_int_t)ledger_head_seq(d.ledger));
+	}
+	rc = 0;
+run:
+	uv_run(d.loop, UV_RUN_DEFAULT);
+	if (uv_loop_close(d.loop) != 0)
+		log_event(LOG_WARN, "loop_not_empty", NULL);
+	log_event(LOG_INFO, "stopped", "{s:i}", "exit", rc);
+fail_state:
+	ledger_free(d.ledger);
+	if (d.store)
+		store_close(d.store);
+	log_close();
+	config_free(d.cfg);
+	return rc;
+}
