@@ -268,6 +268,13 @@ int main(int argc, char **argv)
 		rc = 1;
 		goto fail_state;
 	}
+	/* test hook: the Nth commit from now fails as a full disk would */
+	const char *fail_at = getenv("GPULEDGERD_TEST_FAIL_COMMIT");
+	int64_t nth;
+	if (fail_at && i64_parse(fail_at, &nth) == 0 && nth > 0 && nth < 1000000) {
+		store_fail_commit(d.store, (int)nth, -ENOSPC);
+		log_event(LOG_WARN, "test_fail_commit_armed", "{s:I}", "nth", (json_int_t)nth);
+	}
 	writer_init(&d);
 	sched_init(&d);
 	uv_signal_init(d.loop, &d.sig_term);

@@ -10,7 +10,7 @@ start_daemon
 expect_exit 0 gl --json program
 [[ -n $(json_get '["program"]["name"]') ]] || fail "program.name is empty"
 ok "program.name present"
-expect_eq "$(json_eval '[p["id"] for p in d["phases"]]')" '["p1","p2"]' "phase ids"
+expect_eq "$(json_eval '[p["id"] for p in d["phases"]]')" '["p1","p2","p3"]' "phase ids"
 expect_eq "$(json_eval '[(p["start"], p["end"]) for p in d["phases"] if p["id"] == "p1"]')" \
 	'[["2025-08-04T00:00:00+09:00","2026-01-16T00:00:00+09:00"]]' "p1 window"
 expect_eq "$(json_eval '[(p["start"], p["end"]) for p in d["phases"] if p["id"] == "p2"]')" \
