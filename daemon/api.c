@@ -650,8 +650,9 @@ void api_committed(struct daemon *d, const struct jentry *entries, size_t n)
 
 void api_close_followers(struct daemon *d)
 {
-	while (d->followers)
-		server_stream_end(d->followers->r);
+	/* on_close comes on a later loop turn, so the list stays intact here */
+	for (struct follower *f = d->followers; f; f = f->next)
+		server_stream_end(f->r);
 }
 
 struct journal_page {

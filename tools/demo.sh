@@ -85,13 +85,14 @@ step "The SK Telecom lease ends 2026-06-30: a booking across it is refused"
 refused allocate motif --gpus 64 --pool skt-b200 --start 2026-06-25 --end 2026-07-05
 run allocate motif --gpus 512 --gpu B200 --start 2026-06-20 --hours 240 --earliest --note "moves to the government B200s"
 
+step "Calendars: the SK Telecom lease ends 2026-07-01, the government B200s start"
+run calendar skt-b200 --from 2026-06-26 --to 2026-07-04
+run calendar nhn-b200 --from 2026-06-29 --to 2026-07-13
+
 step "2026-08-01: phase 2 ends"
 run clock set 2026-08-01T00:00
 run quota
 run allocations --consortium motif
-
-step "Calendar of the leased SK Telecom pool around the lease end"
-run calendar skt-b200 --from 2026-06-25 --to 2026-07-05
 
 step "Integrity"
 run verify
