@@ -338,6 +338,12 @@ void ledger_load_head(struct ledger *l, int64_t seq, const uint8_t hash[HASH_LEN
 
 int ledger_load_balance(struct ledger *l, const struct balance *b, char **cause)
 {
+	if (config_consortium(l->cfg, b->consortium) == NULL ||
+	    config_phase(l->cfg, b->phase) == NULL || !config_has_gpu(l->cfg, b->gpu)) {
+		*cause = xasprintf("the ledger has a balance of %s/%s/%s, which the configuration lacks",
+				   b->consortium, b->phase, b->gpu);
+		return -EINVAL;
+	}
 	struct balance *dst = bal_get(l, b->consortium, b->phase, b->gpu);
 	dst->granted = b->granted;
 	dst->committed = b->committed;
@@ -709,8 +715,8 @@ int ledger_allocate(struct ledger *l, const struct ledger_ctx *ctx,
 		if (earliest_any(l, &f, only, gpu, f.lo, &pool, &start) != 0)
 			return fail(err, LE_REFUSED, "capacity_unavailable",
 				    json_pack("{s:n}", "earliest_start"),
-				    "no start from %s fits %" PRId64 " %s GPUs for %s in phase %s",
-				    tstr(l, f.lo), f.gpus, gpu, tstr(l, f.duration), f.ph->id);
+				    "no start from %s fits %" PRId64 " %s GPUs for %s hours in phase %s",
+				    tstr(l, f.lo), f.gpus, gpu, hours(f.duration), f.ph->id);
 		end = start + f.duration;
 	} else {
 		bool cap_fail = false, pool_fail = false;
@@ -918,12 +924,12 @@ int ledger_eliminate(struct ledger *l, const struct ledger_ctx *ctx,
 			i++;
 	}
 
-	/* quota of phases that start after T */
+	/* quota of phases that start at or after T (the team is out for all of them) */
 	for (size_t i = 0; i < l->n_bals; i++) {
 		struct balance *b = l->bals[i];
 		const struct cfg_phase *ph = config_phase(l->cfg, b->phase);
 		int64_t avail = available(b);
-		if (strcmp(b->consortium, c->id) != 0 || ph == NULL || ph->start <= effective ||
+		if (strcmp(b->consortium, c->id) != 0 || ph == NULL || ph->start < effective ||
 		    avail <= 0)
 			continue;
 		e = entry_new(ctx, out, J_REVOKE, b->consortium, b->phase, b->gpu, reason);
@@ -1060,7 +1066,7 @@ static int bal_cmp(const void *x, const void *y)
 size_t ledger_balances(const struct ledger *l, const struct balance ***out)
 {
 	struct ledger *m = (struct ledger *)l;	/* sorting is a cache */
-	if (!m->bals_sorted) {
+	if (!m->bals_sorted && m->n_bals > 0) {	/* qsort(NULL, 0) is undefined */
 		sort_cfg = l->cfg;
 		qsort(m->bals, m->n_bals, sizeof(*m->bals), bal_cmp);
 		m->bals_sorted = true;

@@ -1,0 +1,2125 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Unit tests of the pure ledger: every rule of DESIGN.md (1-9) and every
+ * error code the ledger produces, over a small program parsed from inline
+ * YAML (Asia/Seoul, two phases, a leased B200 pool that ends on 2026-07-01,
+ * an H200 pool, a whole-node B200 pool that starts then, three consortia).
+ * Each operation goes through a wrapper that checks the two promises every
+ * operation makes: a success appends entries that continue the hash chain
+ * (seq consecutive, prev_hash linked, hash valid), and a refusal appends
+ * nothing and leaves balances, allocations, consortium states and the
+ * journal head exactly as they were. The tests then assert what a user
+ * sees: error code, class, the gist of the message and the details.
+ */
+#include "daemon/config.h"
+#include "daemon/journal.h"
+#include "daemon/ledger.h"
+#include "daemon/model.h"
+#include "daemon/timefmt.h"
+#include "daemon/util.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#define HOUR INT64_C(3600)
+#define DAY INT64_C(86400)
+#define KST (9 * 3600)
+
+/* --- configurations ---------------------------------------------------- */
+
+#define PROGRAM "program: {name: Test program, timezone: Asia/Seoul, designation_grace_days: 180}\n"
+#define PHASES "phases:\n" \
+	"  - {id: p1, name: 1st stage, start: 2025-08-04, end: 2026-01-16}\n" \
+	"  - {id: p2, name: 2nd stage, start: 2026-01-16, end: 2026-08-01}\n"
+#define PHASE3 "  - {id: p3, name: 3rd stage, start: 2026-09-01, end: 2027-01-01}\n"
+#define POOL_SKT "  - {id: skt-b200, provider: SK Telecom, gpu: B200, gpus: 1024, available_until: 2026-07-01}\n"
+#define POOL_NCLOUD "  - {id: ncloud-h200, provider: Naver Cloud, gpu: H200, gpus: 1024}\n"
+#define POOL_NCLOUD_512 "  - {id: ncloud-h200, provider: Naver Cloud, gpu: H200, gpus: 512}\n"
+#define POOL_NCLOUD_256 "  - {id: ncloud-h200, provider: Naver Cloud, gpu: H200, gpus: 256}\n"
+#define POOL_KT "  - {id: kt-h200, provider: KT Cloud, gpu: H200, gpus: 512}\n"
+#define POOL_NHN "  - {id: nhn-b200, provider: NHN Cloud, gpu: B200, gpus: 64, available_from: 2026-07-01, gpus_per_node: 8}\n"
+#define C_LG "  - {id: lg, name: LG AI Research, lead: LG AI Research, members: [LG Uplus, LG CNS]}\n"
+#define C_SKT "  - {id: skt, name: SK Telecom, lead: SK Telecom}\n"
+#define C_MOTIF "  - {id: motif, name: Motif Technologies, lead: Motif Technologies, joined: 2026-02-20}\n"
+#define C_UPSTAGE "  - {id: upstage, name: Upstage, lead: Upstage}\n"
+
+static const char cfg_base[] = PROGRAM PHASES
+	"pools:\n" POOL_SKT POOL_NCLOUD POOL_NHN
+	"consortia:\n" C_LG C_SKT C_MOTIF;
+/* More of everything: a third phase after a gap, a second H200 pool, a consortium. */
+static const char cfg_more[] = PROGRAM PHASES PHASE3
+	"pools:\n" POOL_SKT POOL_NCLOUD POOL_KT POOL_NHN
+	"consortia:\n" C_LG C_SKT C_MOTIF C_UPSTAGE;
+static const char cfg_no_nhn[] = PROGRAM PHASES
+	"pools:\n" POOL_SKT POOL_NCLOUD
+	"consortia:\n" C_LG C_SKT C_MOTIF;
+static const char cfg_no_skt_consortium[] = PROGRAM PHASES
+	"pools:\n" POOL_SKT POOL_NCLOUD POOL_NHN
+	"consortia:\n" C_LG C_MOTIF;
+static const char cfg_ncloud_256[] = PROGRAM PHASES
+	"pools:\n" POOL_SKT POOL_NCLOUD_256 POOL_NHN
+	"consortia:\n" C_LG C_SKT C_MOTIF;
+static const char cfg_ncloud_512[] = PROGRAM PHASES
+	"pools:\n" POOL_SKT POOL_NCLOUD_512 POOL_NHN
+	"consortia:\n" C_LG C_SKT C_MOTIF;
+
+static struct config *parse_config(const char *text)
+{
+	struct config *cfg = NULL;
+	char *errors = NULL;
+	int rc = config_parse("test.yaml", text, strlen(text), &cfg, &errors);
+	if (rc != 0)
+		fail_msg("config_parse: %s", errors ? errors : "?");
+	free(errors);
+	return cfg;
+}
+
+/* An instant as people write it, in the program's zone. */
+static int64_t T(const char *s)
+{
+	int64_t t;
+	const char *cause = NULL;
+	if (time_parse(s, KST, &t, &cause) != 0)
+		fail_msg("time_parse(%s): %s", s, cause ? cause : "?");
+	return t;
+}
+
+/* --- fixture ----------------------------------------------------------- */
+
+struct fx {
+	struct config *cfg;
+	struct config *extra;		/* a second config a test swaps in */
+	struct ledger *l;
+	struct jlist all;		/* every entry the ledger produced, in order */
+	struct jlist last;		/* the entries of the last successful operation */
+	struct ledger_error err;	/* the error of the last refused operation */
+	char ids[64][24];		/* ids handed out by alloc_ok() */
+	unsigned n_ids;
+};
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	f->cfg = parse_config(cfg_base);
+	f->l = ledger_new(f->cfg);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	ledger_free(f->l);
+	config_free(f->cfg);
+	config_free(f->extra);
+	jlist_clear(&f->all);
+	jlist_clear(&f->last);
+	ledger_error_clear(&f->err);
+	free(f);
+	return 0;
+}
+
+/* Starts over on another configuration. */
+static void reset_with(struct fx *f, const char *text)
+{
+	ledger_free(f->l);
+	config_free(f->cfg);
+	f->cfg = parse_config(text);
+	f->l = ledger_new(f->cfg);
+}
+
+static struct ledger_ctx ctx_at(int64_t now)
+{
+	return (struct ledger_ctx){.now = now, .actor = "admin", .request_id = "req-1"};
+}
+
+/* Everything a user could observe of the ledger's state, as text. */
+static char *snapshot(const struct ledger *l)
+{
+	struct buf b = {0};
+	uint8_t h[HASH_LEN];
+	char hex[HASH_HEX_LEN + 1];
+	const struct config *cfg = ledger_config(l);
+
+	ledger_head_hash(l, h);
+	hash_hex(h, hex);
+	buf_printf(&b, "head %" PRId64 " %s\n", ledger_head_seq(l), hex);
+	const struct balance **bs;
+	size_t n = ledger_balances(l, &bs);
+	for (size_t i = 0; i < n; i++)
+		buf_printf(&b, "bal %s/%s/%s %" PRId64 " %" PRId64 " %" PRId64 " %" PRId64 "\n",
+			   bs[i]->consortium, bs[i]->phase, bs[i]->gpu, bs[i]->granted,
+			   bs[i]->committed, bs[i]->expired, bs[i]->max_gpus);
+	const struct alloc *const *as;
+	n = ledger_allocs(l, &as);
+	for (size_t i = 0; i < n; i++)
+		buf_printf(&b, "alloc %s %s %s %s %s %" PRId64 " %" PRId64 " %" PRId64 " %" PRId64
+			   " %d %" PRId64 "\n", as[i]->id, as[i]->consortium, as[i]->pool,
+			   as[i]->gpu, as[i]->phase, as[i]->gpus, as[i]->start, as[i]->end,
+			   as[i]->cost, (int)as[i]->stored, as[i]->seq);
+	for (size_t i = 0; i < cfg->n_consortia; i++) {
+		const struct cstate *cs = ledger_cstate(l, cfg->consortia[i].id);
+		if (cs)
+			buf_printf(&b, "cstate %s %d %" PRId64 " %" PRId64 "\n", cs->consortium,
+				   (int)cs->status, cs->since, cs->designation_until);
+	}
+	return buf_take(&b);
+}
+
+struct op {
+	char *before;
+	int64_t seq;
+	uint8_t head[HASH_LEN];
+	struct jlist out;
+	int64_t now;
+};
+
+static void op_begin(struct fx *f, struct op *op, int64_t now)
+{
+	ledger_error_clear(&f->err);
+	jlist_clear(&f->last);
+	op->before = snapshot(f->l);
+	op->seq = ledger_head_seq(f->l);
+	ledger_head_hash(f->l, op->head);
+	memset(&op->out, 0, sizeof(op->out));
+	op->now = now;
+}
+
+/*
+ * The promises of every operation: a success continues the chain; a
+ * refusal is typed, explained and changes nothing.
+ */
+static int op_end(struct fx *f, struct op *op, int rc)
+{
+	if (rc == 0) {
+		uint8_t prev[HASH_LEN], head[HASH_LEN];
+		memcpy(prev, op->head, HASH_LEN);
+		for (size_t i = 0; i < op->out.n; i++) {
+			const struct jentry *e = &op->out.v[i];
+			assert_int_equal(e->seq, op->seq + (int64_t)i + 1);
+			assert_memory_equal(e->prev_hash, prev, HASH_LEN);
+			assert_true(jentry_hash_ok(e));
+			assert_int_equal(e->time, op->now);
+			assert_string_equal(e->actor, "admin");
+			assert_string_equal(e->request_id, "req-1");
+			memcpy(prev, e->hash, HASH_LEN);
+			jentry_copy(jlist_push(&f->all), e);
+			jentry_copy(jlist_push(&f->last), e);
+		}
+		assert_int_equal(ledger_head_seq(f->l), op->seq + (int64_t)op->out.n);
+		ledger_head_hash(f->l, head);
+		assert_memory_equal(head, prev, HASH_LEN);
+	} else {
+		assert_int_equal(rc, -EINVAL);
+		assert_int_equal(op->out.n, 0);
+		assert_non_null(f->err.code);
+		assert_non_null(f->err.message);
+		assert_true(f->err.cls == LE_INVALID || f->err.cls == LE_NOT_FOUND ||
+			    f->err.cls == LE_REFUSED);
+		char *after = snapshot(f->l);
+		assert_string_equal(after, op->before);
+		free(after);
+	}
+	free(op->before);
+	jlist_clear(&op->out);
+	return rc;
+}
+
+static int try_grant(struct fx *f, int64_t now, const char *c, const char *phase,
+		     const char *gpu, int64_t secs, int64_t max_gpus)
+{
+	struct op op;
+	struct ledger_ctx ctx = ctx_at(now);
+	struct grant_req r = {.consortium = c, .phase = phase, .gpu = gpu,
+			      .gpu_seconds = secs, .max_gpus = max_gpus, .reason = "test"};
+	op_begin(f, &op, now);
+	return op_end(f, &op, ledger_grant(f->l, &ctx, &r, &op.out, &f->err));
+}
+
+static void grant_ok(struct fx *f, int64_t now, const char *c, const char *phase,
+		     const char *gpu, int64_t secs, int64_t max_gpus)
+{
+	if (try_grant(f, now, c, phase, gpu, secs, max_gpus) != 0)
+		fail_msg("grant refused: %s: %s", f->err.code, f->err.message);
+}
+
+static const char *last_id;
+
+static int try_alloc_req(struct fx *f, int64_t now, const struct alloc_req *r)
+{
+	struct op op;
+	struct ledger_ctx ctx = ctx_at(now);
+	const char *id = NULL;
+	op_begin(f, &op, now);
+	int rc = ledger_allocate(f->l, &ctx, r, &op.out, &id, &f->err);
+	if (rc == 0)
+		assert_int_equal(op.out.n, 1);
+	last_id = rc == 0 ? id : NULL;
+	return op_end(f, &op, rc);
+}
+
+static int try_alloc(struct fx *f, int64_t now, const char *c, const char *pool,
+		     const char *gpu, int64_t gpus, int64_t start, int64_t end, bool earliest)
+{
+	struct alloc_req r = {.consortium = c, .pool = pool, .gpu = gpu, .gpus = gpus,
+			      .start = start, .end = end, .earliest = earliest, .note = "job"};
+	return try_alloc_req(f, now, &r);
+}
+
+/* Books and returns the new id (kept in the fixture). */
+static const char *alloc_ok(struct fx *f, int64_t now, const char *c, const char *pool,
+			    int64_t gpus, int64_t start, int64_t end)
+{
+	if (try_alloc(f, now, c, pool, NULL, gpus, start, end, false) != 0)
+		fail_msg("allocate refused: %s: %s", f->err.code, f->err.message);
+	char *id = f->ids[f->n_ids++ % 64];
+	snprintf(id, 24, "%s", last_id);
+	return id;
+}
+
+static int try_cancel(struct fx *f, int64_t now, const char *id)
+{
+	struct op op;
+	struct ledger_ctx ctx = ctx_at(now);
+	op_begin(f, &op, now);
+	return op_end(f, &op, ledger_cancel(f->l, &ctx, id, "no longer needed", &op.out, &f->err));
+}
+
+static int try_release(struct fx *f, int64_t now, const char *id, int64_t at)
+{
+	struct op op;
+	struct ledger_ctx ctx = ctx_at(now);
+	op_begin(f, &op, now);
+	return op_end(f, &op, ledger_release(f->l, &ctx, id, at, "done early", &op.out, &f->err));
+}
+
+static int try_eliminate(struct fx *f, int64_t now, const char *c, int64_t effective)
+{
+	struct op op;
+	struct ledger_ctx ctx = ctx_at(now);
+	op_begin(f, &op, now);
+	return op_end(f, &op, ledger_eliminate(f->l, &ctx, c, effective, "evaluation",
+					       &op.out, &f->err));
+}
+
+static int try_reinstate(struct fx *f, int64_t now, const char *c, int64_t effective)
+{
+	struct op op;
+	struct ledger_ctx ctx = ctx_at(now);
+	op_begin(f, &op, now);
+	return op_end(f, &op, ledger_reinstate(f->l, &ctx, c, effective, "repechage",
+					       &op.out, &f->err));
+}
+
+static int tick(struct fx *f, int64_t now)
+{
+	struct op op;
+	struct ledger_ctx ctx = ctx_at(now);
+	op_begin(f, &op, now);
+	int n = ledger_tick(f->l, &ctx, &op.out);
+	assert_int_equal(n, (int)op.out.n);
+	op_end(f, &op, 0);
+	return n;
+}
+
+/* The refusal just seen: code, class and a phrase of the message. */
+static void expect_err(struct fx *f, const char *code, enum lerr_class cls, const char *gist)
+{
+	assert_non_null(f->err.code);
+	assert_string_equal(f->err.code, code);
+	assert_int_equal(f->err.cls, cls);
+	if (gist && strstr(f->err.message, gist) == NULL)
+		fail_msg("message \"%s\" lacks \"%s\"", f->err.message, gist);
+}
+
+static json_t *detail(struct fx *f, const char *key)
+{
+	assert_non_null(f->err.details);
+	json_t *v = json_object_get(f->err.details, key);
+	if (v == NULL)
+		fail_msg("details lack '%s'", key);
+	return v;
+}
+
+static int64_t detail_int(struct fx *f, const char *key)
+{
+	json_t *v = detail(f, key);
+	assert_true(json_is_integer(v));
+	return json_integer_value(v);
+}
+
+static const char *detail_str(struct fx *f, const char *key)
+{
+	json_t *v = detail(f, key);
+	assert_true(json_is_string(v));
+	return json_string_value(v);
+}
+
+static const struct balance *bal(struct fx *f, const char *c, const char *p, const char *g)
+{
+	const struct balance *b = ledger_balance(f->l, c, p, g);
+	assert_non_null(b);
+	return b;
+}
+
+static int64_t avail(const struct balance *b)
+{
+	return b->granted - b->committed - b->expired;
+}
+
+static size_t n_allocs(const struct ledger *l)
+{
+	const struct alloc *const *as;
+	return ledger_allocs(l, &as);
+}
+
+static const char *fmt(int64_t t)
+{
+	static char bufs[4][TIME_BUFSZ];
+	static unsigned i;
+	return time_format(t, KST, bufs[i++ % 4], TIME_BUFSZ);
+}
+
+/* Common instants. */
+#define P1_NOW T("2025-12-01")
+#define P2_NOW T("2026-02-01")
+#define BIG (INT64_C(1) << 40)	/* a quota no test runs out of */
+
+/* --- grant ------------------------------------------------------------- */
+
+static void test_grant_entry(void **state)
+{
+	struct fx *f = *state;
+	int64_t now = P2_NOW;
+
+	grant_ok(f, now, "lg", "p2", "B200", 1000 * HOUR, -1);
+	assert_int_equal(f->last.n, 1);
+	const struct jentry *e = &f->last.v[0];
+	assert_int_equal(e->kind, J_GRANT);
+	assert_int_equal(e->seq, 1);
+	assert_string_equal(e->consortium, "lg");
+	assert_string_equal(e->phase, "p2");
+	assert_string_equal(e->gpu, "B200");
+	assert_int_equal(e->granted_delta, 1000 * HOUR);
+	assert_int_equal(e->committed_delta, 0);
+	assert_string_equal(e->reason, "test");
+
+	const struct balance *b = bal(f, "lg", "p2", "B200");
+	assert_int_equal(b->granted, 1000 * HOUR);
+	assert_int_equal(b->committed, 0);
+	assert_int_equal(b->expired, 0);
+	assert_int_equal(b->max_gpus, 0);
+
+	/* a second grant adds up */
+	grant_ok(f, now, "lg", "p2", "B200", 24 * HOUR, -1);
+	assert_int_equal(bal(f, "lg", "p2", "B200")->granted, 1024 * HOUR);
+	assert_int_equal(ledger_head_seq(f->l), 2);
+}
+
+static void test_grant_negative_is_adjust(void **state)
+{
+	struct fx *f = *state;
+	int64_t now = P2_NOW;
+
+	grant_ok(f, now, "lg", "p2", "H200", 100 * HOUR, -1);
+	grant_ok(f, now, "lg", "p2", "H200", -40 * HOUR, -1);
+	assert_int_equal(f->last.n, 1);
+	assert_int_equal(f->last.v[0].kind, J_ADJUST);
+	assert_int_equal(f->last.v[0].granted_delta, -40 * HOUR);
+	assert_int_equal(bal(f, "lg", "p2", "H200")->granted, 60 * HOUR);
+}
+
+static void test_grant_adjust_below_committed(void **state)
+{
+	struct fx *f = *state;
+	int64_t now = P2_NOW;
+
+	grant_ok(f, now, "lg", "p2", "H200", 10 * HOUR, -1);
+	alloc_ok(f, now, "lg", "ncloud-h200", 8, T("2026-03-01"), T("2026-03-01T01:00"));
+	assert_int_equal(bal(f, "lg", "p2", "H200")->committed, 8 * HOUR);
+
+	assert_int_equal(try_grant(f, now, "lg", "p2", "H200", -3 * HOUR, -1), -EINVAL);
+	expect_err(f, "below_committed", LE_REFUSED, "below what is already committed");
+	assert_int_equal(detail_int(f, "granted_gpu_seconds"), 10 * HOUR);
+	assert_int_equal(detail_int(f, "committed_gpu_seconds"), 8 * HOUR);
+	assert_int_equal(detail_int(f, "requested_delta_gpu_seconds"), -3 * HOUR);
+
+	/* down to exactly what is committed is fine */
+	grant_ok(f, now, "lg", "p2", "H200", -2 * HOUR, -1);
+	assert_int_equal(avail(bal(f, "lg", "p2", "H200")), 0);
+
+	/* on a key with nothing granted, any negative amount is below */
+	assert_int_equal(try_grant(f, now, "skt", "p2", "H200", -1, -1), -EINVAL);
+	expect_err(f, "below_committed", LE_REFUSED, NULL);
+	assert_null(ledger_balance(f->l, "skt", "p2", "H200"));
+}
+
+static void test_grant_with_cap(void **state)
+{
+	struct fx *f = *state;
+
+	grant_ok(f, P2_NOW, "lg", "p2", "B200", 500 * HOUR, 16);
+	assert_int_equal(f->last.n, 2);
+	assert_int_equal(f->last.v[0].kind, J_GRANT);
+	assert_int_equal(f->last.v[0].granted_delta, 500 * HOUR);
+	assert_int_equal(f->last.v[1].kind, J_CAP);
+	assert_int_equal(f->last.v[1].max_gpus, 16);
+	assert_int_equal(f->last.v[1].granted_delta, 0);
+	const struct balance *b = bal(f, "lg", "p2", "B200");
+	assert_int_equal(b->granted, 500 * HOUR);
+	assert_int_equal(b->max_gpus, 16);
+}
+
+static void test_grant_cap_only(void **state)
+{
+	struct fx *f = *state;
+
+	grant_ok(f, P2_NOW, "lg", "p2", "B200", 500 * HOUR, -1);
+	grant_ok(f, P2_NOW, "lg", "p2", "B200", 0, 8);
+	assert_int_equal(f->last.n, 1);
+	assert_int_equal(f->last.v[0].kind, J_CAP);
+	assert_int_equal(f->last.v[0].max_gpus, 8);
+	assert_int_equal(bal(f, "lg", "p2", "B200")->granted, 500 * HOUR);
+	assert_int_equal(bal(f, "lg", "p2", "B200")->max_gpus, 8);
+
+	/* 0 lifts the cap, and says so in the journal */
+	grant_ok(f, P2_NOW, "lg", "p2", "B200", 0, 0);
+	assert_int_equal(f->last.n, 1);
+	assert_int_equal(f->last.v[0].kind, J_CAP);
+	assert_int_equal(f->last.v[0].max_gpus, 0);
+	assert_int_equal(bal(f, "lg", "p2", "B200")->max_gpus, 0);
+}
+
+static void test_grant_invalid_amount(void **state)
+{
+	struct fx *f = *state;
+
+	assert_int_equal(try_grant(f, P2_NOW, "lg", "p2", "B200", 0, -1), -EINVAL);
+	expect_err(f, "invalid_amount", LE_INVALID, "non-zero amount or a GPU cap");
+	assert_int_equal(ledger_head_seq(f->l), 0);
+
+	assert_int_equal(try_grant(f, P2_NOW, "lg", "p2", "B200", 0, INT64_C(2000000000)), -EINVAL);
+	expect_err(f, "invalid_amount", LE_INVALID, "too large");
+}
+
+static void test_grant_unknown_phase_gpu_consortium(void **state)
+{
+	struct fx *f = *state;
+
+	assert_int_equal(try_grant(f, P2_NOW, "lg", "p9", "B200", HOUR, -1), -EINVAL);
+	expect_err(f, "unknown_phase", LE_INVALID, "p9");
+	assert_int_equal(try_grant(f, P2_NOW, "lg", NULL, "B200", HOUR, -1), -EINVAL);
+	expect_err(f, "unknown_phase", LE_INVALID, NULL);
+
+	assert_int_equal(try_grant(f, P2_NOW, "lg", "p2", "A100", HOUR, -1), -EINVAL);
+	expect_err(f, "unknown_gpu", LE_INVALID, "A100");
+	assert_int_equal(try_grant(f, P2_NOW, "lg", "p2", NULL, HOUR, -1), -EINVAL);
+	expect_err(f, "unknown_gpu", LE_INVALID, NULL);
+
+	assert_int_equal(try_grant(f, P2_NOW, "kakao", "p2", "B200", HOUR, -1), -EINVAL);
+	expect_err(f, "not_found", LE_NOT_FOUND, "kakao");
+	assert_null(f->err.details);
+	assert_int_equal(try_grant(f, P2_NOW, NULL, "p2", "B200", HOUR, -1), -EINVAL);
+	expect_err(f, "not_found", LE_NOT_FOUND, NULL);
+}
+
+static void test_grant_phase_closed(void **state)
+{
+	struct fx *f = *state;
+
+	/* the last second of p1 still takes a grant */
+	grant_ok(f, T("2026-01-15T23:59:59"), "lg", "p1", "H200", HOUR, -1);
+
+	assert_int_equal(try_grant(f, T("2026-01-16"), "lg", "p1", "H200", HOUR, -1), -EINVAL);
+	expect_err(f, "phase_closed", LE_REFUSED, "2026-01-16T00:00:00+09:00");
+	assert_string_equal(detail_str(f, "phase_end"), "2026-01-16T00:00:00+09:00");
+	/* a cap or an adjustment is closed too */
+	assert_int_equal(try_grant(f, T("2026-03-01"), "lg", "p1", "H200", -HOUR, 4), -EINVAL);
+	expect_err(f, "phase_closed", LE_REFUSED, "p1");
+}
+
+static void test_grant_eliminated_not_active(void **state)
+{
+	struct fx *f = *state;
+	int64_t now = P2_NOW;
+
+	grant_ok(f, now, "lg", "p2", "H200", 100 * HOUR, -1);
+	assert_int_equal(try_eliminate(f, now, "lg", T("2026-02-10")), 0);
+
+	assert_int_equal(try_grant(f, now, "lg", "p2", "H200", HOUR, -1), -EINVAL);
+	expect_err(f, "not_active", LE_REFUSED, "eliminated");
+	assert_string_equal(detail_str(f, "eliminated_at"), "2026-02-10T00:00:00+09:00");
+
+	/* taking quota back is still possible */
+	grant_ok(f, now, "lg", "p2", "H200", -10 * HOUR, -1);
+	assert_int_equal(bal(f, "lg", "p2", "H200")->granted, 90 * HOUR);
+}
+
+static void test_grant_cap_below_booked(void **state)
+{
+	struct fx *f = *state;
+	int64_t now = P2_NOW;
+
+	grant_ok(f, now, "lg", "p2", "H200", BIG, -1);
+	alloc_ok(f, now, "lg", "ncloud-h200", 12, T("2026-03-01"), T("2026-03-05"));
+	alloc_ok(f, now, "lg", "ncloud-h200", 4, T("2026-03-03"), T("2026-03-06"));
+
+	assert_int_equal(try_grant(f, now, "lg", "p2", "H200", 0, 15), -EINVAL);
+	expect_err(f, "cap_exceeded", LE_REFUSED, "too low");
+	assert_int_equal(detail_int(f, "max_gpus"), 15);
+	assert_int_equal(detail_int(f, "booked_gpus"), 16);
+	/* a grant with a bad cap is refused whole: no grant entry either */
+	assert_int_equal(try_grant(f, now, "lg", "p2", "H200", HOUR, 8), -EINVAL);
+	expect_err(f, "cap_exceeded", LE_REFUSED, NULL);
+
+	grant_ok(f, now, "lg", "p2", "H200", 0, 16);
+	assert_int_equal(bal(f, "lg", "p2", "H200")->max_gpus, 16);
+}
+
+static void test_grant_overflow(void **state)
+{
+	struct fx *f = *state;
+	int64_t now = P2_NOW;
+
+	assert_int_equal(try_grant(f, now, "lg", "p2", "B200", INT64_MAX, -1), -EINVAL);
+	expect_err(f, "invalid_amount", LE_INVALID, "overflow");
+
+	grant_ok(f, now, "lg", "p2", "B200", INT64_MAX / 4, -1);
+	assert_int_equal(try_grant(f, now, "lg", "p2", "B200", 1, -1), -EINVAL);
+	expect_err(f, "invalid_amount", LE_INVALID, "overflow");
+	assert_int_equal(try_grant(f, now, "lg", "p2", "B200", INT64_MAX, -1), -EINVAL);
+	expect_err(f, "invalid_amount", LE_INVALID, "overflow");
+	assert_int_equal(try_grant(f, now, "lg", "p2", "B200", INT64_MIN, -1), -EINVAL);
+	assert_int_equal(bal(f, "lg", "p2", "B200")->granted, INT64_MAX / 4);
+}
+
+/* --- allocate ---------------------------------------------------------- */
+
+static void test_allocate_books(void **state)
+{
+	struct fx *f = *state;
+	int64_t now = P2_NOW, s = T("2026-03-01T09:00"), e = s + 10 * HOUR;
+
+	grant_ok(f, now, "lg", "p2", "B200", 1000 * HOUR, -1);
+	const char *id = alloc_ok(f, now, "lg", "skt-b200", 8, s, e);
+	assert_string_equal(id, "A-000001");
+
+	const struct jentry *j = &f->last.v[0];
+	assert_int_equal(j->kind, J_RESERVE);
+	assert_string_equal(j->consortium, "lg");
+	assert_string_equal(j->phase, "p2");
+	assert_string_equal(j->gpu, "B200");
+	assert_string_equal(j->pool, "skt-b200");
+	assert_string_equal(j->allocation, "A-000001");
+	assert_int_equal(j->gpus, 8);
+	assert_int_equal(j->start, s);
+	assert_int_equal(j->end, e);
+	assert_int_equal(j->committed_delta, 8 * 10 * HOUR);
+	assert_int_equal(j->granted_delta, 0);
+
+	const struct balance *b = bal(f, "lg", "p2", "B200");
+	assert_int_equal(b->committed, 80 * HOUR);
+	assert_int_equal(avail(b), 920 * HOUR);
+
+	const struct alloc *a = ledger_alloc(f->l, "A-000001");
+	assert_non_null(a);
+	assert_string_equal(a->pool, "skt-b200");
+	assert_string_equal(a->phase, "p2");
+	assert_int_equal(a->cost, 80 * HOUR);
+	assert_int_equal(a->start, s);
+	assert_int_equal(a->end, e);
+	assert_int_equal(a->booked_end, e);
+	assert_int_equal(a->seq, j->seq);
+	assert_int_equal(a->created, now);
+	assert_string_equal(a->note, "job");
+	assert_int_equal(alloc_state_at(a, now), AS_RESERVED);
+	assert_int_equal(alloc_state_at(a, s), AS_ACTIVE);
+	assert_int_equal(alloc_state_at(a, e), AS_COMPLETED);
+
+	/* ids go on from there, and a refusal in between uses none */
+	assert_int_equal(try_alloc(f, now, "lg", "skt-b200", NULL, 8, s, s + 10000 * HOUR, false),
+			 -EINVAL);
+	assert_string_equal(alloc_ok(f, now, "lg", "skt-b200", 1, s, s + 1), "A-000002");
+	assert_int_equal(f->last.v[0].committed_delta, 1);
+	assert_string_equal(alloc_ok(f, now, "lg", "skt-b200", 2, s, s + 3), "A-000003");
+	assert_int_equal(bal(f, "lg", "p2", "B200")->committed, 80 * HOUR + 1 + 6);
+	assert_int_equal(n_allocs(f->l), 3);
+	assert_null(ledger_alloc(f->l, "A-000004"));
+}
+
+static void test_allocate_crosses_phase(void **state)
+{
+	struct fx *f = *state;
+	int64_t now = P1_NOW;
+
+	grant_ok(f, now, "lg", "p1", "H200", BIG, -1);
+	assert_int_equal(try_alloc(f, now, "lg", "ncloud-h200", NULL, 8, T("2026-01-15"),
+				   T("2026-01-17"), false), -EINVAL);
+	expect_err(f, "crosses_phase", LE_REFUSED, "2026-01-16T00:00:00+09:00");
+	assert_string_equal(detail_str(f, "phase_end"), "2026-01-16T00:00:00+09:00");
+	assert_string_equal(detail_str(f, "phase"), "p1");
+
+	/* ending exactly at the phase end is inside it */
+	alloc_ok(f, now, "lg", "ncloud-h200", 8, T("2026-01-15"), T("2026-01-16"));
+}
+
+static void test_allocate_phase_gap(void **state)
+{
+	struct fx *f = *state;
+	reset_with(f, cfg_more);
+	grant_ok(f, P2_NOW, "lg", "p3", "H200", BIG, -1);
+	/* between p2 (ends 2026-08-01) and p3 (starts 2026-09-01) */
+	assert_int_equal(try_alloc(f, P2_NOW, "lg", "ncloud-h200", NULL, 8, T("2026-08-10"),
+				   T("2026-08-11"), false), -EINVAL);
+	expect_err(f, "crosses_phase", LE_REFUSED, "no phase contains the start");
+	/* starting in the gap and running into p3 is no better */
+	assert_int_equal(try_alloc(f, P2_NOW, "lg", "ncloud-h200", NULL, 8, T("2026-08-31"),
+				   T("2026-09-02"), false), -EINVAL);
+	expect_err(f, "crosses_phase", LE_REFUSED, NULL);
+	alloc_ok(f, P2_NOW, "lg", "ncloud-h200", 8, T("2026-09-01"), T("2026-09-02"));
+}
+
+static void test_allocate_invalid_window(void **state)
+{
+	struct fx *f = *state;
+	int64_t now = P2_NOW, s = T("2026-03-01");
+
+	grant_ok(f, now, "lg", "p2", "H200", BIG, -1);
+	assert_int_equal(try_alloc(f, now, "lg", "ncloud-h200", NULL, 8, s, s, false), -EINVAL);
+	expect_err(f, "invalid_window", LE_INVALID, "must be after the start");
+	assert_int_equal(try_alloc(f, now, "lg", "ncloud-h200", NULL, 8, s, s - HOUR, false), -EINVAL);
+	expect_err(f, "invalid_window", LE_INVALID, NULL);
+
+	assert_int_equal(try_alloc(f, now, "lg", "ncloud-h200", NULL, 8, now - 1, now + HOUR, false),
+			 -EINVAL);
+	expect_err(f, "invalid_window", LE_INVALID, "in the past");
+	assert_string_equal(detail_str(f, "now"), "2026-02-01T00:00:00+09:00");
+
+	/* starting right now is allowed */
+	alloc_ok(f, now, "lg", "ncloud-h200", 8, now, now + HOUR);
+}
+
+static void test_allocate_bad_request(void **state)
+{
+	struct fx *f = *state;
+	int64_t now = P2_NOW, s = T("2026-03-01");
+
+	grant_ok(f, now, "lg", "p2", "H200", BIG, -1);
+	assert_int_equal(try_alloc(f, now, "lg", "aws-h100", NULL, 8, s, s + HOUR, false), -EINVAL);
+	expect_err(f, "not_found", LE_NOT_FOUND, "aws-h100");
+	assert_int_equal(try_alloc(f, now, "lg", NULL, "H100", 8, s, s + HOUR, false), -EINVAL);
+	expect_err(f, "unknown_gpu", LE_INVALID, "H100");
+	assert_int_equal(try_alloc(f, now, "kakao", "ncloud-h200", NULL, 8, s, s + HOUR, false),
+			 -EINVAL);
+	expect_err(f, "not_found", LE_NOT_FOUND, "kakao");
+	assert_int_equal(try_alloc(f, now, "lg", "ncloud-h200", NULL, 0, s, s + HOUR, false), -EINVAL);
+	expect_err(f, "invalid_amount", LE_INVALID, NULL);
+	assert_int_equal(try_alloc(f, now, "lg", "ncloud-h200", NULL, -8, s, s + HOUR, false), -EINVAL);
+	expect_err(f, "invalid_amount", LE_INVALID, NULL);
+}
+
+static void test_allocate_quota_exceeded(void **state)
+{
+	struct fx *f = *state;
+	int64_t now = P2_NOW, s = T("2026-03-01");
+
+	/* nothing granted: 0 available */
+	assert_int_equal(try_alloc(f, now, "lg", "ncloud-h200", NULL, 1, s, s + 1, false), -EINVAL);
+	expect_err(f, "quota_exceeded", LE_REFUSED, NULL);
+	assert_int_equal(detail_int(f, "available_gpu_seconds"), 0);
+	assert_int_equal(detail_int(f, "needed_gpu_seconds"), 1);
+
+	grant_ok(f, now, "lg", "p2", "H200", 10 * HOUR, -1);
+	assert_int_equal(try_alloc(f, now, "lg", "ncloud-h200", NULL, 8, s, s + 2 * HOUR, false),
+			 -EINVAL);
+	expect_err(f, "quota_exceeded", LE_REFUSED, "10 GPU-hours of H200 left in p2; this needs 16");
+	assert_int_equal(detail_int(f, "available_gpu_seconds"), 10 * HOUR);
+	assert_int_equal(detail_int(f, "needed_gpu_seconds"), 16 * HOUR);
+
+	/* exactly the rest fits; one more GPU-second does not */
+	alloc_ok(f, now, "lg", "ncloud-h200", 5, s, s + 2 * HOUR);
+	assert_int_equal(try_alloc(f, now, "lg", "ncloud-h200", NULL, 1, s, s + 1, false), -EINVAL);
+	expect_err(f, "quota_exceeded", LE_REFUSED, NULL);
+	assert_int_equal(detail_int(f, "available_gpu_seconds"), 0);
+	/* quota of another phase or model does not help */
+	grant_ok(f, now, "lg", "p2", "B200", BIG, -1);
+	assert_int_equal(try_alloc(f, now, "lg", "ncloud-h200", NULL, 1, s, s + 1, false), -EINVAL);
+	expect_err(f, "quota_exceeded", LE_REFUSED, NULL);
+}
+
+/* Brute force for rule 2: tries every start from `from` on (the request's
+ * own and every end of a booking), checking the level at each instant
+ * where it can rise; returns TIME_MAX when nothing fits before limit. */
+static int64_t brute_earliest(const struct ledger *l, const char *pool, int64_t gpus,
+			      int64_t from, int64_t duration, int64_t limit)
+{
+	const struct cfg_pool *p = config_pool(ledger_config(l), pool);
+	const struct alloc *const *as;
+	size_t n = ledger_allocs(l, &as);
+	int64_t cap = p->gpus_per_node > 1 ? p->gpus / p->gpus_per_node * p->gpus_per_node : p->gpus;
+	int64_t best = TIME_MAX;
+
+	for (size_t c = 0; c <= n + 1; c++) {
+		int64_t s = c == 0 ? from : c == 1 ? p->available_from : as[c - 2]->end;
+		if (c >= 2 && strcmp(as[c - 2]->pool, pool) != 0)
+			continue;
+		if (s < from || s < p->available_from || s + duration > limit ||
+		    s + duration > p->available_until || s >= best)
+			continue;
+		bool fits = true;
+		for (size_t k = 0; k <= n && fits; k++) {
+			int64_t x = k == 0 ? s : as[k - 1]->start;
+			if (x < s || x >= s + duration)
+				continue;
+			int64_t level = 0;
+			for (size_t i = 0; i < n; i++)
+				if (strcmp(as[i]->pool, pool) == 0 && as[i]->start <= x && x < as[i]->end)
+					level += as[i]->gpus;
+			fits = level + gpus <= cap;
+		}
+		if (fits)
+			best = s;
+	}
+	return best;
+}
+
+static void test_allocate_capacity_earliest_start(void **state)
+{
+	struct fx *f = *state;
+	int64_t now = P2_NOW;
+
+	grant_ok(f, now, "lg", "p2", "H200", BIG, -1);
+	grant_ok(f, now, "skt", "p2", "H200", BIG, -1);
+	/* levels: 600 from 03-01, 1000 from 03-05, 400 from 03-10, 900 from
+	 * 03-12, 400 from 03-15, 0 from 03-20 */
+	alloc_ok(f, now, "lg", "ncloud-h200", 600, T("2026-03-01"), T("2026-03-10"));
+	alloc_ok(f, now, "skt", "ncloud-h200", 400, T("2026-03-05"), T("2026-03-20"));
+	alloc_ok(f, now, "lg", "ncloud-h200", 500, T("2026-03-12"), T("2026-03-15"));
+
+	int64_t s = T("2026-03-03"), d = 5 * DAY;
+	assert_int_equal(try_alloc(f, now, "lg", "ncloud-h200", NULL, 300, s, s + d, false), -EINVAL);
+	expect_err(f, "capacity_unavailable", LE_REFUSED, "2026-03-15T00:00:00+09:00");
+	int64_t want = brute_earliest(f->l, "ncloud-h200", 300, s, d, T("2026-08-01"));
+	assert_int_equal(want, T("2026-03-15"));
+	assert_string_equal(detail_str(f, "earliest_start"), fmt(want));
+	assert_string_equal(detail_str(f, "pool"), "ncloud-h200");
+
+	/* the hint is right: the same request at that start is booked */
+	alloc_ok(f, now, "lg", "ncloud-h200", 300, want, want + d);
+
+	/* a few more shapes against the brute force */
+	static const struct { int64_t gpus, days; const char *from; } reqs[] = {
+		{ 100, 1, "2026-03-01" }, { 624, 2, "2026-03-02" }, { 425, 3, "2026-03-04" },
+		{ 1024, 1, "2026-03-01" }, { 700, 4, "2026-03-11" },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(reqs); i++) {
+		int64_t from = T(reqs[i].from), dd = reqs[i].days * DAY;
+		int64_t exp = brute_earliest(f->l, "ncloud-h200", reqs[i].gpus, from, dd,
+					     T("2026-08-01"));
+		int rc = try_alloc(f, now, "skt", "ncloud-h200", NULL, reqs[i].gpus, from,
+				   from + dd, false);
+		if (exp == from) {
+			assert_int_equal(rc, 0);
+			continue;
+		}
+		assert_int_equal(rc, -EINVAL);
+		expect_err(f, "capacity_unavailable", LE_REFUSED, NULL);
+		assert_string_equal(detail_str(f, "earliest_start"), fmt(exp));
+	}
+}
+
+static void test_allocate_capacity_nothing_fits(void **state)
+{
+	struct fx *f = *state;
+	int64_t now = P2_NOW;
+
+	grant_ok(f, now, "skt", "p2", "H200", BIG, -1);
+	grant_ok(f, now, "lg", "p2", "H200", BIG, -1);
+	alloc_ok(f, now, "skt", "ncloud-h200", 1024, T("2026-02-02"), T("2026-07-30"));
+
+	/* three days never fit before the phase ends on 08-01 */
+	int64_t s = T("2026-03-01");
+	assert_int_equal(try_alloc(f, now, "lg", "ncloud-h200", NULL, 1, s, s + 3 * DAY, false),
+			 -EINVAL);
+	expect_err(f, "capacity_unavailable", LE_REFUSED, "no later start fits inside phase p2");
+	assert_true(json_is_null(detail(f, "earliest_start")));
+
+	/* two days just do, in the last two days of the phase */
+	assert_int_equal(try_alloc(f, now, "lg", "ncloud-h200", NULL, 1, s, s + 2 * DAY, false),
+			 -EINVAL);
+	expect_err(f, "capacity_unavailable", LE_REFUSED, NULL);
+	assert_string_equal(detail_str(f, "earliest_start"), "2026-07-30T00:00:00+09:00");
+}
+
+static void test_allocate_lease_end(void **state)
+{
+	struct fx *f = *state;
+	int64_t now = P2_NOW;
+
+	grant_ok(f, now, "lg", "p2", "B200", BIG, -1);
+	/* skt-b200 is leased until 2026-07-01 */
+	assert_int_equal(try_alloc(f, now, "lg", "skt-b200", NULL, 8, T("2026-06-30"),
+				   T("2026-07-02"), false), -EINVAL);
+	expect_err(f, "capacity_unavailable", LE_REFUSED, NULL);
+	assert_true(json_is_null(detail(f, "earliest_start")));
+	assert_int_equal(try_alloc(f, now, "lg", "skt-b200", NULL, 8, T("2026-07-05"),
+				   T("2026-07-06"), false), -EINVAL);
+	expect_err(f, "capacity_unavailable", LE_REFUSED, NULL);
+
+	/* by model, the hint points at the pool whose lease starts then */
+	assert_int_equal(try_alloc(f, now, "lg", NULL, "B200", 8, T("2026-06-30"),
+				   T("2026-07-02"), false), -EINVAL);
+	expect_err(f, "capacity_unavailable", LE_REFUSED, "nhn-b200");
+	assert_string_equal(detail_str(f, "earliest_start"), "2026-07-01T00:00:00+09:00");
+	assert_string_equal(detail_str(f, "pool"), "nhn-b200");
+
+	/* up to the last instant of the lease is fine */
+	alloc_ok(f, now, "lg", "skt-b200", 1024, T("2026-06-29"), T("2026-07-01"));
+	/* and nhn-b200 is not there before it starts */
+	assert_int_equal(try_alloc(f, now, "lg", "nhn-b200", NULL, 8, T("2026-06-30"),
+				   T("2026-07-01T01:00"), false), -EINVAL);
+	expect_err(f, "capacity_unavailable", LE_REFUSED, NULL);
+	assert_string_equal(detail_str(f, "earliest_start"), "2026-07-01T00:00:00+09:00");
+}
+
+static void test_allocate_cap_exceeded(void **state)
+{
+	struct fx *f = *state;
+	int64_t now = P2_NOW;
+
+	grant_ok(f, now, "lg", "p2", "H200", BIG, 16);
+	alloc_ok(f, now, "lg", "ncloud-h200", 12, T("2026-03-01"), T("2026-03-05"));
+	assert_int_equal(try_alloc(f, now, "lg", "ncloud-h200", NULL, 8, T("2026-03-04"),
+				   T("2026-03-06"), false), -EINVAL);
+	expect_err(f, "cap_exceeded", LE_REFUSED, "at most 16 H200 GPUs at once");
+	assert_int_equal(detail_int(f, "max_gpus"), 16);
+	assert_string_equal(detail_str(f, "earliest_start"), "2026-03-05T00:00:00+09:00");
+
+	/* up to the cap is fine, and others are not held to lg's cap */
+	alloc_ok(f, now, "lg", "ncloud-h200", 4, T("2026-03-04"), T("2026-03-06"));
+	grant_ok(f, now, "skt", "p2", "H200", BIG, -1);
+	alloc_ok(f, now, "skt", "ncloud-h200", 500, T("2026-03-04"), T("2026-03-06"));
+}
+
+static void test_allocate_not_active_before_joined(void **state)
+{
+	struct fx *f = *state;
+	int64_t now = P2_NOW;
+
+	grant_ok(f, now, "motif", "p2", "H200", BIG, -1);
+	assert_int_equal(try_alloc(f, now, "motif", "ncloud-h200", NULL, 8, T("2026-02-19"),
+				   T("2026-02-21"), false), -EINVAL);
+	expect_err(f, "not_active", LE_REFUSED, "not active before 2026-02-20T00:00:00+09:00");
+	assert_string_equal(detail_str(f, "active_from"), "2026-02-20T00:00:00+09:00");
+	alloc_ok(f, now, "motif", "ncloud-h200", 8, T("2026-02-20"), T("2026-02-21"));
+}
+
+static void test_allocate_not_whole_nodes(void **state)
+{
+	struct fx *f = *state;
+	int64_t now = P2_NOW, s = T("2026-07-02"), e = T("2026-07-03");
+
+	grant_ok(f, now, "lg", "p2", "B200", BIG, -1);
+	assert_int_equal(try_alloc(f, now, "lg", "nhn-b200", NULL, 12, s, e, false), -EINVAL);
+	expect_err(f, "not_whole_nodes", LE_REFUSED, "whole nodes of 8 GPUs");
+	assert_int_equal(detail_int(f, "gpus_per_node"), 8);
+	alloc_ok(f, now, "lg", "nhn-b200", 16, s, e);
+	/* whole nodes up to the capacity, no more */
+	alloc_ok(f, now, "lg", "nhn-b200", 48, s, e);
+	assert_int_equal(try_alloc(f, now, "lg", "nhn-b200", NULL, 8, s, e, false), -EINVAL);
+	expect_err(f, "capacity_unavailable", LE_REFUSED, NULL);
+	assert_string_equal(detail_str(f, "earliest_start"), "2026-07-03T00:00:00+09:00");
+}
+
+/* --- allocate --earliest ----------------------------------------------- */
+
+static void test_earliest_one_pool(void **state)
+{
+	struct fx *f = *state;
+	int64_t now = P2_NOW;
+
+	grant_ok(f, now, "lg", "p2", "H200", BIG, -1);
+	grant_ok(f, now, "skt", "p2", "H200", BIG, -1);
+	alloc_ok(f, now, "skt", "ncloud-h200", 1000, T("2026-03-01"), T("2026-03-10"));
+	alloc_ok(f, now, "skt", "ncloud-h200", 1000, T("2026-03-11"), T("2026-03-20"));
+
+	/* the one-day gap on 03-10 is too short for two days */
+	int64_t s = T("2026-03-02"), d = 2 * DAY;
+	int64_t want = brute_earliest(f->l, "ncloud-h200", 100, s, d, T("2026-08-01"));
+	assert_int_equal(want, T("2026-03-20"));
+	assert_int_equal(try_alloc(f, now, "lg", "ncloud-h200", NULL, 100, s, s + d, true), 0);
+	const struct alloc *a = ledger_alloc(f->l, last_id);
+	assert_non_null(a);
+	assert_int_equal(a->start, T("2026-03-20"));
+	assert_int_equal(a->end, T("2026-03-22"));
+	assert_int_equal(a->cost, 100 * d);
+	assert_int_equal(f->last.v[0].start, T("2026-03-20"));
+	assert_int_equal(f->last.v[0].end, T("2026-03-22"));
+
+	/* one day fits in the gap */
+	assert_int_equal(try_alloc(f, now, "lg", "ncloud-h200", NULL, 25, s, s + DAY, true), 0);
+	assert_int_equal(ledger_alloc(f->l, last_id)->start, T("2026-03-10"));
+
+	/* a start that is free is kept */
+	assert_int_equal(try_alloc(f, now, "lg", "ncloud-h200", NULL, 24, T("2026-04-01"),
+				   T("2026-04-02"), true), 0);
+	assert_int_equal(ledger_alloc(f->l, last_id)->start, T("2026-04-01"));
+}
+
+static void test_earliest_past_start_moves_to_now(void **state)
+{
+	struct fx *f = *state;
+	int64_t now = T("2026-02-01T10:00");
+
+	grant_ok(f, now, "lg", "p2", "H200", BIG, -1);
+	assert_int_equal(try_alloc(f, now, "lg", "ncloud-h200", NULL, 8, T("2026-02-01"),
+				   T("2026-02-01T05:00"), true), 0);
+	const struct alloc *a = ledger_alloc(f->l, last_id);
+	assert_int_equal(a->start, now);
+	assert_int_equal(a->end, now + 5 * HOUR);
+}
+
+static void test_earliest_by_model(void **state)
+{
+	struct fx *f = *state;
+	int64_t now = P2_NOW;
+
+	grant_ok(f, now, "lg", "p2", "B200", BIG, -1);
+	grant_ok(f, now, "skt", "p2", "B200", BIG, -1);
+	alloc_ok(f, now, "skt", "skt-b200", 1024, T("2026-06-01"), T("2026-07-01"));
+
+	/* skt-b200 is full until its lease ends; nhn-b200 starts then */
+	struct alloc_req r = {.consortium = "lg", .gpu = "B200", .gpus = 64,
+			      .start = T("2026-06-01"), .end = T("2026-06-11"), .earliest = true};
+	assert_int_equal(try_alloc_req(f, now, &r), 0);
+	const struct alloc *a = ledger_alloc(f->l, last_id);
+	assert_string_equal(a->pool, "nhn-b200");
+	assert_string_equal(a->gpu, "B200");
+	assert_int_equal(a->start, T("2026-07-01"));
+	assert_int_equal(a->end, T("2026-07-11"));
+	assert_string_equal(f->last.v[0].pool, "nhn-b200");
+
+	/* earlier in the year skt-b200 is free and wins */
+	r.start = T("2026-05-01");
+	r.end = T("2026-05-02");
+	assert_int_equal(try_alloc_req(f, now, &r), 0);
+	a = ledger_alloc(f->l, last_id);
+	assert_string_equal(a->pool, "skt-b200");
+	assert_int_equal(a->start, T("2026-05-01"));
+
+	/* not a multiple of 8: only skt-b200 can take it, and it never can */
+	r.gpus = 12;
+	r.start = T("2026-06-01");
+	r.end = T("2026-06-11");
+	assert_int_equal(try_alloc_req(f, now, &r), -EINVAL);
+	expect_err(f, "capacity_unavailable", LE_REFUSED, NULL);
+	assert_true(json_is_null(detail(f, "earliest_start")));
+}
+
+static void test_by_model_without_earliest(void **state)
+{
+	struct fx *f = *state;
+	int64_t now = P2_NOW;
+
+	grant_ok(f, now, "lg", "p2", "B200", BIG, -1);
+	struct alloc_req r = {.consortium = "lg", .gpu = "B200", .gpus = 8,
+			      .start = T("2026-03-01"), .end = T("2026-03-02")};
+	assert_int_equal(try_alloc_req(f, now, &r), 0);
+	assert_string_equal(ledger_alloc(f->l, last_id)->pool, "skt-b200");
+	r.start = T("2026-07-10");
+	r.end = T("2026-07-11");
+	assert_int_equal(try_alloc_req(f, now, &r), 0);
+	assert_string_equal(ledger_alloc(f->l, last_id)->pool, "nhn-b200");
+	/* by model, whole nodes only matter if no pool can take the count */
+	r.gpus = 12;
+	assert_int_equal(try_alloc_req(f, now, &r), -EINVAL);
+	expect_err(f, "capacity_unavailable", LE_REFUSED, NULL);
+}
+
+static void test_earliest_tie_first_pool(void **state)
+{
+	struct fx *f = *state;
+	int64_t now = P2_NOW;
+
+	reset_with(f, cfg_more);
+	grant_ok(f, now, "lg", "p2", "H200", BIG, -1);
+	grant_ok(f, now, "skt", "p2", "H200", BIG, -1);
+
+	/* both H200 pools free: the first in the config */
+	struct alloc_req r = {.consortium = "lg", .gpu = "H200", .gpus = 100,
+			      .start = T("2026-03-01"), .end = T("2026-03-02"), .earliest = true};
+	assert_int_equal(try_alloc_req(f, now, &r), 0);
+	assert_string_equal(ledger_alloc(f->l, last_id)->pool, "ncloud-h200");
+
+	/* both full until 03-10: still the first */
+	alloc_ok(f, now, "skt", "ncloud-h200", 924, T("2026-03-01"), T("2026-03-10"));
+	alloc_ok(f, now, "skt", "ncloud-h200", 100, T("2026-03-02"), T("2026-03-10"));
+	alloc_ok(f, now, "skt", "kt-h200", 512, T("2026-03-01"), T("2026-03-10"));
+	assert_int_equal(try_alloc_req(f, now, &r), 0);
+	assert_string_equal(ledger_alloc(f->l, last_id)->pool, "ncloud-h200");
+	assert_int_equal(ledger_alloc(f->l, last_id)->start, T("2026-03-10"));
+
+	/* ncloud-h200 full for longer: kt-h200 is earlier */
+	alloc_ok(f, now, "skt", "ncloud-h200", 924, T("2026-03-10"), T("2026-03-20"));
+	assert_int_equal(try_alloc_req(f, now, &r), 0);
+	assert_string_equal(ledger_alloc(f->l, last_id)->pool, "kt-h200");
+	assert_int_equal(ledger_alloc(f->l, last_id)->start, T("2026-03-10"));
+}
+
+static void test_cap_counts_across_pools(void **state)
+{
+	struct fx *f = *state;
+	int64_t now = P2_NOW;
+
+	reset_with(f, cfg_more);
+	grant_ok(f, now, "lg", "p2", "H200", BIG, 16);
+	alloc_ok(f, now, "lg", "ncloud-h200", 10, T("2026-03-01"), T("2026-03-05"));
+	assert_int_equal(try_alloc(f, now, "lg", "kt-h200", NULL, 8, T("2026-03-02"),
+				   T("2026-03-03"), false), -EINVAL);
+	expect_err(f, "cap_exceeded", LE_REFUSED, NULL);
+	alloc_ok(f, now, "lg", "kt-h200", 6, T("2026-03-02"), T("2026-03-03"));
+}
+
+static void test_earliest_respects_cap(void **state)
+{
+	struct fx *f = *state;
+	int64_t now = P2_NOW;
+
+	grant_ok(f, now, "lg", "p2", "H200", BIG, 16);
+	alloc_ok(f, now, "lg", "ncloud-h200", 16, T("2026-03-01"), T("2026-03-05"));
+	alloc_ok(f, now, "lg", "ncloud-h200", 10, T("2026-03-06"), T("2026-03-08"));
+
+	/* the pool is nearly empty; the cap is what moves the start */
+	assert_int_equal(try_alloc(f, now, "lg", "ncloud-h200", NULL, 8, T("2026-03-02"),
+				   T("2026-03-04"), true), 0);
+	const struct alloc *a = ledger_alloc(f->l, last_id);
+	assert_int_equal(a->start, T("2026-03-08"));
+	assert_int_equal(a->end, T("2026-03-10"));
+
+	/* by model too */
+	struct alloc_req r = {.consortium = "lg", .gpu = "H200", .gpus = 6,
+			      .start = T("2026-03-02"), .end = T("2026-03-03"), .earliest = true};
+	assert_int_equal(try_alloc_req(f, now, &r), 0);
+	assert_int_equal(ledger_alloc(f->l, last_id)->start, T("2026-03-05"));
+}
+
+static void test_earliest_respects_joined(void **state)
+{
+	struct fx *f = *state;
+	int64_t now = P2_NOW;
+
+	grant_ok(f, now, "motif", "p2", "H200", BIG, -1);
+	assert_int_equal(try_alloc(f, now, "motif", "ncloud-h200", NULL, 8, T("2026-02-01"),
+				   T("2026-02-02"), true), 0);
+	const struct alloc *a = ledger_alloc(f->l, last_id);
+	assert_int_equal(a->start, T("2026-02-20"));
+	assert_int_equal(a->end, T("2026-02-21"));
+}
+
+static void test_earliest_nothing_fits(void **state)
+{
+	struct fx *f = *state;
+	int64_t now = P2_NOW;
+
+	grant_ok(f, now, "skt", "p2", "H200", BIG, -1);
+	grant_ok(f, now, "lg", "p2", "H200", BIG, -1);
+	alloc_ok(f, now, "skt", "ncloud-h200", 1024, T("2026-02-02"), T("2026-07-30"));
+	int64_t s = T("2026-03-01");
+	assert_int_equal(try_alloc(f, now, "lg", "ncloud-h200", NULL, 1, s, s + 3 * DAY, true),
+			 -EINVAL);
+	expect_err(f, "capacity_unavailable", LE_REFUSED, "phase p2");
+	assert_true(json_is_null(detail(f, "earliest_start")));
+	/* the message speaks of the duration, not of a date in 1970 */
+	if (strstr(f->err.message, "1970") != NULL)
+		fail_msg("duration printed as a date: %s", f->err.message);
+	assert_non_null(strstr(f->err.message, "72 hours"));
+
+	/* the eliminated cannot search past their elimination */
+	assert_int_equal(try_eliminate(f, now, "lg", T("2026-03-01")), 0);
+	assert_int_equal(try_alloc(f, now, "lg", "ncloud-h200", NULL, 1, s, s + 3 * DAY, true),
+			 -EINVAL);
+	expect_err(f, "not_active", LE_REFUSED, NULL);
+}
+
+/* --- cancel and release ------------------------------------------------ */
+
+static void test_cancel_reserved(void **state)
+{
+	struct fx *f = *state;
+	int64_t now = P2_NOW, s = T("2026-03-01");
+
+	grant_ok(f, now, "lg", "p2", "H200", 20000 * HOUR, -1);
+	const char *id = alloc_ok(f, now, "lg", "ncloud-h200", 1024, s, s + 10 * HOUR);
+	assert_int_equal(avail(bal(f, "lg", "p2", "H200")), 9760 * HOUR);
+
+	assert_int_equal(try_cancel(f, now, id), 0);
+	assert_int_equal(f->last.n, 1);
+	const struct jentry *e = &f->last.v[0];
+	assert_int_equal(e->kind, J_CANCEL);
+	assert_string_equal(e->allocation, id);
+	assert_string_equal(e->pool, "ncloud-h200");
+	assert_int_equal(e->committed_delta, -10240 * HOUR);
+	assert_string_equal(e->reason, "no longer needed");
+	assert_int_equal(bal(f, "lg", "p2", "H200")->committed, 0);
+	assert_int_equal(avail(bal(f, "lg", "p2", "H200")), 20000 * HOUR);
+	assert_null(ledger_alloc(f->l, id));
+	assert_int_equal(n_allocs(f->l), 0);
+
+	/* the GPUs are free again; a cancelled id is gone */
+	alloc_ok(f, now, "lg", "ncloud-h200", 1024, s, s + HOUR);
+	assert_int_equal(try_cancel(f, now, id), -EINVAL);
+	expect_err(f, "not_found", LE_NOT_FOUND, id);
+}
+
+static void test_cancel_active_bad_state(void **state)
+{
+	struct fx *f = *state;
+	int64_t now = P2_NOW, s = T("2026-03-01");
+
+	grant_ok(f, now, "lg", "p2", "H200", BIG, -1);
+	const char *id = alloc_ok(f, now, "lg", "ncloud-h200", 8, s, s + DAY);
+	assert_int_equal(try_cancel(f, s, id), -EINVAL);
+	expect_err(f, "bad_state", LE_REFUSED, "use release");
+	assert_string_equal(detail_str(f, "state"), "active");
+	assert_int_equal(try_cancel(f, s + HOUR, id), -EINVAL);
+	expect_err(f, "bad_state", LE_REFUSED, NULL);
+	/* one second before the start it was still reserved */
+	assert_int_equal(try_cancel(f, s - 1, id), 0);
+}
+
+static void test_cancel_not_found(void **state)
+{
+	struct fx *f = *state;
+
+	assert_int_equal(try_cancel(f, P2_NOW, "A-000001"), -EINVAL);
+	expect_err(f, "not_found", LE_NOT_FOUND, "A-000001");
+	assert_int_equal(try_cancel(f, P2_NOW, "bogus"), -EINVAL);
+	expect_err(f, "not_found", LE_NOT_FOUND, "bogus");
+	assert_int_equal(try_cancel(f, P2_NOW, NULL), -EINVAL);
+	expect_err(f, "not_found", LE_NOT_FOUND, NULL);
+	assert_int_equal(try_release(f, P2_NOW, "A-999999", TIME_MIN), -EINVAL);
+	expect_err(f, "not_found", LE_NOT_FOUND, "A-999999");
+}
+
+static void test_release_at_now(void **state)
+{
+	struct fx *f = *state;
+	int64_t now = P2_NOW, s = T("2026-03-01"), e = s + 10 * HOUR;
+
+	grant_ok(f, now, "lg", "p2", "H200", 1000 * HOUR, -1);
+	const char *id = alloc_ok(f, now, "lg", "ncloud-h200", 8, s, e);
+	int64_t at = s + 4 * HOUR;
+
+	assert_int_equal(try_release(f, at, id, TIME_MIN), 0);
+	assert_int_equal(f->last.n, 1);
+	const struct jentry *j = &f->last.v[0];
+	assert_int_equal(j->kind, J_RELEASE);
+	assert_string_equal(j->allocation, id);
+	assert_int_equal(j->start, s);
+	assert_int_equal(j->end, at);
+	assert_int_equal(j->committed_delta, -8 * 6 * HOUR);
+
+	const struct alloc *a = ledger_alloc(f->l, id);
+	assert_int_equal(a->end, at);
+	assert_int_equal(a->booked_end, e);
+	assert_int_equal(a->cost, 8 * 4 * HOUR);
+	assert_int_equal(alloc_state_at(a, at), AS_RELEASED);
+	assert_int_equal(bal(f, "lg", "p2", "H200")->committed, 32 * HOUR);
+	assert_int_equal(avail(bal(f, "lg", "p2", "H200")), 968 * HOUR);
+
+	/* the released GPUs are free from then on */
+	grant_ok(f, at, "skt", "p2", "H200", BIG, -1);
+	alloc_ok(f, at, "skt", "ncloud-h200", 1024, at, e);
+}
+
+static void test_release_in_future(void **state)
+{
+	struct fx *f = *state;
+	int64_t now = P2_NOW, s = T("2026-03-01"), e = s + 10 * DAY;
+
+	grant_ok(f, now, "lg", "p2", "H200", BIG, -1);
+	const char *id = alloc_ok(f, now, "lg", "ncloud-h200", 100, s, e);
+	int64_t at = s + 3 * DAY;
+
+	assert_int_equal(try_release(f, s + DAY, id, at), 0);
+	assert_int_equal(f->last.v[0].committed_delta, -100 * 7 * DAY);
+	assert_int_equal(f->last.v[0].end, at);
+	assert_int_equal(ledger_alloc(f->l, id)->end, at);
+	assert_int_equal(ledger_alloc(f->l, id)->cost, 100 * 3 * DAY);
+	assert_int_equal(bal(f, "lg", "p2", "H200")->committed, 100 * 3 * DAY);
+}
+
+static void test_release_invalid_window(void **state)
+{
+	struct fx *f = *state;
+	int64_t now = P2_NOW, s = T("2026-03-01"), e = s + 10 * HOUR;
+
+	grant_ok(f, now, "lg", "p2", "H200", BIG, -1);
+	const char *id = alloc_ok(f, now, "lg", "ncloud-h200", 8, s, e);
+	int64_t mid = s + 5 * HOUR;
+
+	assert_int_equal(try_release(f, now, id, s), -EINVAL);
+	expect_err(f, "invalid_window", LE_INVALID, "cancel the reservation instead");
+	assert_int_equal(try_release(f, now, id, s - HOUR), -EINVAL);
+	expect_err(f, "invalid_window", LE_INVALID, NULL);
+	/* at now, before the start: that is a cancel */
+	assert_int_equal(try_release(f, now, id, TIME_MIN), -EINVAL);
+	expect_err(f, "invalid_window", LE_INVALID, NULL);
+	assert_int_equal(try_release(f, mid, id, e), -EINVAL);
+	expect_err(f, "invalid_window", LE_INVALID, "before the end");
+	assert_int_equal(try_release(f, mid, id, e + HOUR), -EINVAL);
+	expect_err(f, "invalid_window", LE_INVALID, NULL);
+	assert_int_equal(try_release(f, mid, id, mid - 1), -EINVAL);
+	expect_err(f, "invalid_window", LE_INVALID, "must be from now");
+	assert_int_equal(try_release(f, mid, id, e - 1), 0);
+	assert_int_equal(f->last.v[0].committed_delta, -8);
+}
+
+static void test_completed_cannot_change(void **state)
+{
+	struct fx *f = *state;
+	int64_t now = P2_NOW, s = T("2026-03-01"), e = s + HOUR;
+
+	grant_ok(f, now, "lg", "p2", "H200", BIG, -1);
+	const char *id = alloc_ok(f, now, "lg", "ncloud-h200", 8, s, e);
+
+	assert_int_equal(try_release(f, e, id, TIME_MIN), -EINVAL);
+	expect_err(f, "bad_state", LE_REFUSED, "has completed");
+	assert_int_equal(try_cancel(f, e + DAY, id), -EINVAL);
+	expect_err(f, "bad_state", LE_REFUSED, "has completed");
+
+	/* once time has passed it, the ledger forgets it: not found */
+	assert_int_equal(tick(f, e), 0);
+	assert_null(ledger_alloc(f->l, id));
+	assert_int_equal(try_release(f, e, id, TIME_MIN), -EINVAL);
+	expect_err(f, "not_found", LE_NOT_FOUND, id);
+	assert_int_equal(try_cancel(f, e, id), -EINVAL);
+	expect_err(f, "not_found", LE_NOT_FOUND, id);
+}
+
+/* --- eliminate and reinstate ------------------------------------------- */
+
+static void test_eliminate_revokes_and_cuts(void **state)
+{
+	struct fx *f = *state;
+	int64_t now = P2_NOW, T_ = T("2026-02-15");
+
+	grant_ok(f, now, "lg", "p2", "H200", BIG, -1);
+	grant_ok(f, now, "skt", "p2", "H200", BIG, -1);
+	const char *z = alloc_ok(f, now, "lg", "ncloud-h200", 2, T("2026-02-02"), T("2026-02-03"));
+	const char *x = alloc_ok(f, now, "lg", "ncloud-h200", 8, T("2026-02-10"), T("2026-02-20"));
+	const char *y = alloc_ok(f, now, "lg", "ncloud-h200", 4, T("2026-03-01"), T("2026-03-02"));
+	const char *w = alloc_ok(f, now, "lg", "ncloud-h200", 3, T_, T("2026-02-16"));
+	const char *q = alloc_ok(f, now, "skt", "ncloud-h200", 16, T("2026-02-10"), T("2026-02-20"));
+	int64_t committed = bal(f, "lg", "p2", "H200")->committed;
+	int64_t granted = bal(f, "lg", "p2", "H200")->granted;
+	assert_int_equal(committed, 2 * DAY + 80 * DAY + 4 * DAY + 3 * DAY);
+
+	int64_t now2 = T("2026-02-12");
+	assert_int_equal(try_eliminate(f, now2, "lg", T_), 0);
+	assert_int_equal(f->last.n, 4);
+	const struct jentry *e = &f->last.v[0];
+	assert_int_equal(e->kind, J_ELIMINATE);
+	assert_string_equal(e->consortium, "lg");
+	assert_null(e->phase);
+	assert_int_equal(e->start, T_);
+	assert_int_equal(e->end, T_ + 180 * DAY);
+	assert_string_equal(e->reason, "evaluation");
+
+	/* the running one is cut at T with the rest refunded */
+	e = &f->last.v[1];
+	assert_int_equal(e->kind, J_REVOKE);
+	assert_string_equal(e->allocation, x);
+	assert_int_equal(e->end, T_);
+	assert_int_equal(e->committed_delta, -8 * 5 * DAY);
+	/* those starting at or after T go whole */
+	e = &f->last.v[2];
+	assert_int_equal(e->kind, J_REVOKE);
+	assert_string_equal(e->allocation, y);
+	assert_int_equal(e->committed_delta, -4 * DAY);
+	e = &f->last.v[3];
+	assert_int_equal(e->kind, J_REVOKE);
+	assert_string_equal(e->allocation, w);
+	assert_int_equal(e->committed_delta, -3 * DAY);
+
+	const struct alloc *a = ledger_alloc(f->l, x);
+	assert_non_null(a);
+	assert_int_equal(a->end, T_);
+	assert_int_equal(a->cost, 8 * 5 * DAY);
+	assert_int_equal(alloc_state_at(a, now2), AS_REVOKED);
+	assert_null(ledger_alloc(f->l, y));
+	assert_null(ledger_alloc(f->l, w));
+	assert_non_null(ledger_alloc(f->l, z));
+	/* skt's booking is untouched */
+	assert_int_equal(ledger_alloc(f->l, q)->end, T("2026-02-20"));
+	assert_int_equal(bal(f, "lg", "p2", "H200")->committed, 2 * DAY + 40 * DAY);
+	/* p2 started before T: its quota stays (and will expire at its end) */
+	assert_int_equal(bal(f, "lg", "p2", "H200")->granted, granted);
+
+	const struct cstate *cs = ledger_cstate(f->l, "lg");
+	assert_non_null(cs);
+	assert_int_equal(cs->status, CS_ELIMINATED);
+	assert_int_equal(cs->since, T_);
+	assert_int_equal(cs->designation_until, T("2026-08-14"));
+	assert_string_equal(fmt(cs->designation_until), "2026-08-14T00:00:00+09:00");
+
+	/* the GPUs after T are free for others */
+	alloc_ok(f, now2, "skt", "ncloud-h200", 1008, T_, T("2026-02-20"));
+}
+
+static void test_eliminate_revokes_later_phase_quota(void **state)
+{
+	struct fx *f = *state;
+	int64_t now = P1_NOW, T_ = T("2025-12-15");
+
+	grant_ok(f, now, "lg", "p1", "H200", 100 * HOUR, -1);
+	grant_ok(f, now, "lg", "p2", "H200", 200 * HOUR, -1);
+	grant_ok(f, now, "lg", "p2", "B200", 50 * HOUR, 8);
+	const char *id = alloc_ok(f, now, "lg", "ncloud-h200", 8, T("2026-02-01"),
+				  T("2026-02-01T01:00"));
+
+	assert_int_equal(try_eliminate(f, now, "lg", T_), 0);
+	assert_int_equal(f->last.n, 4);
+	assert_int_equal(f->last.v[0].kind, J_ELIMINATE);
+	assert_int_equal(f->last.v[1].kind, J_REVOKE);
+	assert_string_equal(f->last.v[1].allocation, id);
+	assert_int_equal(f->last.v[1].committed_delta, -8 * HOUR);
+
+	/* quota revokes: no allocation, negative granted_delta = available */
+	int found = 0;
+	for (size_t i = 2; i < f->last.n; i++) {
+		const struct jentry *e = &f->last.v[i];
+		assert_int_equal(e->kind, J_REVOKE);
+		assert_null(e->allocation);
+		assert_string_equal(e->phase, "p2");
+		assert_int_equal(e->committed_delta, 0);
+		assert_int_equal(e->granted_delta,
+				 strcmp(e->gpu, "H200") == 0 ? -200 * HOUR : -50 * HOUR);
+		found++;
+	}
+	assert_int_equal(found, 2);
+	assert_int_equal(bal(f, "lg", "p2", "H200")->granted, 0);
+	assert_int_equal(bal(f, "lg", "p2", "H200")->committed, 0);
+	assert_int_equal(bal(f, "lg", "p2", "B200")->granted, 0);
+	/* the phase that runs at T keeps its quota */
+	assert_int_equal(bal(f, "lg", "p1", "H200")->granted, 100 * HOUR);
+}
+
+static void test_eliminate_at_phase_boundary(void **state)
+{
+	struct fx *f = *state;
+	int64_t now = P1_NOW, T_ = T("2026-01-16");	/* the evaluation at p1's end */
+
+	grant_ok(f, now, "lg", "p1", "H200", 100 * HOUR, -1);
+	grant_ok(f, now, "lg", "p2", "H200", 200 * HOUR, -1);
+	assert_int_equal(try_eliminate(f, now, "lg", T_), 0);
+	/* p2 starts at T: the team is out for all of it, its quota goes */
+	assert_int_equal(f->last.n, 2);
+	assert_int_equal(f->last.v[1].kind, J_REVOKE);
+	assert_string_equal(f->last.v[1].phase, "p2");
+	assert_int_equal(f->last.v[1].granted_delta, -200 * HOUR);
+	assert_int_equal(avail(bal(f, "lg", "p2", "H200")), 0);
+	assert_int_equal(avail(bal(f, "lg", "p1", "H200")), 100 * HOUR);
+}
+
+static void test_eliminate_refusals(void **state)
+{
+	struct fx *f = *state;
+	int64_t now = P2_NOW;
+
+	assert_int_equal(try_eliminate(f, now, "lg", now - 1), -EINVAL);
+	expect_err(f, "invalid_window", LE_INVALID, "in the past");
+	assert_null(ledger_cstate(f->l, "lg"));
+	assert_int_equal(try_eliminate(f, now, "kakao", now), -EINVAL);
+	expect_err(f, "not_found", LE_NOT_FOUND, "kakao");
+
+	assert_int_equal(try_eliminate(f, now, "lg", now), 0);
+	assert_int_equal(try_eliminate(f, now, "lg", T("2026-03-01")), -EINVAL);
+	expect_err(f, "bad_state", LE_REFUSED, "already eliminated");
+	assert_string_equal(detail_str(f, "eliminated_at"), "2026-02-01T00:00:00+09:00");
+}
+
+static void test_allocate_after_elimination(void **state)
+{
+	struct fx *f = *state;
+	int64_t now = P2_NOW, T_ = T("2026-03-01");
+
+	grant_ok(f, now, "lg", "p2", "H200", BIG, -1);
+	assert_int_equal(try_eliminate(f, now, "lg", T_), 0);
+
+	assert_int_equal(try_alloc(f, now, "lg", "ncloud-h200", NULL, 8, T("2026-02-28"),
+				   T("2026-03-02"), false), -EINVAL);
+	expect_err(f, "not_active", LE_REFUSED, "eliminated from 2026-03-01T00:00:00+09:00");
+	assert_string_equal(detail_str(f, "eliminated_at"), "2026-03-01T00:00:00+09:00");
+	assert_int_equal(try_alloc(f, now, "lg", "ncloud-h200", NULL, 8, T("2026-04-01"),
+				   T("2026-04-02"), false), -EINVAL);
+	expect_err(f, "not_active", LE_REFUSED, NULL);
+	assert_int_equal(try_alloc(f, now, "lg", "ncloud-h200", NULL, 8, T("2026-04-01"),
+				   T("2026-04-02"), true), -EINVAL);
+	expect_err(f, "not_active", LE_REFUSED, NULL);
+	/* until T it is still active */
+	alloc_ok(f, now, "lg", "ncloud-h200", 8, T("2026-02-28"), T_);
+}
+
+static void test_reinstate(void **state)
+{
+	struct fx *f = *state;
+	int64_t now = P1_NOW, T_ = T("2026-01-16"), T2 = T("2026-02-10");
+
+	grant_ok(f, now, "lg", "p2", "H200", 200 * HOUR, -1);
+	assert_int_equal(try_reinstate(f, now, "lg", now), -EINVAL);
+	expect_err(f, "bad_state", LE_REFUSED, "not eliminated");
+	assert_int_equal(try_reinstate(f, now, "kakao", now), -EINVAL);
+	expect_err(f, "not_found", LE_NOT_FOUND, NULL);
+
+	assert_int_equal(try_eliminate(f, now, "lg", T_), 0);
+	int64_t now2 = T("2026-02-01");
+	assert_int_equal(try_reinstate(f, now2, "lg", now2 - 1), -EINVAL);
+	expect_err(f, "invalid_window", LE_INVALID, NULL);
+
+	assert_int_equal(try_reinstate(f, now2, "lg", T2), 0);
+	assert_int_equal(f->last.n, 1);
+	assert_int_equal(f->last.v[0].kind, J_REINSTATE);
+	assert_int_equal(f->last.v[0].start, T2);
+	const struct cstate *cs = ledger_cstate(f->l, "lg");
+	assert_int_equal(cs->status, CS_ACTIVE);
+	assert_int_equal(cs->since, T2);
+	assert_int_equal(cs->designation_until, TIME_MIN);
+
+	/* the old quota was revoked: it needs a new grant */
+	assert_int_equal(try_alloc(f, now2, "lg", "ncloud-h200", NULL, 8, T2, T2 + HOUR, false),
+			 -EINVAL);
+	expect_err(f, "quota_exceeded", LE_REFUSED, NULL);
+	grant_ok(f, now2, "lg", "p2", "H200", 100 * HOUR, -1);
+	alloc_ok(f, now2, "lg", "ncloud-h200", 8, T2, T2 + HOUR);
+	/* and it is active only from T2 */
+	assert_int_equal(try_alloc(f, now2, "lg", "ncloud-h200", NULL, 8, T2 - HOUR, T2 + HOUR,
+				   false), -EINVAL);
+	expect_err(f, "not_active", LE_REFUSED, "not active before 2026-02-10T00:00:00+09:00");
+	assert_int_equal(try_alloc(f, now2, "lg", "ncloud-h200", NULL, 8, now2, now2 + HOUR, true),
+			 0);
+	assert_int_equal(ledger_alloc(f->l, last_id)->start, T2);
+	/* eliminated again later, the chain goes on */
+	assert_int_equal(try_eliminate(f, now2, "lg", T2 - 1), -EINVAL);
+	expect_err(f, "invalid_window", LE_INVALID, NULL);
+	assert_int_equal(try_eliminate(f, now2, "lg", T("2026-03-01")), 0);
+}
+
+/* --- time -------------------------------------------------------------- */
+
+static void test_tick_expires_at_phase_end(void **state)
+{
+	struct fx *f = *state;
+	int64_t now = P1_NOW;
+
+	grant_ok(f, now, "lg", "p1", "H200", 100 * HOUR, -1);
+	grant_ok(f, now, "skt", "p1", "B200", 50 * HOUR, -1);
+	grant_ok(f, now, "lg", "p2", "H200", 70 * HOUR, -1);
+	alloc_ok(f, now, "lg", "ncloud-h200", 10, T("2025-12-10"), T("2025-12-10T02:00"));
+
+	assert_int_equal(tick(f, T("2026-01-15T23:59:59")), 0);
+	assert_int_equal(tick(f, T("2026-01-16")), 2);
+	int64_t lg = 0, skt = 0;
+	for (size_t i = 0; i < f->last.n; i++) {
+		const struct jentry *e = &f->last.v[i];
+		assert_int_equal(e->kind, J_EXPIRE);
+		assert_string_equal(e->phase, "p1");
+		assert_int_equal(e->granted_delta, 0);
+		assert_int_equal(e->committed_delta, 0);
+		if (strcmp(e->consortium, "lg") == 0)
+			lg = e->expired_delta;
+		else
+			skt = e->expired_delta;
+	}
+	assert_int_equal(lg, 80 * HOUR);
+	assert_int_equal(skt, 50 * HOUR);
+
+	const struct balance *b = bal(f, "lg", "p1", "H200");
+	assert_int_equal(b->granted, 100 * HOUR);
+	assert_int_equal(b->committed, 20 * HOUR);
+	assert_int_equal(b->expired, 80 * HOUR);
+	assert_int_equal(avail(b), 0);
+	assert_int_equal(bal(f, "skt", "p1", "B200")->expired, 50 * HOUR);
+	assert_int_equal(bal(f, "lg", "p2", "H200")->expired, 0);
+
+	/* idempotent */
+	assert_int_equal(tick(f, T("2026-01-16")), 0);
+	assert_int_equal(tick(f, T("2026-03-01")), 0);
+	assert_int_equal(ledger_head_seq(f->l), 6);
+	/* nothing left to adjust in p1 (phase is closed anyway) */
+	assert_int_equal(try_grant(f, T("2026-03-01"), "lg", "p1", "H200", -HOUR, -1), -EINVAL);
+	expect_err(f, "phase_closed", LE_REFUSED, NULL);
+}
+
+static void test_tick_drops_completed(void **state)
+{
+	struct fx *f = *state;
+	int64_t now = P2_NOW;
+
+	grant_ok(f, now, "lg", "p2", "H200", BIG, -1);
+	const char *a = alloc_ok(f, now, "lg", "ncloud-h200", 8, T("2026-03-01"), T("2026-03-02"));
+	const char *b = alloc_ok(f, now, "lg", "ncloud-h200", 8, T("2026-03-01"), T("2026-03-05"));
+	const struct balance **bs;
+	ledger_balances(f->l, &bs);
+	int64_t committed = bal(f, "lg", "p2", "H200")->committed;
+
+	assert_int_equal(tick(f, T("2026-03-01T12:00")), 0);
+	assert_int_equal(n_allocs(f->l), 2);
+	assert_int_equal(tick(f, T("2026-03-02")), 0);
+	assert_int_equal(n_allocs(f->l), 1);
+	assert_null(ledger_alloc(f->l, a));
+	assert_non_null(ledger_alloc(f->l, b));
+	assert_int_equal(bal(f, "lg", "p2", "H200")->committed, committed);
+	assert_int_equal(ledger_consumed(f->l, bal(f, "lg", "p2", "H200"), T("2026-03-02")),
+			 8 * DAY + 8 * DAY);
+	/* the next id is not reused */
+	assert_string_equal(alloc_ok(f, T("2026-03-02"), "lg", "ncloud-h200", 1, T("2026-03-03"),
+				     T("2026-03-04")), "A-000003");
+	/* pruning the past does not lose the present */
+	assert_int_equal(try_alloc(f, T("2026-03-02"), "lg", "ncloud-h200", NULL, 1024,
+				   T("2026-03-04"), T("2026-03-06"), false), -EINVAL);
+	expect_err(f, "capacity_unavailable", LE_REFUSED, NULL);
+	assert_string_equal(detail_str(f, "earliest_start"), "2026-03-05T00:00:00+09:00");
+}
+
+static void test_next_due(void **state)
+{
+	struct fx *f = *state;
+	int64_t now = P1_NOW, s = T("2025-12-10"), e = s + 2 * HOUR;
+
+	assert_int_equal(ledger_next_due(f->l, now), T("2026-01-16"));
+	grant_ok(f, now, "lg", "p1", "H200", BIG, -1);
+	alloc_ok(f, now, "lg", "ncloud-h200", 10, s, e);
+	assert_int_equal(ledger_next_due(f->l, now), s);
+	assert_int_equal(ledger_next_due(f->l, s), e);
+	assert_int_equal(ledger_next_due(f->l, e), T("2026-01-16"));
+	assert_int_equal(ledger_next_due(f->l, T("2026-01-16")), T("2026-08-01"));
+	assert_int_equal(ledger_next_due(f->l, T("2026-08-01")), TIME_MAX);
+}
+
+static void test_consumed(void **state)
+{
+	struct fx *f = *state;
+	int64_t now = P2_NOW, s = T("2026-03-01"), e = s + 10 * HOUR;
+
+	grant_ok(f, now, "lg", "p2", "H200", 1000 * HOUR, -1);
+	alloc_ok(f, now, "lg", "ncloud-h200", 8, s, e);
+	const struct balance *b = bal(f, "lg", "p2", "H200");
+	assert_int_equal(ledger_consumed(f->l, b, now), 0);
+	assert_int_equal(ledger_consumed(f->l, b, s), 0);
+	assert_int_equal(ledger_consumed(f->l, b, s + 5 * HOUR), 40 * HOUR);
+	assert_int_equal(ledger_consumed(f->l, b, s + 5 * HOUR), b->committed / 2);
+	assert_int_equal(ledger_consumed(f->l, b, e), 80 * HOUR);
+	assert_int_equal(ledger_consumed(f->l, b, e + DAY), 80 * HOUR);
+}
+
+/* --- journal and audit ------------------------------------------------- */
+
+/* A bit of everything, so that every kind of entry is in the journal. */
+static void scenario(struct fx *f)
+{
+	int64_t now = P1_NOW;
+	grant_ok(f, now, "lg", "p1", "H200", 500 * HOUR, 64);
+	grant_ok(f, now, "lg", "p2", "H200", 500 * HOUR, -1);
+	grant_ok(f, now, "skt", "p1", "B200", 800 * HOUR, -1);
+	grant_ok(f, now, "skt", "p1", "B200", -100 * HOUR, -1);
+	const char *a = alloc_ok(f, now, "lg", "ncloud-h200", 8, T("2025-12-10"), T("2025-12-11"));
+	const char *b = alloc_ok(f, now, "skt", "skt-b200", 16, T("2025-12-10"),
+				T("2025-12-11T12:00"));
+	const char *c = alloc_ok(f, now, "lg", "ncloud-h200", 4, T("2025-12-20"), T("2025-12-21"));
+	alloc_ok(f, now, "lg", "ncloud-h200", 2, T("2026-02-01"), T("2026-02-02"));
+	assert_int_equal(try_cancel(f, now, c), 0);
+	assert_int_equal(try_release(f, T("2025-12-10T12:00"), a, TIME_MIN), 0);
+	assert_int_equal(try_eliminate(f, T("2025-12-10T12:00"), "skt", T("2025-12-11")), 0);
+	assert_int_equal(try_reinstate(f, T("2025-12-20"), "skt", T("2025-12-21")), 0);
+	assert_int_equal(tick(f, T("2026-01-16")), 2);
+	(void)b;
+}
+
+static void test_journal_chain(void **state)
+{
+	struct fx *f = *state;
+	scenario(f);
+
+	bool kinds[J__COUNT] = {0};
+	uint8_t prev[HASH_LEN] = {0};
+	assert_true(f->all.n >= 15);
+	for (size_t i = 0; i < f->all.n; i++) {
+		const struct jentry *e = &f->all.v[i];
+		assert_int_equal(e->seq, (int64_t)i + 1);
+		assert_memory_equal(e->prev_hash, prev, HASH_LEN);
+		assert_true(jentry_hash_ok(e));
+		memcpy(prev, e->hash, HASH_LEN);
+		kinds[e->kind] = true;
+	}
+	for (int k = 0; k < J__COUNT; k++)
+		if (!kinds[k])
+			fail_msg("the scenario wrote no '%s' entry", jkind_name(k));
+	uint8_t head[HASH_LEN];
+	ledger_head_hash(f->l, head);
+	assert_memory_equal(head, prev, HASH_LEN);
+	assert_int_equal(ledger_head_seq(f->l), (int64_t)f->all.n);
+}
+
+static char *swap_str(char **p, const char *s)
+{
+	free(*p);
+	*p = s ? strdup(s) : NULL;
+	return *p;
+}
+
+static void test_journal_any_change_shows(void **state)
+{
+	struct fx *f = *state;
+	scenario(f);
+
+	/* the reserve entry of A-000002 has every allocation field set */
+	const struct jentry *e = NULL;
+	for (size_t i = 0; i < f->all.n && e == NULL; i++)
+		if (f->all.v[i].kind == J_RESERVE && strcmp(f->all.v[i].allocation, "A-000002") == 0)
+			e = &f->all.v[i];
+	assert_non_null(e);
+	assert_true(jentry_hash_ok(e));
+
+	for (int field = 0; field < 19; field++) {
+		struct jentry c = {0};
+		jentry_copy(&c, e);
+		assert_true(jentry_hash_ok(&c));
+		switch (field) {
+		case 0: c.seq++; break;
+		case 1: c.time++; break;
+		case 2: c.kind = J_CANCEL; break;
+		case 3: swap_str(&c.actor, "mallory"); break;
+		case 4: swap_str(&c.request_id, "req-2"); break;
+		case 5: swap_str(&c.consortium, "lg"); break;
+		case 6: swap_str(&c.phase, "p2"); break;
+		case 7: swap_str(&c.gpu, "H200"); break;
+		case 8: swap_str(&c.allocation, "A-000003"); break;
+		case 9: swap_str(&c.pool, "nhn-b200"); break;
+		case 10: c.gpus--; break;
+		case 11: c.start++; break;
+		case 12: c.end--; break;
+		case 13: c.granted_delta = 1; break;
+		case 14: c.committed_delta--; break;
+		case 15: c.expired_delta = 1; break;
+		case 16: c.max_gpus = 1; break;
+		case 17: swap_str(&c.reason, NULL); break;
+		case 18: c.prev_hash[7] ^= 1; break;
+		}
+		if (jentry_hash_ok(&c))
+			fail_msg("changing field %d went unnoticed", field);
+		jentry_clear(&c);
+	}
+}
+
+static struct audit *audit_run(struct fx *f, const struct jlist *entries)
+{
+	struct audit *a = audit_new();
+	for (size_t i = 0; i < entries->n; i++)
+		audit_entry(a, &entries->v[i]);
+	const struct balance **bs;
+	size_t n = ledger_balances(f->l, &bs);
+	for (size_t i = 0; i < n; i++)
+		audit_balance(a, bs[i]);
+	audit_finish(a);
+	return a;
+}
+
+static void test_audit_ok(void **state)
+{
+	struct fx *f = *state;
+	scenario(f);
+
+	struct audit *a = audit_run(f, &f->all);
+	json_t *p = audit_problems(a);
+	if (!audit_ok(a)) {
+		char *s = json_dumps(p, 0);
+		fail_msg("audit: %s", s);
+	}
+	assert_int_equal(json_array_size(p), 0);
+	json_decref(p);
+	assert_int_equal(audit_entries(a), (int64_t)f->all.n);
+	assert_int_equal(audit_first_bad_seq(a), 0);
+	audit_free(a);
+}
+
+static void test_audit_tampered(void **state)
+{
+	struct fx *f = *state;
+	scenario(f);
+
+	struct jentry *e = &f->all.v[2];	/* the lg/p2/H200 grant */
+	assert_int_equal(e->kind, J_GRANT);
+	e->granted_delta += HOUR;
+	struct audit *a = audit_run(f, &f->all);
+	assert_false(audit_ok(a));
+	assert_int_equal(audit_first_bad_seq(a), e->seq);
+	json_t *p = audit_problems(a);
+	assert_true(json_array_size(p) >= 1);
+	assert_non_null(strstr(json_string_value(json_array_get(p, 0)), "altered"));
+	json_decref(p);
+	audit_free(a);
+}
+
+static void test_audit_missing_entry(void **state)
+{
+	struct fx *f = *state;
+	scenario(f);
+
+	struct jlist gap = {0};
+	for (size_t i = 0; i < f->all.n; i++)
+		if (i != 5)
+			jentry_copy(jlist_push(&gap), &f->all.v[i]);
+	struct audit *a = audit_run(f, &gap);
+	assert_false(audit_ok(a));
+	assert_int_equal(audit_first_bad_seq(a), 6);
+	json_t *p = audit_problems(a);
+	assert_non_null(strstr(json_string_value(json_array_get(p, 0)), "missing"));
+	json_decref(p);
+	audit_free(a);
+	jlist_clear(&gap);
+
+	/* the last one missing shows as a cached balance the journal does not give */
+	for (size_t i = 0; i + 1 < f->all.n; i++)
+		jentry_copy(jlist_push(&gap), &f->all.v[i]);
+	a = audit_run(f, &gap);
+	assert_false(audit_ok(a));
+	audit_free(a);
+	jlist_clear(&gap);
+}
+
+static void test_audit_wrong_balance(void **state)
+{
+	struct fx *f = *state;
+	scenario(f);
+
+	struct audit *a = audit_new();
+	for (size_t i = 0; i < f->all.n; i++)
+		audit_entry(a, &f->all.v[i]);
+	const struct balance **bs;
+	size_t n = ledger_balances(f->l, &bs);
+	for (size_t i = 0; i < n; i++) {
+		struct balance b = *bs[i];
+		if (strcmp(b.consortium, "lg") == 0 && strcmp(b.phase, "p1") == 0)
+			b.committed += 1;
+		audit_balance(a, &b);
+	}
+	audit_finish(a);
+	assert_false(audit_ok(a));
+	assert_int_equal(audit_first_bad_seq(a), 0);
+	json_t *p = audit_problems(a);
+	assert_non_null(strstr(json_string_value(json_array_get(p, 0)), "lg/p1/H200"));
+	json_decref(p);
+	audit_free(a);
+
+	/* a cached row the journal never made */
+	a = audit_run(f, &f->all);
+	struct balance ghost = {.consortium = "motif", .phase = "p2", .gpu = "H200", .granted = 1};
+	audit_balance(a, &ghost);
+	assert_false(audit_ok(a));
+	audit_free(a);
+}
+
+/* --- configuration swap ------------------------------------------------ */
+
+static void test_set_config_more(void **state)
+{
+	struct fx *f = *state;
+	struct config *more = f->extra = parse_config(cfg_more);
+	int64_t now = P2_NOW;
+
+	grant_ok(f, now, "lg", "p2", "H200", BIG, -1);
+	alloc_ok(f, now, "lg", "ncloud-h200", 1000, T("2026-03-01"), T("2026-03-05"));
+	char *before = snapshot(f->l);
+	assert_int_equal(ledger_set_config(f->l, more, &f->err), 0);
+	assert_ptr_equal(ledger_config(f->l), more);
+	char *after = snapshot(f->l);
+	assert_string_equal(after, before);
+	free(before);
+	free(after);
+
+	/* the new pool, phase and consortium are usable; the old bookings still count */
+	grant_ok(f, now, "upstage", "p3", "H200", BIG, -1);
+	alloc_ok(f, now, "upstage", "kt-h200", 512, T("2026-09-01"), T("2026-09-02"));
+	assert_int_equal(try_alloc(f, now, "lg", "ncloud-h200", NULL, 100, T("2026-03-01"),
+				   T("2026-03-02"), false), -EINVAL);
+	expect_err(f, "capacity_unavailable", LE_REFUSED, NULL);
+}
+
+static void test_set_config_refused(void **state)
+{
+	struct fx *f = *state;
+	int64_t now = P2_NOW;
+	static const struct { const char *text; const char *gist; } bad[] = {
+		{ cfg_no_nhn, "nhn-b200" },
+		{ cfg_no_skt_consortium, "'skt'" },
+		{ cfg_ncloud_256, "ncloud-h200" },
+	};
+
+	grant_ok(f, now, "lg", "p2", "B200", BIG, -1);
+	grant_ok(f, now, "lg", "p2", "H200", BIG, -1);
+	grant_ok(f, now, "skt", "p2", "H200", 10 * HOUR, -1);
+	alloc_ok(f, now, "lg", "nhn-b200", 16, T("2026-07-02"), T("2026-07-03"));
+	alloc_ok(f, now, "lg", "ncloud-h200", 300, T("2026-03-01"), T("2026-03-05"));
+	alloc_ok(f, now, "lg", "ncloud-h200", 212, T("2026-03-04"), T("2026-03-06"));
+
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		struct config *cfg = parse_config(bad[i].text);
+		char *before = snapshot(f->l);
+		ledger_error_clear(&f->err);
+		assert_int_equal(ledger_set_config(f->l, cfg, &f->err), -EINVAL);
+		expect_err(f, "conflict", LE_REFUSED, bad[i].gist);
+		assert_ptr_equal(ledger_config(f->l), f->cfg);
+		char *after = snapshot(f->l);
+		assert_string_equal(after, before);
+		free(before);
+		free(after);
+		config_free(cfg);
+	}
+	/* the old config is still in force */
+	alloc_ok(f, now, "lg", "nhn-b200", 8, T("2026-07-02"), T("2026-07-03"));
+
+	/* shrinking to exactly what is booked is fine */
+	f->extra = parse_config(cfg_ncloud_512);
+	ledger_error_clear(&f->err);
+	assert_int_equal(ledger_set_config(f->l, f->extra, &f->err), 0);
+	assert_int_equal(try_alloc(f, now, "lg", "ncloud-h200", NULL, 1, T("2026-03-04"),
+				   T("2026-03-05"), false), -EINVAL);
+	expect_err(f, "capacity_unavailable", LE_REFUSED, NULL);
+}
+
+/* --- loading ----------------------------------------------------------- */
+
+static void test_load_reproduces(void **state)
+{
+	struct fx *f = *state;
+	int64_t now = P2_NOW;
+
+	grant_ok(f, now, "lg", "p2", "H200", 10000 * HOUR, 16);
+	grant_ok(f, now, "skt", "p2", "H200", BIG, -1);
+	alloc_ok(f, now, "lg", "ncloud-h200", 16, T("2026-03-01"), T("2026-03-05"));
+	alloc_ok(f, now, "skt", "ncloud-h200", 1000, T("2026-03-01"), T("2026-03-10"));
+	alloc_ok(f, now, "skt", "ncloud-h200", 8, T("2026-03-20"), T("2026-03-21"));
+	assert_int_equal(try_cancel(f, now, "A-000003"), 0);
+	assert_int_equal(try_eliminate(f, now, "motif", T("2026-05-01")), 0);
+
+	/* a fresh ledger from what the store would hold */
+	struct ledger *l2 = ledger_new(f->cfg);
+	uint8_t head[HASH_LEN];
+	char *cause = NULL;
+	ledger_head_hash(f->l, head);
+	ledger_load_head(l2, ledger_head_seq(f->l), head, 3);
+	const struct balance **bs;
+	size_t n = ledger_balances(f->l, &bs);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(ledger_load_balance(l2, bs[i], &cause), 0);
+	const struct alloc *const *as;
+	n = ledger_allocs(f->l, &as);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(ledger_load_alloc(l2, as[i], &cause), 0);
+	assert_int_equal(ledger_load_cstate(l2, ledger_cstate(f->l, "motif"), &cause), 0);
+	char *s1 = snapshot(f->l), *s2 = snapshot(l2);
+	assert_string_equal(s1, s2);
+	free(s1);
+	free(s2);
+
+	/* the same checks refuse the same requests, with the same hints */
+	struct ledger *l1 = f->l;
+	for (int round = 0; round < 2; round++) {
+		f->l = round == 0 ? l1 : l2;
+		assert_int_equal(try_alloc(f, now, "skt", "ncloud-h200", NULL, 100,
+					   T("2026-03-02"), T("2026-03-03"), false), -EINVAL);
+		expect_err(f, "capacity_unavailable", LE_REFUSED, NULL);
+		assert_string_equal(detail_str(f, "earliest_start"), "2026-03-10T00:00:00+09:00");
+		assert_int_equal(try_alloc(f, now, "lg", "ncloud-h200", NULL, 1,
+					   T("2026-03-02"), T("2026-03-03"), false), -EINVAL);
+		expect_err(f, "cap_exceeded", LE_REFUSED, NULL);
+		assert_int_equal(try_alloc(f, now, "motif", "ncloud-h200", NULL, 1,
+					   T("2026-04-30"), T("2026-05-02"), false), -EINVAL);
+		expect_err(f, "not_active", LE_REFUSED, NULL);
+	}
+	/* and the same success continues the chain identically */
+	uint8_t h1[HASH_LEN], h2[HASH_LEN];
+	f->l = l1;
+	assert_string_equal(alloc_ok(f, now, "lg", "ncloud-h200", 8, T("2026-03-06"),
+				     T("2026-03-07")), "A-000004");
+	f->l = l2;
+	assert_string_equal(alloc_ok(f, now, "lg", "ncloud-h200", 8, T("2026-03-06"),
+				     T("2026-03-07")), "A-000004");
+	ledger_head_hash(l1, h1);
+	ledger_head_hash(l2, h2);
+	assert_memory_equal(h1, h2, HASH_LEN);
+	f->l = l1;
+	ledger_free(l2);
+}
+
+static void test_load_refuses_unknown(void **state)
+{
+	struct fx *f = *state;
+	char *cause = NULL;
+	struct alloc a = {.id = "A-000001", .num = 1, .consortium = "lg", .pool = "aws-h100",
+			  .gpu = "H100", .phase = "p2", .gpus = 8, .start = T("2026-03-01"),
+			  .end = T("2026-03-02")};
+	assert_int_equal(ledger_load_alloc(f->l, &a, &cause), -EINVAL);
+	assert_non_null(strstr(cause, "aws-h100"));
+	free(cause);
+	cause = NULL;
+	a.pool = "ncloud-h200";
+	a.end = a.start;
+	assert_int_equal(ledger_load_alloc(f->l, &a, &cause), -EINVAL);
+	assert_non_null(strstr(cause, "malformed"));
+	free(cause);
+	cause = NULL;
+	struct cstate cs = {.consortium = "kakao", .status = CS_ELIMINATED};
+	assert_int_equal(ledger_load_cstate(f->l, &cs, &cause), -EINVAL);
+	assert_non_null(strstr(cause, "kakao"));
+	free(cause);
+	assert_int_equal(n_allocs(f->l), 0);
+
+	/* balances must fit the configuration too */
+	static const struct { const char *c, *p, *g; } bad[] = {
+		{ "kakao", "p2", "H200" }, { "lg", "p9", "H200" }, { "lg", "p2", "A100" },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		struct balance b = {.consortium = (char *)bad[i].c, .phase = (char *)bad[i].p,
+				    .gpu = (char *)bad[i].g, .granted = HOUR};
+		cause = NULL;
+		assert_int_equal(ledger_load_balance(f->l, &b, &cause), -EINVAL);
+		assert_non_null(cause);
+		free(cause);
+	}
+	const struct balance **bs;
+	assert_int_equal(ledger_balances(f->l, &bs), 0);
+	struct balance ok = {.consortium = "lg", .phase = "p2", .gpu = "H200", .granted = HOUR};
+	cause = NULL;
+	assert_int_equal(ledger_load_balance(f->l, &ok, &cause), 0);
+	assert_null(cause);
+	assert_int_equal(bal(f, "lg", "p2", "H200")->granted, HOUR);
+}
+
+/* --- reads ------------------------------------------------------------- */
+
+static struct { int64_t start, end, level; } steps[16];
+static size_t n_steps;
+
+static void step_cb(void *arg, int64_t start, int64_t end, int64_t level)
+{
+	(void)arg;
+	if (n_steps < ARRAY_SIZE(steps))
+		steps[n_steps].start = start, steps[n_steps].end = end, steps[n_steps].level = level;
+	n_steps++;
+}
+
+static void test_reads(void **state)
+{
+	struct fx *f = *state;
+	int64_t now = P2_NOW;
+
+	grant_ok(f, now, "motif", "p2", "H200", BIG, -1);
+	grant_ok(f, now, "lg", "p2", "H200", BIG, -1);
+	grant_ok(f, now, "lg", "p2", "B200", BIG, -1);
+	grant_ok(f, P1_NOW, "lg", "p1", "H200", BIG, -1);
+	/* display order: consortium config order, phase order, gpu */
+	const struct balance **bs;
+	size_t n = ledger_balances(f->l, &bs);
+	assert_int_equal(n, 4);
+	assert_string_equal(bs[0]->consortium, "lg");
+	assert_string_equal(bs[0]->phase, "p1");
+	assert_string_equal(bs[1]->phase, "p2");
+	assert_string_equal(bs[1]->gpu, "B200");
+	assert_string_equal(bs[2]->gpu, "H200");
+	assert_string_equal(bs[3]->consortium, "motif");
+
+	alloc_ok(f, now, "lg", "ncloud-h200", 10, T("2026-03-01"), T("2026-03-03"));
+	alloc_ok(f, now, "lg", "ncloud-h200", 5, T("2026-03-02"), T("2026-03-04"));
+	n_steps = 0;
+	assert_int_equal(ledger_pool_steps(f->l, "ncloud-h200", T("2026-03-01"), T("2026-03-05"),
+					   step_cb, NULL), 0);
+	assert_int_equal(n_steps, 4);
+	assert_int_equal(steps[0].level, 10);
+	assert_int_equal(steps[1].level, 15);
+	assert_int_equal(steps[1].start, T("2026-03-02"));
+	assert_int_equal(steps[2].level, 5);
+	assert_int_equal(steps[3].level, 0);
+	assert_int_equal(ledger_pool_steps(f->l, "nope", 0, 1, step_cb, NULL), -ENOENT);
+	assert_null(ledger_cstate(f->l, "lg"));
+	assert_null(ledger_balance(f->l, "skt", "p2", "H200"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+#define T_(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+		T_(test_grant_entry),
+		T_(test_grant_negative_is_adjust),
+		T_(test_grant_adjust_below_committed),
+		T_(test_grant_with_cap),
+		T_(test_grant_cap_only),
+		T_(test_grant_invalid_amount),
+		T_(test_grant_unknown_phase_gpu_consortium),
+		T_(test_grant_phase_closed),
+		T_(test_grant_eliminated_not_active),
+		T_(test_grant_cap_below_booked),
+		T_(test_grant_overflow),
+		T_(test_allocate_books),
+		T_(test_allocate_crosses_phase),
+		T_(test_allocate_phase_gap),
+		T_(test_allocate_invalid_window),
+		T_(test_allocate_bad_request),
+		T_(test_allocate_quota_exceeded),
+		T_(test_allocate_capacity_earliest_start),
+		T_(test_allocate_capacity_nothing_fits),
+		T_(test_allocate_lease_end),
+		T_(test_by_model_without_earliest),
+		T_(test_allocate_cap_exceeded),
+		T_(test_cap_counts_across_pools),
+		T_(test_allocate_not_active_before_joined),
+		T_(test_allocate_not_whole_nodes),
+		T_(test_earliest_one_pool),
+		T_(test_earliest_past_start_moves_to_now),
+		T_(test_earliest_by_model),
+		T_(test_earliest_tie_first_pool),
+		T_(test_earliest_respects_cap),
+		T_(test_earliest_respects_joined),
+		T_(test_earliest_nothing_fits),
+		T_(test_cancel_reserved),
+		T_(test_cancel_active_bad_state),
+		T_(test_cancel_not_found),
+		T_(test_release_at_now),
+		T_(test_release_in_future),
+		T_(test_release_invalid_window),
+		T_(test_completed_cannot_change),
+		T_(test_eliminate_revokes_and_cuts),
+		T_(test_eliminate_revokes_later_phase_quota),
+		T_(test_eliminate_at_phase_boundary),
+		T_(test_eliminate_refusals),
+		T_(test_allocate_after_elimination),
+		T_(test_reinstate),
+		T_(test_tick_expires_at_phase_end),
+		T_(test_tick_drops_completed),
+		T_(test_next_due),
+		T_(test_consumed),
+		T_(test_journal_chain),
+		T_(test_journal_any_change_shows),
+		T_(test_audit_ok),
+		T_(test_audit_tampered),
+		T_(test_audit_missing_entry),
+		T_(test_audit_wrong_balance),
+		T_(test_set_config_more),
+		T_(test_set_config_refused),
+		T_(test_load_reproduces),
+		T_(test_load_refuses_unknown),
+		T_(test_reads),
+#undef T_
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
