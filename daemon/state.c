@@ -115,7 +115,8 @@ static int audit_one_alloc(void *arg, const struct alloc *al)
 {
 	struct audit_ctx *c = arg;
 	struct alloc_sum key = {.id = (char *)al->id};
-	struct alloc_sum *s = bsearch(&key, c->sums, c->n_sums, sizeof(*c->sums), sum_cmp);
+	struct alloc_sum *s = c->n_sums ? bsearch(&key, c->sums, c->n_sums, sizeof(*c->sums),
+						   sum_cmp) : NULL;
 	audit_alloc_cost(c->a, al, s ? s->sum : 0);
 	return 0;
 }
@@ -133,7 +134,8 @@ int state_audit(struct store *s, const struct ledger *l, struct audit **out,
 	if (rc == 0)
 		rc = store_allocation_sums_each(s, collect_sum, &c);
 	if (rc == 0) {
-		qsort(c.sums, c.n_sums, sizeof(*c.sums), sum_cmp);
+		if (c.n_sums)	/* qsort(NULL, 0) is undefined */
+			qsort(c.sums, c.n_sums, sizeof(*c.sums), sum_cmp);
 		rc = store_allocations_each(s, &all, audit_one_alloc, &c);
 	}
 	for (size_t i = 0; i < c.n_sums; i++)

@@ -60,7 +60,11 @@ void writer_init(struct daemon *d)
 
 void writer_close(struct daemon *d)
 {
-	uv_close((uv_handle_t *)&d->writer.idle, NULL);
+	struct writer *w = &d->writer;
+	uv_close((uv_handle_t *)&w->idle, NULL);
+	free(w->notes);
+	w->notes = NULL;
+	w->notes_cap = 0;
 }
 
 bool writer_open(const struct daemon *d)
