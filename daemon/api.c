@@ -144,38 +144,6 @@ static const char *query_get(const struct call *c, const char *key)
 	return NULL;
 }
 
-static int hexval(char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
-
-/* Percent-decodes s in place; -EINVAL on a bad escape or a NUL. */
-static int url_decode(char *s)
-{
-	char *w = s;
-	for (char *p = s; *p; p++) {
-		if (*p == '+') {
-			*w++ = ' ';
-		} else if (*p == '%') {
-			int hi = hexval(p[1]), lo = hi < 0 ? -1 : hexval(p[2]);
-			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
-				return -EINVAL;
-			*w++ = (char)(hi * 16 + lo);
-			p += 2;
-		} else {
-			*w++ = *p;
-		}
-	}
-	*w = '\0';
-	return 0;
-}
-
 static bool allowed_param(const char *list, const char *key)
 {
 	size_t n = strlen(key);
@@ -202,25 +170,27 @@ static int parse_query(struct call *c, const char *allowed)
 		char *val = eq ? eq + 1 : (char *)"";
 		if (eq)
 			*eq = '\0';
-		if (url_decode(tok) || url_decode(val)) {
+		char *key = pct_decode(tok, strlen(tok), true);
+		char *value = pct_decode(val, strlen(val), true);
+		if (key == NULL || value == NULL) {
 			reply_error(c, 400, "bad_request", NULL, "malformed query string");
 			rc = -1;
-			break;
-		}
-		if (!allowed_param(allowed, tok)) {
-			reply_error(c, 400, "bad_request", json_pack("{s:s}", "parameter", tok),
-				    "unknown query parameter '%s'", tok);
+		} else if (!allowed_param(allowed, key)) {
+			reply_error(c, 400, "bad_request", json_pack("{s:s}", "parameter", key),
+				    "unknown query parameter '%s'", key);
 			rc = -1;
-			break;
-		}
-		if (query_get(c, tok) != NULL || c->n_query == MAX_QUERY) {
-			reply_error(c, 400, "bad_request", json_pack("{s:s}", "parameter", tok),
-				    "query parameter '%s' given twice", tok);
+		} else if (query_get(c, key) != NULL || c->n_query == MAX_QUERY) {
+			reply_error(c, 400, "bad_request", json_pack("{s:s}", "parameter", key),
+				    "query parameter '%s' given twice", key);
 			rc = -1;
+		}
+		if (rc != 0) {
+			free(key);
+			free(value);
 			break;
 		}
-		c->query[c->n_query].key = xstrdup(tok);
-		c->query[c->n_query].value = xstrdup(val);
+		c->query[c->n_query].key = key;
+		c->query[c->n_query].value = value;
 		c->n_query++;
 	}
 	free(copy);

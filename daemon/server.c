@@ -732,41 +732,6 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
 	return 0;
 }
 
-static int hexval(char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
-
-/* Percent-decodes a path; NULL when it is malformed or hides a NUL. */
-static char *path_decode(const char *s, size_t len)
-{
-	char *out = xmalloc(len + 1);
-	size_t j = 0;
-
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] != '%') {
-			out[j++] = s[i];
-			continue;
-		}
-		int hi = i + 2 < len ? hexval(s[i + 1]) : -1;
-		int lo = i + 2 < len ? hexval(s[i + 2]) : -1;
-		if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
-			free(out);
-			return NULL;
-		}
-		out[j++] = (char)(hi << 4 | lo);
-		i += 2;
-	}
-	out[j] = '\0';
-	return out;
-}
-
 static int on_headers_complete(http_parser *p)
 {
 	struct conn *c = p->data;
@@ -784,8 +749,8 @@ static int on_headers_complete(http_parser *p)
 	    http_parser_parse_url(c->url.data, c->url.len, 0, &u) != 0)
 		return parse_error(c, 400, "bad_request", "bad request target");
 	if (u.field_set & (1 << UF_PATH)) {
-		h->path = path_decode(c->url.data + u.field_data[UF_PATH].off,
-				      u.field_data[UF_PATH].len);
+		h->path = pct_decode(c->url.data + u.field_data[UF_PATH].off,
+				      u.field_data[UF_PATH].len, false);
 		if (h->path == NULL)
 			return parse_error(c, 400, "bad_request",
 					   "bad percent-encoding in path");

@@ -217,3 +217,41 @@ const char *gpu_hours_format(int64_t seconds, char *buf, size_t len)
 	snprintf(buf, len, "%s%" PRIu64 ".%s", neg ? "-" : "", whole, f);
 	return buf;
 }
+
+static int hexval(char ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
+char *pct_decode(const char *s, size_t len, bool plus_is_space)
+{
+	char *out = xmalloc(len + 1);
+	size_t j = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] == '+' && plus_is_space) {
+			out[j++] = ' ';
+			continue;
+		}
+		if (s[i] != '%') {
+			out[j++] = s[i];
+			continue;
+		}
+		int hi = i + 2 < len ? hexval(s[i + 1]) : -1;
+		int lo = i + 2 < len ? hexval(s[i + 2]) : -1;
+		if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
+			free(out);
+			return NULL;
+		}
+		out[j++] = (char)(hi << 4 | lo);
+		i += 2;
+	}
+	out[j] = '\0';
+	return out;
+}

@@ -81,5 +81,12 @@ int gpu_hours_parse(const char *s, int64_t *seconds);
  */
 const char *gpu_hours_format(int64_t seconds, char *buf, size_t len);
 
+/*
+ * Percent-decodes len bytes of s (a URL path, or a query component when
+ * plus_is_space). Returns a malloc'd string, or NULL when an escape is
+ * malformed or would hide a NUL.
+ */
+char *pct_decode(const char *s, size_t len, bool plus_is_space);
+
 /* Strict decimal int64 parse of the whole string; returns 0 or -EINVAL/-ERANGE. */
 int i64_parse(const char *s, int64_t *out);

@@ -222,6 +222,25 @@ static void test_buf(void **state)
 	free(xcalloc(0, 0));
 }
 
+static void test_pct_decode(void **state)
+{
+	char *s = pct_decode("/v1/pools/skt%2Db200", 20, false);
+	assert_string_equal(s, "/v1/pools/skt-b200");
+	free(s);
+	s = pct_decode("a+b%20c", 7, true);
+	assert_string_equal(s, "a b c");
+	free(s);
+	s = pct_decode("a+b", 3, false);
+	assert_string_equal(s, "a+b");
+	free(s);
+	assert_null(pct_decode("bad%2", 5, false));
+	assert_null(pct_decode("bad%zz", 6, false));
+	assert_null(pct_decode("nul%00", 6, true));
+	s = pct_decode("%ED%95%9C", 9, true);	/* UTF-8 comes through as bytes */
+	assert_string_equal(s, "\xed\x95\x9c");
+	free(s);
+}
+
 int main(void)
 {
 	static const struct CMUnitTest tests[] = {
@@ -232,6 +251,7 @@ int main(void)
 		cmocka_unit_test(test_i64_parse),
 		cmocka_unit_test(test_overflow_helpers),
 		cmocka_unit_test(test_buf),
+		cmocka_unit_test(test_pct_decode),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
