@@ -151,7 +151,9 @@ int hash_unhex(const char *hex, uint8_t hash[HASH_LEN])
 static json_t *time_or_null(int64_t t, bool used, int32_t tz)
 {
 	char buf[TIME_BUFSZ];
-	return used ? json_string(time_format(t, tz, buf, sizeof(buf))) : json_null();
+	if (!used || t == TIME_MIN || t == TIME_MAX)
+		return json_null();
+	return json_string(time_format(t, tz, buf, sizeof(buf)));
 }
 
 json_t *jentry_to_json(const struct jentry *e, int32_t tz)

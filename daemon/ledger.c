@@ -201,6 +201,7 @@ static struct cstate *cs_get(struct ledger *l, const char *c)
 	cs->status = CS_ACTIVE;
 	cs->since = TIME_MIN;
 	cs->designation_until = TIME_MIN;
+	cs->active_from = TIME_MIN;
 	return cs;
 }
 
@@ -363,6 +364,7 @@ int ledger_load_cstate(struct ledger *l, const struct cstate *c, char **cause)
 	dst->status = c->status;
 	dst->since = c->since;
 	dst->designation_until = c->designation_until;
+	dst->active_from = c->active_from;
 	return 0;
 }
 
@@ -449,10 +451,10 @@ static void active_window(const struct ledger *l, const struct cfg_consortium *c
 	*until = TIME_MAX;
 	if (cs == NULL)
 		return;
+	if (cs->active_from != TIME_MIN && cs->active_from > *from)
+		*from = cs->active_from;
 	if (cs->status == CS_ELIMINATED)
 		*until = cs->since;
-	else if (cs->since != TIME_MIN && cs->since > *from)
-		*from = cs->since;
 }
 
 int ledger_grant(struct ledger *l, const struct ledger_ctx *ctx,
@@ -483,12 +485,16 @@ int ledger_grant(struct ledger *l, const struct ledger_ctx *ctx,
 			    "phase %s ended at %s; its quota can no longer change",
 			    ph->id, tstr(l, ph->end));
 
+	/* a grant must be usable: some time of the phase from now on, before
+	 * an elimination takes effect */
 	const struct cstate *cs = cs_find(l, c->id);
-	if (cs && cs->status == CS_ELIMINATED && req->gpu_seconds > 0)
+	int64_t usable_from = ph->start > ctx->now ? ph->start : ctx->now;
+	if (cs && cs->status == CS_ELIMINATED && req->gpu_seconds > 0 &&
+	    usable_from >= cs->since)
 		return fail(err, LE_REFUSED, "not_active",
 			    json_pack("{s:s}", "eliminated_at", tstr(l, cs->since)),
-			    "%s was eliminated at %s; reinstate it before granting",
-			    c->id, tstr(l, cs->since));
+			    "%s is eliminated from %s; reinstate it before granting quota of %s",
+			    c->id, tstr(l, cs->since), ph->id);
 
 	const struct balance *b = bal_find(l, c->id, ph->id, req->gpu);
 	int64_t cur = b ? b->granted : 0;
@@ -692,10 +698,21 @@ int ledger_allocate(struct ledger *l, const struct ledger_ctx *ctx,
 			    "%s is not active before %s", f.c->id, tstr(l, act_from));
 	}
 	if (req->earliest && f.lo + f.duration > f.hi) {
-		if (act_until < f.ph->end || f.lo >= act_until)
-			return fail(err, LE_REFUSED, "not_active", NULL,
-				    "%s is not active long enough for this window in phase %s",
-				    f.c->id, f.ph->id);
+		/* say which bound leaves no room: the team's status, or the phase */
+		if (act_until < f.ph->end)
+			return fail(err, LE_REFUSED, "not_active",
+				    json_pack("{s:s}", "eliminated_at", tstr(l, act_until)),
+				    "%s is eliminated from %s; no window of this length fits before it",
+				    f.c->id, tstr(l, act_until));
+		if (f.lo == act_from && act_from > start)
+			return fail(err, LE_REFUSED, "not_active",
+				    json_pack("{s:s}", "active_from", tstr(l, act_from)),
+				    "%s is active only from %s; no window of this length fits in phase %s after that",
+				    f.c->id, tstr(l, act_from), f.ph->id);
+		return fail(err, LE_REFUSED, "crosses_phase",
+			    json_pack("{s:s, s:s}", "phase", f.ph->id, "phase_end", tstr(l, f.ph->end)),
+			    "no start from %s leaves room before the end of phase %s at %s",
+			    tstr(l, f.lo), f.ph->id, tstr(l, f.ph->end));
 	}
 
 	/* rule 3: quota */
@@ -886,8 +903,11 @@ int ledger_eliminate(struct ledger *l, const struct ledger_ctx *ctx,
 	if (cs && cs->since != TIME_MIN && effective < cs->since)
 		return fail(err, LE_INVALID, "invalid_window", NULL,
 			    "%s is reinstated only from %s", c->id, tstr(l, cs->since));
-	if (!i64_mul(l->cfg->designation_grace_days, 86400, &grace) ||
-	    !i64_add(effective, grace, &until))
+	/* designation_grace_days: 0 means the title ends with the team */
+	if (l->cfg->designation_grace_days == 0)
+		until = TIME_MIN;
+	else if (!i64_mul(l->cfg->designation_grace_days, 86400, &grace) ||
+		 !i64_add(effective, grace, &until))
 		until = TIME_MAX;
 
 	struct jentry *e = entry_new(ctx, out, J_ELIMINATE, c->id, NULL, NULL, reason);
@@ -963,6 +983,7 @@ int ledger_reinstate(struct ledger *l, const struct ledger_ctx *ctx,
 	st->status = CS_ACTIVE;
 	st->since = effective;
 	st->designation_until = TIME_MIN;
+	st->active_from = effective;
 	return 0;
 }
 

@@ -63,6 +63,7 @@ struct cstate {
 	enum cstatus status;
 	int64_t since;		/* effective instant of the last eliminate/reinstate */
 	int64_t designation_until;	/* TIME_MIN when none */
+	int64_t active_from;	/* the last reinstatement; TIME_MIN: since joined */
 };
 
 const char *alloc_stored_name(enum alloc_stored s);

@@ -62,10 +62,13 @@
 	  " \"end\" = CASE WHEN ?3 THEN ?4 ELSE \"end\" END,"		\
 	  " cost = cost + ?5 WHERE id = ?1")				\
 	X(CSTATE_SET, "INSERT INTO consortium_state (consortium, status,"	\
-	  " since, designation_until) VALUES (?1, ?2, ?3, ?4)"		\
+	  " since, designation_until, active_from)"			\
+	  " VALUES (?1, ?2, ?3, ?4, ?5)"				\
 	  " ON CONFLICT (consortium) DO UPDATE SET"			\
 	  " status = excluded.status, since = excluded.since,"		\
-	  " designation_until = excluded.designation_until")		\
+	  " designation_until = excluded.designation_until,"		\
+	  " active_from = CASE WHEN excluded.status = 'active'"		\
+	  " THEN excluded.active_from ELSE consortium_state.active_from END") \
 	X(IDEM_PUT, "INSERT INTO idempotency (key, body_hash, status,"	\
 	  " response, time) VALUES (?1, ?2, ?3, ?4, ?5)")		\
 	X(IDEM_GET, "SELECT body_hash, status, response FROM idempotency" \
@@ -83,8 +86,8 @@
 	X(BALANCES, "SELECT consortium, phase, gpu, granted, committed,"	\
 	  " expired, max_gpus FROM balances"				\
 	  " ORDER BY consortium, phase, gpu")				\
-	X(CSTATES, "SELECT consortium, status, since, designation_until"	\
-	  " FROM consortium_state ORDER BY consortium")
+	X(CSTATES, "SELECT consortium, status, since, designation_until,"	\
+	  " active_from FROM consortium_state ORDER BY consortium")
 
 enum store_stmt {
 #define X(e, sql) ST_##e,
@@ -665,6 +668,13 @@ static int cstate_set(struct store *s, const struct jentry *e, enum cstatus to)
 		b.n++;
 		bind_keep(&b, sqlite3_bind_null(st, b.n));
 	}
+	/* a reinstatement opens a new active stretch; an elimination keeps it */
+	if (to == CS_ACTIVE) {
+		bind_i64(&b, e->start);
+	} else {
+		b.n++;
+		bind_keep(&b, sqlite3_bind_null(st, b.n));
+	}
 	err = step_done(s, &b);
 	store__stmt_done(s, ST_CSTATE_SET, st);
 	return err;
@@ -1029,6 +1039,8 @@ int store_cstates_each(struct store *s, store_cstate_cb cb, void *arg)
 		c.since = col_i64(st, 2);
 		c.designation_until = sqlite3_column_type(st, 3) == SQLITE_NULL ?
 				      TIME_MIN : col_i64(st, 3);
+		c.active_from = sqlite3_column_type(st, 4) == SQLITE_NULL ?
+				TIME_MIN : col_i64(st, 4);
 		err = cb(arg, &c);
 		if (err != 0)
 			break;

@@ -555,7 +555,11 @@ static void test_grant_eliminated_not_active(void **state)
 	grant_ok(f, now, "lg", "p2", "H200", 100 * HOUR, -1);
 	assert_int_equal(try_eliminate(f, now, "lg", T("2026-02-10")), 0);
 
-	assert_int_equal(try_grant(f, now, "lg", "p2", "H200", HOUR, -1), -EINVAL);
+	/* until the elimination takes effect, p2 quota can still be used */
+	grant_ok(f, now, "lg", "p2", "H200", HOUR, -1);
+	grant_ok(f, now, "lg", "p2", "H200", -HOUR, -1);
+	/* from then on a grant could never be used */
+	assert_int_equal(try_grant(f, T("2026-02-10"), "lg", "p2", "H200", HOUR, -1), -EINVAL);
 	expect_err(f, "not_active", LE_REFUSED, "eliminated");
 	assert_string_equal(detail_str(f, "eliminated_at"), "2026-02-10T00:00:00+09:00");
 
@@ -1470,6 +1474,88 @@ static void test_allocate_after_elimination(void **state)
 	alloc_ok(f, now, "lg", "ncloud-h200", 8, T("2026-02-28"), T_);
 }
 
+/* A second elimination does not reopen the first eliminated span. */
+static void test_eliminated_twice_keeps_first_span(void **state)
+{
+	struct fx *f = *state;
+	int64_t now = P2_NOW;
+
+	grant_ok(f, now, "lg", "p2", "H200", BIG, -1);
+	assert_int_equal(try_eliminate(f, now, "lg", T("2026-02-15")), 0);
+	assert_int_equal(try_reinstate(f, now, "lg", T("2026-03-01")), 0);
+	grant_ok(f, now, "lg", "p2", "H200", 1000 * HOUR, -1);
+	assert_int_equal(try_eliminate(f, now, "lg", T("2026-04-01")), 0);
+
+	assert_int_equal(try_alloc(f, now, "lg", "ncloud-h200", NULL, 8, T("2026-02-20"),
+				   T("2026-02-21"), false), -EINVAL);
+	expect_err(f, "not_active", LE_REFUSED, "2026-03-01T00:00:00+09:00");
+	alloc_ok(f, now, "lg", "ncloud-h200", 8, T("2026-03-02"), T("2026-03-03"));
+	assert_int_equal(try_alloc(f, now, "lg", "ncloud-h200", NULL, 8, T("2026-03-31"),
+				   T("2026-04-02"), false), -EINVAL);
+	expect_err(f, "not_active", LE_REFUSED, "2026-04-01T00:00:00+09:00");
+
+	/* the same holds for a ledger loaded from what the store keeps */
+	const struct cstate *cs = ledger_cstate(f->l, "lg");
+	assert_int_equal(cs->active_from, T("2026-03-01"));
+	struct ledger *l2 = ledger_new(f->cfg);
+	char *cause = NULL;
+	assert_int_equal(ledger_load_cstate(l2, cs, &cause), 0);
+	const struct balance *b = bal(f, "lg", "p2", "H200");
+	assert_int_equal(ledger_load_balance(l2, b, &cause), 0);
+	struct ledger_ctx ctx = ctx_at(now);
+	struct alloc_req r = {.consortium = "lg", .pool = "ncloud-h200", .gpus = 8,
+			      .start = T("2026-02-20"), .end = T("2026-02-21")};
+	struct jlist out = {0};
+	struct ledger_error err = {0};
+	const char *id;
+	assert_int_equal(ledger_allocate(l2, &ctx, &r, &out, &id, &err), -EINVAL);
+	assert_string_equal(err.code, "not_active");
+	ledger_error_clear(&err);
+	jlist_clear(&out);
+	ledger_free(l2);
+}
+
+/* designation_grace_days: 0 means an eliminated team loses the title at once. */
+static void test_eliminate_no_grace(void **state)
+{
+	struct fx *f = *state;
+	static const char cfg_no_grace[] =
+		"program: {name: Test program, timezone: Asia/Seoul}\n" PHASES
+		"pools:\n" POOL_NCLOUD "consortia:\n" C_LG;
+
+	reset_with(f, cfg_no_grace);
+	assert_int_equal(try_eliminate(f, P2_NOW, "lg", T("2026-02-10")), 0);
+	assert_int_equal(ledger_cstate(f->l, "lg")->designation_until, TIME_MIN);
+	json_t *o = jentry_to_json(&f->last.v[0], KST);
+	assert_true(json_is_null(json_object_get(o, "end")));
+	json_decref(o);
+}
+
+/* --earliest says which bound left no room: the team's status or the phase. */
+static void test_earliest_errors_name_the_bound(void **state)
+{
+	struct fx *f = *state;
+
+	/* motif joins 2026-02-20, after p1 ends */
+	grant_ok(f, P1_NOW, "motif", "p1", "H200", BIG, -1);
+	assert_int_equal(try_alloc(f, P1_NOW, "motif", "ncloud-h200", NULL, 8, T("2025-12-10"),
+				   T("2025-12-11"), true), -EINVAL);
+	expect_err(f, "not_active", LE_REFUSED, "2026-02-20T00:00:00+09:00");
+
+	/* a window that cannot end before the phase does */
+	grant_ok(f, P1_NOW, "lg", "p1", "H200", BIG, -1);
+	assert_int_equal(try_alloc(f, P1_NOW, "lg", "ncloud-h200", NULL, 8, T("2026-01-10"),
+				   T("2026-01-20"), true), -EINVAL);
+	expect_err(f, "crosses_phase", LE_REFUSED, "2026-01-16T00:00:00+09:00");
+	assert_string_equal(detail_str(f, "phase_end"), "2026-01-16T00:00:00+09:00");
+
+	/* an elimination ahead leaves no room either */
+	assert_int_equal(try_eliminate(f, P1_NOW, "lg", T("2025-12-05")), 0);
+	assert_int_equal(try_alloc(f, P1_NOW, "lg", "ncloud-h200", NULL, 8, T("2025-12-04"),
+				   T("2025-12-06"), true), -EINVAL);
+	expect_err(f, "not_active", LE_REFUSED, "2025-12-05T00:00:00+09:00");
+}
+
 static void test_reinstate(void **state)
 {
 	struct fx *f = *state;
@@ -2104,6 +2190,9 @@ int main(void)
 		T_(test_eliminate_refusals),
 		T_(test_allocate_after_elimination),
 		T_(test_reinstate),
+		T_(test_eliminated_twice_keeps_first_span),
+		T_(test_eliminate_no_grace),
+		T_(test_earliest_errors_name_the_bound),
 		T_(test_tick_expires_at_phase_end),
 		T_(test_tick_drops_completed),
 		T_(test_next_due),

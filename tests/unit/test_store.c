@@ -667,6 +667,18 @@ static void test_eliminate_reinstate(void **state)
 	assert_int_equal(l.v[1].status, CS_ACTIVE);
 	assert_int_equal(l.v[1].since, 1771556400);
 	assert_true(l.v[1].designation_until == TIME_MIN);
+	assert_int_equal(l.v[1].active_from, 1771556400);
+	assert_true(l.v[0].active_from == TIME_MIN);
+
+	/* a second elimination keeps where the active stretch began */
+	e = entry(4, J_ELIMINATE, "motif");
+	e.start = 1780000000;
+	append_ok(s, &e, NULL);
+	l.n = 0;
+	assert_int_equal(store_cstates_each(s, cs_cb, &l), 0);
+	assert_int_equal(l.v[1].status, CS_ELIMINATED);
+	assert_int_equal(l.v[1].since, 1780000000);
+	assert_int_equal(l.v[1].active_from, 1771556400);
 	/* neither touches the balances */
 	assert_int_equal(count_balances(s), 0);
 }
@@ -1245,13 +1257,35 @@ static void test_model_copy_clear(void **state)
 	balance_clear(&bl);
 	assert_null(bl.consortium);
 	assert_int_equal(bl.granted, 0);
-	struct cstate c = {xstrdup("lg"), CS_ELIMINATED, 1, 2};
+	struct cstate c = {xstrdup("lg"), CS_ELIMINATED, 1, 2, 3};
 	cstate_clear(&c);
 	assert_null(c.consortium);
 	assert_int_equal(c.since, 0);
 }
 
 #define MEM_TEST(f) cmocka_unit_test_setup_teardown(f, store_setup, store_teardown)
+
+/* A version-1 database is migrated: active rows start their stretch at since. */
+static void test_migrates_version_1(void **state)
+{
+	struct tmpdb t;
+	struct cs_list l = {.n = 0};
+
+	tmpdb_make(&t);
+	store_close(open_ok(t.path));
+	raw_exec(t.path, "ALTER TABLE consortium_state DROP COLUMN active_from;"
+		 "INSERT INTO consortium_state (consortium, status, since)"
+		 " VALUES ('lg', 'active', 500), ('naver', 'eliminated', 700);"
+		 "PRAGMA user_version = 1;");
+	struct store *s = open_ok(t.path);
+	assert_int_equal(store_schema_version(s), store_schema_latest());
+	assert_int_equal(store_cstates_each(s, cs_cb, &l), 0);
+	assert_int_equal(l.n, 2);
+	assert_int_equal(l.v[0].active_from, 500);
+	assert_true(l.v[1].active_from == TIME_MIN);
+	store_close(s);
+	tmpdb_remove(&t);
+}
 
 int main(void)
 {
@@ -1262,6 +1296,7 @@ int main(void)
 		cmocka_unit_test(test_existing_file_made_private),
 		cmocka_unit_test(test_reopen_keeps_data),
 		cmocka_unit_test(test_newer_schema_refused),
+		cmocka_unit_test(test_migrates_version_1),
 		cmocka_unit_test(test_not_a_database),
 		cmocka_unit_test(test_unopenable_path),
 		MEM_TEST(test_grant_adjust_cap_expire),
