@@ -27,6 +27,7 @@
 #define MAX_QUERY 8
 #define MAX_TEXT 2000		/* reason, note: bytes */
 #define CALENDAR_MAX_SLOTS 2000
+#define MAX_JSON_DEPTH 32	/* no request needs more than 2 */
 
 struct call {
 	struct daemon *d;
@@ -1094,6 +1095,34 @@ static void call_free(struct call *c)
 	json_decref(c->body);
 }
 
+/* Nesting depth of a JSON value: a scalar is 0. Stops counting past limit. */
+static int json_depth(const json_t *v, int limit)
+{
+	int deepest = 0;
+	const char *key;
+	json_t *child;
+	size_t i;
+
+	if (limit < 0)
+		return 1;
+	if (json_is_object(v)) {
+		json_object_foreach((json_t *)v, key, child) {
+			int d = json_depth(child, limit - 1);
+			if (d > deepest)
+				deepest = d;
+		}
+	} else if (json_is_array(v)) {
+		json_array_foreach(v, i, child) {
+			int d = json_depth(child, limit - 1);
+			if (d > deepest)
+				deepest = d;
+		}
+	} else {
+		return 0;
+	}
+	return deepest + 1;
+}
+
 static bool good_key(const char *k)
 {
 	size_t n = strlen(k);
@@ -1219,6 +1248,11 @@ void api_handle(void *arg, struct server_req *r)
 				reply_error(&c, 400, "bad_request",
 					    json_pack("{s:i, s:i}", "line", jerr.line, "column", jerr.column),
 					    "malformed JSON body: %s", jerr.text);
+				goto out;
+			}
+			if (json_depth(c.body, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) {
+				reply_error(&c, 400, "bad_request", NULL,
+					    "the JSON body nests deeper than %d levels", MAX_JSON_DEPTH);
 				goto out;
 			}
 		} else {
