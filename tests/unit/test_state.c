@@ -280,14 +280,23 @@ static void env_close(struct env *e)
 	e->s = NULL;
 }
 
-static void run_sequence(unsigned seed, int steps)
+/*
+ * One random history. On disk, the restart closes and reopens the
+ * database; in memory (fast enough for thousands of runs) it rebuilds the
+ * ledger from the store, which is the same load the daemon does.
+ */
+static void run_sequence(unsigned seed, int steps, int after, bool on_disk)
 {
 	struct env e = {.seed = seed, .now = T0};
 	char *errors = NULL;
 
-	snprintf(e.dir, sizeof(e.dir), "/tmp/gl-state-XXXXXX");
-	assert_non_null(mkdtemp(e.dir));
-	snprintf(e.path, sizeof(e.path), "%s/db", e.dir);
+	if (on_disk) {
+		snprintf(e.dir, sizeof(e.dir), "/tmp/gl-state-XXXXXX");
+		assert_non_null(mkdtemp(e.dir));
+		snprintf(e.path, sizeof(e.path), "%s/db", e.dir);
+	} else {
+		snprintf(e.path, sizeof(e.path), ":memory:");
+	}
 	assert_int_equal(config_parse("fixture.yaml", fixture, strlen(fixture), &e.cfg, &errors), 0);
 	env_open(&e);
 
@@ -308,15 +317,21 @@ static void run_sequence(unsigned seed, int steps)
 	const struct alloc *const *v;
 	size_t live_before = ledger_allocs(e.l, &v);
 	ledger_head_hash(e.l, h1);
-	env_close(&e);
-	env_open(&e);
+	if (on_disk) {
+		env_close(&e);
+		env_open(&e);
+	} else {
+		char *cause = NULL;
+		ledger_free(e.l);
+		assert_int_equal(state_load(e.s, e.cfg, e.now, &e.l, &cause), 0);
+	}
 	assert_int_equal(ledger_head_seq(e.l), seq);
 	ledger_head_hash(e.l, h2);
 	assert_memory_equal(h1, h2, HASH_LEN);
 	assert_int_equal(ledger_allocs(e.l, &v), live_before);
 	check(&e);
 	/* and keeps accepting work on top of it */
-	for (int i = 0; i < 20; i++, e.steps++) {
+	for (int i = 0; i < after; i++, e.steps++) {
 		op_grant(&e);
 		op_allocate(&e);
 		check(&e);
@@ -324,6 +339,8 @@ static void run_sequence(unsigned seed, int steps)
 
 	env_close(&e);
 	config_free(e.cfg);
+	if (!on_disk)
+		return;
 	unlink(e.path);
 	char side[128];
 	snprintf(side, sizeof(side), "%s-wal", e.path);
@@ -335,8 +352,11 @@ static void run_sequence(unsigned seed, int steps)
 
 static void test_random_sequences(void **state)
 {
+	/* a few long histories, and thousands of short ones */
 	for (unsigned seed = 1; seed <= 40; seed++)
-		run_sequence(seed, 80);
+		run_sequence(seed, 80, 20, true);
+	for (unsigned seed = 1001; seed <= 3000; seed++)
+		run_sequence(seed, 20, 4, false);
 }
 
 /* A failed commit: the daemon reloads, and the books are as before the batch. */
