@@ -968,15 +968,10 @@ static void h_reinstate(struct call *c)
 	consortium_change(c, false);
 }
 
-struct slot_acc {
-	int64_t booked;
-};
-
-static void step_max(void *arg, int64_t start, int64_t end, int64_t level)
+static int book_into(void *arg, const struct alloc *a)
 {
-	struct slot_acc *s = arg;
-	if (level > s->booked)
-		s->booked = level;
+	timeline_add(arg, a->start, a->end, a->gpus);
+	return 0;
 }
 
 static void h_calendar(struct call *c)
@@ -1014,11 +1009,20 @@ static void h_calendar(struct call *c)
 	}
 	struct capacity cap = {.units = p->gpus, .from = p->available_from,
 			       .until = p->available_until, .node = p->gpus_per_node};
+	/* past and future alike: the bookings of the window, from the store */
+	struct timeline *tl = timeline_new();
+	struct alloc_filter af = {.pool = p->id, .live_only = true, .live_after = from,
+				  .starts_before_set = true, .starts_before = to};
+	if (store_allocations_each(c->d->store, &af, book_into, tl) != 0) {
+		timeline_free(tl);
+		reply_error(c, 503, "storage_unavailable", NULL, "cannot read allocations: %s",
+			    store_errmsg(c->d->store));
+		return;
+	}
 	json_t *slots = json_array();
 	for (int64_t s = from; s < to; s += step) {
 		int64_t e = s + step < to ? s + step : to;
-		struct slot_acc acc = {0};
-		ledger_pool_steps(c->d->ledger, p->id, s, e, step_max, &acc);
+		int64_t booked = timeline_max(tl, s, e);
 		int64_t capa = capacity_at(&cap, s);
 		int64_t ce = capacity_at(&cap, e - 1);
 		if (ce < capa)
@@ -1028,8 +1032,9 @@ static void h_calendar(struct call *c)
 			capa = 0;
 		json_array_append_new(slots, json_pack("{s:o, s:o, s:I, s:I}",
 			"start", time_json(c, s), "end", time_json(c, e),
-			"capacity", (json_int_t)capa, "booked", (json_int_t)acc.booked));
+			"capacity", (json_int_t)capa, "booked", (json_int_t)booked));
 	}
+	timeline_free(tl);
 	reply(c, 200, json_pack("{s:s, s:s, s:o, s:o, s:I, s:o}", "pool", p->id, "gpu", p->gpu,
 				"from", time_json(c, from), "to", time_json(c, to),
 				"step_s", (json_int_t)step, "slots", slots));

@@ -1096,16 +1096,6 @@ size_t ledger_balances(const struct ledger *l, const struct balance ***out)
 	return l->n_bals;
 }
 
-int ledger_pool_steps(const struct ledger *l, const char *pool, int64_t from, int64_t to,
-		      void (*cb)(void *arg, int64_t start, int64_t end, int64_t level),
-		      void *arg)
-{
-	if (config_pool(l->cfg, pool) == NULL)
-		return -ENOENT;
-	timeline_steps(pool_tl((struct ledger *)l, pool), from, to, cb, arg);
-	return 0;
-}
-
 /* --- configuration swap ------------------------------------------------ */
 
 int ledger_set_config(struct ledger *l, const struct config *cfg,

@@ -141,14 +141,6 @@ const struct alloc *ledger_alloc(const struct ledger *l, const char *id);
 size_t ledger_allocs(const struct ledger *l, const struct alloc *const **out);
 
 /*
- * Calendar of a pool: calls cb for each step of booked GPUs over
- * [from, to). Returns -ENOENT for an unknown pool.
- */
-int ledger_pool_steps(const struct ledger *l, const char *pool, int64_t from, int64_t to,
-		      void (*cb)(void *arg, int64_t start, int64_t end, int64_t level),
-		      void *arg);
-
-/*
  * Audit: recomputes balances and consortium states from the journal and
  * checks the hash chain; then compares with the cached tables. Fed entry
  * by entry so that the journal never has to be in memory at once.

@@ -108,7 +108,8 @@ enum {
 	AF_POOL = 2,
 	AF_ID = 4,
 	AF_LIVE = 8,
-	AF__COUNT = 16,
+	AF_BEFORE = 16,
+	AF__COUNT = 32,
 };
 
 struct store {
@@ -916,6 +917,7 @@ int store_allocations_each(struct store *s, const struct alloc_filter *f,
 	mask |= f->pool ? AF_POOL : 0;
 	mask |= f->id ? AF_ID : 0;
 	mask |= f->live_only ? AF_LIVE : 0;
+	mask |= f->starts_before_set ? AF_BEFORE : 0;
 	buf_puts(&sql, "SELECT " ALLOC_COLUMNS " FROM allocations WHERE 1");
 	if (mask & AF_CONSORTIUM)
 		buf_puts(&sql, " AND consortium = ?");
@@ -925,6 +927,8 @@ int store_allocations_each(struct store *s, const struct alloc_filter *f,
 		buf_puts(&sql, " AND id = ?");
 	if (mask & AF_LIVE)
 		buf_puts(&sql, " AND stored <> 'cancelled' AND \"end\" > start AND \"end\" > ?");
+	if (mask & AF_BEFORE)
+		buf_puts(&sql, " AND start < ?");
 	buf_puts(&sql, " ORDER BY num, id");
 
 	unsigned slot = ST__COUNT + mask;
@@ -941,6 +945,8 @@ int store_allocations_each(struct store *s, const struct alloc_filter *f,
 		bind_text(&b, f->id);
 	if (mask & AF_LIVE)
 		bind_i64(&b, f->live_after);
+	if (mask & AF_BEFORE)
+		bind_i64(&b, f->starts_before);
 	rc = b.rc;
 	while (b.rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		err = row_alloc(s, st, &a);

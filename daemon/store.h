@@ -77,6 +77,8 @@ struct alloc_filter {
 	const char *id;		/* NULL = any */
 	bool live_only;		/* not cancelled, not empty, and end > live_after */
 	int64_t live_after;
+	bool starts_before_set;	/* start < starts_before */
+	int64_t starts_before;
 };
 /* In id order. */
 int store_allocations_each(struct store *s, const struct alloc_filter *f,

@@ -113,6 +113,9 @@ expect_eq "$(json_eval '[s["booked"] for s in d["slots"]]')" '[0,128,128,0]' "ca
 expect_eq "$(json_eval '[s["capacity"] for s in d["slots"]]')" '[1024,1024,1024,1024]' "calendar capacity"
 expect_exit 0 gl calendar skt-b200 --from 2026-02-09 --to 2026-02-13
 expect_contains "128/1024"
+# the past too: lg's phase-1 run, long completed
+expect_exit 0 gl --json calendar skt-b200 --from 2026-01-13 --to 2026-01-17
+expect_eq "$(json_eval '[s["booked"] for s in d["slots"]]')" '[512,512,600,0]' "past calendar"
 
 expect_exit 0 gl verify
 expect_exit 0 gl --json quota

@@ -2094,17 +2094,6 @@ static void test_load_refuses_unknown(void **state)
 
 /* --- reads ------------------------------------------------------------- */
 
-static struct { int64_t start, end, level; } steps[16];
-static size_t n_steps;
-
-static void step_cb(void *arg, int64_t start, int64_t end, int64_t level)
-{
-	(void)arg;
-	if (n_steps < ARRAY_SIZE(steps))
-		steps[n_steps].start = start, steps[n_steps].end = end, steps[n_steps].level = level;
-	n_steps++;
-}
-
 static void test_reads(void **state)
 {
 	struct fx *f = *state;
@@ -2125,18 +2114,6 @@ static void test_reads(void **state)
 	assert_string_equal(bs[2]->gpu, "H200");
 	assert_string_equal(bs[3]->consortium, "motif");
 
-	alloc_ok(f, now, "lg", "ncloud-h200", 10, T("2026-03-01"), T("2026-03-03"));
-	alloc_ok(f, now, "lg", "ncloud-h200", 5, T("2026-03-02"), T("2026-03-04"));
-	n_steps = 0;
-	assert_int_equal(ledger_pool_steps(f->l, "ncloud-h200", T("2026-03-01"), T("2026-03-05"),
-					   step_cb, NULL), 0);
-	assert_int_equal(n_steps, 4);
-	assert_int_equal(steps[0].level, 10);
-	assert_int_equal(steps[1].level, 15);
-	assert_int_equal(steps[1].start, T("2026-03-02"));
-	assert_int_equal(steps[2].level, 5);
-	assert_int_equal(steps[3].level, 0);
-	assert_int_equal(ledger_pool_steps(f->l, "nope", 0, 1, step_cb, NULL), -ENOENT);
 	assert_null(ledger_cstate(f->l, "lg"));
 	assert_null(ledger_balance(f->l, "skt", "p2", "H200"));
 }

@@ -920,6 +920,22 @@ static void test_allocations_filters(void **state)
 	allocs(s, &f, &l);
 	assert_int_equal(l.n, 0);
 
+	/* a window: live after one instant and starting before another */
+	memset(&f, 0, sizeof(f));
+	f.starts_before_set = true;
+	f.starts_before = 100;		/* everything starts at 100 */
+	allocs(s, &f, &l);
+	assert_int_equal(l.n, 0);
+	f.starts_before = 101;
+	allocs(s, &f, &l);
+	assert_int_equal(l.n, 4);
+	f.live_only = true;
+	f.live_after = 250;
+	f.pool = "skt";
+	allocs(s, &f, &l);
+	assert_int_equal(l.n, 1);	/* A-000001; A-000003 was cancelled */
+	assert_string_equal(l.v[0].id, "A-000001");
+
 	int64_t num;
 	assert_int_equal(store_allocation_max_num(s, &num), 0);
 	assert_int_equal(num, 1000000);
