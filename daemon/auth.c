@@ -14,6 +14,7 @@
 #include <pwd.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -58,8 +59,53 @@ static bool principal_match(const struct cfg_principals *p, const char *user,
 	return false;
 }
 
+/*
+ * Looking a user and its groups up reads /etc/passwd and /etc/group (or
+ * asks NSS): too slow for every request on a keep-alive connection. Answers
+ * are kept for a short while per (config, uid, gid), so a change of group
+ * membership takes effect within AUTH_CACHE_TTL seconds.
+ */
+#define AUTH_CACHE_SLOTS 64
+#define AUTH_CACHE_TTL 30
+
+static struct {
+	const struct config *cfg;
+	uid_t uid;
+	gid_t gid;
+	time_t at;
+	struct principal who;
+} cache[AUTH_CACHE_SLOTS];
+
+static void resolve_unix_uncached(const struct config *cfg, const struct http_request *req,
+				  uid_t daemon_uid, struct principal *out);
+
+void auth_forget(void)
+{
+	memset(cache, 0, sizeof(cache));
+}
+
 static void resolve_unix(const struct config *cfg, const struct http_request *req,
 			 uid_t daemon_uid, struct principal *out)
+{
+	unsigned slot = (unsigned)req->peer_uid % AUTH_CACHE_SLOTS;
+	time_t now = time(NULL);
+
+	if (cache[slot].cfg == cfg && cache[slot].uid == req->peer_uid &&
+	    cache[slot].gid == req->peer_gid && now - cache[slot].at < AUTH_CACHE_TTL &&
+	    now >= cache[slot].at) {
+		*out = cache[slot].who;
+		return;
+	}
+	resolve_unix_uncached(cfg, req, daemon_uid, out);
+	cache[slot].cfg = cfg;
+	cache[slot].uid = req->peer_uid;
+	cache[slot].gid = req->peer_gid;
+	cache[slot].at = now;
+	cache[slot].who = *out;
+}
+
+static void resolve_unix_uncached(const struct config *cfg, const struct http_request *req,
+				  uid_t daemon_uid, struct principal *out)
 {
 	struct passwd pw, *res = NULL;
 	char buf[4096];

@@ -23,3 +23,6 @@ struct principal {
  */
 void auth_resolve(const struct config *cfg, const struct http_request *req,
 		  uid_t daemon_uid, struct principal *out);
+
+/* Forgets cached answers (the configuration changed). */
+void auth_forget(void);

@@ -6,6 +6,7 @@
  * database and exits 0. SIGHUP re-reads the configuration and reopens the
  * log file.
  */
+#include "daemon/auth.h"
 #include "daemon/daemon.h"
 #include "daemon/log.h"
 #include "daemon/timefmt.h"
@@ -131,6 +132,7 @@ static void reload_config(struct daemon *d)
 	log_set_level(cfg->log_level);
 	config_free(d->cfg);
 	d->cfg = cfg;
+	auth_forget();	/* cached roles point into the old config */
 	log_event(LOG_INFO, "config_reloaded", "{s:s, s:i, s:i, s:i}", "file", d->config_path,
 		  "phases", (int)cfg->n_phases, "pools", (int)cfg->n_pools,
 		  "consortia", (int)cfg->n_consortia);
