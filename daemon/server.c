@@ -251,8 +251,8 @@ static void response_head(struct buf *b, const struct server_req *r,
 
 static char *error_body(const char *code, const char *message)
 {
-	json_t *o = json_pack("{s:{s:s,s:s}}", "error", "code", code,
-			      "message", message);
+	json_t *o = json_pack("{s:{s:s,s:s,s:{}}}", "error", "code", code,
+			      "message", message, "details");
 	char *s = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
 
 	json_decref(o);
