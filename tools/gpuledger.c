@@ -26,6 +26,8 @@
 #include <jansson.h>
 #include <sodium.h>
 
+#include "daemon/error.h"
+#include "daemon/proto.h"
 #include "daemon/timefmt.h"
 #include "daemon/util.h"
 
@@ -400,10 +402,19 @@ static char *duration_text(int64_t s)
 
 /* ---- HTTP ---------------------------------------------------------------- */
 
-static int exit_for_status(long status)
+/*
+ * The exit code of an answer: the error table's, by the error body's code;
+ * by the status only for an answer without one (a proxy's, say).
+ */
+static int exit_for_reply(long status, const json_t *j)
 {
 	if (status >= 200 && status < 300)
 		return 0;
+	const json_t *code = json_object_get(json_object_get(j, "error"), "code");
+	enum error_code ec = json_is_string(code) ? error_lookup(json_string_value(code))
+						  : ERR_NONE;
+	if (ec != ERR_NONE)
+		return error_exit(ec);
 	switch (status) {
 	case 400: case 413: case 422:
 		return EXIT_DATAERR;
@@ -434,14 +445,84 @@ static char *esc(struct cli *cli, const char *s)
 	return d;
 }
 
-static void query_add(struct cli *cli, struct buf *b, const char *key,
-		      const char *val)
+/*
+ * One request of the protocol (daemon/proto.def) being put together: the
+ * path's parameters, the query string and the body, each named by the
+ * table, so no path or key is spelled here.
+ */
+struct req {
+	enum proto_req id;
+	const char *params[PROTO_MAX_PARAMS];
+	struct buf query;
+	json_t *body;		/* NULL until a field is set */
+};
+
+static void req_init(struct req *r, enum proto_req id)
 {
+	memset(r, 0, sizeof(*r));
+	r->id = id;
+}
+
+static void req_free(struct req *r)
+{
+	buf_free(&r->query);
+	json_decref(r->body);
+}
+
+/* Adds ?f=val (nothing when val is NULL). */
+static void req_query(struct cli *cli, struct req *r, enum proto_field f, const char *val)
+{
+	if (!proto_has_query(r->id, f))
+		abort();	/* a command sends what the protocol does not take */
 	if (!val)
 		return;
 	char *e = esc(cli, val);
-	buf_printf(b, "%c%s=%s", strchr(b->data, '?') ? '&' : '?', key, e);
+	buf_printf(&r->query, "%c%s=%s", r->query.len ? '&' : '?', proto_field_name(f), e);
 	free(e);
+}
+
+/* Sets body field f to v (taken); v NULL sets nothing. */
+static void req_set(struct req *r, enum proto_field f, json_t *v)
+{
+	if (!proto_has_body(r->id, f))
+		abort();	/* a command sends what the protocol does not take */
+	if (!r->body)
+		r->body = json_object();
+	if (v)
+		json_object_set_new(r->body, proto_field_name(f), v);
+}
+
+static void req_str(struct req *r, enum proto_field f, const char *s)
+{
+	req_set(r, f, s ? json_string(s) : NULL);
+}
+
+static void req_int(struct req *r, enum proto_field f, int64_t n)
+{
+	req_set(r, f, json_integer(n));
+}
+
+/* The request's path with its parameters escaped, and the query. */
+static char *req_path(struct cli *cli, const struct req *r)
+{
+	const char *p = proto_request(r->id)->path;
+	struct buf b = { 0 };
+	size_t np = 0;
+
+	for (; *p; p++) {
+		if (*p != '*') {
+			buf_append(&b, p, 1);
+			continue;
+		}
+		if (np == PROTO_MAX_PARAMS || !r->params[np])
+			abort();	/* a parameter of the path is missing */
+		char *e = esc(cli, r->params[np++]);
+		buf_puts(&b, e);
+		free(e);
+	}
+	if (r->query.len)
+		buf_puts(&b, r->query.data);
+	return buf_take(&b);
 }
 
 static size_t collect(char *p, size_t size, size_t n, void *arg)
@@ -581,7 +662,7 @@ static int handle_reply(struct cli *cli, long status, const struct buf *raw,
 {
 	json_error_t je;
 	json_t *j = json_loadb(raw->data ? raw->data : "", raw->len, 0, &je);
-	int rc = exit_for_status(status);
+	int rc = exit_for_reply(status, j);
 
 	if (rc == 0) {
 		if (!j) {
@@ -612,14 +693,15 @@ static int handle_reply(struct cli *cli, long status, const struct buf *raw,
 }
 
 /*
- * One request and its answer. body (may be NULL for GET) is not consumed.
+ * One request and its answer; r is not consumed.
  * Returns 0 with *out (the caller json_decref()s it), or the exit code after
  * printing why.
  */
-static int api_call(struct cli *cli, const char *method, const char *path,
-		    const json_t *body, json_t **out)
+static int api_call(struct cli *cli, const struct req *r, json_t **out)
 {
-	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	const char *method = proto_request(r->id)->method;
+	char *path = req_path(cli, r);
+	char *text = r->body ? json_dumps(r->body, JSON_COMPACT) : NULL;
 	struct buf raw = { 0 };
 	long status = 0;
 	int rc;
@@ -641,6 +723,17 @@ out:
 	curl_slist_free_all(h);
 	buf_free(&raw);
 	free(text);
+	free(path);
+	return rc;
+}
+
+/* A request with no parameter, query or body. */
+static int api_get(struct cli *cli, enum proto_req id, json_t **out)
+{
+	struct req r;
+	req_init(&r, id);
+	int rc = api_call(cli, &r, out);
+	req_free(&r);
 	return rc;
 }
 
@@ -823,7 +916,7 @@ static void journal_row(const json_t *e, char **row)
 static int cmd_status(struct cli *cli, struct cmd_args *a)
 {
 	json_t *j;
-	int rc = api_call(cli, "GET", "/v1/status", NULL, &j);
+	int rc = api_get(cli, PROTO_STATUS, &j);
 	if (rc != 0 || cli->json)
 		goto out;
 
@@ -872,7 +965,7 @@ static int cmd_program(struct cli *cli, struct cmd_args *a)
 {
 	json_t *j, *e;
 	size_t i;
-	int rc = api_call(cli, "GET", "/v1/program", NULL, &j);
+	int rc = api_get(cli, PROTO_PROGRAM, &j);
 	if (rc != 0 || cli->json)
 		goto out;
 
@@ -942,18 +1035,18 @@ out:
 
 static int cmd_quota(struct cli *cli, struct cmd_args *a)
 {
-	struct buf path = { 0 };
+	struct req r;
 	json_t *j;
 
-	buf_puts(&path, "/v1/quota");
-	query_add(cli, &path, "consortium", a->argc ? a->argv[0] : NULL);
-	query_add(cli, &path, "phase", flag(a, "phase"));
-	query_add(cli, &path, "gpu", flag(a, "gpu"));
-	int rc = api_call(cli, "GET", path.data, NULL, &j);
+	req_init(&r, PROTO_QUOTA);
+	req_query(cli, &r, FIELD_CONSORTIUM, a->argc ? a->argv[0] : NULL);
+	req_query(cli, &r, FIELD_PHASE, flag(a, "phase"));
+	req_query(cli, &r, FIELD_GPU, flag(a, "gpu"));
+	int rc = api_call(cli, &r, &j);
 	if (rc == 0 && !cli->json)
 		quota_print(jget(j, "quota"), false);
 	json_decref(j);
-	buf_free(&path);
+	req_free(&r);
 	return rc;
 }
 
@@ -962,7 +1055,8 @@ static int cmd_grant(struct cli *cli, struct cmd_args *a)
 	static const char *const req[] = { "phase", "gpu", "gpu-hours", "reason",
 					   NULL };
 	int64_t secs, maxg = -1;
-	json_t *body = NULL, *j = NULL;
+	json_t *j = NULL;
+	struct req r;
 	int rc;
 
 	if ((rc = require(a, req)) ||
@@ -976,15 +1070,15 @@ static int cmd_grant(struct cli *cli, struct cmd_args *a)
 		return EXIT_DATAERR;
 	}
 
-	body = json_pack("{s:s, s:s, s:s, s:I, s:s}",
-			 "consortium", a->argv[0], "phase", flag(a, "phase"),
-			 "gpu", flag(a, "gpu"), "gpu_seconds", (json_int_t)secs,
-			 "reason", flag(a, "reason"));
-	if (!body)
-		abort();
+	req_init(&r, PROTO_GRANT);
+	req_str(&r, FIELD_CONSORTIUM, a->argv[0]);
+	req_str(&r, FIELD_PHASE, flag(a, "phase"));
+	req_str(&r, FIELD_GPU, flag(a, "gpu"));
+	req_int(&r, FIELD_GPU_SECONDS, secs);
+	req_str(&r, FIELD_REASON, flag(a, "reason"));
 	if (maxg >= 0)
-		json_object_set_new(body, "max_gpus", json_integer(maxg));
-	rc = api_call(cli, "POST", "/v1/grants", body, &j);
+		req_int(&r, FIELD_MAX_GPUS, maxg);
+	rc = api_call(cli, &r, &j);
 	if (rc != 0 || cli->json)
 		goto out;
 
@@ -1021,7 +1115,7 @@ static int cmd_grant(struct cli *cli, struct cmd_args *a)
 	if (json_is_object(jget(j, "quota")))
 		quota_print(jget(j, "quota"), true);
 out:
-	json_decref(body);
+	req_free(&r);
 	json_decref(j);
 	return rc;
 }
@@ -1032,7 +1126,8 @@ static int cmd_allocate(struct cli *cli, struct cmd_args *a)
 	const char *pool = flag(a, "pool"), *gpu = flag(a, "gpu");
 	const char *end = flag(a, "end"), *hours = flag(a, "hours");
 	int64_t gpus, dur = 0;
-	json_t *body, *j = NULL;
+	json_t *j = NULL;
+	struct req r;
 	int rc;
 
 	if ((rc = require(a, req)))
@@ -1058,38 +1153,38 @@ static int cmd_allocate(struct cli *cli, struct cmd_args *a)
 		}
 	}
 
-	body = json_pack("{s:s, s:I, s:s, s:b}", "consortium", a->argv[0],
-			 "gpus", (json_int_t)gpus, "start", flag(a, "start"),
-			 "earliest", flag(a, "earliest") != NULL);
-	if (!body)
-		abort();
-	json_object_set_new(body, pool ? "pool" : "gpu", json_string(pool ? pool : gpu));
+	req_init(&r, PROTO_ALLOCATE);
+	req_str(&r, FIELD_CONSORTIUM, a->argv[0]);
+	req_int(&r, FIELD_GPUS, gpus);
+	req_str(&r, FIELD_START, flag(a, "start"));
+	req_set(&r, FIELD_EARLIEST, json_boolean(flag(a, "earliest") != NULL));
+	req_str(&r, FIELD_POOL, pool);
+	req_str(&r, FIELD_GPU, gpu);
 	if (end)
-		json_object_set_new(body, "end", json_string(end));
+		req_str(&r, FIELD_END, end);
 	else
-		json_object_set_new(body, "duration_s", json_integer(dur));
-	if (flag(a, "note"))
-		json_object_set_new(body, "note", json_string(flag(a, "note")));
-	rc = api_call(cli, "POST", "/v1/allocations", body, &j);
+		req_int(&r, FIELD_DURATION_S, dur);
+	req_str(&r, FIELD_NOTE, flag(a, "note"));
+	rc = api_call(cli, &r, &j);
 	if (rc == 0 && !cli->json)
 		allocation_print(jget(j, "allocation"));
-	json_decref(body);
+	req_free(&r);
 	json_decref(j);
 	return rc;
 }
 
 static int cmd_allocations(struct cli *cli, struct cmd_args *a)
 {
-	struct buf path = { 0 };
+	struct req r;
 	json_t *j, *e;
 	size_t i;
 
-	buf_puts(&path, "/v1/allocations");
-	query_add(cli, &path, "consortium", flag(a, "consortium"));
-	query_add(cli, &path, "state", flag(a, "state"));
-	query_add(cli, &path, "pool", flag(a, "pool"));
-	int rc = api_call(cli, "GET", path.data, NULL, &j);
-	buf_free(&path);
+	req_init(&r, PROTO_ALLOCATIONS);
+	req_query(cli, &r, FIELD_CONSORTIUM, flag(a, "consortium"));
+	req_query(cli, &r, FIELD_STATE, flag(a, "state"));
+	req_query(cli, &r, FIELD_POOL, flag(a, "pool"));
+	int rc = api_call(cli, &r, &j);
+	req_free(&r);
 	if (rc != 0 || cli->json)
 		goto out;
 
@@ -1114,36 +1209,36 @@ out:
 
 static int cmd_show(struct cli *cli, struct cmd_args *a)
 {
-	char *id = esc(cli, a->argv[0]);
-	char *path = xasprintf("/v1/allocations/%s", id);
+	struct req r;
 	json_t *j;
-	int rc = api_call(cli, "GET", path, NULL, &j);
 
+	req_init(&r, PROTO_ALLOCATION);
+	r.params[0] = a->argv[0];
+	int rc = api_call(cli, &r, &j);
 	if (rc == 0 && !cli->json)
 		allocation_print(jget(j, "allocation"));
 	json_decref(j);
-	free(path);
-	free(id);
+	req_free(&r);
 	return rc;
 }
 
-/* cancel and release: POST /v1/allocations/{id}/{what}. */
-static int alloc_change(struct cli *cli, struct cmd_args *a, const char *what,
+/* cancel and release an allocation. */
+static int alloc_change(struct cli *cli, struct cmd_args *a, enum proto_req id,
 			const char *at)
 {
-	char *id = esc(cli, a->argv[0]);
-	char *path = xasprintf("/v1/allocations/%s/%s", id, what);
-	json_t *body = json_object(), *j;
+	struct req r;
+	json_t *j;
 	int rc;
 
-	if (flag(a, "reason"))
-		json_object_set_new(body, "reason", json_string(flag(a, "reason")));
+	req_init(&r, id);
+	r.params[0] = a->argv[0];
+	req_str(&r, FIELD_REASON, flag(a, "reason"));
 	if (at)
-		json_object_set_new(body, "at", json_string(at));
-	rc = api_call(cli, "POST", path, body, &j);
+		req_str(&r, FIELD_AT, at);
+	rc = api_call(cli, &r, &j);
 	if (rc == 0 && !cli->json) {
 		const json_t *al = jget(j, "allocation");
-		if (strcmp(what, "release") == 0) {
+		if (id == PROTO_RELEASE) {
 			char *cost = jhours(al, "cost_gpu_seconds");
 			printf("released %s at %s (state %s, cost now %s GPU-hours)\n",
 			       jsv(al, "id"), jsv(al, "end"), jsv(al, "state"), cost);
@@ -1154,48 +1249,44 @@ static int alloc_change(struct cli *cli, struct cmd_args *a, const char *what,
 		}
 	}
 	json_decref(j);
-	json_decref(body);
-	free(path);
-	free(id);
+	req_free(&r);
 	return rc;
 }
 
 static int cmd_cancel(struct cli *cli, struct cmd_args *a)
 {
-	return alloc_change(cli, a, "cancel", NULL);
+	return alloc_change(cli, a, PROTO_CANCEL, NULL);
 }
 
 static int cmd_release(struct cli *cli, struct cmd_args *a)
 {
 	int rc = check_time("--at", flag(a, "at"));
-	return rc ? rc : alloc_change(cli, a, "release", flag(a, "at"));
+	return rc ? rc : alloc_change(cli, a, PROTO_RELEASE, flag(a, "at"));
 }
 
-/* eliminate and reinstate: POST /v1/consortia/{id}/{what}. */
-static int consortium_change(struct cli *cli, struct cmd_args *a,
-			     const char *what)
+/* eliminate and reinstate a consortium. */
+static int consortium_change(struct cli *cli, struct cmd_args *a, enum proto_req id)
 {
 	static const char *const req[] = { "effective", "reason", NULL };
+	struct req r;
+	json_t *j;
 	int rc;
 
 	if ((rc = require(a, req)) ||
 	    (rc = check_time("--effective", flag(a, "effective"))))
 		return rc;
 
-	char *id = esc(cli, a->argv[0]);
-	char *path = xasprintf("/v1/consortia/%s/%s", id, what);
-	json_t *j, *body = json_pack("{s:s, s:s}", "effective",
-				     flag(a, "effective"), "reason",
-				     flag(a, "reason"));
-	if (!body)
-		abort();
-	rc = api_call(cli, "POST", path, body, &j);
+	req_init(&r, id);
+	r.params[0] = a->argv[0];
+	req_str(&r, FIELD_EFFECTIVE, flag(a, "effective"));
+	req_str(&r, FIELD_REASON, flag(a, "reason"));
+	rc = api_call(cli, &r, &j);
 	if (rc != 0 || cli->json)
 		goto out;
 
 	const json_t *c = jget(j, "consortium");
 	const char *name = jstr(c, "id") ? jstr(c, "id") : a->argv[0];
-	if (strcmp(what, "eliminate") == 0) {
+	if (id == PROTO_ELIMINATE) {
 		printf("eliminated %s effective %s", name,
 		       jstr(c, "since") ? jstr(c, "since") : flag(a, "effective"));
 		if (jstr(c, "designation_until"))
@@ -1216,20 +1307,18 @@ static int consortium_change(struct cli *cli, struct cmd_args *a,
 	}
 out:
 	json_decref(j);
-	json_decref(body);
-	free(path);
-	free(id);
+	req_free(&r);
 	return rc;
 }
 
 static int cmd_eliminate(struct cli *cli, struct cmd_args *a)
 {
-	return consortium_change(cli, a, "eliminate");
+	return consortium_change(cli, a, PROTO_ELIMINATE);
 }
 
 static int cmd_reinstate(struct cli *cli, struct cmd_args *a)
 {
-	return consortium_change(cli, a, "reinstate");
+	return consortium_change(cli, a, PROTO_REINSTATE);
 }
 
 static char *calendar_bar(int64_t booked, int64_t cap)
@@ -1252,7 +1341,7 @@ static char *calendar_bar(int64_t booked, int64_t cap)
 
 static int cmd_calendar(struct cli *cli, struct cmd_args *a)
 {
-	struct buf path = { 0 };
+	struct req r;
 	json_t *j, *s;
 	size_t i;
 	int rc;
@@ -1260,13 +1349,12 @@ static int cmd_calendar(struct cli *cli, struct cmd_args *a)
 	if ((rc = check_time("--from", flag(a, "from"))) ||
 	    (rc = check_time("--to", flag(a, "to"))))
 		return rc;
-	char *id = esc(cli, a->argv[0]);
-	buf_printf(&path, "/v1/pools/%s/calendar", id);
-	free(id);
-	query_add(cli, &path, "from", flag(a, "from"));
-	query_add(cli, &path, "to", flag(a, "to"));
-	rc = api_call(cli, "GET", path.data, NULL, &j);
-	buf_free(&path);
+	req_init(&r, PROTO_CALENDAR);
+	r.params[0] = a->argv[0];
+	req_query(cli, &r, FIELD_FROM, flag(a, "from"));
+	req_query(cli, &r, FIELD_TO, flag(a, "to"));
+	rc = api_call(cli, &r, &j);
+	req_free(&r);
 	if (rc != 0 || cli->json)
 		goto out;
 
@@ -1384,10 +1472,11 @@ static size_t follow_write(char *p, size_t size, size_t n, void *arg)
 	return size * n;
 }
 
-static int journal_follow(struct cli *cli, const char *path)
+static int journal_follow(struct cli *cli, const struct req *r)
 {
 	struct follow f = { .cli = cli };
-	struct curl_slist *h = http_setup(cli, "GET", path, "");
+	char *path = req_path(cli, r);
+	struct curl_slist *h = http_setup(cli, proto_request(r->id)->method, path, "");
 	int rc;
 
 	curl_easy_setopt(cli->curl, CURLOPT_HEADERFUNCTION, follow_header);
@@ -1421,33 +1510,34 @@ static int journal_follow(struct cli *cli, const char *path)
 	}
 	curl_slist_free_all(h);
 	buf_free(&f.line);
+	free(path);
 	return rc;
 }
 
 static int cmd_journal(struct cli *cli, struct cmd_args *a)
 {
-	struct buf path = { 0 };
+	struct req r;
 	int64_t n;
 	int rc;
 
 	if ((flag(a, "since") && (rc = parse_int("--since", flag(a, "since"), 0, &n))) ||
 	    (flag(a, "limit") && (rc = parse_int("--limit", flag(a, "limit"), 1, &n))))
 		return rc;
-	buf_puts(&path, "/v1/journal");
-	query_add(cli, &path, "since", flag(a, "since"));
-	query_add(cli, &path, "consortium", flag(a, "consortium"));
-	query_add(cli, &path, "limit", flag(a, "limit"));
+	req_init(&r, PROTO_JOURNAL);
+	req_query(cli, &r, FIELD_SINCE, flag(a, "since"));
+	req_query(cli, &r, FIELD_CONSORTIUM, flag(a, "consortium"));
+	req_query(cli, &r, FIELD_LIMIT, flag(a, "limit"));
 	if (flag(a, "follow")) {
-		query_add(cli, &path, "follow", "1");
-		rc = journal_follow(cli, path.data);
-		buf_free(&path);
+		req_query(cli, &r, FIELD_FOLLOW, "1");
+		rc = journal_follow(cli, &r);
+		req_free(&r);
 		return rc;
 	}
 
 	json_t *j, *e;
 	size_t i;
-	rc = api_call(cli, "GET", path.data, NULL, &j);
-	buf_free(&path);
+	rc = api_call(cli, &r, &j);
+	req_free(&r);
 	if (rc != 0 || cli->json)
 		goto out;
 	struct table t;
@@ -1471,7 +1561,7 @@ static int cmd_verify(struct cli *cli, struct cmd_args *a)
 {
 	json_t *j, *p;
 	size_t i;
-	int rc = api_call(cli, "GET", "/v1/verify", NULL, &j);
+	int rc = api_get(cli, PROTO_VERIFY, &j);
 	if (rc != 0)
 		return rc;
 
@@ -1510,13 +1600,15 @@ static int cmd_verify(struct cli *cli, struct cmd_args *a)
 static int cmd_clock(struct cli *cli, struct cmd_args *a)
 {
 	const char *sub = a->argc ? a->argv[0] : "show";
-	json_t *body = NULL, *j;
+	struct req r;
+	json_t *j;
 	int rc;
 
+	req_init(&r, PROTO_CLOCK_SET);
 	if (strcmp(sub, "show") == 0) {
 		if (a->argc > 1)
 			return usage_error(a->cmd, "clock show takes no argument");
-		rc = api_call(cli, "GET", "/v1/clock", NULL, &j);
+		rc = api_get(cli, PROTO_CLOCK_GET, &j);
 	} else if (strcmp(sub, "set") == 0 || strcmp(sub, "advance") == 0) {
 		bool set = sub[0] == 's';
 		int64_t d;
@@ -1530,17 +1622,15 @@ static int cmd_clock(struct cli *cli, struct cmd_args *a)
 			       a->argv[1]);
 			return EXIT_DATAERR;
 		}
-		body = json_pack("{s:s}", sub, a->argv[1]);
-		if (!body)
-			abort();
-		rc = api_call(cli, "POST", "/v1/clock", body, &j);
+		req_str(&r, set ? FIELD_SET : FIELD_ADVANCE, a->argv[1]);
+		rc = api_call(cli, &r, &j);
 	} else {
 		return usage_error(a->cmd, "unknown clock command '%s'", sub);
 	}
 	if (rc == 0 && !cli->json)
 		printf("%s (%s)\n", jsv(j, "clock"), jsv(j, "clock_mode"));
 	json_decref(j);
-	json_decref(body);
+	req_free(&r);
 	return rc;
 }
 
