@@ -33,6 +33,7 @@
 #include <http_parser.h>
 #include <jansson.h>
 
+#include "daemon/error.h"
 #include "daemon/log.h"
 #include "daemon/util.h"
 
@@ -103,8 +104,7 @@ struct conn {
 	struct buf url, field, value;
 	bool last_was_value;
 	bool expect_continue;
-	int err_status;		/* set when a callback refuses the request */
-	const char *err_code;
+	enum error_code err_code;	/* set when a callback refuses the request */
 	char *err_message;
 
 	struct server_req *head, *tail;
@@ -247,18 +247,6 @@ static void response_head(struct buf *b, const struct server_req *r,
 		buf_puts(b, "Connection: close\r\n");
 	else if (r->http10)
 		buf_puts(b, "Connection: keep-alive\r\n");
-}
-
-static char *error_body(const char *code, const char *message)
-{
-	json_t *o = json_pack("{s:{s:s,s:s,s:{}}}", "error", "code", code,
-			      "message", message, "details");
-	char *s = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
-
-	json_decref(o);
-	if (s == NULL)
-		abort();	/* our own constant strings: only OOM gets here */
-	return s;
 }
 
 /*
@@ -404,11 +392,11 @@ static void conn_stop_reading(struct conn *c)
 }
 
 /* Queues an error made by the server itself; the connection then closes. */
-static void conn_fail(struct conn *c, int status, const char *code,
-		      const char *message)
+static void conn_fail(struct conn *c, enum error_code code, const char *message)
 {
 	struct server_req *r = req_new(c);
-	char *body = error_body(code, message);
+	char *body = error_body(code, message, NULL);
+	int status = error_status(code);
 	size_t len = strlen(body);
 
 	r->state = REQ_DONE;
@@ -582,18 +570,18 @@ static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
 	if (e == HPE_PAUSED) {
 		/* Connection: close was asked for; what follows is ignored. */
 		conn_stop_reading(c);
-	} else if (c->err_status != 0) {
-		conn_fail(c, c->err_status, c->err_code, c->err_message);
+	} else if (c->err_code != ERR_NONE) {
+		conn_fail(c, c->err_code, c->err_message);
 	} else if (e == HPE_HEADER_OVERFLOW) {
 		log_event(LOG_WARN, "http_limit", "{s:s,s:s}",
 			  "limit", "header_bytes", "peer", c->peer_addr);
-		conn_fail(c, 431, "too_large", "request headers are too large");
+		conn_fail(c, ERR_HEADERS_TOO_LARGE, "request headers are too large");
 	} else if (e != HPE_OK || n != (size_t)nread) {
 		char *msg = xasprintf("malformed request: %s",
 				      http_errno_description(e));
 		log_event(LOG_DEBUG, "http_bad_request", "{s:s,s:s}",
 			  "peer", c->peer_addr, "error", http_errno_name(e));
-		conn_fail(c, 400, "bad_request", msg);
+		conn_fail(c, ERR_BAD_REQUEST, msg);
 		free(msg);
 	}
 	conn_dispatch(c);
@@ -608,17 +596,16 @@ static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
 
 /* Parser callbacks */
 
-static int parse_error(struct conn *c, int status, const char *code,
-		       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static int parse_error(struct conn *c, enum error_code code,
+		       const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Records why a callback refused the request; read_cb answers it. */
-static int parse_error(struct conn *c, int status, const char *code,
+static int parse_error(struct conn *c, enum error_code code,
 		       const char *fmt, ...)
 {
 	va_list ap;
 
-	if (c->err_status == 0) {
-		c->err_status = status;
+	if (c->err_code == ERR_NONE) {
 		c->err_code = code;
 		va_start(ap, fmt);
 		c->err_message = xvasprintf(fmt, ap);
@@ -634,7 +621,7 @@ static int header_bytes(struct conn *c, size_t n)
 		return 0;
 	log_event(LOG_WARN, "http_limit", "{s:s,s:s,s:i}", "limit",
 		  "header_bytes", "peer", c->peer_addr, "max", SERVER_MAX_HEADER);
-	return parse_error(c, 431, "too_large",
+	return parse_error(c, ERR_HEADERS_TOO_LARGE,
 			   "request line and headers exceed %d bytes",
 			   SERVER_MAX_HEADER);
 }
@@ -689,7 +676,7 @@ static int finish_header(struct conn *c)
 		char **slot = (char **)((char *)&c->cur->http + kept[i].offset);
 		/* Two values would leave us guessing which one counts. */
 		if (*slot != NULL) {
-			rc = parse_error(c, 400, "bad_request",
+			rc = parse_error(c, ERR_BAD_REQUEST,
 					 "duplicate %s header", kept[i].name);
 			goto reset;
 		}
@@ -747,12 +734,12 @@ static int on_headers_complete(http_parser *p)
 	http_parser_url_init(&u);
 	if (c->url.len == 0 ||
 	    http_parser_parse_url(c->url.data, c->url.len, 0, &u) != 0)
-		return parse_error(c, 400, "bad_request", "bad request target");
+		return parse_error(c, ERR_BAD_REQUEST, "bad request target");
 	if (u.field_set & (1 << UF_PATH)) {
 		h->path = pct_decode(c->url.data + u.field_data[UF_PATH].off,
 				      u.field_data[UF_PATH].len, false);
 		if (h->path == NULL)
-			return parse_error(c, 400, "bad_request",
+			return parse_error(c, ERR_BAD_REQUEST,
 					   "bad percent-encoding in path");
 	} else {
 		h->path = xstrdup("/");
@@ -762,13 +749,13 @@ static int on_headers_complete(http_parser *p)
 				    u.field_data[UF_QUERY].len);
 
 	if (p->flags & F_CHUNKED)
-		return parse_error(c, 411, "length_required",
+		return parse_error(c, ERR_LENGTH_REQUIRED,
 				   "a request body needs Content-Length");
 	if ((p->flags & F_CONTENTLENGTH) && p->content_length > SERVER_MAX_BODY) {
 		log_event(LOG_WARN, "http_limit", "{s:s,s:s,s:I}", "limit",
 			  "body_bytes", "peer", c->peer_addr,
 			  "content_length", (json_int_t)p->content_length);
-		return parse_error(c, 413, "too_large",
+		return parse_error(c, ERR_TOO_LARGE,
 				   "request body exceeds %d bytes",
 				   SERVER_MAX_BODY);
 	}
@@ -780,7 +767,7 @@ static int on_headers_complete(http_parser *p)
 	    (p->flags & F_CONTENTLENGTH)) {
 		static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
 		if (conn_write(c, xstrdup(cont), sizeof(cont) - 1) < 0)
-			return parse_error(c, 400, "bad_request",
+			return parse_error(c, ERR_BAD_REQUEST,
 					   "connection failed");
 	}
 	return 0;
@@ -793,7 +780,7 @@ static int on_body(http_parser *p, const char *at, size_t len)
 
 	/* Content-Length was checked; this only guards the invariant. */
 	if (r->out.len + len > SERVER_MAX_BODY)
-		return parse_error(c, 413, "too_large", "request body too large");
+		return parse_error(c, ERR_TOO_LARGE, "request body too large");
 	buf_append(&r->out, at, len);	/* out doubles as the body buffer */
 	return 0;
 }
@@ -914,7 +901,7 @@ static void on_connection(uv_stream_t *ls, int status)
 		log_event(LOG_WARN, "http_limit", "{s:s,s:s,s:i}", "limit",
 			  "connections", "peer", c->peer_addr,
 			  "max", SERVER_MAX_CONNS);
-		conn_fail(c, 503, "too_many_connections",
+		conn_fail(c, ERR_TOO_MANY_CONNECTIONS,
 			  "too many connections");
 		conn_flush(c);
 		return;

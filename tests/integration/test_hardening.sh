@@ -212,7 +212,7 @@ ok "status answers while a slow client holds a half header"
 raw bigbody big-body
 expect_error "body over 1 MiB" 413 "$RAW_STATUS" "$RAW_BODY" too_large
 raw bigheaders big-headers
-expect_error "headers over 16 KiB" 431 "$RAW_STATUS" "$RAW_BODY" too_large
+expect_error "headers over 16 KiB" 431 "$RAW_STATUS" "$RAW_BODY" headers_too_large
 raw garbage stdin < <(printf '\x00\xff\xfegarbage \x01\x02\r\n\r\n')
 [[ $RAW_STATUS == 400 ]] || fail "garbage bytes: HTTP status $RAW_STATUS, expected 400: $RAW_BODY"
 [[ $RAW_BODY =~ \"code\":\"[a-z_]+\" ]] || fail "garbage bytes: no error.code in $RAW_BODY"

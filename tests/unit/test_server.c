@@ -761,7 +761,7 @@ static void test_headers_too_large(void **state)
 	buf_free(&req);
 	assert_int_equal(read_response(c, &r), 0);
 	assert_int_equal(r.status, 431);
-	assert_string_equal(error_code(&r), "too_large");
+	assert_string_equal(error_code(&r), "headers_too_large");
 	free(r.body);
 	assert_true(at_eof(c));
 	client_free(c);
