@@ -8,8 +8,8 @@
  * writer; every read first settles the open batch, so that nothing it
  * returns is not on disk.
  */
+#include "daemon/api.h"
 #include "daemon/auth.h"
-#include "daemon/daemon.h"
 #include "daemon/log.h"
 #include "daemon/timefmt.h"
 #include "daemon/timeline.h"
@@ -30,7 +30,7 @@
 #define MAX_JSON_DEPTH 32	/* no request needs more than 2 */
 
 struct call {
-	struct daemon *d;
+	struct api *api;
 	struct server_req *r;
 	const struct http_request *http;
 	struct principal who;
@@ -72,7 +72,7 @@ static void finish(struct call *c, int status, char *body)
 		.path = xstrdup(c->http->path),
 		.start_us = c->start_us,
 	};
-	writer_reply(c->d, &h);
+	writer_reply(c->api->writer, &h);
 }
 
 /* Takes o. A successful POST's answer is kept for idempotent retries. */
@@ -81,7 +81,7 @@ static void reply(struct call *c, int status, json_t *o)
 	char *body = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
 	if (c->mutating && status < 300 && c->http->idempotency_key)
-		writer_add_idem(c->d, c->http->idempotency_key, c->body_hash, status, body);
+		writer_add_idem(c->api->writer, c->http->idempotency_key, c->body_hash, status, body);
 	finish(c, status, body);
 }
 
@@ -116,7 +116,7 @@ static void reply_ledger_error(struct call *c, struct ledger_error *err)
 
 static const char *tfmt(const struct call *c, int64_t t, char *buf)
 {
-	return time_format(t, c->d->cfg->tz_offset, buf, TIME_BUFSZ);
+	return time_format(t, c->api->cfg->tz_offset, buf, TIME_BUFSZ);
 }
 
 static json_t *time_json(const struct call *c, int64_t t)
@@ -130,9 +130,9 @@ static json_t *time_json(const struct call *c, int64_t t)
 /* Settles the open batch, so that a read sees only what is on disk. */
 static void settle(struct call *c)
 {
-	if (writer_open(c->d))
-		writer_flush(c->d);
-	c->now = daemon_now(c->d);
+	if (writer_open(c->api->writer))
+		writer_flush(c->api->writer);
+	c->now = clock_now(c->api->clock);
 }
 
 /* --- input ------------------------------------------------------------- */
@@ -267,7 +267,7 @@ static int take_fields(struct call *c, const struct field *f, size_t n)
 			const char *cause;
 			if (!json_is_string(v)) {
 				want = "a time string such as 2026-01-16T09:00";
-			} else if (time_parse(json_string_value(v), c->d->cfg->tz_offset,
+			} else if (time_parse(json_string_value(v), c->api->cfg->tz_offset,
 					      (int64_t *)f[i].out, &cause) != 0) {
 				reply_error(c, 400, "bad_time",
 					    json_pack("{s:s, s:s}", "field", f[i].name,
@@ -292,7 +292,7 @@ static int query_time(struct call *c, const char *key, int64_t *out)
 	const char *s = query_get(c, key), *cause;
 	if (s == NULL)
 		return 1;
-	if (time_parse(s, c->d->cfg->tz_offset, out, &cause) != 0) {
+	if (time_parse(s, c->api->cfg->tz_offset, out, &cause) != 0) {
 		reply_error(c, 400, "bad_time", json_pack("{s:s, s:s}", "parameter", key, "value", s),
 			    "parameter '%s': %s", key, cause);
 		return -1;
@@ -319,7 +319,7 @@ static int query_int(struct call *c, const char *key, int64_t *out)
  */
 static int scope(struct call *c, const char *asked, const char **out)
 {
-	if (asked && config_consortium(c->d->cfg, asked) == NULL) {
+	if (asked && config_consortium(c->api->cfg, asked) == NULL) {
 		reply_error(c, 404, "not_found", NULL, "no consortium '%s'", asked);
 		return -1;
 	}
@@ -345,7 +345,7 @@ static struct ledger_ctx ctx_of(const struct call *c)
 
 static json_t *consortium_json(const struct call *c, const struct cfg_consortium *k)
 {
-	const struct cstate *cs = ledger_cstate(c->d->ledger, k->id);
+	const struct cstate *cs = ledger_cstate(c->api->ledger, k->id);
 	json_t *members = json_array();
 	for (size_t i = 0; i < k->members.n; i++)
 		json_array_append_new(members, json_string(k->members.v[i]));
@@ -365,7 +365,7 @@ static json_t *quota_json(const struct call *c, const struct balance *b)
 			 "granted_gpu_seconds", (json_int_t)b->granted,
 			 "committed_gpu_seconds", (json_int_t)b->committed,
 			 "available_gpu_seconds", (json_int_t)(b->granted - b->committed - b->expired),
-			 "consumed_gpu_seconds", (json_int_t)ledger_consumed(c->d->ledger, b, c->now),
+			 "consumed_gpu_seconds", (json_int_t)ledger_consumed(c->api->ledger, b, c->now),
 			 "expired_gpu_seconds", (json_int_t)b->expired,
 			 "max_gpus", b->max_gpus > 0 ? json_integer(b->max_gpus) : json_null());
 }
@@ -387,7 +387,7 @@ static json_t *entries_json(const struct call *c, const struct jlist *l)
 {
 	json_t *arr = json_array();
 	for (size_t i = 0; i < l->n; i++)
-		json_array_append_new(arr, jentry_to_json(&l->v[i], c->d->cfg->tz_offset));
+		json_array_append_new(arr, jentry_to_json(&l->v[i], c->api->cfg->tz_offset));
 	return arr;
 }
 
@@ -399,21 +399,21 @@ static void h_status(struct call *c)
 	char hex[HASH_HEX_LEN + 1];
 
 	settle(c);
-	ledger_head_hash(c->d->ledger, hash);
+	ledger_head_hash(c->api->ledger, hash);
 	hash_hex(hash, hex);
 	json_t *o = json_pack("{s:s, s:I, s:o, s:s, s:{s:I, s:s}, s:{s:I, s:I, s:I, s:I, s:I},"
 			      " s:{s:s, s:o}}",
 			      "version", GPULEDGER_VERSION,
-			      "uptime_s", (json_int_t)((uv_now(c->d->loop) - c->d->started_ms) / 1000),
+			      "uptime_s", (json_int_t)((uv_now(c->api->loop) - c->api->started_ms) / 1000),
 			      "clock", time_json(c, c->now),
-			      "clock_mode", c->d->simulated ? "simulated" : "real",
-			      "journal", "seq", (json_int_t)ledger_head_seq(c->d->ledger), "hash", hex,
+			      "clock_mode", clock_simulated(c->api->clock) ? "simulated" : "real",
+			      "journal", "seq", (json_int_t)ledger_head_seq(c->api->ledger), "hash", hex,
 			      "counters",
-			      "requests", (json_int_t)server_requests_total(c->d->server),
-			      "commits", (json_int_t)c->d->counters.commits,
-			      "committed_entries", (json_int_t)c->d->counters.committed_entries,
-			      "failed_commits", (json_int_t)c->d->counters.failed_commits,
-			      "connections", (json_int_t)server_connections(c->d->server),
+			      "requests", (json_int_t)server_requests_total(c->api->server),
+			      "commits", (json_int_t)c->api->writer->commits,
+			      "committed_entries", (json_int_t)c->api->writer->committed_entries,
+			      "failed_commits", (json_int_t)c->api->writer->failed_commits,
+			      "connections", (json_int_t)server_connections(c->api->server),
 			      "you", "role", role_name(c->who.role),
 			      "consortium", c->who.consortium ? json_string(c->who.consortium) : json_null());
 	reply(c, 200, o);
@@ -421,7 +421,7 @@ static void h_status(struct call *c)
 
 static void h_program(struct call *c)
 {
-	const struct config *cfg = c->d->cfg;
+	const struct config *cfg = c->api->cfg;
 	json_t *phases = json_array(), *pools = json_array(), *cons = json_array();
 
 	settle(c);
@@ -455,7 +455,7 @@ static void h_clock_get(struct call *c)
 {
 	settle(c);
 	reply(c, 200, json_pack("{s:o, s:s}", "clock", time_json(c, c->now),
-				"clock_mode", c->d->simulated ? "simulated" : "real"));
+				"clock_mode", clock_simulated(c->api->clock) ? "simulated" : "real"));
 }
 
 static void h_clock_post(struct call *c)
@@ -468,7 +468,7 @@ static void h_clock_post(struct call *c)
 		{"advance", F_STR, false, &adv, &has_adv},
 	};
 
-	if (!c->d->simulated) {
+	if (!clock_simulated(c->api->clock)) {
 		reply_error(c, 403, "forbidden", NULL,
 			    "the daemon runs on the real clock; only a simulated clock (--clock) can be moved");
 		return;
@@ -481,7 +481,7 @@ static void h_clock_post(struct call *c)
 	}
 	if (has_set) {
 		const char *cause;
-		if (time_parse(set, c->d->cfg->tz_offset, &target, &cause) != 0) {
+		if (time_parse(set, c->api->cfg->tz_offset, &target, &cause) != 0) {
 			reply_error(c, 400, "bad_time", json_pack("{s:s}", "field", "set"),
 				    "field 'set': %s", cause);
 			return;
@@ -499,7 +499,7 @@ static void h_clock_post(struct call *c)
 			    tfmt(c, c->now, a), tfmt(c, target, b));
 		return;
 	}
-	sched_move_to(c->d, target);
+	sched_move_to(c->api->sched, target);
 	c->now = target;
 	reply(c, 200, json_pack("{s:o, s:s}", "clock", time_json(c, c->now),
 				"clock_mode", "simulated"));
@@ -532,15 +532,15 @@ static void h_grant(struct call *c)
 			    "field 'reason' must not be empty");
 		return;
 	}
-	if (ledger_grant(c->d->ledger, &ctx, &req, &out, &err) != 0) {
+	if (ledger_grant(c->api->ledger, &ctx, &req, &out, &err) != 0) {
 		reply_ledger_error(c, &err);
 		return;
 	}
 	json_t *o = json_pack("{s:o, s:o}", "quota",
-			      quota_json(c, ledger_balance(c->d->ledger, req.consortium, req.phase,
+			      quota_json(c, ledger_balance(c->api->ledger, req.consortium, req.phase,
 							   req.gpu)),
 			      "entries", entries_json(c, &out));
-	writer_add(c->d, &out, NULL);
+	writer_add(c->api->writer, &out, NULL);
 	reply(c, 200, o);
 }
 
@@ -555,7 +555,7 @@ static void h_quota(struct call *c)
 		json_decref(rows);
 		return;
 	}
-	size_t n = ledger_balances(c->d->ledger, &v);
+	size_t n = ledger_balances(c->api->ledger, &v);
 	for (size_t i = 0; i < n; i++) {
 		if ((who && strcmp(v[i]->consortium, who) != 0) ||
 		    (phase && strcmp(v[i]->phase, phase) != 0) ||
@@ -566,65 +566,7 @@ static void h_quota(struct call *c)
 	reply(c, 200, json_pack("{s:o}", "quota", rows));
 }
 
-/* journal follow ------------------------------------------------------- */
-
-struct follower {
-	struct daemon *d;
-	struct server_req *r;
-	char *consortium;	/* NULL = everything */
-	struct follower *next;
-};
-
-static void follower_closed(void *arg)
-{
-	struct follower *f = arg;
-	for (struct follower **pp = &f->d->followers; *pp; pp = &(*pp)->next) {
-		if (*pp == f) {
-			*pp = f->next;
-			break;
-		}
-	}
-	free(f->consortium);
-	free(f);
-}
-
-static int follow_write(struct follower *f, const struct jentry *e)
-{
-	if (f->consortium && (e->consortium == NULL || strcmp(e->consortium, f->consortium) != 0))
-		return 0;
-	json_t *o = jentry_to_json(e, f->d->cfg->tz_offset);
-	char *line = json_dumps(o, JSON_COMPACT);
-	json_decref(o);
-	size_t len = strlen(line);
-	line = xrealloc(line, len + 2);
-	line[len] = '\n';
-	line[len + 1] = '\0';
-	int rc = server_stream_write(f->r, line, len + 1);
-	free(line);
-	return rc;
-}
-
-static int follow_backlog(void *arg, const struct jentry *e)
-{
-	return follow_write(arg, e) < 0 ? 1 : 0;
-}
-
-void api_committed(struct daemon *d, const struct jentry *entries, size_t n)
-{
-	for (struct follower *f = d->followers, *next; f; f = next) {
-		next = f->next;	/* a write that fails closes f */
-		for (size_t i = 0; i < n; i++)
-			if (follow_write(f, &entries[i]) < 0)
-				break;
-	}
-}
-
-void api_close_followers(struct daemon *d)
-{
-	/* on_close comes on a later loop turn, so the list stays intact here */
-	for (struct follower *f = d->followers; f; f = f->next)
-		server_stream_end(f->r);
-}
+/* journal ------------------------------------------------------------ */
 
 struct journal_page {
 	struct call *c;
@@ -634,7 +576,7 @@ struct journal_page {
 static int journal_row(void *arg, const struct jentry *e)
 {
 	struct journal_page *p = arg;
-	json_array_append_new(p->arr, jentry_to_json(e, p->c->d->cfg->tz_offset));
+	json_array_append_new(p->arr, jentry_to_json(e, p->c->api->cfg->tz_offset));
 	return 0;
 }
 
@@ -659,25 +601,17 @@ static void h_journal(struct call *c)
 		return;
 	}
 	if (follow && strcmp(follow, "1") == 0) {
-		struct follower *f = xcalloc(1, sizeof(*f));
-		f->d = c->d;
-		f->r = c->r;
-		f->consortium = who ? xstrdup(who) : NULL;
 		log_event(LOG_INFO, "follow", "{s:s, s:s, s:s?}", "request_id", c->request_id,
 			  "actor", c->who.name, "consortium", who);
-		server_stream_begin(c->r, 200, "application/x-ndjson", follower_closed, f);
-		f->next = c->d->followers;
-		c->d->followers = f;
-		if (store_journal_each(c->d->store, since, who, 0, follow_backlog, f) != 0 &&
-		    c->d->followers == f)
-			server_stream_end(f->r);
+		follow_start(c->api->follow, c->r, who, c->api->store, since,
+			     c->api->cfg->tz_offset);
 		return;
 	}
 	struct journal_page p = {.c = c, .arr = json_array()};
-	if (store_journal_each(c->d->store, since, who, limit, journal_row, &p) != 0) {
+	if (store_journal_each(c->api->store, since, who, limit, journal_row, &p) != 0) {
 		json_decref(p.arr);
 		reply_error(c, 503, "storage_unavailable", NULL, "cannot read the journal: %s",
-			    store_errmsg(c->d->store));
+			    store_errmsg(c->api->store));
 		return;
 	}
 	reply(c, 200, json_pack("{s:o}", "entries", p.arr));
@@ -691,17 +625,17 @@ static void h_verify(struct call *c)
 	char hex[HASH_HEX_LEN + 1];
 
 	settle(c);
-	if (state_audit(c->d->store, c->d->ledger, &a, &cause) != 0) {
+	if (state_audit(c->api->store, c->api->ledger, &a, &cause) != 0) {
 		reply_error(c, 503, "storage_unavailable", NULL, "%s", cause);
 		free(cause);
 		return;
 	}
-	ledger_head_hash(c->d->ledger, hash);
+	ledger_head_hash(c->api->ledger, hash);
 	hash_hex(hash, hex);
 	int64_t bad = audit_first_bad_seq(a);
 	json_t *o = json_pack("{s:b, s:I, s:{s:I, s:s}, s:o, s:o}",
 			      "ok", audit_ok(a), "entries", (json_int_t)audit_entries(a),
-			      "head", "seq", (json_int_t)ledger_head_seq(c->d->ledger), "hash", hex,
+			      "head", "seq", (json_int_t)ledger_head_seq(c->api->ledger), "hash", hex,
 			      "first_bad_seq", bad ? json_integer(bad) : json_null(),
 			      "problems", audit_problems(a));
 	log_event(audit_ok(a) ? LOG_INFO : LOG_ERROR, "verify", "{s:b, s:I}", "ok", audit_ok(a),
@@ -747,16 +681,15 @@ static void h_allocate(struct call *c)
 		reply_error(c, 422, "invalid_window", NULL, "duration_s must be positive");
 		return;
 	}
-	if (ledger_allocate(c->d->ledger, &ctx, &req, &out, &id, &err) != 0) {
+	if (ledger_allocate(c->api->ledger, &ctx, &req, &out, &id, &err) != 0) {
 		reply_ledger_error(c, &err);
 		return;
 	}
 	json_t *o = json_pack("{s:o}", "allocation",
-			      alloc_json(c, ledger_alloc(c->d->ledger, id)));
+			      alloc_json(c, ledger_alloc(c->api->ledger, id)));
 	log_event(LOG_INFO, "allocated", "{s:s, s:s, s:s}", "request_id", c->request_id,
 		  "consortium", req.consortium, "allocation", id);
-	writer_add(c->d, &out, req.note);
-	sched_run(c->d);
+	writer_add(c->api->writer, &out, req.note);
 	reply(c, 201, o);
 }
 
@@ -792,10 +725,10 @@ static void h_allocations(struct call *c)
 	}
 	p.state_filter = state != NULL;
 	p.arr = json_array();
-	if (store_allocations_each(c->d->store, &f, alloc_row, &p) != 0) {
+	if (store_allocations_each(c->api->store, &f, alloc_row, &p) != 0) {
 		json_decref(p.arr);
 		reply_error(c, 503, "storage_unavailable", NULL, "cannot read allocations: %s",
-			    store_errmsg(c->d->store));
+			    store_errmsg(c->api->store));
 		return;
 	}
 	reply(c, 200, json_pack("{s:o}", "allocations", p.arr));
@@ -817,10 +750,10 @@ static void h_allocation(struct call *c)
 	/* the scope is part of the query: another's allocation is simply absent */
 	if (c->who.role == ROLE_CONSORTIUM)
 		f.consortium = c->who.consortium;
-	int rc = store_allocations_each(c->d->store, &f, alloc_one, &p);
+	int rc = store_allocations_each(c->api->store, &f, alloc_one, &p);
 	if (rc < 0) {
 		reply_error(c, 503, "storage_unavailable", NULL, "cannot read allocations: %s",
-			    store_errmsg(c->d->store));
+			    store_errmsg(c->api->store));
 		return;
 	}
 	if (p.arr == NULL) {
@@ -862,13 +795,13 @@ static void alloc_change(struct call *c, bool release)
 		c->body = json_object();
 	if (take_fields(c, f, release ? 2 : 1))
 		return;
-	const struct alloc *live = ledger_alloc(c->d->ledger, c->params[0]);
+	const struct alloc *live = ledger_alloc(c->api->ledger, c->params[0]);
 	if (live == NULL) {
 		/* distinguish a finished allocation from a missing one */
 		struct alloc_filter af = {.id = c->params[0]};
 		struct alloc_page p = {.c = c};
 		settle(c);
-		store_allocations_each(c->d->store, &af, alloc_one, &p);
+		store_allocations_each(c->api->store, &af, alloc_one, &p);
 		if (p.arr == NULL) {
 			reply_error(c, 404, "not_found", NULL, "no allocation '%s'", c->params[0]);
 			return;
@@ -880,8 +813,8 @@ static void alloc_change(struct call *c, bool release)
 		return;
 	}
 	alloc_copy(&before, live);
-	rc = release ? ledger_release(c->d->ledger, &ctx, c->params[0], at, reason, &out, &err)
-		     : ledger_cancel(c->d->ledger, &ctx, c->params[0], reason, &out, &err);
+	rc = release ? ledger_release(c->api->ledger, &ctx, c->params[0], at, reason, &out, &err)
+		     : ledger_cancel(c->api->ledger, &ctx, c->params[0], reason, &out, &err);
 	if (rc != 0) {
 		alloc_clear(&before);
 		reply_ledger_error(c, &err);
@@ -891,8 +824,7 @@ static void alloc_change(struct call *c, bool release)
 			      alloc_after(c, &before, &out.v[0],
 					  release ? ALLOC_RELEASED : ALLOC_CANCELLED));
 	alloc_clear(&before);
-	writer_add(c->d, &out, NULL);
-	sched_run(c->d);
+	writer_add(c->api->writer, &out, NULL);
 	reply(c, 200, o);
 }
 
@@ -926,9 +858,9 @@ static void consortium_change(struct call *c, bool eliminate)
 			    "field 'reason' must not be empty");
 		return;
 	}
-	rc = eliminate ? ledger_eliminate(c->d->ledger, &ctx, c->params[0], effective, reason,
+	rc = eliminate ? ledger_eliminate(c->api->ledger, &ctx, c->params[0], effective, reason,
 					  &out, &err)
-		       : ledger_reinstate(c->d->ledger, &ctx, c->params[0], effective, reason,
+		       : ledger_reinstate(c->api->ledger, &ctx, c->params[0], effective, reason,
 					  &out, &err);
 	if (rc != 0) {
 		reply_ledger_error(c, &err);
@@ -947,14 +879,13 @@ static void consortium_change(struct call *c, bool eliminate)
 			quota -= e->granted_delta;
 	}
 	json_t *o = json_pack("{s:o, s:o, s:o, s:I, s:o}",
-			      "consortium", consortium_json(c, config_consortium(c->d->cfg, c->params[0])),
+			      "consortium", consortium_json(c, config_consortium(c->api->cfg, c->params[0])),
 			      "revoked", revoked, "cut", cut,
 			      "revoked_quota_gpu_seconds", (json_int_t)quota,
 			      "entries", entries_json(c, &out));
 	log_event(LOG_INFO, eliminate ? "eliminated" : "reinstated", "{s:s, s:s}",
 		  "request_id", c->request_id, "consortium", c->params[0]);
-	writer_add(c->d, &out, NULL);
-	sched_run(c->d);
+	writer_add(c->api->writer, &out, NULL);
 	reply(c, 200, o);
 }
 
@@ -976,7 +907,7 @@ static int book_into(void *arg, const struct alloc *a)
 
 static void h_calendar(struct call *c)
 {
-	const struct cfg_pool *p = config_pool(c->d->cfg, c->params[0]);
+	const struct cfg_pool *p = config_pool(c->api->cfg, c->params[0]);
 	int64_t from, to, step = 0;
 	int rc;
 
@@ -988,7 +919,7 @@ static void h_calendar(struct call *c)
 	if ((rc = query_time(c, "from", &from)) < 0)
 		return;
 	if (rc > 0)
-		from = c->now - (c->now + c->d->cfg->tz_offset) % 3600;
+		from = c->now - (c->now + c->api->cfg->tz_offset) % 3600;
 	if ((rc = query_time(c, "to", &to)) < 0)
 		return;
 	if (rc > 0)
@@ -1013,10 +944,10 @@ static void h_calendar(struct call *c)
 	struct timeline *tl = timeline_new();
 	struct alloc_filter af = {.pool = p->id, .live_only = true, .live_after = from,
 				  .starts_before_set = true, .starts_before = to};
-	if (store_allocations_each(c->d->store, &af, book_into, tl) != 0) {
+	if (store_allocations_each(c->api->store, &af, book_into, tl) != 0) {
 		timeline_free(tl);
 		reply_error(c, 503, "storage_unavailable", NULL, "cannot read allocations: %s",
-			    store_errmsg(c->d->store));
+			    store_errmsg(c->api->store));
 		return;
 	}
 	json_t *slots = json_array();
@@ -1156,18 +1087,18 @@ static int idempotent_replay(struct call *c)
 	crypto_hash_sha256_update(&st, (const unsigned char *)c->http->body, c->http->body_len);
 	crypto_hash_sha256_final(&st, c->body_hash);
 
-	const struct idem_rec *pending = writer_find_idem(c->d, key);
+	const struct idem_rec *pending = writer_find_idem(c->api->writer, key);
 	if (pending) {
 		memcpy(stored_hash, pending->body_hash, HASH_LEN);
 		status = pending->status;
 		response = xstrdup(pending->response);
 	} else {
-		int rc = store_idem_get(c->d->store, key, stored_hash, &status, &response);
+		int rc = store_idem_get(c->api->store, key, stored_hash, &status, &response);
 		if (rc == -ENOENT)
 			return 0;
 		if (rc != 0) {
 			reply_error(c, 503, "storage_unavailable", NULL,
-				    "cannot read idempotency records: %s", store_errmsg(c->d->store));
+				    "cannot read idempotency records: %s", store_errmsg(c->api->store));
 			return 1;
 		}
 	}
@@ -1185,13 +1116,13 @@ static int idempotent_replay(struct call *c)
 
 void api_handle(void *arg, struct server_req *r)
 {
-	struct daemon *d = arg;
-	struct call c = {.d = d, .r = r, .http = server_req_http(r), .start_us = uv_hrtime() / 1000};
+	struct api *api = arg;
+	struct call c = {.api = api, .r = r, .http = server_req_http(r), .start_us = uv_hrtime() / 1000};
 	const struct route *rt = NULL;
 	bool path_known = false;
 
-	c.now = daemon_now(d);
-	auth_resolve(d->cfg, c.http, d->uid, &c.who);
+	c.now = clock_now(api->clock);
+	auth_resolve(api->cfg, c.http, api->uid, &c.who);
 	if (c.http->idempotency_key)
 		c.request_id = xstrdup(c.http->idempotency_key);
 	else {

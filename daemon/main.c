@@ -5,6 +5,11 @@
  * or SIGINT, when it finishes what is in flight, commits, closes the
  * database and exits 0. SIGHUP re-reads the configuration and reopens the
  * log file.
+ *
+ * main also wires the loop modules together, so that none of them calls
+ * back up: the writer's committed hook feeds the journal followers and
+ * re-arms the scheduler, its failed hook rebuilds the ledger from the
+ * store, and its reply hook hands answers to the server.
  */
 #include "daemon/auth.h"
 #include "daemon/daemon.h"
@@ -60,31 +65,72 @@ static int check_config(const char *path)
 	return 0;
 }
 
-int daemon_reload(struct daemon *d)
+/* Hands the current configuration and ledger to the modules that borrow them. */
+static void share(struct daemon *d)
+{
+	d->api.cfg = d->cfg;
+	d->api.ledger = d->ledger;
+	d->sched.ledger = d->ledger;
+}
+
+/* Rebuilds the ledger from the store after a failed commit. */
+static int reload_ledger(struct daemon *d)
 {
 	struct ledger *l;
 	char *cause = NULL;
 
-	d->counters.reloads++;
-	if (state_load(d->store, d->cfg, daemon_now(d), &l, &cause) != 0) {
+	d->reloads++;
+	if (state_load(d->store, d->cfg, clock_now(&d->clock), &l, &cause) != 0) {
 		log_event(LOG_ERROR, "reload_failed", "{s:s}", "error", cause);
 		free(cause);
 		return -EIO;
 	}
 	ledger_free(d->ledger);
 	d->ledger = l;
+	share(d);
 	log_event(LOG_WARN, "ledger_reloaded", "{s:I}", "seq", (json_int_t)ledger_head_seq(l));
 	return 0;
 }
+
+/* writer hooks ----------------------------------------------------------- */
+
+static void on_committed(void *arg, const struct jentry *entries, size_t n)
+{
+	struct daemon *d = arg;
+
+	follow_committed(&d->follow, entries, n, d->cfg->tz_offset);
+	sched_committed(&d->sched, entries, n);
+}
+
+static void on_commit_failed(void *arg, int err)
+{
+	struct daemon *d = arg;
+
+	(void)err;	/* the writer has logged it */
+	/* the in-memory ledger holds changes the disk refused: rebuild it */
+	if (reload_ledger(d) != 0) {
+		log_event(LOG_ERROR, "reload_failed", NULL);
+		exit(EXIT_SOFTWARE);
+	}
+}
+
+static void on_reply(void *arg, struct server_req *r, int status, char *body)
+{
+	(void)arg;
+	server_reply(r, status, "application/json", body, body ? strlen(body) : 0);
+}
+
+/* ------------------------------------------------------------------------ */
 
 static void on_server_done(void *arg)
 {
 	struct daemon *d = arg;
 
 	d->server = NULL;
-	writer_flush(d);
-	writer_close(d);
-	sched_close(d);
+	d->api.server = NULL;
+	writer_flush(&d->writer);
+	writer_close(&d->writer);
+	sched_close(&d->sched);
 	uv_close((uv_handle_t *)&d->sig_term, NULL);
 	uv_close((uv_handle_t *)&d->sig_int, NULL);
 	uv_close((uv_handle_t *)&d->sig_hup, NULL);
@@ -96,8 +142,8 @@ static void stop(struct daemon *d, const char *why)
 		return;
 	d->stopping = true;
 	log_event(LOG_INFO, "stopping", "{s:s}", "signal", why);
-	uv_timer_stop(&d->due_timer);
-	api_close_followers(d);
+	sched_stop(&d->sched);
+	follow_close_all(&d->follow);
 	server_shutdown(d->server, on_server_done, d);
 }
 
@@ -132,12 +178,13 @@ static void reload_config(struct daemon *d)
 	log_set_level(cfg->log_level);
 	config_free(d->cfg);
 	d->cfg = cfg;
+	share(d);
 	auth_forget();	/* cached roles point into the old config */
 	log_event(LOG_INFO, "config_reloaded", "{s:s, s:i, s:i, s:i}", "file", d->config_path,
 		  "phases", (int)cfg->n_phases, "pools", (int)cfg->n_pools,
 		  "consortia", (int)cfg->n_consortia);
-	if (!d->simulated)
-		sched_run(d);
+	if (!clock_simulated(&d->clock))
+		sched_run(&d->sched);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -182,7 +229,7 @@ static int open_state(struct daemon *d)
 	}
 	log_event(LOG_INFO, "audit_ok", "{s:I}", "entries", (json_int_t)audit_entries(a));
 	audit_free(a);
-	if (state_load(d->store, d->cfg, daemon_now(d), &d->ledger, &cause) != 0) {
+	if (state_load(d->store, d->cfg, clock_now(&d->clock), &d->ledger, &cause) != 0) {
 		fprintf(stderr, "gpuledgerd: %s: %s\n", d->cfg->database, cause);
 		log_event(LOG_ERROR, "load_failed", "{s:s}", "error", cause);
 		free(cause);
@@ -248,12 +295,15 @@ int main(int argc, char **argv)
 	}
 	if (clock) {
 		const char *why;
-		if (time_parse(clock, d.cfg->tz_offset, &d.sim_now, &why) != 0) {
+		int64_t start;
+		if (time_parse(clock, d.cfg->tz_offset, &start, &why) != 0) {
 			fprintf(stderr, "gpuledgerd: --clock %s: %s\n", clock, why);
 			config_free(d.cfg);
 			return EXIT_USAGE;
 		}
-		d.simulated = true;
+		clock_init_simulated(&d.clock, start);
+	} else {
+		clock_init_real(&d.clock);
 	}
 	if (log_open(d.cfg->log, d.cfg->log_level, &cause) != 0) {
 		fprintf(stderr, "gpuledgerd: log %s: %s\n", d.cfg->log, cause);
@@ -262,9 +312,7 @@ int main(int argc, char **argv)
 		return EXIT_CONFIG;
 	}
 	umask(0007);
-	d.uid = getuid();
 	d.loop = uv_default_loop();
-	d.started_ms = uv_now(d.loop);
 
 	if (open_state(&d) != 0) {
 		rc = 1;
@@ -277,13 +325,32 @@ int main(int argc, char **argv)
 		store_fail_commit(d.store, (int)nth, -ENOSPC);
 		log_event(LOG_WARN, "test_fail_commit_armed", "{s:I}", "nth", (json_int_t)nth);
 	}
-	writer_init(&d);
-	sched_init(&d);
+	const struct writer_hooks hooks = {
+		.committed = on_committed,
+		.failed = on_commit_failed,
+		.reply = on_reply,
+		.arg = &d,
+	};
+	writer_init(&d.writer, d.loop, d.store, &d.clock, &hooks);
+	sched_init(&d.sched, d.loop, &d.clock, &d.writer, d.ledger);
+	follow_init(&d.follow);
 	uv_signal_init(d.loop, &d.sig_term);
 	uv_signal_init(d.loop, &d.sig_int);
 	uv_signal_init(d.loop, &d.sig_hup);
 	d.sig_term.data = d.sig_int.data = d.sig_hup.data = &d;
-	d.server = server_new(d.loop, api_handle, &d);
+	d.api = (struct api){
+		.loop = d.loop,
+		.store = d.store,
+		.writer = &d.writer,
+		.sched = &d.sched,
+		.clock = &d.clock,
+		.follow = &d.follow,
+		.uid = getuid(),
+		.started_ms = uv_now(d.loop),
+	};
+	share(&d);
+	d.server = server_new(d.loop, api_handle, &d.api);
+	d.api.server = d.server;
 	if (server_listen_unix(d.server, d.cfg->socket, &cause) != 0 ||
 	    (d.cfg->listen && server_listen_tcp(d.server, d.cfg->listen, &cause) != 0)) {
 		fprintf(stderr, "gpuledgerd: %s\n", cause);
@@ -299,13 +366,13 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	/* settle what fell due while the daemon was down */
-	sched_run(&d);
+	sched_run(&d.sched);
 	{
 		char buf[TIME_BUFSZ];
 		log_event(LOG_INFO, "started", "{s:s, s:s, s:s?, s:s, s:s, s:I}",
 			  "version", GPULEDGER_VERSION, "socket", d.cfg->socket,
 			  "listen", d.cfg->listen, "database", d.cfg->database,
-			  "clock", time_format(daemon_now(&d), d.cfg->tz_offset, buf, sizeof(buf)),
+			  "clock", time_format(clock_now(&d.clock), d.cfg->tz_offset, buf, sizeof(buf)),
 			  "seq", (json_int_t)ledger_head_seq(d.ledger));
 	}
 	rc = 0;

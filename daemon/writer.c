@@ -5,30 +5,42 @@
  * the batch once the loop has read everything it had to read in this
  * iteration, so concurrent writers share one transaction and one fsync
  * (group commit). No reply of a batch leaves before COMMIT returns; a
- * failed commit answers 503 to all of them and rebuilds the ledger from
- * what the database really holds.
+ * failed commit answers 503 to all of them, and the owner's failed hook
+ * rebuilds the ledger from what the database really holds. The batch is
+ * taken out of the writer before any hook runs, so a hook may open the
+ * next one.
  */
-#include "daemon/daemon.h"
+#include "daemon/writer.h"
+#include "daemon/error.h"
 #include "daemon/log.h"
 #include "daemon/util.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#define COMMIT_FAILED_MESSAGE "the change could not be committed to disk; nothing was applied"
+
+/* A batch taken out of the writer for its commit. */
+struct batch {
+	struct jlist entries;
+	char **notes;
+	struct idem_rec *idem;
+	size_t n_idem;
+};
+
 static uint64_t now_us(void)
 {
 	return uv_hrtime() / 1000;
 }
 
-static void send_reply(struct daemon *d, struct held_reply *r)
+static void send_reply(struct writer *w, struct held_reply *r)
 {
 	log_event(r->status >= 500 ? LOG_ERROR : LOG_INFO, "request",
 		  "{s:s?, s:s?, s:s?, s:s?, s:i, s:I}",
 		  "request_id", r->request_id, "actor", r->actor,
 		  "method", r->method, "path", r->path, "status", r->status,
 		  "duration_us", (json_int_t)(now_us() - r->start_us));
-	server_reply(r->req, r->status, "application/json", r->body,
-		     r->body ? strlen(r->body) : 0);
+	w->hooks.reply(w->hooks.arg, r->req, r->status, r->body);
 	free(r->request_id);
 	free(r->actor);
 	free(r->method);
@@ -37,44 +49,83 @@ static void send_reply(struct daemon *d, struct held_reply *r)
 
 static void on_idle(uv_idle_t *h)
 {
-	struct daemon *d = h->data;
-	writer_flush(d);
+	writer_flush(h->data);
 }
 
-static void arm(struct daemon *d)
+static void arm(struct writer *w)
 {
-	struct writer *w = &d->writer;
 	if (!w->idle_on) {
 		uv_idle_start(&w->idle, on_idle);
 		w->idle_on = true;
 	}
 }
 
-void writer_init(struct daemon *d)
+void writer_init(struct writer *w, uv_loop_t *loop, struct store *store,
+		 const struct clock *clock, const struct writer_hooks *hooks)
 {
-	struct writer *w = &d->writer;
+	if (hooks->reply == NULL)
+		abort();	/* a reply that cannot be delivered would hang its client */
 	memset(w, 0, sizeof(*w));
-	uv_idle_init(d->loop, &w->idle);
-	w->idle.data = d;
+	w->store = store;
+	w->clock = clock;
+	w->hooks = *hooks;
+	uv_idle_init(loop, &w->idle);
+	w->idle.data = w;
 }
 
-void writer_close(struct daemon *d)
+static void batch_free(struct batch *b)
 {
-	struct writer *w = &d->writer;
-	uv_close((uv_handle_t *)&w->idle, NULL);
-	free(w->notes);
+	for (size_t i = 0; i < b->entries.n; i++)
+		free(b->notes[i]);
+	free(b->notes);
+	jlist_clear(&b->entries);
+	for (size_t i = 0; i < b->n_idem; i++) {
+		free(b->idem[i].key);
+		free(b->idem[i].response);
+	}
+	free(b->idem);
+}
+
+/* Takes the open batch out of the writer, which is left empty. */
+static void batch_take(struct writer *w, struct batch *b)
+{
+	b->entries = w->entries;
+	b->notes = w->notes;
+	b->idem = w->idem;
+	b->n_idem = w->n_idem;
+	memset(&w->entries, 0, sizeof(w->entries));
 	w->notes = NULL;
 	w->notes_cap = 0;
+	w->idem = NULL;
+	w->n_idem = 0;
 }
 
-bool writer_open(const struct daemon *d)
+void writer_close(struct writer *w)
 {
-	return d->writer.entries.n > 0 || d->writer.n_idem > 0;
+	struct batch b;
+
+	uv_close((uv_handle_t *)&w->idle, NULL);
+	batch_take(w, &b);
+	batch_free(&b);
+	for (size_t i = 0; i < w->n_held; i++) {
+		free(w->held[i].body);
+		free(w->held[i].request_id);
+		free(w->held[i].actor);
+		free(w->held[i].method);
+		free(w->held[i].path);
+	}
+	free(w->held);
+	w->held = NULL;
+	w->n_held = 0;
 }
 
-void writer_add(struct daemon *d, struct jlist *out, const char *note)
+bool writer_open(const struct writer *w)
 {
-	struct writer *w = &d->writer;
+	return w->entries.n > 0 || w->n_idem > 0;
+}
+
+void writer_add(struct writer *w, struct jlist *out, const char *note)
+{
 	for (size_t i = 0; i < out->n; i++) {
 		struct jentry *e = jlist_push(&w->entries);
 		*e = out->v[i];		/* moves the strings */
@@ -87,60 +138,61 @@ void writer_add(struct daemon *d, struct jlist *out, const char *note)
 	}
 	free(out->v);
 	memset(out, 0, sizeof(*out));
-	if (writer_open(d))
-		arm(d);
+	if (writer_open(w))
+		arm(w);
 }
 
-void writer_add_idem(struct daemon *d, const char *key, const uint8_t hash[HASH_LEN],
+void writer_add_idem(struct writer *w, const char *key, const uint8_t hash[HASH_LEN],
 		     int status, const char *response)
 {
-	struct writer *w = &d->writer;
 	w->idem = xreallocarray(w->idem, w->n_idem + 1, sizeof(*w->idem));
 	struct idem_rec *r = &w->idem[w->n_idem++];
 	r->key = xstrdup(key);
 	memcpy(r->body_hash, hash, HASH_LEN);
 	r->status = status;
 	r->response = xstrdup(response);
-	r->time = daemon_now(d);
-	arm(d);
+	r->time = clock_now(w->clock);
+	arm(w);
 }
 
-const struct idem_rec *writer_find_idem(const struct daemon *d, const char *key)
+const struct idem_rec *writer_find_idem(const struct writer *w, const char *key)
 {
-	for (size_t i = 0; i < d->writer.n_idem; i++)
-		if (strcmp(d->writer.idem[i].key, key) == 0)
-			return &d->writer.idem[i];
+	for (size_t i = 0; i < w->n_idem; i++)
+		if (strcmp(w->idem[i].key, key) == 0)
+			return &w->idem[i];
 	return NULL;
 }
 
-void writer_reply(struct daemon *d, struct held_reply *r)
+void writer_reply(struct writer *w, struct held_reply *r)
 {
-	struct writer *w = &d->writer;
-	if (!writer_open(d)) {
-		send_reply(d, r);
+	if (!writer_open(w)) {
+		send_reply(w, r);
 		return;
 	}
 	w->held = xreallocarray(w->held, w->n_held + 1, sizeof(*w->held));
 	w->held[w->n_held++] = *r;
 }
 
-static void batch_clear(struct writer *w)
+/* Commits b; the committed hook hears of it. Returns 0 or a negative errno. */
+static int commit(struct writer *w, struct batch *b, size_t n_held)
 {
-	for (size_t i = 0; i < w->entries.n; i++)
-		free(w->notes[i]);
-	jlist_clear(&w->entries);
-	for (size_t i = 0; i < w->n_idem; i++) {
-		free(w->idem[i].key);
-		free(w->idem[i].response);
+	int rc = state_commit(w->store, b->entries.v, b->entries.n, b->notes, b->idem, b->n_idem);
+	if (rc == 0) {
+		w->commits++;
+		w->committed_entries += b->entries.n;
+		if (w->hooks.committed)
+			w->hooks.committed(w->hooks.arg, b->entries.v, b->entries.n);
+	} else {
+		w->failed_commits++;
+		log_event(LOG_ERROR, "commit_failed", "{s:s, s:i, s:i}",
+			  "error", store_errmsg(w->store), "entries", (int)b->entries.n,
+			  "replies", (int)n_held);
 	}
-	free(w->idem);
-	w->idem = NULL;
-	w->n_idem = 0;
+	return rc;
 }
 
-int writer_flush(struct daemon *d)
+int writer_flush(struct writer *w)
 {
-	struct writer *w = &d->writer;
 	struct held_reply *held = w->held;
 	size_t n_held = w->n_held;
 	int rc = 0;
@@ -151,37 +203,23 @@ int writer_flush(struct daemon *d)
 	}
 	w->held = NULL;
 	w->n_held = 0;
-	if (writer_open(d)) {
-		rc = state_commit(d->store, w->entries.v, w->entries.n, w->notes,
-				  w->idem, w->n_idem);
-		if (rc == 0) {
-			d->counters.commits++;
-			d->counters.committed_entries += w->entries.n;
-			api_committed(d, w->entries.v, w->entries.n);
-		} else {
-			d->counters.failed_commits++;
-			log_event(LOG_ERROR, "commit_failed", "{s:s, s:i, s:i}",
-				  "error", store_errmsg(d->store), "entries", (int)w->entries.n,
-				  "replies", (int)n_held);
-		}
-		batch_clear(w);
+	if (writer_open(w)) {
+		struct batch b;
+		batch_take(w, &b);
+		rc = commit(w, &b, n_held);
+		batch_free(&b);
 	}
 	for (size_t i = 0; i < n_held; i++) {
 		struct held_reply *r = &held[i];
 		if (rc != 0) {
 			free(r->body);
-			r->body = xstrdup("{\"error\":{\"code\":\"storage_unavailable\","
-					  "\"message\":\"the change could not be committed to disk; nothing was applied\","
-					  "\"details\":{}}}");
-			r->status = 503;
+			r->body = error_body(ERR_STORAGE_UNAVAILABLE, COMMIT_FAILED_MESSAGE, NULL);
+			r->status = error_status(ERR_STORAGE_UNAVAILABLE);
 		}
-		send_reply(d, r);
+		send_reply(w, r);
 	}
 	free(held);
-	/* the in-memory ledger holds changes the disk refused: rebuild it */
-	if (rc != 0 && daemon_reload(d) != 0) {
-		log_event(LOG_ERROR, "reload_failed", NULL);
-		exit(EXIT_SOFTWARE);
-	}
+	if (rc != 0 && w->hooks.failed)
+		w->hooks.failed(w->hooks.arg, rc);
 	return rc;
 }

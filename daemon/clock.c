@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The clock: time(NULL), or a simulated instant held in the struct. Kept
+ * apart from the scheduler so that the writer, the API and main can read
+ * the time without depending on what fires when it moves.
+ */
+#include "daemon/clock.h"
+
+#include <stdlib.h>
+#include <time.h>
+
+void clock_init_real(struct clock *c)
+{
+	c->simulated = false;
+	c->sim_now = 0;
+}
+
+void clock_init_simulated(struct clock *c, int64_t t)
+{
+	c->simulated = true;
+	c->sim_now = t;
+}
+
+int64_t clock_now(const struct clock *c)
+{
+	return c->simulated ? c->sim_now : (int64_t)time(NULL);
+}
+
+bool clock_simulated(const struct clock *c)
+{
+	return c->simulated;
+}
+
+void clock_set(struct clock *c, int64_t t)
+{
+	if (!c->simulated)
+		abort();	/* only a simulated clock moves on request */
+	c->sim_now = t;
+}

@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The one writer: one open batch of journal entries and idempotency
+ * records. Requests apply their change to the in-memory ledger and join the
+ * batch; the batch commits in one transaction once the loop has read what
+ * it had to read in this iteration (group commit), and only then are the
+ * replies held behind it sent. The writer knows nothing of who asked or who
+ * listens: it tells its owner through hooks that a batch committed or
+ * failed, and hands each reply to a hook to deliver.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "daemon/clock.h"
+#include "daemon/journal.h"
+#include "daemon/state.h"
+#include "daemon/store.h"
+
+struct server_req;
+
+/* A reply held until the batch it depends on is committed. */
+struct held_reply {
+	struct server_req *req;	/* opaque to the writer; handed to the reply hook */
+	int status;
+	char *body;
+	/* for the request log line */
+	char *request_id;
+	char *actor;
+	char *method;
+	char *path;
+	uint64_t start_us;
+};
+
+struct writer_hooks {
+	/*
+	 * A batch committed: its entries, in seq order, valid during the call.
+	 * Called before the batch's replies are sent. May add to a new batch.
+	 */
+	void (*committed)(void *arg, const struct jentry *entries, size_t n);
+	/*
+	 * A batch failed to commit with err (a negative errno); its replies have
+	 * been answered 503. The in-memory ledger holds changes the disk
+	 * refused: this is where the owner rebuilds it.
+	 */
+	void (*failed)(void *arg, int err);
+	/* Delivers a reply; takes body (may be NULL). Required. */
+	void (*reply)(void *arg, struct server_req *req, int status, char *body);
+	void *arg;
+};
+
+struct writer {
+	/* private */
+	struct store *store;
+	const struct clock *clock;
+	struct writer_hooks hooks;
+	struct jlist entries;
+	char **notes;		/* parallel to entries */
+	size_t notes_cap;
+	struct idem_rec *idem;
+	size_t n_idem;
+	struct held_reply *held;
+	size_t n_held;
+	uv_idle_t idle;
+	bool idle_on;
+
+	/* counters, for /v1/status */
+	uint64_t commits;
+	uint64_t committed_entries;
+	uint64_t failed_commits;
+};
+
+/* The hooks are copied. store and clock are borrowed. */
+void writer_init(struct writer *w, uv_loop_t *loop, struct store *store,
+		 const struct clock *clock, const struct writer_hooks *hooks);
+/*
+ * Closes the idle handle and frees what the writer holds; flush first. The
+ * struct must stay in place until the loop has run the close.
+ */
+void writer_close(struct writer *w);
+
+/* Whether a batch is open (a change not yet committed). */
+bool writer_open(const struct writer *w);
+/* Moves the entries of out into the batch (out is left empty); note goes with any reserve entry. */
+void writer_add(struct writer *w, struct jlist *out, const char *note);
+/* Records a POST's answer with the batch, for idempotent retries (strings copied). */
+void writer_add_idem(struct writer *w, const char *key, const uint8_t hash[HASH_LEN],
+		     int status, const char *response);
+/* A pending idempotency record of the open batch, or NULL. */
+const struct idem_rec *writer_find_idem(const struct writer *w, const char *key);
+/* Sends now, or holds until the open batch commits. Takes body and the strings of r. */
+void writer_reply(struct writer *w, struct held_reply *r);
+/*
+ * Commits the open batch now and sends the replies held behind it. On
+ * failure they get 503 storage_unavailable and the failed hook runs.
+ * Returns 0 or the commit's negative errno.
+ */
+int writer_flush(struct writer *w);
