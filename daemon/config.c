@@ -17,16 +17,15 @@
 #include "daemon/timefmt.h"
 #include "daemon/util.h"
 
-#include <arpa/inet.h>
+#include "daemon/grammar.h"
+#include "daemon/log.h"
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <yaml.h>
@@ -416,13 +415,6 @@ struct key {
 static_assert(sizeof(enum role) == sizeof(int), "enums are stored as int");
 static_assert(sizeof(enum log_level) == sizeof(int), "enums are stored as int");
 
-static const char *const log_level_names[] = {
-	[LOG_DEBUG] = "debug",
-	[LOG_INFO] = "info",
-	[LOG_WARN] = "warn",
-	[LOG_ERROR] = "error",
-};
-
 static const char *const role_names[] = {
 	[ROLE_NONE] = NULL,
 	[ROLE_CONSORTIUM] = "consortium",
@@ -571,96 +563,25 @@ static char *key_names(const struct key *t)
 
 static const char *valid_id(const char *s)
 {
-	for (const char *p = s; *p; p++) {
-		bool ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-			  (*p >= '0' && *p <= '9') ||
-			  (p != s && (*p == '-' || *p == '_' || *p == '.'));
-		if (!ok)
-			return "an id is letters, digits, '-', '_' and '.', starting with a letter or digit";
-	}
-	return NULL;
+	if (id_valid(s))
+		return NULL;
+	return "an id is letters, digits, '-', '_' and '.', starting with a letter or digit";
 }
 
 static const char *valid_slug(const char *s)
 {
-	for (const char *p = s; *p; p++) {
-		bool ok = (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
-			  (p != s && (*p == '-' || *p == '_'));
-		if (!ok)
-			return "a consortium id is a slug: lowercase letters, digits, '-' and '_', starting with a letter or digit";
-	}
-	return NULL;
-}
-
-/* Splits "HOST:PORT" or "[V6]:PORT"; host is a malloc'd copy. */
-static int listen_split(const char *s, char **host, int64_t *port)
-{
-	const char *colon, *h = s;
-	size_t hlen;
-	int rc = -EINVAL;
-
-	if (*s == '[') {
-		const char *close = strchr(s, ']');
-		if (close == NULL || close[1] != ':')
-			goto out;
-		h = s + 1;
-		hlen = (size_t)(close - h);
-		colon = close + 1;
-	} else {
-		colon = strrchr(s, ':');
-		if (colon == NULL || memchr(s, ':', (size_t)(colon - s)) != NULL)
-			goto out;
-		hlen = (size_t)(colon - s);
-	}
-	if (hlen == 0 || i64_parse(colon + 1, port) != 0 || colon[1] == '+' ||
-	    colon[1] == '-' || *port < 1 || *port > 65535)
-		goto out;
-	*host = xstrndup(h, hlen);
-	if (*s == '[') {
-		struct in6_addr a6;
-		if (inet_pton(AF_INET6, *host, &a6) != 1) {
-			free(*host);
-			goto out;
-		}
-	} else {
-		for (const char *p = *host; *p; p++) {
-			if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-			      (*p >= '0' && *p <= '9') || *p == '.' || *p == '-' ||
-			      *p == '*')) {
-				free(*host);
-				goto out;
-			}
-		}
-	}
-	rc = 0;
-out:
-	return rc;
+	if (slug_valid(s))
+		return NULL;
+	return "a consortium id is a slug: lowercase letters, digits, '-' and '_', starting with a letter or digit";
 }
 
 static const char *valid_listen(const char *s)
 {
-	char *host;
-	int64_t port;
+	struct hostport hp;
 
-	if (listen_split(s, &host, &port) != 0)
-		return "expected HOST:PORT such as 127.0.0.1:8470 or [::1]:8470";
-	free(host);
+	if (hostport_parse(s, &hp) != 0)
+		return "expected HOST:PORT such as 127.0.0.1:8470, localhost:8470 or [::1]:8470";
 	return NULL;
-}
-
-static bool is_loopback(const char *host)
-{
-	struct in_addr a4;
-	struct in6_addr a6;
-
-	if (strcasecmp(host, "localhost") == 0)
-		return true;
-	if (inet_pton(AF_INET, host, &a4) == 1)
-		return (ntohl(a4.s_addr) >> 24) == 127;
-	if (inet_pton(AF_INET6, host, &a6) == 1)
-		return IN6_IS_ADDR_LOOPBACK(&a6) ||
-		       (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
-	return false;
 }
 
 static bool want_scalar(struct ctx *ctx, const struct key *k,
@@ -688,17 +609,6 @@ static bool want_string(struct ctx *ctx, const struct key *k,
 		return false;
 	}
 	return true;
-}
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 static bool parse_strlist(struct ctx *ctx, const struct key *k,
@@ -887,14 +797,9 @@ static bool parse_value(struct ctx *ctx, const struct key *k,
 			    k->name, v->len);
 			return false;
 		}
-		for (size_t j = 0; j < 32; j++) {
-			int hi = hexval(v->value[2 * j]), lo = hexval(v->value[2 * j + 1]);
-			if (hi < 0 || lo < 0) {
-				err(ctx, v, "malformed '%s': expected 64 hex digits",
-				    k->name);
-				return false;
-			}
-			((uint8_t *)p)[j] = (uint8_t)(hi << 4 | lo);
+		if (hex_decode(v->value, v->len, p, 32) != 0) {
+			err(ctx, v, "malformed '%s': expected 64 hex digits", k->name);
+			return false;
 		}
 		return true;
 	case T_MAP:
@@ -1083,19 +988,18 @@ static void check_daemon(struct ctx *ctx, const struct node *map, void *base,
 			 const uint32_t *masks)
 {
 	struct config *cfg = base;
-	char *host;
-	int64_t port;
+	struct hostport hp;
 
 	if (!has(masks[0], daemon_keys, "listen") ||
 	    !has(masks[0], daemon_keys, "allow_plaintext_remote") ||
 	    cfg->listen == NULL || cfg->allow_plaintext ||
-	    listen_split(cfg->listen, &host, &port) != 0)
+	    hostport_parse(cfg->listen, &hp) != 0)
 		return;
-	if (!is_loopback(host))
+	if (!hostport_loopback(&hp))
 		err(ctx, where(map, "listen"),
 		    "plaintext HTTP on non-loopback address '%s': listen on loopback behind a TLS proxy, or set allow_plaintext_remote: true",
-		    host);
-	free(host);
+		    hp.host);
+	/* the same parse and the same loopback rule as the server's bind */
 }
 
 static int by_start(const void *a, const void *b, void *arg)

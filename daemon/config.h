@@ -49,7 +49,7 @@ struct cfg_pool {
 };
 
 struct cfg_consortium {
-	char *id;		/* slug: [a-z0-9][a-z0-9-]* */
+	char *id;		/* slug_valid(): [a-z0-9][a-z0-9_-]* */
 	char *name;
 	char *lead;
 	struct cfg_strlist members;
@@ -81,7 +81,7 @@ struct config {
 	char *database;		/* default "var/gpuledger.db" */
 	char *log;		/* "-" = stderr (default) */
 	enum log_level log_level;	/* default LOG_INFO */
-	char *listen;		/* "HOST:PORT" or NULL */
+	char *listen;		/* hostport_parse()'s "HOST:PORT", or NULL */
 	bool allow_plaintext;	/* daemon.allow_plaintext_remote */
 
 	/* access: */

@@ -6,6 +6,7 @@
  * rebuild it with any JSON tool; the hash is libsodium's SHA-256.
  */
 #include "daemon/journal.h"
+#include "daemon/grammar.h"
 #include "daemon/timefmt.h"
 #include "daemon/util.h"
 
@@ -140,12 +141,7 @@ void hash_hex(const uint8_t hash[HASH_LEN], char out[HASH_HEX_LEN + 1])
 
 int hash_unhex(const char *hex, uint8_t hash[HASH_LEN])
 {
-	size_t len;
-	if (strlen(hex) != HASH_HEX_LEN ||
-	    sodium_hex2bin(hash, HASH_LEN, hex, HASH_HEX_LEN, NULL, &len, NULL) != 0 ||
-	    len != HASH_LEN)
-		return -EINVAL;
-	return 0;
+	return hex_decode(hex, strlen(hex), hash, HASH_LEN);
 }
 
 static json_t *time_or_null(int64_t t, bool used, int32_t tz)

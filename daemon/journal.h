@@ -93,7 +93,9 @@ void jentry_seal(struct jentry *e);
 /* Whether e->hash matches its contents. */
 bool jentry_hash_ok(const struct jentry *e);
 
+/* 64 lowercase hex digits of hash. */
 void hash_hex(const uint8_t hash[HASH_LEN], char out[HASH_HEX_LEN + 1]);
+/* The inverse, either case, by hex_decode(): 0, or -EINVAL. */
 int hash_unhex(const char *hex, uint8_t hash[HASH_LEN]);
 
 /*

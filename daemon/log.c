@@ -26,7 +26,7 @@ static struct {
 	enum log_level level;
 } logger = { STDERR_FILENO, NULL, LOG_INFO };
 
-static const char *const level_names[] = {
+const char *const log_level_names[LOG_LEVELS] = {
 	[LOG_DEBUG] = "debug",
 	[LOG_INFO] = "info",
 	[LOG_WARN] = "warn",
@@ -103,15 +103,15 @@ bool log_enabled(enum log_level level)
 
 const char *log_level_name(enum log_level level)
 {
-	if ((unsigned)level >= ARRAY_SIZE(level_names))
+	if ((unsigned)level >= ARRAY_SIZE(log_level_names))
 		return "unknown";
-	return level_names[level];
+	return log_level_names[level];
 }
 
 int log_level_parse(const char *s, enum log_level *out)
 {
-	for (size_t i = 0; i < ARRAY_SIZE(level_names); i++) {
-		if (strcmp(s, level_names[i]) == 0) {
+	for (size_t i = 0; i < ARRAY_SIZE(log_level_names); i++) {
+		if (strcmp(s, log_level_names[i]) == 0) {
 			*out = (enum log_level)i;
 			return 0;
 		}

@@ -17,7 +17,15 @@ int log_reopen(void);
 void log_set_level(enum log_level level);
 void log_close(void);
 bool log_enabled(enum log_level level);
+/*
+ * The level names, indexed by enum log_level: the one list of them, which
+ * the config's daemon.log_level also reads.
+ */
+#define LOG_LEVELS (LOG_ERROR + 1)
+extern const char *const log_level_names[LOG_LEVELS];
+/* "debug", "info", "warn", "error"; "unknown" for anything else. */
 const char *log_level_name(enum log_level level);
+/* The inverse, exact and case-sensitive: 0, or -EINVAL. */
 int log_level_parse(const char *s, enum log_level *out);
 
 /*

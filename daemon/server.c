@@ -34,6 +34,7 @@
 #include <jansson.h>
 
 #include "daemon/error.h"
+#include "daemon/grammar.h"
 #include "daemon/log.h"
 #include "daemon/util.h"
 
@@ -1031,61 +1032,29 @@ out:
 	return rc;
 }
 
-static int parse_hostport(const char *hp, struct sockaddr_storage *ss)
-{
-	const char *port_s;
-	char *host = NULL;
-	char *end;
-	long port;
-	int rc = -EINVAL;
-
-	if (hp[0] == '[') {
-		const char *close = strchr(hp, ']');
-		if (close == NULL || close[1] != ':')
-			goto out;
-		host = xstrndup(hp + 1, (size_t)(close - hp - 1));
-		port_s = close + 2;
-	} else {
-		const char *colon = strchr(hp, ':');
-		/* Two colons: an IPv6 address without brackets. */
-		if (colon == NULL || strchr(colon + 1, ':') != NULL)
-			goto out;
-		host = xstrndup(hp, (size_t)(colon - hp));
-		port_s = colon + 1;
-	}
-	if (port_s[0] < '0' || port_s[0] > '9')
-		goto free_host;
-	errno = 0;
-	port = strtol(port_s, &end, 10);
-	if (errno != 0 || *end != '\0' || port > 65535)
-		goto free_host;
-	if (hp[0] == '[')
-		rc = uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)ss);
-	else
-		rc = uv_ip4_addr(host, (int)port, (struct sockaddr_in *)ss);
-	if (rc < 0)
-		rc = -EINVAL;
-free_host:
-	free(host);
-out:
-	return rc;
-}
-
 int server_listen_tcp(struct server *s, const char *hostport, char **cause)
 {
 	struct sockaddr_storage ss;
+	struct hostport hp;
+	char *why = NULL;
 	int rc;
 
-	memset(&ss, 0, sizeof(ss));
 	if (s->tcp_inited || s->shutting_down) {
 		rc = -EALREADY;
 		*cause = xasprintf("already listening on TCP");
 		goto out;
 	}
-	rc = parse_hostport(hostport, &ss);
+	/* the config's parse, so what --check-config passed is what binds */
+	rc = hostport_parse(hostport, &hp);
 	if (rc < 0) {
-		*cause = xasprintf("bad listen address %s: want IPV4:PORT or "
-				   "[IPV6]:PORT", hostport);
+		*cause = xasprintf("bad listen address %s: want IPV4:PORT, "
+				   "[IPV6]:PORT or NAME:PORT", hostport);
+		goto out;
+	}
+	rc = hostport_sockaddr(&hp, &ss, &why);
+	if (rc < 0) {
+		*cause = xasprintf("bad listen address %s: %s", hostport, why);
+		free(why);
 		goto out;
 	}
 	rc = uv_tcp_init(s->loop, &s->tcp_listener);

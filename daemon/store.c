@@ -11,10 +11,12 @@
  * must end as an error or as values that verify rejects, never as a crash.
  */
 #include "daemon/store.h"
+#include "daemon/grammar.h"
 #include "daemon/schema.h"
 #include "daemon/timefmt.h"
 #include "daemon/util.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -26,6 +28,9 @@
 #include <unistd.h>
 
 #include <sqlite3.h>
+
+static_assert(sizeof(((struct alloc *)0)->id) >= ALLOC_ID_BUFSZ,
+	      "an allocation record holds any allocation id");
 
 #define BUSY_TIMEOUT_MS 5000
 
@@ -532,18 +537,6 @@ void store_fail_commit(struct store *s, int nth, int err)
 	s->fail_err = err < 0 ? err : -EIO;
 }
 
-/* "A-000042" -> 42; anything else is refused. */
-static int alloc_num(const char *id, int64_t *num)
-{
-	size_t len = id ? strlen(id) : 0;
-
-	if (len < 3 || len >= sizeof(((struct alloc *)0)->id) ||
-	    id[0] != 'A' || id[1] != '-' ||
-	    strspn(id + 2, "0123456789") != len - 2)
-		return -EINVAL;
-	return i64_parse(id + 2, num);
-}
-
 static int balance_add(struct store *s, const struct jentry *e)
 {
 	sqlite3_stmt *st;
@@ -603,7 +596,7 @@ static int alloc_insert(struct store *s, const struct jentry *e,
 	int64_t num;
 	int err;
 
-	if (alloc_num(e->allocation, &num) < 0 || e->pool == NULL)
+	if (alloc_id_parse(e->allocation, &num) < 0 || e->pool == NULL)
 		return fail(s, -EINVAL, "journal entry %" PRId64 ": reserve"
 			    " needs an allocation id A-NNNNNN and a pool", e->seq);
 	err = store__stmt(s, ST_ALLOC_INSERT, stmt_sql[ST_ALLOC_INSERT], &st);

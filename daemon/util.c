@@ -5,6 +5,7 @@
  * ledger.
  */
 #include "daemon/util.h"
+#include "daemon/grammar.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -218,17 +219,6 @@ const char *gpu_hours_format(int64_t seconds, char *buf, size_t len)
 	return buf;
 }
 
-static int hexval(char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
-
 char *pct_decode(const char *s, size_t len, bool plus_is_space)
 {
 	char *out = xmalloc(len + 1);
@@ -243,13 +233,13 @@ char *pct_decode(const char *s, size_t len, bool plus_is_space)
 			out[j++] = s[i];
 			continue;
 		}
-		int hi = i + 2 < len ? hexval(s[i + 1]) : -1;
-		int lo = i + 2 < len ? hexval(s[i + 2]) : -1;
-		if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
+		uint8_t byte;
+		if (i + 2 >= len || hex_decode(s + i + 1, 2, &byte, 1) != 0 ||
+		    byte == 0) {
 			free(out);
 			return NULL;
 		}
-		out[j++] = (char)(hi << 4 | lo);
+		out[j++] = (char)byte;
 		i += 2;
 	}
 	out[j] = '\0';

@@ -13,13 +13,17 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <yaml.h>
 
 #include "daemon/config.h"
+#include "daemon/grammar.h"
+#include "daemon/log.h"
 #include "daemon/timefmt.h"
 #include "daemon/util.h"
 
@@ -827,10 +831,12 @@ static void test_listen_loopback(void **state)
 		"  listen: 127.0.0.1:8470\n",
 		"  listen: 127.1.2.3:1\n",
 		"  listen: localhost:8470\n",
+		"  listen: LocalHost:8470\n",
 		"  listen: \"[::1]:8470\"\n",
 		"  listen: \"[::ffff:127.0.0.1]:8470\"\n",
 		"  listen: 0.0.0.0:8470\n  allow_plaintext_remote: true\n",
 		"  allow_plaintext_remote: true\n  listen: \"[::]:65535\"\n",
+		"  listen: ledger.example.org:8470\n  allow_plaintext_remote: true\n",
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(ok); i++) {
 		char *text = xasprintf(HDR "daemon:\n%s", ok[i]);
@@ -842,13 +848,81 @@ static void test_listen_loopback(void **state)
 	static const char *const bad_listen[] = {
 		"example.org:8470", "10.0.0.1:8470", "\"[::]:8470\"", "\"::1:8470\"",
 		"127.0.0.1:0", "\"127.0.0.1:\"", "\":8470\"", "127.0.0.1:+80", "\"[::1]8470\"",
-		"\"[nope]:80\"", "\"a b:80\"",
+		"\"[nope]:80\"", "\"a b:80\"", "example.org:8470", "ip6-localhost:8470",
+		"\"*:8470\"", "1.2.3:8470", "a_b:8470", "\"[127.0.0.1]:8470\"",
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(bad_listen); i++) {
 		char *text = xasprintf(HDR "daemon:\n  listen: %s\n", bad_listen[i]);
 		expect_errors(text, 1, "5:11", "listen");
 		free(text);
 	}
+}
+
+/*
+ * listen: localhost:PORT passed --check-config, then the daemon refused it.
+ * The check and the server now read it with one parser and one loopback
+ * rule (test_server.c's test_listen_names binds it); a name the server
+ * could not bind is refused by the check too.
+ */
+static void test_listen_check_agrees_with_bind(void **state)
+{
+	struct config *cfg = parse_ok(HDR "daemon:\n  listen: localhost:8470\n");
+	struct hostport hp;
+	struct sockaddr_storage ss;
+	char *cause = NULL;
+
+	assert_int_equal(hostport_parse(cfg->listen, &hp), 0);
+	assert_true(hostport_loopback(&hp));
+	assert_int_equal(hostport_sockaddr(&hp, &ss, &cause), 0);
+	assert_int_equal(ss.ss_family, AF_INET);
+	assert_int_equal(ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr),
+			 INADDR_LOOPBACK);
+	config_free(cfg);
+
+	/* allowed remote, with a wildcard the server's old parser took */
+	expect_errors(HDR "daemon:\n  listen: \"*:8470\"\n  allow_plaintext_remote: true\n",
+		      1, "5:11", "invalid listen '*:8470': expected HOST:PORT");
+}
+
+/*
+ * Consortium ids are slugs by slug_valid(), the validator the CLI's
+ * --consortium shares: team_a is one, in both.
+ */
+static void test_consortium_slug_shared(void **state)
+{
+	struct config *cfg = parse_ok(HDR "consortia:\n"
+				      "  - {id: team_a, name: A, lead: A}\n"
+				      "  - {id: 0-b_c, name: B, lead: B}\n");
+	for (size_t i = 0; i < cfg->n_consortia; i++)
+		assert_true(slug_valid(cfg->consortia[i].id));
+	assert_true(slug_valid("team_a"));
+	config_free(cfg);
+
+	static const char *const bad[] = { "Team_a", "_a", "\"-a\"", "a.b", "\"a b\"" };
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		char *text = xasprintf(HDR "consortia:\n  - {id: %s, name: A, lead: A}\n",
+				       bad[i]);
+		expect_errors(text, 1, "5:10", "a consortium id is a slug");
+		free(text);
+	}
+}
+
+/* daemon.log_level reads log.c's list of names: every level, no other. */
+static void test_log_levels_from_log(void **state)
+{
+	for (int l = 0; l < LOG_LEVELS; l++) {
+		char *text = xasprintf(HDR "daemon:\n  log_level: %s\n",
+				       log_level_name((enum log_level)l));
+		struct config *cfg = parse_ok(text);
+		assert_int_equal(cfg->log_level, l);
+		enum log_level back;
+		assert_int_equal(log_level_parse(log_level_name(cfg->log_level), &back), 0);
+		assert_int_equal(back, l);
+		config_free(cfg);
+		free(text);
+	}
+	expect_errors(HDR "daemon:\n  log_level: Info\n", 1, "5:14",
+		      "unknown log_level 'Info' (expected one of: debug, info, warn, error)");
 }
 
 static void test_fixture_minimal(void **state)
@@ -880,6 +954,9 @@ int main(void)
 		cmocka_unit_test(test_roles),
 		cmocka_unit_test(test_tokens_and_access),
 		cmocka_unit_test(test_listen_loopback),
+		cmocka_unit_test(test_listen_check_agrees_with_bind),
+		cmocka_unit_test(test_consortium_slug_shared),
+		cmocka_unit_test(test_log_levels_from_log),
 		cmocka_unit_test(test_fixture_minimal),
 	};
 	struct CMUnitTest tests[ARRAY_SIZE(fixed) + ARRAY_SIZE(bad)];

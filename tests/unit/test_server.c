@@ -31,6 +31,7 @@
 #include <jansson.h>
 #include <uv.h>
 
+#include "daemon/grammar.h"
 #include "daemon/log.h"
 #include "daemon/server.h"
 #include "daemon/util.h"
@@ -1036,10 +1037,11 @@ static void test_listen_rules(void **state)
 	assert_int_equal(access(file, F_OK), 0);
 	unlink(file);
 
-	/* TCP addresses. */
+	/* TCP addresses (the grammar is hostport_parse(), as the config's). */
 	const char *bad[] = { "nonsense", "1.2.3.4", "1.2.3.4:99999",
-			      "1.2.3.4:", "::1:80", "[::1]80", "localhost:80",
-			      "1.2.3.4:8x" };
+			      "1.2.3.4:", "::1:80", "[::1]80", "localhost",
+			      "1.2.3.4:8x", "1.2.3:80", "*:80", "[nope]:80",
+			      "a_b:80", "127.0.0.1:0" };
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		assert_int_equal(server_listen_tcp(b, bad[i], &cause), -EINVAL);
 		assert_non_null(cause);
@@ -1055,6 +1057,102 @@ static void test_listen_rules(void **state)
 	assert_int_equal(access(path, F_OK), -1);
 	assert_int_equal(uv_loop_close(&loop), 0);
 	rmdir(dir);
+}
+
+/*
+ * Listens on host (as the config writes it) at some free port; returns the
+ * port, or a negative errno (the last bind's).
+ */
+static int listen_somewhere(uv_loop_t *loop, struct server *s, const char *host)
+{
+	int rc = -1;
+
+	for (int i = 0; i < 50 && rc < 0; i++) {
+		int port = 20000 + (int)(((unsigned)getpid() * 7919u +
+					  (unsigned)i * 104729u + 17u) % 30000u);
+		char *hp = xasprintf("%s:%d", host, port);
+		char *cause = NULL;
+		rc = server_listen_tcp(s, hp, &cause);
+		free(hp);
+		free(cause);
+		if (rc == 0)
+			return port;
+		uv_run(loop, UV_RUN_NOWAIT);	/* the failed handle closes */
+		if (rc == -EADDRNOTAVAIL || rc == -EAFNOSUPPORT || rc == -EINVAL)
+			break;			/* no use trying other ports */
+	}
+	return rc;
+}
+
+/* Whether a blocking connect to addr:port succeeds (the kernel accepts
+ * into the backlog, so the loop need not run). */
+static bool connects(int family, const char *addr, int port)
+{
+	struct sockaddr_storage ss = {0};
+	socklen_t len;
+	int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	if (family == AF_INET) {
+		struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+		in->sin_family = AF_INET;
+		in->sin_port = htons((uint16_t)port);
+		assert_int_equal(inet_pton(AF_INET, addr, &in->sin_addr), 1);
+		len = sizeof(*in);
+	} else {
+		struct sockaddr_in6 *in = (struct sockaddr_in6 *)&ss;
+		in->sin6_family = AF_INET6;
+		in->sin6_port = htons((uint16_t)port);
+		assert_int_equal(inet_pton(AF_INET6, addr, &in->sin6_addr), 1);
+		len = sizeof(*in);
+	}
+	bool ok = connect(fd, (struct sockaddr *)&ss, len) == 0;
+	close(fd);
+	return ok;
+}
+
+/*
+ * listen: localhost:PORT passed --check-config and then the daemon refused
+ * to start. Now the config's rule (hostport_loopback) and the bind are one
+ * parse: localhost is loopback, and it binds 127.0.0.1.
+ */
+static void test_listen_names(void **state)
+{
+	uv_loop_t loop;
+	struct hostport hp;
+	int done = 0;
+
+	assert_int_equal(uv_loop_init(&loop), 0);
+	assert_int_equal(hostport_parse("localhost:8470", &hp), 0);
+	assert_true(hostport_loopback(&hp));	/* what the config checks */
+
+	struct server *a = server_new(&loop, noop_handler, NULL);
+	int port = listen_somewhere(&loop, a, "localhost");
+	assert_true(port > 0);
+	assert_true(connects(AF_INET, "127.0.0.1", port));
+
+	/* IPv6 loopback, where the machine has it */
+	struct server *b = server_new(&loop, noop_handler, NULL);
+	int port6 = listen_somewhere(&loop, b, "[::1]");
+	if (port6 > 0)
+		assert_true(connects(AF_INET6, "::1", port6));
+	else
+		assert_true(port6 == -EADDRNOTAVAIL || port6 == -EAFNOSUPPORT);
+
+	/* a name that does not resolve is refused with a cause, no handle left */
+	struct server *c = server_new(&loop, noop_handler, NULL);
+	char *cause = NULL;
+	assert_int_equal(server_listen_tcp(c, "no-such-host.invalid:8470", &cause),
+			 -ENOENT);
+	assert_non_null(strstr(cause, "no-such-host.invalid"));
+	free(cause);
+
+	server_shutdown(a, count_done, &done);
+	server_shutdown(b, count_done, &done);
+	server_shutdown(c, count_done, &done);
+	assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+	assert_int_equal(done, 3);
+	assert_int_equal(uv_loop_close(&loop), 0);
 }
 
 /* The log */
@@ -1190,6 +1288,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_tcp, setup_tcp, teardown),
 		cmocka_unit_test(test_listen_rules),
+		cmocka_unit_test(test_listen_names),
 		cmocka_unit_test(test_log),
 	};
 	char *cause = NULL;

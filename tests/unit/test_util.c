@@ -239,6 +239,12 @@ static void test_pct_decode(void **state)
 	s = pct_decode("%ED%95%9C", 9, true);	/* UTF-8 comes through as bytes */
 	assert_string_equal(s, "\xed\x95\x9c");
 	free(s);
+	s = pct_decode("%e2%82%aC", 9, true);	/* either case: hex_decode() */
+	assert_string_equal(s, "\xe2\x82\xac");
+	free(s);
+	assert_null(pct_decode("%+1", 3, false));
+	assert_null(pct_decode("% 1x", 4, false));
+	assert_null(pct_decode("%", 1, false));
 }
 
 int main(void)
