@@ -3,22 +3,26 @@
  * The strict configuration loader. libyaml's event parser builds a small
  * tree of nodes that remember where they stand in the file (anchors,
  * aliases and tags are refused on the way, so no "billion laughs"); then
- * tables of keys, one row per key with its type, bounds, default and target
- * field (as Redis's static_configs[]), drive the walk that fills struct
- * config, and a check per section looks across keys and entries (duplicate
- * ids, overlapping phases, dangling references). Every problem becomes one
- * "FILE:LINE:COL: message" line; the walk goes on after an error so that
- * one run reports them all, sorted by position. Sections are read in table
- * order, not file order: the program's time zone first, since it gives
- * meaning to every date, and the consortia before the access rules that
- * refer to them.
+ * tables of keys, one row per key with its type, bounds, default, target
+ * field and reload rule (as Redis's static_configs[]), drive the walk that
+ * fills struct config, the walk that frees it and the one that keeps the
+ * keys a SIGHUP cannot apply; a check per section looks across keys and
+ * entries (duplicate ids, overlapping phases, dangling references). Values
+ * with a grammar of their own (listen addresses, slugs, ids, hex, level
+ * names) are read by the one parser the rest of the code uses (grammar.h,
+ * log.h), so --check-config means what the daemon will do. Every problem
+ * becomes one "FILE:LINE:COL: message" line; the walk goes on after an
+ * error so that one run reports them all, sorted by position. Sections are
+ * read in table order, not file order: the program's time zone first,
+ * since it gives meaning to every date, and the consortia before the
+ * access rules that refer to them.
  */
 #include "daemon/config.h"
+#include "daemon/grammar.h"
+#include "daemon/log.h"
 #include "daemon/timefmt.h"
 #include "daemon/util.h"
 
-#include "daemon/grammar.h"
-#include "daemon/log.h"
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -388,6 +392,10 @@ enum key_type {
 };
 
 #define KEY_REQUIRED 0x1u
+/* The reload rule: a SIGHUP applies every key but these, which hold a
+ * listener or an open file; they keep their old value until a restart
+ * (config_keep_restart_keys()). */
+#define KEY_RESTART 0x2u
 
 struct key;
 /* Looks across the keys and entries of one mapping or list; masks say,
@@ -436,12 +444,14 @@ static key_check_fn check_daemon, check_phases, check_pools, check_consortia,
 #define NEG_INF_TIME "-infinity"
 
 static const struct key daemon_keys[] = {
-	{ "socket", T_STR, FIELD(struct config, socket), .def = "var/gpuledger.sock" },
-	{ "database", T_STR, FIELD(struct config, database), .def = "var/gpuledger.db" },
-	{ "log", T_STR, FIELD(struct config, log), .def = "-" },
+	{ "socket", T_STR, KEY_RESTART, FIELD(struct config, socket), .def = "var/gpuledger.sock" },
+	{ "database", T_STR, KEY_RESTART, FIELD(struct config, database), .def = "var/gpuledger.db" },
+	{ "log", T_STR, KEY_RESTART, FIELD(struct config, log), .def = "-" },
 	{ "log_level", T_ENUM, FIELD(struct config, log_level), ENUM(log_level_names), .def = "info" },
-	{ "listen", T_STR, FIELD(struct config, listen), .valid = valid_listen },
-	{ "allow_plaintext_remote", T_BOOL, FIELD(struct config, allow_plaintext), .def = "false" },
+	{ "listen", T_STR, KEY_RESTART, FIELD(struct config, listen), .valid = valid_listen },
+	/* decides whether the listener may be remote: goes with it */
+	{ "allow_plaintext_remote", T_BOOL, KEY_RESTART, FIELD(struct config, allow_plaintext),
+	  .def = "false" },
 	{ .name = NULL },
 };
 
@@ -990,6 +1000,7 @@ static void check_daemon(struct ctx *ctx, const struct node *map, void *base,
 	struct config *cfg = base;
 	struct hostport hp;
 
+	/* the same parse and the same loopback rule as the server's bind */
 	if (!has(masks[0], daemon_keys, "listen") ||
 	    !has(masks[0], daemon_keys, "allow_plaintext_remote") ||
 	    cfg->listen == NULL || cfg->allow_plaintext ||
@@ -999,7 +1010,6 @@ static void check_daemon(struct ctx *ctx, const struct node *map, void *base,
 		err(ctx, where(map, "listen"),
 		    "plaintext HTTP on non-loopback address '%s': listen on loopback behind a TLS proxy, or set allow_plaintext_remote: true",
 		    hp.host);
-	/* the same parse and the same loopback rule as the server's bind */
 }
 
 static int by_start(const void *a, const void *b, void *arg)
@@ -1309,50 +1319,159 @@ static void strlist_free(struct cfg_strlist *l)
 	free(l->v);
 }
 
+/* Frees what the rows of table put into base, and nothing else. */
+static void free_fields(const struct key *table, void *base)
+{
+	for (const struct key *k = table; k->name != NULL; k++) {
+		void *p = (char *)base + k->off;
+		switch (k->type) {
+		case T_STR:
+		case T_TZ:
+			free(*(char **)p);
+			break;
+		case T_STRLIST:
+			strlist_free(p);
+			break;
+		case T_MAP:
+			free_fields(k->sub, p);
+			break;
+		case T_LIST:
+		case T_IDMAP: {
+			char *elems = *(char **)p;
+			size_t n = *(size_t *)((char *)base + k->count_off);
+			for (size_t i = 0; elems && i < n; i++) {
+				char *elem = elems + i * k->elem_size;
+				free_fields(k->sub, elem);
+				if (k->type == T_IDMAP)	/* the key is no row */
+					free(*(char **)(elem + k->id_off));
+			}
+			free(elems);
+			break;
+		}
+		case T_INT:
+		case T_BOOL:
+		case T_TIME:
+		case T_ENUM:
+		case T_SHA256:
+			break;		/* held in place */
+		}
+	}
+}
+
 void config_free(struct config *cfg)
 {
 	if (cfg == NULL)
 		return;
-	free(cfg->path);
-	free(cfg->socket);
-	free(cfg->database);
-	free(cfg->log);
-	free(cfg->listen);
-	strlist_free(&cfg->admins.users);
-	strlist_free(&cfg->admins.groups);
-	strlist_free(&cfg->operators.users);
-	strlist_free(&cfg->operators.groups);
-	for (size_t i = 0; i < cfg->n_consortium_access; i++) {
-		free(cfg->consortium_access[i].consortium);
-		strlist_free(&cfg->consortium_access[i].groups);
-	}
-	free(cfg->consortium_access);
-	for (size_t i = 0; i < cfg->n_tokens; i++) {
-		free(cfg->tokens[i].name);
-		free(cfg->tokens[i].consortium);
-	}
-	free(cfg->tokens);
-	free(cfg->program_name);
-	free(cfg->timezone);
-	for (size_t i = 0; i < cfg->n_phases; i++) {
-		free(cfg->phases[i].id);
-		free(cfg->phases[i].name);
-	}
-	free(cfg->phases);
-	for (size_t i = 0; i < cfg->n_pools; i++) {
-		free(cfg->pools[i].id);
-		free(cfg->pools[i].provider);
-		free(cfg->pools[i].gpu);
-	}
-	free(cfg->pools);
-	for (size_t i = 0; i < cfg->n_consortia; i++) {
-		free(cfg->consortia[i].id);
-		free(cfg->consortia[i].name);
-		free(cfg->consortia[i].lead);
-		strlist_free(&cfg->consortia[i].members);
-	}
-	free(cfg->consortia);
+	free(cfg->path);	/* where it was read from: not a key */
+	free_fields(top_keys, cfg);
 	free(cfg);
+}
+
+/* ---- the reload rule ---------------------------------------------------- */
+
+static bool str_eq(const char *a, const char *b)
+{
+	return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+/* Whether the leaf of row k holds the same value in a and b. */
+static bool leaf_equal(const struct key *k, const void *a, const void *b)
+{
+	const void *pa = (const char *)a + k->off, *pb = (const char *)b + k->off;
+
+	switch (k->type) {
+	case T_STR:
+	case T_TZ:
+		return str_eq(*(char *const *)pa, *(char *const *)pb);
+	case T_INT:
+	case T_TIME:
+		return *(const int64_t *)pa == *(const int64_t *)pb;
+	case T_BOOL:
+		return *(const bool *)pa == *(const bool *)pb;
+	case T_ENUM:
+		return *(const int *)pa == *(const int *)pb;
+	case T_SHA256:
+		return memcmp(pa, pb, 32) == 0;
+	case T_STRLIST: {
+		const struct cfg_strlist *x = pa, *y = pb;
+		if (x->n != y->n)
+			return false;
+		for (size_t i = 0; i < x->n; i++)
+			if (strcmp(x->v[i], y->v[i]) != 0)
+				return false;
+		return true;
+	}
+	default:
+		abort();	/* KEY_RESTART on a map or list: a table bug */
+	}
+}
+
+/* Puts a copy of the leaf of row k in from into to, freeing to's. */
+static void leaf_copy(const struct key *k, const void *from, void *to)
+{
+	const void *pf = (const char *)from + k->off;
+	void *pt = (char *)to + k->off;
+
+	switch (k->type) {
+	case T_STR:
+	case T_TZ: {
+		const char *v = *(char *const *)pf;
+		free(*(char **)pt);
+		*(char **)pt = v ? xstrdup(v) : NULL;
+		return;
+	}
+	case T_INT:
+	case T_TIME:
+		*(int64_t *)pt = *(const int64_t *)pf;
+		return;
+	case T_BOOL:
+		*(bool *)pt = *(const bool *)pf;
+		return;
+	case T_ENUM:
+		*(int *)pt = *(const int *)pf;
+		return;
+	case T_SHA256:
+		memcpy(pt, pf, 32);
+		return;
+	case T_STRLIST: {
+		const struct cfg_strlist *x = pf;
+		struct cfg_strlist *y = pt;
+		strlist_free(y);
+		y->v = xcalloc(x->n, sizeof(*y->v));
+		for (size_t i = 0; i < x->n; i++)
+			y->v[i] = xstrdup(x->v[i]);
+		y->n = x->n;
+		return;
+	}
+	default:
+		abort();	/* KEY_RESTART on a map or list: a table bug */
+	}
+}
+
+static void keep_restart(const struct key *table, const char *prefix,
+			 const void *old, void *new,
+			 void (*report)(void *arg, const char *key), void *arg)
+{
+	for (const struct key *k = table; k->name != NULL; k++) {
+		char *path = prefix[0] ? xasprintf("%s.%s", prefix, k->name) :
+					 xstrdup(k->name);
+		if (k->type == T_MAP)
+			keep_restart(k->sub, path, (const char *)old + k->off,
+				     (char *)new + k->off, report, arg);
+		else if ((k->flags & KEY_RESTART) && !leaf_equal(k, old, new)) {
+			leaf_copy(k, old, new);
+			if (report)
+				report(arg, path);
+		}
+		free(path);
+	}
+}
+
+void config_keep_restart_keys(const struct config *old, struct config *new,
+			      void (*report)(void *arg, const char *key),
+			      void *arg)
+{
+	keep_restart(top_keys, "", old, new, report, arg);
 }
 
 const struct cfg_phase *config_phase(const struct config *cfg, const char *id)
@@ -1424,7 +1543,8 @@ static const char *const type_names[] = {
 };
 
 typedef void config_key_fn(const char *path, const char *type,
-			   const char *def, bool required, void *arg);
+			   const char *def, bool required, bool restart,
+			   void *arg);
 
 static void walk(const struct key *table, const char *prefix,
 		 config_key_fn *fn, void *arg)
@@ -1433,13 +1553,14 @@ static void walk(const struct key *table, const char *prefix,
 		char *path = prefix[0] ? xasprintf("%s.%s", prefix, k->name) :
 					 xstrdup(k->name);
 		fn(path, type_names[k->type], k->def,
-		   (k->flags & KEY_REQUIRED) != 0, arg);
+		   (k->flags & KEY_REQUIRED) != 0,
+		   (k->flags & KEY_RESTART) != 0, arg);
 		if (k->type == T_MAP) {
 			walk(k->sub, path, fn, arg);
 		} else if (k->type == T_LIST || k->type == T_IDMAP) {
 			char *sub = xasprintf("%s%s", path,
 					      k->type == T_LIST ? "[]" : ".*");
-			fn(sub, "map", NULL, false, arg);	/* each entry */
+			fn(sub, "map", NULL, false, false, arg);	/* each entry */
 			walk(k->sub, sub, fn, arg);
 			free(sub);
 		}
@@ -1451,8 +1572,8 @@ static void walk(const struct key *table, const char *prefix,
  * Calls fn for every row of the key table, depth first, with its path
  * ("daemon.socket", "phases[].id", "access.consortia.*.groups"; the
  * entries themselves as "phases[]", "access.consortia.*"), its type,
- * its default as written in the table (NULL: none) and whether it is
- * required.
+ * its default as written in the table (NULL: none), whether it is
+ * required and whether a change needs a restart (the reload rule).
  */
 void config__keys(config_key_fn *fn, void *arg);
 void config__keys(config_key_fn *fn, void *arg)

@@ -118,7 +118,21 @@ int config_load(const char *path, struct config **out, char **errors);
 int config_parse(const char *name, const char *text, size_t len,
 		 struct config **out, char **errors);
 
+/* Frees every field the key table fills, and cfg; NULL is fine. */
 void config_free(struct config *cfg);
+
+/*
+ * The reload rule. A SIGHUP applies a valid new config, except the keys
+ * whose row says they need a restart (daemon.socket, daemon.database,
+ * daemon.log, daemon.listen, daemon.allow_plaintext_remote: they hold a
+ * listener or an open file). For each of those whose value in new differs
+ * from old, new gets a copy of old's value and report is called with the
+ * key's path ("daemon.listen"), in table order; report may be NULL. old
+ * is only read.
+ */
+void config_keep_restart_keys(const struct config *old, struct config *new,
+			      void (*report)(void *arg, const char *key),
+			      void *arg);
 
 /* Lookups by id; NULL when absent. */
 const struct cfg_phase *config_phase(const struct config *cfg, const char *id);

@@ -33,7 +33,8 @@
 
 /* Internal to config.c, for this test only. */
 typedef void config_key_fn(const char *path, const char *type,
-			   const char *def, bool required, void *arg);
+			   const char *def, bool required, bool restart,
+			   void *arg);
 void config__keys(config_key_fn *fn, void *arg);
 int config__get(const struct config *cfg, const char *path, char *buf,
 		size_t len);
@@ -489,22 +490,24 @@ static void test_example_loads(void **state)
 
 struct table {
 	char **path, **type, **def;
-	bool *required;
+	bool *required, *restart;
 	size_t n;
 };
 
 static void collect(const char *path, const char *type, const char *def,
-		    bool required, void *arg)
+		    bool required, bool restart, void *arg)
 {
 	struct table *t = arg;
 	t->path = xreallocarray(t->path, t->n + 1, sizeof(char *));
 	t->type = xreallocarray(t->type, t->n + 1, sizeof(char *));
 	t->def = xreallocarray(t->def, t->n + 1, sizeof(char *));
 	t->required = xreallocarray(t->required, t->n + 1, sizeof(bool));
+	t->restart = xreallocarray(t->restart, t->n + 1, sizeof(bool));
 	t->path[t->n] = xstrdup(path);
 	t->type[t->n] = xstrdup(type);
 	t->def[t->n] = def ? xstrdup(def) : NULL;
 	t->required[t->n] = required;
+	t->restart[t->n] = restart;
 	t->n++;
 }
 
@@ -519,6 +522,7 @@ static void table_free(struct table *t)
 	free(t->type);
 	free(t->def);
 	free(t->required);
+	free(t->restart);
 }
 
 static const char *table_type(const struct table *t, const char *path)
@@ -925,6 +929,100 @@ static void test_log_levels_from_log(void **state)
 		      "unknown log_level 'Info' (expected one of: debug, info, warn, error)");
 }
 
+/* The reload rule, read back from the table. */
+static void test_restart_rows(void **state)
+{
+	static const char *const want[] = {
+		"daemon.socket", "daemon.database", "daemon.log", "daemon.listen",
+		"daemon.allow_plaintext_remote",
+	};
+	struct table t = {0};
+	size_t n = 0;
+
+	config__keys(collect, &t);
+	for (size_t i = 0; i < t.n; i++) {
+		if (!t.restart[i])
+			continue;
+		assert_true(n < ARRAY_SIZE(want));
+		assert_string_equal(t.path[i], want[n]);
+		n++;
+	}
+	assert_int_equal(n, ARRAY_SIZE(want));
+	table_free(&t);
+}
+
+struct reported {
+	char keys[8][64];
+	size_t n;
+};
+
+static void report(void *arg, const char *key)
+{
+	struct reported *r = arg;
+	assert_true(r->n < 8);
+	snprintf(r->keys[r->n++], sizeof(r->keys[0]), "%s", key);
+}
+
+static void test_keep_restart_keys(void **state)
+{
+	struct config *old = parse_ok(HDR "consortia:\n  - {id: lg, name: LG, lead: LG}\n"
+				      "daemon:\n  socket: a.sock\n  database: a.db\n"
+				      "  log: a.log\n  log_level: info\n"
+				      "  listen: 127.0.0.1:8470\n");
+	/* everything changed: the restart keys go back, the rest stays new */
+	struct config *new = parse_ok(HDR "consortia:\n  - {id: lg, name: LG2, lead: LG}\n"
+				      "  - {id: team_a, name: A, lead: A}\n"
+				      "daemon:\n  socket: b.sock\n  database: b.db\n"
+				      "  log: \"-\"\n  log_level: debug\n"
+				      "  listen: \"[::]:9000\"\n  allow_plaintext_remote: true\n");
+	struct reported r = {0};
+
+	config_keep_restart_keys(old, new, report, &r);
+	assert_int_equal(r.n, 5);
+	assert_string_equal(r.keys[0], "daemon.socket");
+	assert_string_equal(r.keys[1], "daemon.database");
+	assert_string_equal(r.keys[2], "daemon.log");
+	assert_string_equal(r.keys[3], "daemon.listen");
+	assert_string_equal(r.keys[4], "daemon.allow_plaintext_remote");
+	assert_string_equal(new->socket, "a.sock");
+	assert_string_equal(new->database, "a.db");
+	assert_string_equal(new->log, "a.log");
+	assert_string_equal(new->listen, "127.0.0.1:8470");
+	assert_false(new->allow_plaintext);
+	assert_ptr_not_equal(new->socket, old->socket);	/* copies, not shared */
+	/* applied */
+	assert_int_equal(new->log_level, LOG_DEBUG);
+	assert_int_equal(new->n_consortia, 2);
+	assert_string_equal(new->consortia[0].name, "LG2");
+	/* old is only read */
+	assert_string_equal(old->socket, "a.sock");
+	assert_int_equal(old->log_level, LOG_INFO);
+
+	/* a second reload of the same file: nothing left to report */
+	r.n = 0;
+	config_keep_restart_keys(old, new, report, &r);
+	assert_int_equal(r.n, 0);
+	config_free(new);
+
+	/* a listener added, or taken away, needs a restart too (NULL is a value) */
+	new = parse_ok(HDR "daemon:\n  socket: a.sock\n  database: a.db\n  log: a.log\n");
+	config_keep_restart_keys(old, new, report, &r);
+	assert_int_equal(r.n, 1);
+	assert_string_equal(r.keys[0], "daemon.listen");
+	assert_string_equal(new->listen, "127.0.0.1:8470");
+	config_keep_restart_keys(new, old, NULL, NULL);	/* report may be NULL */
+	config_free(new);
+
+	r.n = 0;
+	new = parse_ok(HDR "daemon:\n  socket: a.sock\n  database: a.db\n  log: a.log\n");
+	config_keep_restart_keys(new, old, report, &r);
+	assert_int_equal(r.n, 1);
+	assert_string_equal(r.keys[0], "daemon.listen");
+	assert_null(old->listen);
+	config_free(new);
+	config_free(old);
+}
+
 static void test_fixture_minimal(void **state)
 {
 	struct config *cfg = NULL;
@@ -957,6 +1055,8 @@ int main(void)
 		cmocka_unit_test(test_listen_check_agrees_with_bind),
 		cmocka_unit_test(test_consortium_slug_shared),
 		cmocka_unit_test(test_log_levels_from_log),
+		cmocka_unit_test(test_restart_rows),
+		cmocka_unit_test(test_keep_restart_keys),
 		cmocka_unit_test(test_fixture_minimal),
 	};
 	struct CMUnitTest tests[ARRAY_SIZE(fixed) + ARRAY_SIZE(bad)];
