@@ -19,7 +19,7 @@
 
 #include <sodium.h>
 
-#include "daemon/util.h"
+#include "daemon/util.h"	/* its inline i64_*() only: see grammar.h */
 
 /* ---- host:port ---------------------------------------------------------- */
 
@@ -135,7 +135,7 @@ bool hostport_loopback(const struct hostport *hp)
 }
 
 static int resolve(const struct hostport *hp, struct sockaddr_storage *ss,
-		   char **cause)
+		   const char **why)
 {
 	struct addrinfo hints = {
 		.ai_socktype = SOCK_STREAM,
@@ -144,8 +144,7 @@ static int resolve(const struct hostport *hp, struct sockaddr_storage *ss,
 	int rc = getaddrinfo(hp->host, NULL, &hints, &res);
 
 	if (rc != 0 || res == NULL) {
-		*cause = xasprintf("cannot resolve %s: %s", hp->host,
-				   rc != 0 ? gai_strerror(rc) : "no address");
+		*why = rc != 0 ? gai_strerror(rc) : "no address";
 		if (res)
 			freeaddrinfo(res);
 		return -ENOENT;
@@ -160,7 +159,7 @@ static int resolve(const struct hostport *hp, struct sockaddr_storage *ss,
 }
 
 int hostport_sockaddr(const struct hostport *hp, struct sockaddr_storage *ss,
-		      char **cause)
+		      const char **why)
 {
 	struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
 	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
@@ -176,7 +175,7 @@ int hostport_sockaddr(const struct hostport *hp, struct sockaddr_storage *ss,
 		return 0;
 	case AF_UNSPEC:
 		if (!is_localhost(hp->host))
-			return resolve(hp, ss, cause);
+			return resolve(hp, ss, why);
 		v4 = "127.0.0.1";	/* what hostport_loopback() promised */
 		/* fall through */
 	case AF_INET:
@@ -187,7 +186,7 @@ int hostport_sockaddr(const struct hostport *hp, struct sockaddr_storage *ss,
 		return 0;
 	}
 fail_literal:
-	*cause = xasprintf("not an address: %s", hp->host);
+	*why = "not an address";
 	return -EINVAL;
 }
 
@@ -224,7 +223,7 @@ bool id_valid(const char *s)
 int alloc_id_parse(const char *s, int64_t *num)
 {
 	char back[ALLOC_ID_BUFSZ];
-	int64_t v;
+	int64_t v = 0;
 	size_t n;
 
 	if (s == NULL || s[0] != 'A' || s[1] != '-')
@@ -232,9 +231,9 @@ int alloc_id_parse(const char *s, int64_t *num)
 	n = strspn(s + 2, "0123456789");
 	if (n < 6 || s[2 + n] != '\0')
 		return -EINVAL;
-	int rc = i64_parse(s + 2, &v);
-	if (rc != 0)
-		return rc;
+	for (const char *p = s + 2; *p; p++)
+		if (!i64_mul(v, 10, &v) || !i64_add(v, *p - '0', &v))
+			return -ERANGE;
 	/* only the padding may be zeros: one number, one id */
 	if (v < 1 || strcmp(alloc_id_format(v, back, sizeof(back)), s) != 0)
 		return -EINVAL;

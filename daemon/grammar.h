@@ -6,7 +6,8 @@
  * the store, the ledger and the CLI, because two parsers of one grammar
  * drift and users meet the drift first: a config that passed
  * --check-config and then would not start, an id the config took and the
- * CLI refused.
+ * CLI refused. This module calls no other of ours (util.c decodes %XX
+ * through hex_decode()), so any module may use it.
  */
 #pragma once
 
@@ -46,10 +47,10 @@ bool hostport_loopback(const struct hostport *hp);
  * The address to bind for hp: a literal as written, localhost as
  * 127.0.0.1, any other name as the first address getaddrinfo() gives.
  * Returns 0, or -EINVAL (a literal that does not convert) or -ENOENT (the
- * name does not resolve) with *cause malloc'd (caller frees).
+ * name does not resolve) with *why set to a static text saying why.
  */
 int hostport_sockaddr(const struct hostport *hp, struct sockaddr_storage *ss,
-		      char **cause);
+		      const char **why);
 
 /* ---- ids ---------------------------------------------------------------- */
 

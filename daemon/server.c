@@ -1036,7 +1036,7 @@ int server_listen_tcp(struct server *s, const char *hostport, char **cause)
 {
 	struct sockaddr_storage ss;
 	struct hostport hp;
-	char *why = NULL;
+	const char *why;
 	int rc;
 
 	if (s->tcp_inited || s->shutting_down) {
@@ -1054,7 +1054,6 @@ int server_listen_tcp(struct server *s, const char *hostport, char **cause)
 	rc = hostport_sockaddr(&hp, &ss, &why);
 	if (rc < 0) {
 		*cause = xasprintf("bad listen address %s: %s", hostport, why);
-		free(why);
 		goto out;
 	}
 	rc = uv_tcp_init(s->loop, &s->tcp_listener);

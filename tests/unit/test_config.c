@@ -873,11 +873,11 @@ static void test_listen_check_agrees_with_bind(void **state)
 	struct config *cfg = parse_ok(HDR "daemon:\n  listen: localhost:8470\n");
 	struct hostport hp;
 	struct sockaddr_storage ss;
-	char *cause = NULL;
+	const char *why = NULL;
 
 	assert_int_equal(hostport_parse(cfg->listen, &hp), 0);
 	assert_true(hostport_loopback(&hp));
-	assert_int_equal(hostport_sockaddr(&hp, &ss, &cause), 0);
+	assert_int_equal(hostport_sockaddr(&hp, &ss, &why), 0);
 	assert_int_equal(ss.ss_family, AF_INET);
 	assert_int_equal(ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr),
 			 INADDR_LOOPBACK);

@@ -94,10 +94,10 @@ static void bound(const char *s, char *addr, size_t len, int *port)
 {
 	struct hostport hp = hp_ok(s);
 	struct sockaddr_storage ss;
-	char *cause = NULL;
+	const char *why = NULL;
 
-	assert_int_equal(hostport_sockaddr(&hp, &ss, &cause), 0);
-	assert_null(cause);
+	assert_int_equal(hostport_sockaddr(&hp, &ss, &why), 0);
+	assert_null(why);
 	if (ss.ss_family == AF_INET) {
 		const struct sockaddr_in *in = (const struct sockaddr_in *)&ss;
 		inet_ntop(AF_INET, &in->sin_addr, addr, (socklen_t)len);
@@ -150,12 +150,10 @@ static void test_hostport_loopback_agrees(void **state)
 
 	/* a name that cannot resolve says so (".invalid" never does) */
 	struct sockaddr_storage ss;
-	char *cause = NULL;
+	const char *why = NULL;
 	hp = hp_ok("no-such-host.invalid:80");
-	assert_int_equal(hostport_sockaddr(&hp, &ss, &cause), -ENOENT);
-	assert_non_null(cause);
-	assert_non_null(strstr(cause, "no-such-host.invalid"));
-	free(cause);
+	assert_int_equal(hostport_sockaddr(&hp, &ss, &why), -ENOENT);
+	assert_non_null(why);
 }
 
 static void test_slug(void **state)
