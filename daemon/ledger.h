@@ -139,25 +139,3 @@ const struct cstate *ledger_cstate(const struct ledger *l, const char *consortiu
 const struct alloc *ledger_alloc(const struct ledger *l, const char *id);
 /* Live allocations, in id order. */
 size_t ledger_allocs(const struct ledger *l, const struct alloc *const **out);
-
-/*
- * Audit: recomputes balances and consortium states from the journal and
- * checks the hash chain; then compares with the cached tables. Fed entry
- * by entry so that the journal never has to be in memory at once.
- */
-struct audit;
-struct audit *audit_new(void);
-void audit_free(struct audit *a);
-void audit_entry(struct audit *a, const struct jentry *e);
-/* Compare a cached balance row / allocation cost with what the journal says. */
-void audit_balance(struct audit *a, const struct balance *b);
-void audit_alloc_cost(struct audit *a, const struct alloc *al, int64_t journal_sum);
-/* A problem found outside the journal (the caller's own checks). */
-void audit_note(struct audit *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* After all rows were compared: reports balances the journal has but the cache lacks. */
-void audit_finish(struct audit *a);
-bool audit_ok(const struct audit *a);
-int64_t audit_entries(const struct audit *a);
-int64_t audit_first_bad_seq(const struct audit *a);	/* 0 when none is known */
-/* JSON array of problem strings (new reference). */
-json_t *audit_problems(const struct audit *a);

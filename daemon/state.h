@@ -8,6 +8,7 @@
  */
 #pragma once
 
+#include "daemon/audit.h"
 #include "daemon/config.h"
 #include "daemon/ledger.h"
 #include "daemon/store.h"

@@ -11,6 +11,7 @@
  * journal head exactly as they were. The tests then assert what a user
  * sees: error code, class, the gist of the message and the details.
  */
+#include "daemon/audit.h"
 #include "daemon/config.h"
 #include "daemon/journal.h"
 #include "daemon/ledger.h"
