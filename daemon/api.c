@@ -107,10 +107,10 @@ static void reply_error(struct call *c, int status, const char *code, json_t *de
 
 static void reply_ledger_error(struct call *c, struct ledger_error *err)
 {
-	int status = err->cls == LE_NOT_FOUND ? 404 : err->cls == LE_INVALID ? 422 : 409;
 	json_t *details = err->details;
 	err->details = NULL;
-	reply_error(c, status, err->code, details, "%s", err->message);
+	reply_error(c, error_status(err->code), error_name(err->code), details, "%s",
+		    err->message);
 	ledger_error_clear(err);
 }
 

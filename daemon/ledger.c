@@ -59,16 +59,14 @@ void ledger_error_clear(struct ledger_error *err)
 	memset(err, 0, sizeof(*err));
 }
 
-static int fail(struct ledger_error *err, enum lerr_class cls, const char *code,
-		json_t *details, const char *fmt, ...)
-	__attribute__((format(printf, 5, 6)));
+static int fail(struct ledger_error *err, enum error_code code, json_t *details,
+		const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
-static int fail(struct ledger_error *err, enum lerr_class cls, const char *code,
-		json_t *details, const char *fmt, ...)
+static int fail(struct ledger_error *err, enum error_code code, json_t *details,
+		const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	err->cls = cls;
 	err->code = code;
 	err->message = xvasprintf(fmt, ap);
 	err->details = details;
@@ -437,7 +435,7 @@ static int find_consortium(const struct ledger *l, const char *id,
 {
 	*out = id ? config_consortium(l->cfg, id) : NULL;
 	if (*out == NULL)
-		return fail(err, LE_NOT_FOUND, "not_found", NULL,
+		return fail(err, ERR_NOT_FOUND, NULL,
 			    "no consortium '%s'", id ? id : "");
 	return 0;
 }
@@ -469,18 +467,18 @@ int ledger_grant(struct ledger *l, const struct ledger_ctx *ctx,
 		return -EINVAL;
 	ph = req->phase ? config_phase(l->cfg, req->phase) : NULL;
 	if (ph == NULL)
-		return fail(err, LE_INVALID, "unknown_phase", NULL, "no phase '%s'",
+		return fail(err, ERR_UNKNOWN_PHASE, NULL, "no phase '%s'",
 			    req->phase ? req->phase : "");
 	if (req->gpu == NULL || !config_has_gpu(l->cfg, req->gpu))
-		return fail(err, LE_INVALID, "unknown_gpu", NULL,
+		return fail(err, ERR_UNKNOWN_GPU, NULL,
 			    "no pool has GPU model '%s'", req->gpu ? req->gpu : "");
 	if (req->gpu_seconds == 0 && req->max_gpus < 0)
-		return fail(err, LE_INVALID, "invalid_amount", NULL,
+		return fail(err, ERR_INVALID_AMOUNT, NULL,
 			    "a grant needs a non-zero amount or a GPU cap");
 	if (req->max_gpus > 0 && req->max_gpus > 1000000000)
-		return fail(err, LE_INVALID, "invalid_amount", NULL, "max_gpus is too large");
+		return fail(err, ERR_INVALID_AMOUNT, NULL, "max_gpus is too large");
 	if (ctx->now >= ph->end)
-		return fail(err, LE_REFUSED, "phase_closed",
+		return fail(err, ERR_PHASE_CLOSED,
 			    json_pack("{s:s}", "phase_end", tstr(l, ph->end)),
 			    "phase %s ended at %s; its quota can no longer change",
 			    ph->id, tstr(l, ph->end));
@@ -491,7 +489,7 @@ int ledger_grant(struct ledger *l, const struct ledger_ctx *ctx,
 	int64_t usable_from = ph->start > ctx->now ? ph->start : ctx->now;
 	if (cs && cs->status == CS_ELIMINATED && req->gpu_seconds > 0 &&
 	    usable_from >= cs->since)
-		return fail(err, LE_REFUSED, "not_active",
+		return fail(err, ERR_NOT_ACTIVE,
 			    json_pack("{s:s}", "eliminated_at", tstr(l, cs->since)),
 			    "%s is eliminated from %s; reinstate it before granting quota of %s",
 			    c->id, tstr(l, cs->since), ph->id);
@@ -500,10 +498,10 @@ int ledger_grant(struct ledger *l, const struct ledger_ctx *ctx,
 	int64_t cur = b ? b->granted : 0;
 	int64_t floor = b ? b->committed + b->expired : 0;
 	if (!i64_add(cur, req->gpu_seconds, &granted) || granted > INT64_MAX / 4)
-		return fail(err, LE_INVALID, "invalid_amount", NULL,
+		return fail(err, ERR_INVALID_AMOUNT, NULL,
 			    "the grant would overflow the ledger");
 	if (granted < floor)
-		return fail(err, LE_REFUSED, "below_committed",
+		return fail(err, ERR_BELOW_COMMITTED,
 			    json_pack("{s:I, s:I, s:I}",
 				      "granted_gpu_seconds", (json_int_t)cur,
 				      "committed_gpu_seconds", (json_int_t)(b ? b->committed : 0),
@@ -518,7 +516,7 @@ int ledger_grant(struct ledger *l, const struct ledger_ctx *ctx,
 		int64_t from = ph->start > ctx->now ? ph->start : ctx->now;
 		int64_t peak = timeline_max(tl, from, ph->end);
 		if (peak > req->max_gpus)
-			return fail(err, LE_REFUSED, "cap_exceeded",
+			return fail(err, ERR_CAP_EXCEEDED,
 				    json_pack("{s:I, s:I}", "max_gpus", (json_int_t)req->max_gpus,
 					      "booked_gpus", (json_int_t)peak),
 				    "%s already has %" PRId64 " %s GPUs booked at once in %s; a cap of %" PRId64 " is too low",
@@ -625,21 +623,21 @@ int ledger_allocate(struct ledger *l, const struct ledger_ctx *ctx,
 	if (req->pool) {
 		only = config_pool(l->cfg, req->pool);
 		if (only == NULL)
-			return fail(err, LE_NOT_FOUND, "not_found", NULL, "no pool '%s'", req->pool);
+			return fail(err, ERR_NOT_FOUND, NULL, "no pool '%s'", req->pool);
 		gpu = only->gpu;
 	} else {
 		gpu = req->gpu;
 		if (gpu == NULL || !config_has_gpu(l->cfg, gpu))
-			return fail(err, LE_INVALID, "unknown_gpu", NULL,
+			return fail(err, ERR_UNKNOWN_GPU, NULL,
 				    "no pool has GPU model '%s'", gpu ? gpu : "");
 	}
 	if (req->gpus <= 0)
-		return fail(err, LE_INVALID, "invalid_amount", NULL, "gpus must be at least 1");
+		return fail(err, ERR_INVALID_AMOUNT, NULL, "gpus must be at least 1");
 	if (end <= start)
-		return fail(err, LE_INVALID, "invalid_window", NULL,
+		return fail(err, ERR_INVALID_WINDOW, NULL,
 			    "the end (%s) must be after the start (%s)", tstr(l, end), tstr(l, start));
 	if (!req->earliest && start < ctx->now)
-		return fail(err, LE_INVALID, "invalid_window",
+		return fail(err, ERR_INVALID_WINDOW,
 			    json_pack("{s:s}", "now", tstr(l, ctx->now)),
 			    "the start %s is in the past (now is %s)", tstr(l, start), tstr(l, ctx->now));
 	f.gpus = req->gpus;
@@ -648,15 +646,15 @@ int ledger_allocate(struct ledger *l, const struct ledger_ctx *ctx,
 	/* rule 1: one phase */
 	f.ph = config_phase_at(l->cfg, start);
 	if (f.ph == NULL)
-		return fail(err, LE_REFUSED, "crosses_phase", NULL,
+		return fail(err, ERR_CROSSES_PHASE, NULL,
 			    "no phase contains the start %s", tstr(l, start));
 	if (end > f.ph->end && !req->earliest)
-		return fail(err, LE_REFUSED, "crosses_phase",
+		return fail(err, ERR_CROSSES_PHASE,
 			    json_pack("{s:s, s:s}", "phase", f.ph->id, "phase_end", tstr(l, f.ph->end)),
 			    "the allocation crosses the end of phase %s at %s",
 			    f.ph->id, tstr(l, f.ph->end));
 	if (f.duration > f.ph->end - f.ph->start)
-		return fail(err, LE_REFUSED, "crosses_phase",
+		return fail(err, ERR_CROSSES_PHASE,
 			    json_pack("{s:s, s:s}", "phase", f.ph->id, "phase_end", tstr(l, f.ph->end)),
 			    "the allocation is longer than phase %s, which ends at %s",
 			    f.ph->id, tstr(l, f.ph->end));
@@ -670,7 +668,7 @@ int ledger_allocate(struct ledger *l, const struct ledger_ctx *ctx,
 		for (size_t i = 0; p == NULL && i < l->cfg->n_pools; i++)
 			if (strcmp(l->cfg->pools[i].gpu, gpu) == 0)
 				p = &l->cfg->pools[i];
-		return fail(err, LE_REFUSED, "not_whole_nodes",
+		return fail(err, ERR_NOT_WHOLE_NODES,
 			    json_pack("{s:I}", "gpus_per_node", (json_int_t)p->gpus_per_node),
 			    "pool %s allocates whole nodes of %" PRId64 " GPUs; %" PRId64 " is not a multiple",
 			    p->id, p->gpus_per_node, req->gpus);
@@ -690,26 +688,26 @@ int ledger_allocate(struct ledger *l, const struct ledger_ctx *ctx,
 	if (!req->earliest && (start < act_from || end > act_until)) {
 		const struct cstate *cs = cs_find(l, f.c->id);
 		if (cs && cs->status == CS_ELIMINATED && end > act_until)
-			return fail(err, LE_REFUSED, "not_active",
+			return fail(err, ERR_NOT_ACTIVE,
 				    json_pack("{s:s}", "eliminated_at", tstr(l, act_until)),
 				    "%s is eliminated from %s", f.c->id, tstr(l, act_until));
-		return fail(err, LE_REFUSED, "not_active",
+		return fail(err, ERR_NOT_ACTIVE,
 			    json_pack("{s:s}", "active_from", tstr(l, act_from)),
 			    "%s is not active before %s", f.c->id, tstr(l, act_from));
 	}
 	if (req->earliest && f.lo + f.duration > f.hi) {
 		/* say which bound leaves no room: the team's status, or the phase */
 		if (act_until < f.ph->end)
-			return fail(err, LE_REFUSED, "not_active",
+			return fail(err, ERR_NOT_ACTIVE,
 				    json_pack("{s:s}", "eliminated_at", tstr(l, act_until)),
 				    "%s is eliminated from %s; no window of this length fits before it",
 				    f.c->id, tstr(l, act_until));
 		if (f.lo == act_from && act_from > start)
-			return fail(err, LE_REFUSED, "not_active",
+			return fail(err, ERR_NOT_ACTIVE,
 				    json_pack("{s:s}", "active_from", tstr(l, act_from)),
 				    "%s is active only from %s; no window of this length fits in phase %s after that",
 				    f.c->id, tstr(l, act_from), f.ph->id);
-		return fail(err, LE_REFUSED, "crosses_phase",
+		return fail(err, ERR_CROSSES_PHASE,
 			    json_pack("{s:s, s:s}", "phase", f.ph->id, "phase_end", tstr(l, f.ph->end)),
 			    "no start from %s leaves room before the end of phase %s at %s",
 			    tstr(l, f.lo), f.ph->id, tstr(l, f.ph->end));
@@ -717,10 +715,10 @@ int ledger_allocate(struct ledger *l, const struct ledger_ctx *ctx,
 
 	/* rule 3: quota */
 	if (!i64_mul(f.gpus, f.duration, &cost))
-		return fail(err, LE_INVALID, "invalid_amount", NULL, "the cost overflows");
+		return fail(err, ERR_INVALID_AMOUNT, NULL, "the cost overflows");
 	f.bal = bal_find(l, f.c->id, f.ph->id, gpu);
 	if (cost > available(f.bal))
-		return fail(err, LE_REFUSED, "quota_exceeded",
+		return fail(err, ERR_QUOTA_EXCEEDED,
 			    json_pack("{s:I, s:I}",
 				      "available_gpu_seconds", (json_int_t)available(f.bal),
 				      "needed_gpu_seconds", (json_int_t)cost),
@@ -730,7 +728,7 @@ int ledger_allocate(struct ledger *l, const struct ledger_ctx *ctx,
 	/* rules 2, 4 and 6 */
 	if (req->earliest) {
 		if (earliest_any(l, &f, only, gpu, f.lo, &pool, &start) != 0)
-			return fail(err, LE_REFUSED, "capacity_unavailable",
+			return fail(err, ERR_CAPACITY_UNAVAILABLE,
 				    json_pack("{s:n}", "earliest_start"),
 				    "no start from %s fits %" PRId64 " %s GPUs for %s hours in phase %s",
 				    tstr(l, f.lo), f.gpus, gpu, hours(f.duration), f.ph->id);
@@ -764,7 +762,7 @@ int ledger_allocate(struct ledger *l, const struct ledger_ctx *ctx,
 				d = json_pack("{s:I}", "max_gpus", (json_int_t)f.bal->max_gpus);
 				json_object_set_new(d, "earliest_start",
 						    any ? json_string(tstr(l, es)) : json_null());
-				return fail(err, LE_REFUSED, "cap_exceeded", d,
+				return fail(err, ERR_CAP_EXCEEDED, d,
 					    "%s may use at most %" PRId64 " %s GPUs at once",
 					    f.c->id, f.bal->max_gpus, gpu);
 			}
@@ -774,10 +772,10 @@ int ledger_allocate(struct ledger *l, const struct ledger_ctx *ctx,
 			if (any)
 				json_object_set_new(d, "pool", json_string(ep->id));
 			if (any)
-				return fail(err, LE_REFUSED, "capacity_unavailable", d,
+				return fail(err, ERR_CAPACITY_UNAVAILABLE, d,
 					    "%" PRId64 " %s GPUs are not free over the window; the earliest start that fits is %s (pool %s)",
 					    f.gpus, gpu, tstr(l, es), ep->id);
-			return fail(err, LE_REFUSED, "capacity_unavailable", d,
+			return fail(err, ERR_CAPACITY_UNAVAILABLE, d,
 				    "%" PRId64 " %s GPUs are not free over the window, and no later start fits inside phase %s",
 				    f.gpus, gpu, f.ph->id);
 		}
@@ -820,7 +818,7 @@ static int live_alloc(const struct ledger *l, const char *id, struct alloc **out
 {
 	*out = alloc_find(l, id);
 	if (*out == NULL || (*out)->end <= now)
-		return fail(err, *out ? LE_REFUSED : LE_NOT_FOUND, *out ? "bad_state" : "not_found",
+		return fail(err, *out ? ERR_BAD_STATE : ERR_NOT_FOUND,
 			    NULL, *out ? "allocation %s has completed" : "no live allocation '%s'",
 			    id ? id : "");
 	return 0;
@@ -833,7 +831,7 @@ int ledger_cancel(struct ledger *l, const struct ledger_ctx *ctx, const char *id
 	if (live_alloc(l, id, &a, ctx->now, err))
 		return -EINVAL;
 	if (a->start <= ctx->now)
-		return fail(err, LE_REFUSED, "bad_state",
+		return fail(err, ERR_BAD_STATE,
 			    json_pack("{s:s}", "state", "active"),
 			    "allocation %s is active since %s; only a reserved allocation can be cancelled (use release)",
 			    a->id, tstr(l, a->start));
@@ -859,11 +857,11 @@ int ledger_release(struct ledger *l, const struct ledger_ctx *ctx, const char *i
 	if (at == TIME_MIN)
 		at = ctx->now;
 	if (at < ctx->now || at >= a->end)
-		return fail(err, LE_INVALID, "invalid_window", NULL,
+		return fail(err, ERR_INVALID_WINDOW, NULL,
 			    "release time %s must be from now (%s) and before the end %s",
 			    tstr(l, at), tstr(l, ctx->now), tstr(l, a->end));
 	if (at <= a->start)
-		return fail(err, LE_INVALID, "invalid_window", NULL,
+		return fail(err, ERR_INVALID_WINDOW, NULL,
 			    "release time %s is not after the start %s; cancel the reservation instead",
 			    tstr(l, at), tstr(l, a->start));
 
@@ -892,16 +890,16 @@ int ledger_eliminate(struct ledger *l, const struct ledger_ctx *ctx,
 	if (find_consortium(l, consortium, &c, err))
 		return -EINVAL;
 	if (effective < ctx->now)
-		return fail(err, LE_INVALID, "invalid_window", NULL,
+		return fail(err, ERR_INVALID_WINDOW, NULL,
 			    "the effective time %s is in the past (now is %s)",
 			    tstr(l, effective), tstr(l, ctx->now));
 	const struct cstate *cs = cs_find(l, c->id);
 	if (cs && cs->status == CS_ELIMINATED)
-		return fail(err, LE_REFUSED, "bad_state",
+		return fail(err, ERR_BAD_STATE,
 			    json_pack("{s:s}", "eliminated_at", tstr(l, cs->since)),
 			    "%s is already eliminated since %s", c->id, tstr(l, cs->since));
 	if (cs && cs->since != TIME_MIN && effective < cs->since)
-		return fail(err, LE_INVALID, "invalid_window", NULL,
+		return fail(err, ERR_INVALID_WINDOW, NULL,
 			    "%s is reinstated only from %s", c->id, tstr(l, cs->since));
 	/* designation_grace_days: 0 means the title ends with the team */
 	if (l->cfg->designation_grace_days == 0)
@@ -970,9 +968,9 @@ int ledger_reinstate(struct ledger *l, const struct ledger_ctx *ctx,
 		return -EINVAL;
 	const struct cstate *cs = cs_find(l, c->id);
 	if (cs == NULL || cs->status != CS_ELIMINATED)
-		return fail(err, LE_REFUSED, "bad_state", NULL, "%s is not eliminated", c->id);
+		return fail(err, ERR_BAD_STATE, NULL, "%s is not eliminated", c->id);
 	if (effective < ctx->now || effective < cs->since)
-		return fail(err, LE_INVALID, "invalid_window", NULL,
+		return fail(err, ERR_INVALID_WINDOW, NULL,
 			    "the effective time %s must be from now (%s) and not before the elimination (%s)",
 			    tstr(l, effective), tstr(l, ctx->now), tstr(l, cs->since));
 
@@ -1104,15 +1102,15 @@ int ledger_set_config(struct ledger *l, const struct config *cfg,
 	for (size_t i = 0; i < l->n_bals; i++) {
 		const struct balance *b = l->bals[i];
 		if (config_consortium(cfg, b->consortium) == NULL)
-			return fail(err, LE_REFUSED, "conflict", NULL,
+			return fail(err, ERR_CONFLICT, NULL,
 				    "consortium '%s' has ledger rows and cannot be removed", b->consortium);
 		if (config_phase(cfg, b->phase) == NULL)
-			return fail(err, LE_REFUSED, "conflict", NULL,
+			return fail(err, ERR_CONFLICT, NULL,
 				    "phase '%s' has ledger rows and cannot be removed", b->phase);
 	}
 	for (size_t i = 0; i < l->n_cstates; i++)
 		if (config_consortium(cfg, l->cstates[i].consortium) == NULL)
-			return fail(err, LE_REFUSED, "conflict", NULL,
+			return fail(err, ERR_CONFLICT, NULL,
 				    "consortium '%s' has ledger rows and cannot be removed",
 				    l->cstates[i].consortium);
 	for (size_t i = 0; i < l->n_allocs; i++) {
@@ -1120,11 +1118,11 @@ int ledger_set_config(struct ledger *l, const struct config *cfg,
 		const struct cfg_pool *p = config_pool(cfg, a->pool);
 		const struct cfg_phase *ph = config_phase(cfg, a->phase);
 		if (p == NULL || strcmp(p->gpu, a->gpu) != 0)
-			return fail(err, LE_REFUSED, "conflict", NULL,
+			return fail(err, ERR_CONFLICT, NULL,
 				    "pool '%s' holds live allocation %s and cannot be removed or change its GPU model",
 				    a->pool, a->id);
 		if (ph == NULL || a->start < ph->start || a->end > ph->end)
-			return fail(err, LE_REFUSED, "conflict", NULL,
+			return fail(err, ERR_CONFLICT, NULL,
 				    "live allocation %s would no longer lie inside phase '%s'",
 				    a->id, a->phase);
 	}
@@ -1137,7 +1135,7 @@ int ledger_set_config(struct ledger *l, const struct config *cfg,
 			const struct alloc *a = l->allocs[j];
 			if (strcmp(a->pool, p->id) == 0 &&
 			    !timeline_fits(tl, &pc, 0, a->start, a->end))
-				return fail(err, LE_REFUSED, "conflict", NULL,
+				return fail(err, ERR_CONFLICT, NULL,
 					    "the new capacity of pool '%s' would overbook live allocation %s",
 					    p->id, a->id);
 		}

@@ -16,19 +16,17 @@
 #include <jansson.h>
 
 #include "daemon/config.h"
+#include "daemon/error.h"
 #include "daemon/journal.h"
 #include "daemon/model.h"
 
-/* Why an operation was refused; the API turns the class into a status. */
-enum lerr_class {
-	LE_INVALID = 1,		/* semantically invalid input (422) */
-	LE_NOT_FOUND,		/* no such object, or not the caller's (404) */
-	LE_REFUSED,		/* refused by a ledger rule (409) */
-};
-
+/*
+ * Why an operation was refused. The code is one of daemon/error.def's, so
+ * the API's status and the CLI's exit code follow from it (error_status(),
+ * error_exit()).
+ */
 struct ledger_error {
-	enum lerr_class cls;
-	const char *code;	/* static: "quota_exceeded", ... */
+	enum error_code code;	/* ERR_NONE until an operation fails */
 	char *message;		/* malloc'd */
 	json_t *details;	/* object or NULL; owned */
 };

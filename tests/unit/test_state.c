@@ -150,7 +150,7 @@ static void op_grant(struct env *e)
 	int rc = ledger_grant(e->l, &ctx, &req, &out, &err);
 	if (!want_ok) {
 		assert_int_not_equal(rc, 0);
-		assert_string_equal(err.code, "below_committed");
+		assert_int_equal(err.code, ERR_BELOW_COMMITTED);
 		assert_int_equal(out.n, 0);
 		ledger_error_clear(&err);
 		e->refused++;
@@ -187,7 +187,7 @@ static void op_allocate(struct env *e)
 		if (rc == 0)
 			fail_msg("seed %u step %d: allocation accepted, reference says %s",
 				 e->seed, e->steps, want);
-		assert_string_equal(err.code, want);
+		assert_string_equal(error_name(err.code), want);
 		assert_int_equal(out.n, 0);
 		ledger_error_clear(&err);
 		e->refused++;
@@ -195,7 +195,7 @@ static void op_allocate(struct env *e)
 	}
 	if (rc != 0)
 		fail_msg("seed %u step %d: refused (%s: %s), reference accepts", e->seed, e->steps,
-			 err.code, err.message);
+			 error_name(err.code), err.message);
 	char saved[16];
 	snprintf(saved, sizeof(saved), "%s", id);
 	if (!commit(e, &out, rnd(e, 20) == 0))
