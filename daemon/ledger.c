@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The ledger's state and rules. Every operation follows the same shape:
- * check the whole request against the current state (refusing with a typed
- * error and touching nothing), then apply it and seal the journal entries
- * that record it. Capacity and cap checks go to in-memory timelines that
- * hold only the present and the future; the past lives in the store.
+ * a short ladder of checks, one function per rule of DESIGN.md and named
+ * for it (refusing with a typed error and touching nothing), then one
+ * function that applies the request and seals the journal entries that
+ * record it. Capacity and cap checks go to in-memory timelines that hold
+ * only the present and the future; the past lives in the store.
  */
 #include "daemon/ledger.h"
 #include "daemon/timefmt.h"
@@ -74,20 +75,23 @@ static int fail(struct ledger_error *err, enum error_code code, json_t *details,
 	return -EINVAL;
 }
 
-/* A time for messages, in the program's zone; rotates among 4 buffers. */
-static const char *tstr(const struct ledger *l, int64_t t)
+/*
+ * Times and amounts for messages go into buffers of the caller's: a
+ * refusal often names two or three at once, and the ledger keeps no
+ * static state that two ledgers (or a test and the daemon) could share.
+ */
+#define HOURS_BUFSZ 32
+
+/* t in the program's zone, written into buf. */
+static const char *tstr(const struct ledger *l, int64_t t, char buf[TIME_BUFSZ])
 {
-	static char bufs[4][TIME_BUFSZ];
-	static unsigned i;
-	char *b = bufs[i++ % 4];
-	return time_format(t, l->cfg->tz_offset, b, TIME_BUFSZ);
+	return time_format(t, l->cfg->tz_offset, buf, TIME_BUFSZ);
 }
 
-static const char *hours(int64_t secs)
+/* GPU-seconds as GPU-hours, written into buf. */
+static const char *hours(int64_t secs, char buf[HOURS_BUFSZ])
 {
-	static char bufs[4][32];
-	static unsigned i;
-	return gpu_hours_format(secs, bufs[i++ % 4], 32);
+	return gpu_hours_format(secs, buf, HOURS_BUFSZ);
 }
 
 /* --- lookups ----------------------------------------------------------- */
@@ -430,13 +434,17 @@ static int64_t available(const struct balance *b)
 	return b ? b->granted - b->committed - b->expired : 0;
 }
 
+static int64_t later(int64_t a, int64_t b)
+{
+	return a > b ? a : b;
+}
+
 static int find_consortium(const struct ledger *l, const char *id,
 			   const struct cfg_consortium **out, struct ledger_error *err)
 {
 	*out = id ? config_consortium(l->cfg, id) : NULL;
 	if (*out == NULL)
-		return fail(err, ERR_NOT_FOUND, NULL,
-			    "no consortium '%s'", id ? id : "");
+		return fail(err, ERR_NOT_FOUND, NULL, "no consortium '%s'", id ? id : "");
 	return 0;
 }
 
@@ -455,152 +463,348 @@ static void active_window(const struct ledger *l, const struct cfg_consortium *c
 		*until = cs->since;
 }
 
-int ledger_grant(struct ledger *l, const struct ledger_ctx *ctx,
-		 const struct grant_req *req, struct jlist *out,
-		 struct ledger_error *err)
-{
+/* --- grant ------------------------------------------------------------- */
+
+/* A grant request as the checks see it, filled in as they pass. */
+struct grant {
+	const struct grant_req *req;
 	const struct cfg_consortium *c;
 	const struct cfg_phase *ph;
-	int64_t granted;
+	const struct balance *bal;	/* the row it changes, or NULL: a new one */
+	int64_t granted;		/* the row's granted amount after it */
+};
 
-	if (find_consortium(l, req->consortium, &c, err))
+/* What a grant names exists, and it changes something. */
+static int grant_target(const struct ledger *l, struct grant *g, struct ledger_error *err)
+{
+	const struct grant_req *req = g->req;
+
+	if (find_consortium(l, req->consortium, &g->c, err))
 		return -EINVAL;
-	ph = req->phase ? config_phase(l->cfg, req->phase) : NULL;
-	if (ph == NULL)
+	g->ph = req->phase ? config_phase(l->cfg, req->phase) : NULL;
+	if (g->ph == NULL)
 		return fail(err, ERR_UNKNOWN_PHASE, NULL, "no phase '%s'",
 			    req->phase ? req->phase : "");
 	if (req->gpu == NULL || !config_has_gpu(l->cfg, req->gpu))
-		return fail(err, ERR_UNKNOWN_GPU, NULL,
-			    "no pool has GPU model '%s'", req->gpu ? req->gpu : "");
+		return fail(err, ERR_UNKNOWN_GPU, NULL, "no pool has GPU model '%s'",
+			    req->gpu ? req->gpu : "");
 	if (req->gpu_seconds == 0 && req->max_gpus < 0)
 		return fail(err, ERR_INVALID_AMOUNT, NULL,
 			    "a grant needs a non-zero amount or a GPU cap");
 	if (req->max_gpus > 0 && req->max_gpus > 1000000000)
 		return fail(err, ERR_INVALID_AMOUNT, NULL, "max_gpus is too large");
-	if (ctx->now >= ph->end)
-		return fail(err, ERR_PHASE_CLOSED,
-			    json_pack("{s:s}", "phase_end", tstr(l, ph->end)),
-			    "phase %s ended at %s; its quota can no longer change",
-			    ph->id, tstr(l, ph->end));
+	return 0;
+}
 
-	/* a grant must be usable: some time of the phase from now on, before
-	 * an elimination takes effect */
-	const struct cstate *cs = cs_find(l, c->id);
-	int64_t usable_from = ph->start > ctx->now ? ph->start : ctx->now;
-	if (cs && cs->status == CS_ELIMINATED && req->gpu_seconds > 0 &&
-	    usable_from >= cs->since)
-		return fail(err, ERR_NOT_ACTIVE,
-			    json_pack("{s:s}", "eliminated_at", tstr(l, cs->since)),
-			    "%s is eliminated from %s; reinstate it before granting quota of %s",
-			    c->id, tstr(l, cs->since), ph->id);
+/* Rule 9: at its end a phase's quota expired, so it can no longer change. */
+static int grant_phase_open(const struct ledger *l, const struct ledger_ctx *ctx,
+			    const struct grant *g, struct ledger_error *err)
+{
+	char t1[TIME_BUFSZ], t2[TIME_BUFSZ];
 
-	const struct balance *b = bal_find(l, c->id, ph->id, req->gpu);
-	int64_t cur = b ? b->granted : 0;
-	int64_t floor = b ? b->committed + b->expired : 0;
-	if (!i64_add(cur, req->gpu_seconds, &granted) || granted > INT64_MAX / 4)
-		return fail(err, ERR_INVALID_AMOUNT, NULL,
-			    "the grant would overflow the ledger");
-	if (granted < floor)
-		return fail(err, ERR_BELOW_COMMITTED,
-			    json_pack("{s:I, s:I, s:I}",
-				      "granted_gpu_seconds", (json_int_t)cur,
-				      "committed_gpu_seconds", (json_int_t)(b ? b->committed : 0),
-				      "requested_delta_gpu_seconds", (json_int_t)req->gpu_seconds),
-			    "an adjustment of %s GPU-hours would leave %s/%s/%s below what is already committed (%s of %s GPU-hours granted are committed or expired)",
-			    hours(req->gpu_seconds), c->id, ph->id, req->gpu,
-			    hours(floor), hours(cur));
+	if (ctx->now < g->ph->end)
+		return 0;
+	return fail(err, ERR_PHASE_CLOSED,
+		    json_pack("{s:s}", "phase_end", tstr(l, g->ph->end, t1)),
+		    "phase %s ended at %s; its quota can no longer change",
+		    g->ph->id, tstr(l, g->ph->end, t2));
+}
 
-	if (req->max_gpus > 0) {
-		/* the cap must hold for what is already booked in this phase */
-		struct timeline *tl = cap_tl(l, c->id, req->gpu);
-		int64_t from = ph->start > ctx->now ? ph->start : ctx->now;
-		int64_t peak = timeline_max(tl, from, ph->end);
-		if (peak > req->max_gpus)
-			return fail(err, ERR_CAP_EXCEEDED,
-				    json_pack("{s:I, s:I}", "max_gpus", (json_int_t)req->max_gpus,
-					      "booked_gpus", (json_int_t)peak),
-				    "%s already has %" PRId64 " %s GPUs booked at once in %s; a cap of %" PRId64 " is too low",
-				    c->id, peak, req->gpu, ph->id, req->max_gpus);
-	}
+/*
+ * Rule 8: quota must be usable, for some time of the phase from now on
+ * before an elimination takes effect; otherwise it would only wait to be
+ * revoked. Adjustments down and caps stay allowed.
+ */
+static int grant_usable(const struct ledger *l, const struct ledger_ctx *ctx,
+			const struct grant *g, struct ledger_error *err)
+{
+	const struct cstate *cs = cs_find(l, g->c->id);
+	char t1[TIME_BUFSZ], t2[TIME_BUFSZ];
 
-	struct balance *bal = bal_get(l, c->id, ph->id, req->gpu);
+	if (cs == NULL || cs->status != CS_ELIMINATED || g->req->gpu_seconds <= 0 ||
+	    later(g->ph->start, ctx->now) < cs->since)
+		return 0;
+	return fail(err, ERR_NOT_ACTIVE,
+		    json_pack("{s:s}", "eliminated_at", tstr(l, cs->since, t1)),
+		    "%s is eliminated from %s; reinstate it before granting quota of %s",
+		    g->c->id, tstr(l, cs->since, t2), g->ph->id);
+}
+
+/* The new granted amount: no overflow, and no less than is committed or expired. */
+static int grant_amount(const struct ledger *l, struct grant *g, struct ledger_error *err)
+{
+	const struct grant_req *req = g->req;
+	char h1[HOURS_BUFSZ], h2[HOURS_BUFSZ], h3[HOURS_BUFSZ];
+
+	g->bal = bal_find(l, g->c->id, g->ph->id, req->gpu);
+	int64_t cur = g->bal ? g->bal->granted : 0;
+	int64_t committed = g->bal ? g->bal->committed : 0;
+	int64_t floor = g->bal ? g->bal->committed + g->bal->expired : 0;
+	if (!i64_add(cur, req->gpu_seconds, &g->granted) || g->granted > INT64_MAX / 4)
+		return fail(err, ERR_INVALID_AMOUNT, NULL, "the grant would overflow the ledger");
+	if (g->granted >= floor)
+		return 0;
+	return fail(err, ERR_BELOW_COMMITTED,
+		    json_pack("{s:I, s:I, s:I}",
+			      "granted_gpu_seconds", (json_int_t)cur,
+			      "committed_gpu_seconds", (json_int_t)committed,
+			      "requested_delta_gpu_seconds", (json_int_t)req->gpu_seconds),
+		    "an adjustment of %s GPU-hours would leave %s/%s/%s below what is already committed (%s of %s GPU-hours granted are committed or expired)",
+		    hours(req->gpu_seconds, h1), g->c->id, g->ph->id, req->gpu,
+		    hours(floor, h2), hours(cur, h3));
+}
+
+/* Rule 4 for a new cap: it must hold for what is already booked in the phase. */
+static int grant_cap_holds(struct ledger *l, const struct ledger_ctx *ctx,
+			   const struct grant *g, struct ledger_error *err)
+{
+	const struct grant_req *req = g->req;
+
+	if (req->max_gpus <= 0)
+		return 0;
+	int64_t peak = timeline_max(cap_tl(l, g->c->id, req->gpu),
+				    later(g->ph->start, ctx->now), g->ph->end);
+	if (peak <= req->max_gpus)
+		return 0;
+	return fail(err, ERR_CAP_EXCEEDED,
+		    json_pack("{s:I, s:I}", "max_gpus", (json_int_t)req->max_gpus,
+			      "booked_gpus", (json_int_t)peak),
+		    "%s already has %" PRId64 " %s GPUs booked at once in %s; a cap of %" PRId64 " is too low",
+		    g->c->id, peak, req->gpu, g->ph->id, req->max_gpus);
+}
+
+/* A grant or adjustment entry for the amount, a cap entry for the cap. */
+static void grant_apply(struct ledger *l, const struct ledger_ctx *ctx,
+			const struct grant *g, struct jlist *out)
+{
+	const struct grant_req *req = g->req;
+	struct balance *bal = bal_get(l, g->c->id, g->ph->id, req->gpu);
+
 	if (req->gpu_seconds != 0) {
 		struct jentry *e = entry_new(ctx, out, req->gpu_seconds > 0 ? J_GRANT : J_ADJUST,
-					     c->id, ph->id, req->gpu, req->reason);
+					     g->c->id, g->ph->id, req->gpu, req->reason);
 		e->granted_delta = req->gpu_seconds;
 		seal(l, e);
-		bal->granted = granted;
+		bal->granted = g->granted;
 	}
 	if (req->max_gpus >= 0) {
-		struct jentry *e = entry_new(ctx, out, J_CAP, c->id, ph->id, req->gpu, req->reason);
+		struct jentry *e = entry_new(ctx, out, J_CAP, g->c->id, g->ph->id, req->gpu,
+					     req->reason);
 		e->max_gpus = req->max_gpus;
 		seal(l, e);
 		bal->max_gpus = req->max_gpus;
 	}
+}
+
+int ledger_grant(struct ledger *l, const struct ledger_ctx *ctx,
+		 const struct grant_req *req, struct jlist *out,
+		 struct ledger_error *err)
+{
+	struct grant g = {.req = req};
+
+	if (grant_target(l, &g, err) || grant_phase_open(l, ctx, &g, err) ||
+	    grant_usable(l, ctx, &g, err) || grant_amount(l, &g, err) ||
+	    grant_cap_holds(l, ctx, &g, err))
+		return -EINVAL;
+	grant_apply(l, ctx, &g, out);
 	return 0;
 }
 
-/* What an allocation request is checked against. */
+/* --- allocate ---------------------------------------------------------- */
+
+/* An allocation request as the rules see it, filled in as they pass. */
 struct fit {
+	const struct alloc_req *req;
 	const struct cfg_consortium *c;
-	const struct cfg_phase *ph;
-	const struct balance *bal;
+	const struct cfg_pool *only;	/* the pool asked for, or NULL: any pool of gpu */
+	const char *gpu;
 	int64_t gpus;
+	int64_t start, end;		/* as asked; rule 6 moves them */
 	int64_t duration;
-	int64_t lo;		/* earliest allowed start */
-	int64_t hi;		/* latest allowed end */
+	const struct cfg_phase *ph;	/* the phase of the start (rule 1) */
+	int64_t act_from, act_until;	/* the consortium's active stretch (rule 5) */
+	int64_t lo;			/* earliest allowed start */
+	int64_t hi;			/* latest allowed end */
+	const struct balance *bal;	/* the quota it is charged to (rule 3) */
+	int64_t cost;
+	const struct cfg_pool *pool;	/* where it lands (rules 2, 4, 6) */
 };
 
-/* Whether pool p may take this request: the named pool, or any pool of the
- * model, in whole nodes. */
-static bool candidate(const struct cfg_pool *p, const struct cfg_pool *only,
-		      const char *gpu, int64_t gpus)
+/* What the request names exists: the consortium, the pool or GPU model, a count. */
+static int alloc_target(const struct ledger *l, struct fit *f, struct ledger_error *err)
 {
-	if (only ? p != only : strcmp(p->gpu, gpu) != 0)
-		return false;
-	return p->gpus_per_node <= 1 || gpus % p->gpus_per_node == 0;
+	const struct alloc_req *req = f->req;
+
+	if (find_consortium(l, req->consortium, &f->c, err))
+		return -EINVAL;
+	if (req->pool) {
+		f->only = config_pool(l->cfg, req->pool);
+		if (f->only == NULL)
+			return fail(err, ERR_NOT_FOUND, NULL, "no pool '%s'", req->pool);
+		f->gpu = f->only->gpu;
+	} else {
+		f->gpu = req->gpu;
+		if (f->gpu == NULL || !config_has_gpu(l->cfg, f->gpu))
+			return fail(err, ERR_UNKNOWN_GPU, NULL, "no pool has GPU model '%s'",
+				    f->gpu ? f->gpu : "");
+	}
+	if (req->gpus <= 0)
+		return fail(err, ERR_INVALID_AMOUNT, NULL, "gpus must be at least 1");
+	f->gpus = req->gpus;
+	return 0;
 }
 
-/* Earliest start >= from in pool p at which pool and cap both fit. */
-static int earliest_in_pool(struct ledger *l, const struct fit *f,
-			    const struct cfg_pool *p, int64_t from, int64_t *out)
+/* A window that ends after it starts; not in the past, unless the daemon picks the start. */
+static int alloc_window(const struct ledger *l, const struct ledger_ctx *ctx, struct fit *f,
+			struct ledger_error *err)
 {
-	struct capacity pc = pool_capacity(p);
-	struct timeline *ptl = pool_tl(l, p->id);
-	int64_t t = from;
+	char t1[TIME_BUFSZ], t2[TIME_BUFSZ], t3[TIME_BUFSZ];
 
-	for (;;) {
-		int64_t t1, t2;
-		if (timeline_earliest(ptl, &pc, f->gpus, t, f->duration, f->hi, &t1))
-			return -ENOSPC;
-		if (f->bal == NULL || f->bal->max_gpus <= 0) {
-			*out = t1;
+	f->start = f->req->start;
+	f->end = f->req->end;
+	if (f->end <= f->start)
+		return fail(err, ERR_INVALID_WINDOW, NULL, "the end (%s) must be after the start (%s)",
+			    tstr(l, f->end, t1), tstr(l, f->start, t2));
+	if (!f->req->earliest && f->start < ctx->now)
+		return fail(err, ERR_INVALID_WINDOW,
+			    json_pack("{s:s}", "now", tstr(l, ctx->now, t1)),
+			    "the start %s is in the past (now is %s)",
+			    tstr(l, f->start, t2), tstr(l, ctx->now, t3));
+	f->duration = f->end - f->start;
+	return 0;
+}
+
+/* Whether pool p may take the request: the named pool, or any pool of the
+ * model, in whole nodes. */
+static bool candidate(const struct cfg_pool *p, const struct fit *f)
+{
+	if (f->only ? p != f->only : strcmp(p->gpu, f->gpu) != 0)
+		return false;
+	return p->gpus_per_node <= 1 || f->gpus % p->gpus_per_node == 0;
+}
+
+/* Whole nodes: a named pool must take the count; a model needs one pool that does. */
+static int whole_nodes(const struct ledger *l, const struct fit *f, struct ledger_error *err)
+{
+	const struct cfg_pool *p = f->only;
+
+	for (size_t i = 0; i < l->cfg->n_pools; i++)
+		if (candidate(&l->cfg->pools[i], f))
 			return 0;
-		}
-		struct capacity cc = cap_capacity(f->bal->max_gpus);
-		if (timeline_earliest(cap_tl(l, f->c->id, p->gpu), &cc, f->gpus, t1,
-				      f->duration, f->hi, &t2))
-			return -ENOSPC;
-		if (t2 == t1) {
-			*out = t1;
-			return 0;
-		}
-		t = t2;
+	/* name the pool that refused: the one asked for, or the model's first */
+	for (size_t i = 0; p == NULL && i < l->cfg->n_pools; i++)
+		if (strcmp(l->cfg->pools[i].gpu, f->gpu) == 0)
+			p = &l->cfg->pools[i];
+	return fail(err, ERR_NOT_WHOLE_NODES,
+		    json_pack("{s:I}", "gpus_per_node", (json_int_t)p->gpus_per_node),
+		    "pool %s allocates whole nodes of %" PRId64 " GPUs; %" PRId64 " is not a multiple",
+		    p->id, p->gpus_per_node, f->gpus);
+}
+
+/* Which phase, and where it ends: the details of every crosses_phase. */
+static json_t *phase_end_details(const struct ledger *l, const struct cfg_phase *ph)
+{
+	char t[TIME_BUFSZ];
+	return json_pack("{s:s, s:s}", "phase", ph->id, "phase_end", tstr(l, ph->end, t));
+}
+
+/*
+ * Rule 1: inside one phase, the phase of the start. With --earliest the
+ * daemon moves the start, so then only the length must fit the phase
+ * (rule 5's check says whether some start leaves room).
+ */
+static int rule_one_phase(const struct ledger *l, struct fit *f, struct ledger_error *err)
+{
+	char t[TIME_BUFSZ];
+
+	f->ph = config_phase_at(l->cfg, f->start);
+	if (f->ph == NULL)
+		return fail(err, ERR_CROSSES_PHASE, NULL, "no phase contains the start %s",
+			    tstr(l, f->start, t));
+	if (f->end > f->ph->end && !f->req->earliest)
+		return fail(err, ERR_CROSSES_PHASE, phase_end_details(l, f->ph),
+			    "the allocation crosses the end of phase %s at %s",
+			    f->ph->id, tstr(l, f->ph->end, t));
+	if (f->duration > f->ph->end - f->ph->start)
+		return fail(err, ERR_CROSSES_PHASE, phase_end_details(l, f->ph),
+			    "the allocation is longer than phase %s, which ends at %s",
+			    f->ph->id, tstr(l, f->ph->end, t));
+	return 0;
+}
+
+/*
+ * Rules 2 and 4 for one pool, as a list of limits: the pool's capacity,
+ * and the consortium's cap for the model when it has one. The check of a
+ * given window and the search for the earliest one both read this list,
+ * so the two cannot disagree about what fits.
+ */
+enum limit { LIMIT_POOL, LIMIT_CAP, LIMIT_NONE };
+
+struct limits {
+	struct timeline *tl[LIMIT_NONE];
+	struct capacity cap[LIMIT_NONE];
+	size_t n;
+};
+
+static void limits_of(struct ledger *l, const struct fit *f, const struct cfg_pool *p,
+		      struct limits *lim)
+{
+	lim->tl[LIMIT_POOL] = pool_tl(l, p->id);
+	lim->cap[LIMIT_POOL] = pool_capacity(p);
+	lim->n = 1;
+	if (f->bal && f->bal->max_gpus > 0) {
+		lim->tl[LIMIT_CAP] = cap_tl(l, f->c->id, p->gpu);
+		lim->cap[LIMIT_CAP] = cap_capacity(f->bal->max_gpus);
+		lim->n = 2;
 	}
 }
 
-/* Over every candidate pool (ties: the first in the config). */
-static int earliest_any(struct ledger *l, const struct fit *f, const struct cfg_pool *only,
-			const char *gpu, int64_t from, const struct cfg_pool **pool_out,
-			int64_t *out)
+/* The first limit that gpus more over [start, end) would break, or LIMIT_NONE. */
+static enum limit limit_broken(const struct limits *lim, int64_t gpus, int64_t start,
+			       int64_t end)
+{
+	for (size_t k = 0; k < lim->n; k++)
+		if (!timeline_fits(lim->tl[k], &lim->cap[k], gpus, start, end))
+			return (enum limit)k;
+	return LIMIT_NONE;
+}
+
+/*
+ * The earliest start >= from at which every limit holds and the window
+ * ends by hi. Each limit in turn moves the candidate to its own earliest
+ * fit from there (never back), until all of them accept one start.
+ */
+static int limits_earliest(const struct limits *lim, const struct fit *f, int64_t from,
+			   int64_t *out)
+{
+	int64_t t = from;
+	size_t agree = 0;	/* limits in a row that accepted t */
+
+	for (size_t k = 0; agree < lim->n; k = (k + 1) % lim->n) {
+		int64_t s;
+		if (timeline_earliest(lim->tl[k], &lim->cap[k], f->gpus, t, f->duration, f->hi, &s))
+			return -ENOSPC;
+		agree = s == t ? agree + 1 : 1;
+		t = s;
+	}
+	*out = t;
+	return 0;
+}
+
+/* Over every candidate pool; ties go to the pool listed first in the config. */
+static int earliest_any(struct ledger *l, const struct fit *f, int64_t from,
+			const struct cfg_pool **pool_out, int64_t *out)
 {
 	int rc = -ENOSPC;
+
 	for (size_t i = 0; i < l->cfg->n_pools; i++) {
 		const struct cfg_pool *p = &l->cfg->pools[i];
+		struct limits lim;
 		int64_t t;
-		if (!candidate(p, only, gpu, f->gpus))
+		if (!candidate(p, f))
 			continue;
-		if (earliest_in_pool(l, f, p, from, &t) == 0 && (rc != 0 || t < *out)) {
+		limits_of(l, f, p, &lim);
+		if (limits_earliest(&lim, f, from, &t) == 0 && (rc != 0 || t < *out)) {
 			*out = t;
 			*pool_out = p;
 			rc = 0;
@@ -609,232 +813,278 @@ static int earliest_any(struct ledger *l, const struct fit *f, const struct cfg_
 	return rc;
 }
 
-int ledger_allocate(struct ledger *l, const struct ledger_ctx *ctx,
-		    const struct alloc_req *req, struct jlist *out,
-		    const char **id_out, struct ledger_error *err)
+/*
+ * The hint a capacity or cap refusal carries: the earliest start from the
+ * one asked for at which the same request would fit (same duration, same
+ * phase), as a time string, or null; *pool is where, or NULL.
+ */
+static json_t *earliest_start(struct ledger *l, const struct fit *f,
+			      const struct cfg_pool **pool)
 {
-	const struct cfg_pool *only = NULL, *pool = NULL;
-	const char *gpu;
-	struct fit f = {0};
-	int64_t cost, start = req->start, end = req->end;
+	char t[TIME_BUFSZ];
+	int64_t at;
 
-	if (find_consortium(l, req->consortium, &f.c, err))
-		return -EINVAL;
-	if (req->pool) {
-		only = config_pool(l->cfg, req->pool);
-		if (only == NULL)
-			return fail(err, ERR_NOT_FOUND, NULL, "no pool '%s'", req->pool);
-		gpu = only->gpu;
-	} else {
-		gpu = req->gpu;
-		if (gpu == NULL || !config_has_gpu(l->cfg, gpu))
-			return fail(err, ERR_UNKNOWN_GPU, NULL,
-				    "no pool has GPU model '%s'", gpu ? gpu : "");
-	}
-	if (req->gpus <= 0)
-		return fail(err, ERR_INVALID_AMOUNT, NULL, "gpus must be at least 1");
-	if (end <= start)
-		return fail(err, ERR_INVALID_WINDOW, NULL,
-			    "the end (%s) must be after the start (%s)", tstr(l, end), tstr(l, start));
-	if (!req->earliest && start < ctx->now)
-		return fail(err, ERR_INVALID_WINDOW,
-			    json_pack("{s:s}", "now", tstr(l, ctx->now)),
-			    "the start %s is in the past (now is %s)", tstr(l, start), tstr(l, ctx->now));
-	f.gpus = req->gpus;
-	f.duration = end - start;
+	*pool = NULL;
+	if (earliest_any(l, f, f->start, pool, &at) != 0)
+		return json_null();
+	return json_string(tstr(l, at, t));
+}
 
-	/* rule 1: one phase */
-	f.ph = config_phase_at(l->cfg, start);
-	if (f.ph == NULL)
-		return fail(err, ERR_CROSSES_PHASE, NULL,
-			    "no phase contains the start %s", tstr(l, start));
-	if (end > f.ph->end && !req->earliest)
-		return fail(err, ERR_CROSSES_PHASE,
-			    json_pack("{s:s, s:s}", "phase", f.ph->id, "phase_end", tstr(l, f.ph->end)),
-			    "the allocation crosses the end of phase %s at %s",
-			    f.ph->id, tstr(l, f.ph->end));
-	if (f.duration > f.ph->end - f.ph->start)
-		return fail(err, ERR_CROSSES_PHASE,
-			    json_pack("{s:s, s:s}", "phase", f.ph->id, "phase_end", tstr(l, f.ph->end)),
-			    "the allocation is longer than phase %s, which ends at %s",
-			    f.ph->id, tstr(l, f.ph->end));
+static int refuse_capacity(struct ledger *l, const struct fit *f, struct ledger_error *err)
+{
+	const struct cfg_pool *p;
+	json_t *at = earliest_start(l, f, &p);
+	json_t *d = json_pack("{s:o}", "earliest_start", at);
 
-	/* whole nodes: a named pool must take the count; a model needs one pool that does */
-	bool any_pool = false;
-	for (size_t i = 0; i < l->cfg->n_pools; i++)
-		any_pool |= candidate(&l->cfg->pools[i], only, gpu, f.gpus);
-	if (!any_pool) {
-		const struct cfg_pool *p = only;
-		for (size_t i = 0; p == NULL && i < l->cfg->n_pools; i++)
-			if (strcmp(l->cfg->pools[i].gpu, gpu) == 0)
-				p = &l->cfg->pools[i];
-		return fail(err, ERR_NOT_WHOLE_NODES,
-			    json_pack("{s:I}", "gpus_per_node", (json_int_t)p->gpus_per_node),
-			    "pool %s allocates whole nodes of %" PRId64 " GPUs; %" PRId64 " is not a multiple",
-			    p->id, p->gpus_per_node, req->gpus);
-	}
+	if (p == NULL)
+		return fail(err, ERR_CAPACITY_UNAVAILABLE, d,
+			    "%" PRId64 " %s GPUs are not free over the window, and no later start fits inside phase %s",
+			    f->gpus, f->gpu, f->ph->id);
+	json_object_set_new(d, "pool", json_string(p->id));
+	return fail(err, ERR_CAPACITY_UNAVAILABLE, d,
+		    "%" PRId64 " %s GPUs are not free over the window; the earliest start that fits is %s (pool %s)",
+		    f->gpus, f->gpu, json_string_value(at), p->id);
+}
 
-	/* rule 5: active over the window */
-	int64_t act_from, act_until;
-	active_window(l, f.c, &act_from, &act_until);
-	f.lo = start;
-	if (req->earliest) {
-		if (f.lo < ctx->now)
-			f.lo = ctx->now;
-		if (f.lo < act_from)
-			f.lo = act_from;
-	}
-	f.hi = f.ph->end < act_until ? f.ph->end : act_until;
-	if (!req->earliest && (start < act_from || end > act_until)) {
-		const struct cstate *cs = cs_find(l, f.c->id);
-		if (cs && cs->status == CS_ELIMINATED && end > act_until)
-			return fail(err, ERR_NOT_ACTIVE,
-				    json_pack("{s:s}", "eliminated_at", tstr(l, act_until)),
-				    "%s is eliminated from %s", f.c->id, tstr(l, act_until));
-		return fail(err, ERR_NOT_ACTIVE,
-			    json_pack("{s:s}", "active_from", tstr(l, act_from)),
-			    "%s is not active before %s", f.c->id, tstr(l, act_from));
-	}
-	if (req->earliest && f.lo + f.duration > f.hi) {
-		/* say which bound leaves no room: the team's status, or the phase */
-		if (act_until < f.ph->end)
-			return fail(err, ERR_NOT_ACTIVE,
-				    json_pack("{s:s}", "eliminated_at", tstr(l, act_until)),
-				    "%s is eliminated from %s; no window of this length fits before it",
-				    f.c->id, tstr(l, act_until));
-		if (f.lo == act_from && act_from > start)
-			return fail(err, ERR_NOT_ACTIVE,
-				    json_pack("{s:s}", "active_from", tstr(l, act_from)),
-				    "%s is active only from %s; no window of this length fits in phase %s after that",
-				    f.c->id, tstr(l, act_from), f.ph->id);
-		return fail(err, ERR_CROSSES_PHASE,
-			    json_pack("{s:s, s:s}", "phase", f.ph->id, "phase_end", tstr(l, f.ph->end)),
-			    "no start from %s leaves room before the end of phase %s at %s",
-			    tstr(l, f.lo), f.ph->id, tstr(l, f.ph->end));
-	}
+static int refuse_cap(struct ledger *l, const struct fit *f, struct ledger_error *err)
+{
+	const struct cfg_pool *p;
+	json_t *d = json_pack("{s:I}", "max_gpus", (json_int_t)f->bal->max_gpus);
 
-	/* rule 3: quota */
-	if (!i64_mul(f.gpus, f.duration, &cost))
+	json_object_set_new(d, "earliest_start", earliest_start(l, f, &p));
+	return fail(err, ERR_CAP_EXCEEDED, d, "%s may use at most %" PRId64 " %s GPUs at once",
+		    f->c->id, f->bal->max_gpus, f->gpu);
+}
+
+/*
+ * Rules 2 and 4 at the window asked for: the first candidate pool where
+ * both hold. The refusal names the cap only when it alone stood in the
+ * way, every pool having room; otherwise capacity is what is missing.
+ */
+static int rule_capacity_and_cap(struct ledger *l, struct fit *f, struct ledger_error *err)
+{
+	bool pool_full = false, cap_full = false;
+
+	for (size_t i = 0; i < l->cfg->n_pools; i++) {
+		const struct cfg_pool *p = &l->cfg->pools[i];
+		struct limits lim;
+		if (!candidate(p, f))
+			continue;
+		limits_of(l, f, p, &lim);
+		switch (limit_broken(&lim, f->gpus, f->start, f->end)) {
+		case LIMIT_NONE:
+			f->pool = p;
+			return 0;
+		case LIMIT_POOL:
+			pool_full = true;
+			break;
+		case LIMIT_CAP:
+			cap_full = true;
+			break;
+		}
+	}
+	return cap_full && !pool_full ? refuse_cap(l, f, err) : refuse_capacity(l, f, err);
+}
+
+/* Rule 3: the quota of (consortium, phase, gpu) covers the cost. */
+static int rule_quota(const struct ledger *l, struct fit *f, struct ledger_error *err)
+{
+	char h1[HOURS_BUFSZ], h2[HOURS_BUFSZ];
+
+	if (!i64_mul(f->gpus, f->duration, &f->cost))
 		return fail(err, ERR_INVALID_AMOUNT, NULL, "the cost overflows");
-	f.bal = bal_find(l, f.c->id, f.ph->id, gpu);
-	if (cost > available(f.bal))
-		return fail(err, ERR_QUOTA_EXCEEDED,
-			    json_pack("{s:I, s:I}",
-				      "available_gpu_seconds", (json_int_t)available(f.bal),
-				      "needed_gpu_seconds", (json_int_t)cost),
-			    "%s has %s GPU-hours of %s left in %s; this needs %s",
-			    f.c->id, hours(available(f.bal)), gpu, f.ph->id, hours(cost));
+	f->bal = bal_find(l, f->c->id, f->ph->id, f->gpu);
+	if (f->cost <= available(f->bal))
+		return 0;
+	return fail(err, ERR_QUOTA_EXCEEDED,
+		    json_pack("{s:I, s:I}",
+			      "available_gpu_seconds", (json_int_t)available(f->bal),
+			      "needed_gpu_seconds", (json_int_t)f->cost),
+		    "%s has %s GPU-hours of %s left in %s; this needs %s",
+		    f->c->id, hours(available(f->bal), h1), f->gpu, f->ph->id, hours(f->cost, h2));
+}
 
-	/* rules 2, 4 and 6 */
-	if (req->earliest) {
-		if (earliest_any(l, &f, only, gpu, f.lo, &pool, &start) != 0)
-			return fail(err, ERR_CAPACITY_UNAVAILABLE,
-				    json_pack("{s:n}", "earliest_start"),
-				    "no start from %s fits %" PRId64 " %s GPUs for %s hours in phase %s",
-				    tstr(l, f.lo), f.gpus, gpu, hours(f.duration), f.ph->id);
-		end = start + f.duration;
-	} else {
-		bool cap_fail = false, pool_fail = false;
-		for (size_t i = 0; i < l->cfg->n_pools && pool == NULL; i++) {
-			const struct cfg_pool *p = &l->cfg->pools[i];
-			if (!candidate(p, only, gpu, f.gpus))
-				continue;
-			struct capacity pc = pool_capacity(p);
-			if (!timeline_fits(pool_tl(l, p->id), &pc, f.gpus, start, end)) {
-				pool_fail = true;
-				continue;
-			}
-			if (f.bal && f.bal->max_gpus > 0) {
-				struct capacity cc = cap_capacity(f.bal->max_gpus);
-				if (!timeline_fits(cap_tl(l, f.c->id, gpu), &cc, f.gpus, start, end)) {
-					cap_fail = true;
-					continue;
-				}
-			}
-			pool = p;
-		}
-		if (pool == NULL) {
-			const struct cfg_pool *ep;
-			int64_t es;
-			json_t *d;
-			bool any = earliest_any(l, &f, only, gpu, start, &ep, &es) == 0;
-			if (cap_fail && !pool_fail) {
-				d = json_pack("{s:I}", "max_gpus", (json_int_t)f.bal->max_gpus);
-				json_object_set_new(d, "earliest_start",
-						    any ? json_string(tstr(l, es)) : json_null());
-				return fail(err, ERR_CAP_EXCEEDED, d,
-					    "%s may use at most %" PRId64 " %s GPUs at once",
-					    f.c->id, f.bal->max_gpus, gpu);
-			}
-			d = json_object();
-			json_object_set_new(d, "earliest_start",
-					    any ? json_string(tstr(l, es)) : json_null());
-			if (any)
-				json_object_set_new(d, "pool", json_string(ep->id));
-			if (any)
-				return fail(err, ERR_CAPACITY_UNAVAILABLE, d,
-					    "%" PRId64 " %s GPUs are not free over the window; the earliest start that fits is %s (pool %s)",
-					    f.gpus, gpu, tstr(l, es), ep->id);
-			return fail(err, ERR_CAPACITY_UNAVAILABLE, d,
-				    "%" PRId64 " %s GPUs are not free over the window, and no later start fits inside phase %s",
-				    f.gpus, gpu, f.ph->id);
-		}
-	}
+/* Rule 5 for the window as asked: inside the consortium's active stretch. */
+static int active_over_window(const struct ledger *l, const struct fit *f,
+			      struct ledger_error *err)
+{
+	const struct cstate *cs = cs_find(l, f->c->id);
+	char t1[TIME_BUFSZ], t2[TIME_BUFSZ];
 
-	/* apply */
+	if (f->start >= f->act_from && f->end <= f->act_until)
+		return 0;
+	if (cs && cs->status == CS_ELIMINATED && f->end > f->act_until)
+		return fail(err, ERR_NOT_ACTIVE,
+			    json_pack("{s:s}", "eliminated_at", tstr(l, f->act_until, t1)),
+			    "%s is eliminated from %s", f->c->id, tstr(l, f->act_until, t2));
+	return fail(err, ERR_NOT_ACTIVE,
+		    json_pack("{s:s}", "active_from", tstr(l, f->act_from, t1)),
+		    "%s is not active before %s", f->c->id, tstr(l, f->act_from, t2));
+}
+
+/*
+ * Rule 5 for the search: [lo, hi) must leave room for the duration. The
+ * refusal says which bound leaves none: the consortium's status, or the
+ * phase.
+ */
+static int active_room_to_search(const struct ledger *l, const struct fit *f,
+				 struct ledger_error *err)
+{
+	char t1[TIME_BUFSZ], t2[TIME_BUFSZ], t3[TIME_BUFSZ];
+
+	if (f->lo + f->duration <= f->hi)
+		return 0;
+	if (f->act_until < f->ph->end)
+		return fail(err, ERR_NOT_ACTIVE,
+			    json_pack("{s:s}", "eliminated_at", tstr(l, f->act_until, t1)),
+			    "%s is eliminated from %s; no window of this length fits before it",
+			    f->c->id, tstr(l, f->act_until, t2));
+	if (f->lo == f->act_from && f->act_from > f->start)
+		return fail(err, ERR_NOT_ACTIVE,
+			    json_pack("{s:s}", "active_from", tstr(l, f->act_from, t1)),
+			    "%s is active only from %s; no window of this length fits in phase %s after that",
+			    f->c->id, tstr(l, f->act_from, t2), f->ph->id);
+	return fail(err, ERR_CROSSES_PHASE, phase_end_details(l, f->ph),
+		    "no start from %s leaves room before the end of phase %s at %s",
+		    tstr(l, f->lo, t1), f->ph->id, tstr(l, f->ph->end, t3));
+}
+
+/*
+ * Rule 5: active for the whole window. Also sets the bounds the search of
+ * rule 6 stays within: from the start asked for (but not before now, nor
+ * before the consortium is active) to the phase's end or the elimination.
+ */
+static int rule_active(const struct ledger *l, const struct ledger_ctx *ctx, struct fit *f,
+		       struct ledger_error *err)
+{
+	active_window(l, f->c, &f->act_from, &f->act_until);
+	f->lo = f->start;
+	if (f->req->earliest)
+		f->lo = later(later(f->lo, ctx->now), f->act_from);
+	f->hi = f->ph->end < f->act_until ? f->ph->end : f->act_until;
+	if (f->req->earliest)
+		return active_room_to_search(l, f, err);
+	return active_over_window(l, f, err);
+}
+
+/* Rule 6: the daemon picks the earliest start in [lo, hi) where rules 2 and 4 hold. */
+static int rule_earliest(struct ledger *l, struct fit *f, struct ledger_error *err)
+{
+	char t[TIME_BUFSZ], h[HOURS_BUFSZ];
+
+	if (earliest_any(l, f, f->lo, &f->pool, &f->start) != 0)
+		return fail(err, ERR_CAPACITY_UNAVAILABLE, json_pack("{s:n}", "earliest_start"),
+			    "no start from %s fits %" PRId64 " %s GPUs for %s hours in phase %s",
+			    tstr(l, f->lo, t), f->gpus, f->gpu, hours(f->duration, h), f->ph->id);
+	f->end = f->start + f->duration;
+	return 0;
+}
+
+/* Books the allocation where the rules placed it and charges its phase's quota. */
+static void alloc_apply(struct ledger *l, const struct ledger_ctx *ctx, const struct fit *f,
+			struct jlist *out, const char **id_out)
+{
 	struct alloc *a = xcalloc(1, sizeof(*a));
 	a->num = ++l->alloc_num;
 	snprintf(a->id, sizeof(a->id), "A-%06" PRId64, a->num);
-	a->consortium = xstrdup(f.c->id);
-	a->pool = xstrdup(pool->id);
-	a->gpu = xstrdup(pool->gpu);
-	a->phase = xstrdup(f.ph->id);
-	a->gpus = f.gpus;
-	a->start = start;
-	a->end = end;
-	a->booked_end = end;
+	a->consortium = xstrdup(f->c->id);
+	a->pool = xstrdup(f->pool->id);
+	a->gpu = xstrdup(f->pool->gpu);
+	a->phase = xstrdup(f->ph->id);
+	a->gpus = f->gpus;
+	a->start = f->start;
+	a->end = f->end;
+	a->booked_end = f->end;
 	a->stored = ALLOC_BOOKED;
-	a->cost = cost;
-	a->note = req->note ? xstrdup(req->note) : NULL;
+	a->cost = f->cost;
+	a->note = f->req->note ? xstrdup(f->req->note) : NULL;
 	a->created = ctx->now;
 	alloc_insert(l, a);
 	book(l, a, a->start, a->end, 1);
+	bal_get(l, f->c->id, f->ph->id, a->gpu)->committed += f->cost;
 
-	struct balance *bal = bal_get(l, f.c->id, f.ph->id, a->gpu);
-	bal->committed += cost;
-
-	struct jentry *e = entry_new(ctx, out, J_RESERVE, a->consortium, a->phase, a->gpu, req->note);
+	struct jentry *e = entry_new(ctx, out, J_RESERVE, a->consortium, a->phase, a->gpu,
+				     f->req->note);
 	entry_alloc(e, a);
-	e->committed_delta = cost;
+	e->committed_delta = f->cost;
 	seal(l, e);
 	a->seq = e->seq;
 	memcpy(l->last_id, a->id, sizeof(l->last_id));
 	*id_out = l->last_id;
+}
+
+int ledger_allocate(struct ledger *l, const struct ledger_ctx *ctx,
+		    const struct alloc_req *req, struct jlist *out,
+		    const char **id_out, struct ledger_error *err)
+{
+	struct fit f = {.req = req};
+
+	/*
+	 * The request itself first, then the rules cheapest first: the window
+	 * rules (1, 5) read only the config and the consortium's state, the
+	 * quota (3) one balance, and capacity and cap (2, 4, or the search of
+	 * 6) walk the timelines. When several rules fail, the first in this
+	 * order is the one the refusal names, as it always has.
+	 */
+	if (alloc_target(l, &f, err) || alloc_window(l, ctx, &f, err) ||
+	    rule_one_phase(l, &f, err) || whole_nodes(l, &f, err) ||
+	    rule_active(l, ctx, &f, err) || rule_quota(l, &f, err) ||
+	    (req->earliest ? rule_earliest(l, &f, err) : rule_capacity_and_cap(l, &f, err)))
+		return -EINVAL;
+	alloc_apply(l, ctx, &f, out, id_out);
 	return 0;
 }
+
+/* --- cancel, release --------------------------------------------------- */
 
 static int live_alloc(const struct ledger *l, const char *id, struct alloc **out,
 		      int64_t now, struct ledger_error *err)
 {
 	*out = alloc_find(l, id);
-	if (*out == NULL || (*out)->end <= now)
-		return fail(err, *out ? ERR_BAD_STATE : ERR_NOT_FOUND,
-			    NULL, *out ? "allocation %s has completed" : "no live allocation '%s'",
-			    id ? id : "");
+	if (*out == NULL)
+		return fail(err, ERR_NOT_FOUND, NULL, "no live allocation '%s'", id ? id : "");
+	if ((*out)->end <= now)
+		return fail(err, ERR_BAD_STATE, NULL, "allocation %s has completed", id);
 	return 0;
 }
 
+/*
+ * Ends a running allocation early at `at` (release, or an elimination
+ * that cuts it): the rest of the window is unbooked and refunded, and an
+ * entry of kind records the new end and the refund.
+ */
+static void cut_at(struct ledger *l, const struct ledger_ctx *ctx, struct alloc *a, int64_t at,
+		   enum alloc_stored stored, enum jkind kind, const char *reason,
+		   struct jlist *out)
+{
+	int64_t refund = a->gpus * (a->end - at);
+	struct balance *bal = bal_get(l, a->consortium, a->phase, a->gpu);
+
+	book(l, a, at, a->end, -1);
+	a->end = at;
+	a->cost -= refund;
+	a->stored = stored;
+	bal->committed -= refund;
+
+	struct jentry *e = entry_new(ctx, out, kind, a->consortium, a->phase, a->gpu, reason);
+	entry_alloc(e, a);
+	e->committed_delta = -refund;
+	seal(l, e);
+}
+
+/* Rule 7: a reservation that has not started is cancelled with a full refund. */
 int ledger_cancel(struct ledger *l, const struct ledger_ctx *ctx, const char *id,
 		  const char *reason, struct jlist *out, struct ledger_error *err)
 {
 	struct alloc *a;
+	char t[TIME_BUFSZ];
+
 	if (live_alloc(l, id, &a, ctx->now, err))
 		return -EINVAL;
 	if (a->start <= ctx->now)
-		return fail(err, ERR_BAD_STATE,
-			    json_pack("{s:s}", "state", "active"),
+		return fail(err, ERR_BAD_STATE, json_pack("{s:s}", "state", "active"),
 			    "allocation %s is active since %s; only a reserved allocation can be cancelled (use release)",
-			    a->id, tstr(l, a->start));
+			    a->id, tstr(l, a->start, t));
 
 	struct balance *bal = bal_get(l, a->consortium, a->phase, a->gpu);
 	struct jentry *e = entry_new(ctx, out, J_CANCEL, a->consortium, a->phase, a->gpu, reason);
@@ -847,37 +1097,117 @@ int ledger_cancel(struct ledger *l, const struct ledger_ctx *ctx, const char *id
 	return 0;
 }
 
+/* Rule 7: release at T, with now <= T < end and T after the start. */
+static int release_time_ok(const struct ledger *l, const struct ledger_ctx *ctx,
+			   const struct alloc *a, int64_t at, struct ledger_error *err)
+{
+	char t1[TIME_BUFSZ], t2[TIME_BUFSZ], t3[TIME_BUFSZ];
+
+	if (at < ctx->now || at >= a->end)
+		return fail(err, ERR_INVALID_WINDOW, NULL,
+			    "release time %s must be from now (%s) and before the end %s",
+			    tstr(l, at, t1), tstr(l, ctx->now, t2), tstr(l, a->end, t3));
+	if (at <= a->start)
+		return fail(err, ERR_INVALID_WINDOW, NULL,
+			    "release time %s is not after the start %s; cancel the reservation instead",
+			    tstr(l, at, t1), tstr(l, a->start, t2));
+	return 0;
+}
+
 int ledger_release(struct ledger *l, const struct ledger_ctx *ctx, const char *id,
 		   int64_t at, const char *reason, struct jlist *out,
 		   struct ledger_error *err)
 {
 	struct alloc *a;
+
 	if (live_alloc(l, id, &a, ctx->now, err))
 		return -EINVAL;
 	if (at == TIME_MIN)
 		at = ctx->now;
-	if (at < ctx->now || at >= a->end)
-		return fail(err, ERR_INVALID_WINDOW, NULL,
-			    "release time %s must be from now (%s) and before the end %s",
-			    tstr(l, at), tstr(l, ctx->now), tstr(l, a->end));
-	if (at <= a->start)
-		return fail(err, ERR_INVALID_WINDOW, NULL,
-			    "release time %s is not after the start %s; cancel the reservation instead",
-			    tstr(l, at), tstr(l, a->start));
-
-	int64_t refund = a->gpus * (a->end - at);
-	struct balance *bal = bal_get(l, a->consortium, a->phase, a->gpu);
-	book(l, a, at, a->end, -1);
-	a->end = at;
-	a->cost -= refund;
-	a->stored = ALLOC_RELEASED;
-	bal->committed -= refund;
-
-	struct jentry *e = entry_new(ctx, out, J_RELEASE, a->consortium, a->phase, a->gpu, reason);
-	entry_alloc(e, a);
-	e->committed_delta = -refund;
-	seal(l, e);
+	if (release_time_ok(l, ctx, a, at, err))
+		return -EINVAL;
+	cut_at(l, ctx, a, at, ALLOC_RELEASED, J_RELEASE, reason, out);
 	return 0;
+}
+
+/* --- eliminate, reinstate ---------------------------------------------- */
+
+/* Rule 8: an effective time from now on, for a consortium not already out. */
+static int eliminate_ok(const struct ledger *l, const struct ledger_ctx *ctx,
+			const struct cfg_consortium *c, int64_t effective,
+			struct ledger_error *err)
+{
+	const struct cstate *cs = cs_find(l, c->id);
+	char t1[TIME_BUFSZ], t2[TIME_BUFSZ];
+
+	if (effective < ctx->now)
+		return fail(err, ERR_INVALID_WINDOW, NULL,
+			    "the effective time %s is in the past (now is %s)",
+			    tstr(l, effective, t1), tstr(l, ctx->now, t2));
+	if (cs && cs->status == CS_ELIMINATED)
+		return fail(err, ERR_BAD_STATE,
+			    json_pack("{s:s}", "eliminated_at", tstr(l, cs->since, t1)),
+			    "%s is already eliminated since %s", c->id, tstr(l, cs->since, t2));
+	/* nor before the reinstatement that began the current active stretch */
+	if (cs && cs->since != TIME_MIN && effective < cs->since)
+		return fail(err, ERR_INVALID_WINDOW, NULL, "%s is reinstated only from %s",
+			    c->id, tstr(l, cs->since, t1));
+	return 0;
+}
+
+/* designation_until = T + designation_grace_days; 0 days: the title ends with the team. */
+static int64_t designation_until(const struct ledger *l, int64_t effective)
+{
+	int64_t grace, until;
+
+	if (l->cfg->designation_grace_days == 0)
+		return TIME_MIN;
+	if (!i64_mul(l->cfg->designation_grace_days, 86400, &grace) ||
+	    !i64_add(effective, grace, &until))
+		return TIME_MAX;
+	return until;
+}
+
+/*
+ * Rule 8: allocations starting at or after T are revoked whole and leave
+ * memory; those running at T are cut at T and stay until they end.
+ */
+static void revoke_allocs(struct ledger *l, const struct ledger_ctx *ctx, const char *c,
+			  int64_t effective, const char *reason, struct jlist *out)
+{
+	for (size_t i = 0; i < l->n_allocs;) {
+		struct alloc *a = l->allocs[i];
+		if (strcmp(a->consortium, c) != 0 || a->end <= effective) {
+			i++;
+			continue;
+		}
+		bool whole = a->start >= effective;
+		cut_at(l, ctx, a, whole ? a->start : effective, ALLOC_REVOKED, J_REVOKE, reason,
+		       out);
+		if (whole)
+			alloc_remove(l, a);
+		else
+			i++;
+	}
+}
+
+/* Rule 8: the available quota of phases that start at or after T; the team is out for all of them. */
+static void revoke_quota(struct ledger *l, const struct ledger_ctx *ctx, const char *c,
+			 int64_t effective, const char *reason, struct jlist *out)
+{
+	for (size_t i = 0; i < l->n_bals; i++) {
+		struct balance *b = l->bals[i];
+		const struct cfg_phase *ph = config_phase(l->cfg, b->phase);
+		int64_t avail = available(b);
+		if (strcmp(b->consortium, c) != 0 || ph == NULL || ph->start < effective ||
+		    avail <= 0)
+			continue;
+		struct jentry *e = entry_new(ctx, out, J_REVOKE, b->consortium, b->phase, b->gpu,
+					     reason);
+		e->granted_delta = -avail;
+		seal(l, e);
+		b->granted -= avail;
+	}
 }
 
 int ledger_eliminate(struct ledger *l, const struct ledger_ctx *ctx,
@@ -885,29 +1215,12 @@ int ledger_eliminate(struct ledger *l, const struct ledger_ctx *ctx,
 		     struct jlist *out, struct ledger_error *err)
 {
 	const struct cfg_consortium *c;
-	int64_t grace, until;
 
-	if (find_consortium(l, consortium, &c, err))
+	if (find_consortium(l, consortium, &c, err) ||
+	    eliminate_ok(l, ctx, c, effective, err))
 		return -EINVAL;
-	if (effective < ctx->now)
-		return fail(err, ERR_INVALID_WINDOW, NULL,
-			    "the effective time %s is in the past (now is %s)",
-			    tstr(l, effective), tstr(l, ctx->now));
-	const struct cstate *cs = cs_find(l, c->id);
-	if (cs && cs->status == CS_ELIMINATED)
-		return fail(err, ERR_BAD_STATE,
-			    json_pack("{s:s}", "eliminated_at", tstr(l, cs->since)),
-			    "%s is already eliminated since %s", c->id, tstr(l, cs->since));
-	if (cs && cs->since != TIME_MIN && effective < cs->since)
-		return fail(err, ERR_INVALID_WINDOW, NULL,
-			    "%s is reinstated only from %s", c->id, tstr(l, cs->since));
-	/* designation_grace_days: 0 means the title ends with the team */
-	if (l->cfg->designation_grace_days == 0)
-		until = TIME_MIN;
-	else if (!i64_mul(l->cfg->designation_grace_days, 86400, &grace) ||
-		 !i64_add(effective, grace, &until))
-		until = TIME_MAX;
 
+	int64_t until = designation_until(l, effective);
 	struct jentry *e = entry_new(ctx, out, J_ELIMINATE, c->id, NULL, NULL, reason);
 	e->start = effective;
 	e->end = until;
@@ -917,52 +1230,18 @@ int ledger_eliminate(struct ledger *l, const struct ledger_ctx *ctx,
 	st->since = effective;
 	st->designation_until = until;
 
-	/* allocations: revoke what starts at or after T, cut what runs at T */
-	for (size_t i = 0; i < l->n_allocs;) {
-		struct alloc *a = l->allocs[i];
-		if (strcmp(a->consortium, c->id) != 0 || a->end <= effective) {
-			i++;
-			continue;
-		}
-		int64_t cut = a->start >= effective ? a->start : effective;
-		int64_t refund = a->gpus * (a->end - cut);
-		struct balance *bal = bal_get(l, a->consortium, a->phase, a->gpu);
-		book(l, a, cut, a->end, -1);
-		a->end = cut;
-		a->cost -= refund;
-		a->stored = ALLOC_REVOKED;
-		bal->committed -= refund;
-		e = entry_new(ctx, out, J_REVOKE, a->consortium, a->phase, a->gpu, reason);
-		entry_alloc(e, a);
-		e->committed_delta = -refund;
-		seal(l, e);
-		if (a->start >= effective)
-			alloc_remove(l, a);
-		else
-			i++;
-	}
-
-	/* quota of phases that start at or after T (the team is out for all of them) */
-	for (size_t i = 0; i < l->n_bals; i++) {
-		struct balance *b = l->bals[i];
-		const struct cfg_phase *ph = config_phase(l->cfg, b->phase);
-		int64_t avail = available(b);
-		if (strcmp(b->consortium, c->id) != 0 || ph == NULL || ph->start < effective ||
-		    avail <= 0)
-			continue;
-		e = entry_new(ctx, out, J_REVOKE, b->consortium, b->phase, b->gpu, reason);
-		e->granted_delta = -avail;
-		seal(l, e);
-		b->granted -= avail;
-	}
+	revoke_allocs(l, ctx, c->id, effective, reason, out);
+	revoke_quota(l, ctx, c->id, effective, reason, out);
 	return 0;
 }
 
+/* Rule 8: reinstate from T2, not before now nor before the elimination. */
 int ledger_reinstate(struct ledger *l, const struct ledger_ctx *ctx,
 		     const char *consortium, int64_t effective, const char *reason,
 		     struct jlist *out, struct ledger_error *err)
 {
 	const struct cfg_consortium *c;
+	char t1[TIME_BUFSZ], t2[TIME_BUFSZ], t3[TIME_BUFSZ];
 
 	if (find_consortium(l, consortium, &c, err))
 		return -EINVAL;
@@ -972,7 +1251,7 @@ int ledger_reinstate(struct ledger *l, const struct ledger_ctx *ctx,
 	if (effective < ctx->now || effective < cs->since)
 		return fail(err, ERR_INVALID_WINDOW, NULL,
 			    "the effective time %s must be from now (%s) and not before the elimination (%s)",
-			    tstr(l, effective), tstr(l, ctx->now), tstr(l, cs->since));
+			    tstr(l, effective, t1), tstr(l, ctx->now, t2), tstr(l, cs->since, t3));
 
 	struct jentry *e = entry_new(ctx, out, J_REINSTATE, c->id, NULL, NULL, reason);
 	e->start = effective;
@@ -987,7 +1266,9 @@ int ledger_reinstate(struct ledger *l, const struct ledger_ctx *ctx,
 
 /* --- time -------------------------------------------------------------- */
 
-int ledger_tick(struct ledger *l, const struct ledger_ctx *ctx, struct jlist *out)
+/* Rule 9: at a phase's end its still-available quota expires. */
+static int expire_ended_phases(struct ledger *l, const struct ledger_ctx *ctx,
+			       struct jlist *out)
 {
 	int n = 0;
 
@@ -1004,18 +1285,28 @@ int ledger_tick(struct ledger *l, const struct ledger_ctx *ctx, struct jlist *ou
 		b->expired += avail;
 		n++;
 	}
+	return n;
+}
 
-	/* completed allocations leave memory; the store keeps them */
+/* Completed allocations leave memory, and the past leaves the timelines; the store keeps both. */
+static void forget_past(struct ledger *l, int64_t now)
+{
 	for (size_t i = 0; i < l->n_allocs;) {
-		if (l->allocs[i]->end <= ctx->now)
+		if (l->allocs[i]->end <= now)
 			alloc_remove(l, l->allocs[i]);
 		else
 			i++;
 	}
 	for (size_t i = 0; i < l->n_pools; i++)
-		timeline_prune(l->pools[i].tl, ctx->now);
+		timeline_prune(l->pools[i].tl, now);
 	for (size_t i = 0; i < l->n_caps; i++)
-		timeline_prune(l->caps[i].tl, ctx->now);
+		timeline_prune(l->caps[i].tl, now);
+}
+
+int ledger_tick(struct ledger *l, const struct ledger_ctx *ctx, struct jlist *out)
+{
+	int n = expire_ended_phases(l, ctx, out);
+	forget_past(l, ctx->now);
 	return n;
 }
 
@@ -1051,32 +1342,33 @@ int64_t ledger_consumed(const struct ledger *l, const struct balance *b, int64_t
 	return b->committed - future;
 }
 
-static const struct config *sort_cfg;
-
-static size_t index_of_consortium(const char *id)
+static size_t index_of_consortium(const struct config *cfg, const char *id)
 {
-	for (size_t i = 0; i < sort_cfg->n_consortia; i++)
-		if (strcmp(sort_cfg->consortia[i].id, id) == 0)
+	for (size_t i = 0; i < cfg->n_consortia; i++)
+		if (strcmp(cfg->consortia[i].id, id) == 0)
 			return i;
 	return SIZE_MAX;
 }
 
-static size_t index_of_phase(const char *id)
+static size_t index_of_phase(const struct config *cfg, const char *id)
 {
-	for (size_t i = 0; i < sort_cfg->n_phases; i++)
-		if (strcmp(sort_cfg->phases[i].id, id) == 0)
+	for (size_t i = 0; i < cfg->n_phases; i++)
+		if (strcmp(cfg->phases[i].id, id) == 0)
 			return i;
 	return SIZE_MAX;
 }
 
-static int bal_cmp(const void *x, const void *y)
+/* Display order: consortia and phases as the config lists them, then GPU model. */
+static int bal_cmp(const void *x, const void *y, void *arg)
 {
+	const struct config *cfg = arg;
 	const struct balance *a = *(const struct balance *const *)x;
 	const struct balance *b = *(const struct balance *const *)y;
-	size_t ca = index_of_consortium(a->consortium), cb = index_of_consortium(b->consortium);
+	size_t ca = index_of_consortium(cfg, a->consortium);
+	size_t cb = index_of_consortium(cfg, b->consortium);
 	if (ca != cb)
 		return ca < cb ? -1 : 1;
-	size_t pa = index_of_phase(a->phase), pb = index_of_phase(b->phase);
+	size_t pa = index_of_phase(cfg, a->phase), pb = index_of_phase(cfg, b->phase);
 	if (pa != pb)
 		return pa < pb ? -1 : 1;
 	return strcmp(a->gpu, b->gpu);
@@ -1086,8 +1378,7 @@ size_t ledger_balances(const struct ledger *l, const struct balance ***out)
 {
 	struct ledger *m = (struct ledger *)l;	/* sorting is a cache */
 	if (!m->bals_sorted && m->n_bals > 0) {	/* qsort(NULL, 0) is undefined */
-		sort_cfg = l->cfg;
-		qsort(m->bals, m->n_bals, sizeof(*m->bals), bal_cmp);
+		qsort_r(m->bals, m->n_bals, sizeof(*m->bals), bal_cmp, (void *)l->cfg);
 		m->bals_sorted = true;
 	}
 	*out = (const struct balance **)m->bals;
@@ -1096,8 +1387,9 @@ size_t ledger_balances(const struct ledger *l, const struct balance ***out)
 
 /* --- configuration swap ------------------------------------------------ */
 
-int ledger_set_config(struct ledger *l, const struct config *cfg,
-		      struct ledger_error *err)
+/* Every consortium and phase the ledger has rows of is still configured. */
+static int config_keeps_rows(const struct ledger *l, const struct config *cfg,
+			     struct ledger_error *err)
 {
 	for (size_t i = 0; i < l->n_bals; i++) {
 		const struct balance *b = l->bals[i];
@@ -1113,6 +1405,13 @@ int ledger_set_config(struct ledger *l, const struct config *cfg,
 			return fail(err, ERR_CONFLICT, NULL,
 				    "consortium '%s' has ledger rows and cannot be removed",
 				    l->cstates[i].consortium);
+	return 0;
+}
+
+/* Every live allocation keeps its pool, its GPU model and rule 1. */
+static int config_keeps_allocs(const struct ledger *l, const struct config *cfg,
+			       struct ledger_error *err)
+{
 	for (size_t i = 0; i < l->n_allocs; i++) {
 		const struct alloc *a = l->allocs[i];
 		const struct cfg_pool *p = config_pool(cfg, a->pool);
@@ -1126,11 +1425,17 @@ int ledger_set_config(struct ledger *l, const struct config *cfg,
 				    "live allocation %s would no longer lie inside phase '%s'",
 				    a->id, a->phase);
 	}
+	return 0;
+}
+
+/* Rule 2 under the new capacities: every step of what is booked still fits. */
+static int config_capacity_holds(struct ledger *l, const struct config *cfg,
+				 struct ledger_error *err)
+{
 	for (size_t i = 0; i < cfg->n_pools; i++) {
 		const struct cfg_pool *p = &cfg->pools[i];
 		struct capacity pc = pool_capacity(p);
 		struct timeline *tl = pool_tl(l, p->id);
-		/* every step of the booked level must fit the new capacity */
 		for (size_t j = 0; j < l->n_allocs; j++) {
 			const struct alloc *a = l->allocs[j];
 			if (strcmp(a->pool, p->id) == 0 &&
@@ -1140,6 +1445,15 @@ int ledger_set_config(struct ledger *l, const struct config *cfg,
 					    p->id, a->id);
 		}
 	}
+	return 0;
+}
+
+int ledger_set_config(struct ledger *l, const struct config *cfg,
+		      struct ledger_error *err)
+{
+	if (config_keeps_rows(l, cfg, err) || config_keeps_allocs(l, cfg, err) ||
+	    config_capacity_holds(l, cfg, err))
+		return -EINVAL;
 	l->cfg = cfg;
 	l->bals_sorted = false;
 	return 0;
