@@ -27,6 +27,7 @@
 #include <sodium.h>
 
 #include "daemon/error.h"
+#include "daemon/grammar.h"
 #include "daemon/proto.h"
 #include "daemon/timefmt.h"
 #include "daemon/util.h"
@@ -1634,19 +1635,6 @@ static int cmd_clock(struct cli *cli, struct cmd_args *a)
 	return rc;
 }
 
-static bool is_slug(const char *s, bool upper)
-{
-	if (!*s || strlen(s) > 64 || *s == '-' || *s == '.')
-		return false;
-	for (; *s; s++) {
-		char c = *s;
-		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-		      (upper && ((c >= 'A' && c <= 'Z') || c == '_' || c == '.'))))
-			return false;
-	}
-	return true;
-}
-
 static int cmd_token(struct cli *cli, struct cmd_args *a)
 {
 	const char *name = a->argc > 1 ? a->argv[1] : NULL;
@@ -1667,11 +1655,12 @@ static int cmd_token(struct cli *cli, struct cmd_args *a)
 		return usage_error(a->cmd, "--role consortium needs --consortium");
 	if (strcmp(role, "consortium") != 0 && cons)
 		return usage_error(a->cmd, "--consortium goes with --role consortium only");
-	if (!is_slug(name, true)) {
-		errmsg("token name: letters, digits, '-', '_' and '.' only: '%s'", name);
+	if (strlen(name) > 64 || !id_valid(name)) {
+		errmsg("token name: up to 64 letters, digits, '-', '_' and '.', "
+		       "starting with a letter or digit: '%s'", name);
 		return EXIT_DATAERR;
 	}
-	if (cons && !is_slug(cons, false)) {
+	if (cons && !slug_valid(cons)) {
 		errmsg("--consortium: not a consortium id: '%s'", cons);
 		return EXIT_DATAERR;
 	}

@@ -25,6 +25,13 @@ for o in --config --check-config --socket --database --log --clock; do
 done
 expect_exit 64 "$GPULEDGERD" --no-such-option
 
+# A consortium id the config accepts (team_a) is one token new accepts:
+# the CLI and the config loader share one slug grammar.
+expect_exit 0 "$GPULEDGER" token new team-a-ci --role consortium --consortium team_a
+expect_contains "consortium: team_a"
+expect_exit 65 "$GPULEDGER" token new ci --role consortium --consortium Team_A
+expect_exit 65 "$GPULEDGER" token new _ci --role admin
+
 # Nothing of the above reached the ledger.
 expect_exit 0 gl --json status
 expect_eq "$(json_get '["journal"]["seq"]')" 0 "journal.seq"
