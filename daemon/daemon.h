@@ -26,6 +26,8 @@
 struct daemon {
 	uv_loop_t *loop;
 	char *config_path;
+	/* --socket, --database, --log: they win over the file, also on SIGHUP */
+	const char *opt_socket, *opt_database, *opt_log;
 	struct config *cfg;
 	struct store *store;
 	struct ledger *ledger;

@@ -147,6 +147,32 @@ static void stop(struct daemon *d, const char *why)
 	server_shutdown(d->server, on_server_done, d);
 }
 
+/* The command line's choices, over what the file says. */
+static void apply_overrides(const struct daemon *d, struct config *cfg)
+{
+	const struct {
+		const char *value;
+		char **field;
+	} o[] = {
+		{d->opt_socket, &cfg->socket},
+		{d->opt_database, &cfg->database},
+		{d->opt_log, &cfg->log},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(o); i++) {
+		if (o[i].value == NULL)
+			continue;
+		free(*o[i].field);
+		*o[i].field = xstrdup(o[i].value);
+	}
+}
+
+static void report_restart(void *arg, const char *key)
+{
+	struct daemon *d = arg;
+	log_event(LOG_WARN, "config_key_needs_restart", "{s:s, s:s}", "file", d->config_path,
+		  "key", key);
+}
+
 static void reload_config(struct daemon *d)
 {
 	struct config *cfg;
@@ -161,7 +187,7 @@ static void reload_config(struct daemon *d)
 		free(errors);
 		return;
 	}
-	/* where the daemon listens and keeps its data is fixed until restart */
+	apply_overrides(d, cfg);
 	if (ledger_set_config(d->ledger, cfg, &err) != 0) {
 		log_event(LOG_ERROR, "config_refused", "{s:s, s:s}", "file", d->config_path,
 			  "error", err.message);
@@ -169,12 +195,8 @@ static void reload_config(struct daemon *d)
 		config_free(cfg);
 		return;
 	}
-	free(cfg->socket);
-	cfg->socket = xstrdup(d->cfg->socket);
-	free(cfg->database);
-	cfg->database = xstrdup(d->cfg->database);
-	free(cfg->log);
-	cfg->log = xstrdup(d->cfg->log);
+	/* where the daemon listens and keeps its data is fixed until restart */
+	config_keep_restart_keys(d->cfg, cfg, report_restart, d);
 	log_set_level(cfg->log_level);
 	config_free(d->cfg);
 	d->cfg = cfg;
@@ -281,18 +303,10 @@ int main(int argc, char **argv)
 		free(errors);
 		return EXIT_CONFIG;
 	}
-	if (socket) {
-		free(d.cfg->socket);
-		d.cfg->socket = xstrdup(socket);
-	}
-	if (database) {
-		free(d.cfg->database);
-		d.cfg->database = xstrdup(database);
-	}
-	if (logpath) {
-		free(d.cfg->log);
-		d.cfg->log = xstrdup(logpath);
-	}
+	d.opt_socket = socket;
+	d.opt_database = database;
+	d.opt_log = logpath;
+	apply_overrides(&d, d.cfg);
 	if (clock) {
 		const char *why;
 		int64_t start;

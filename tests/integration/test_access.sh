@@ -77,6 +77,25 @@ sleep 0.3
 grep -q 'config_reloaded' "$LOG" || fail "no config_reloaded log line"
 ok "valid config on SIGHUP applied"
 
+# A key that needs a restart (the TCP listener) is kept, and said so: the
+# old listener keeps serving, the new port is not opened.
+port2=$((port + 1))
+sed -e "s/127.0.0.1:$port/localhost:$port2/" "$T/config.good" >"$T/config.yaml"
+expect_exit 0 "$GPULEDGERD" --check-config "$T/config.yaml"
+kill -HUP "$DAEMON_PID"
+for _ in $(seq 50); do
+	grep -q '"config_key_needs_restart"' "$LOG" && break
+	sleep 0.1
+done
+python3 -c '
+import json, sys
+keys = [o["key"] for o in map(json.loads, open(sys.argv[1]))
+        if o["event"] == "config_key_needs_restart"]
+assert keys == ["daemon.listen"], keys
+' "$LOG" || fail "no config_key_needs_restart naming daemon.listen"
+expect_exit 0 remote --json quota
+ok "SIGHUP changing daemon.listen keeps the old listener and logs config_key_needs_restart"
+
 stop_daemon
 python3 -c '
 import json, sys
@@ -87,4 +106,10 @@ for n, line in enumerate(open(sys.argv[1]), 1):
 ok "every log line is JSON"
 grep -qF "$token" "$LOG" && fail "the token appears in the log"
 ok "no token in the log"
+
+# The listener the check accepted (localhost:PORT) is one the daemon opens.
+start_daemon "$T/config.yaml"
+expect_exit 0 "$GPULEDGER" --url "http://localhost:$port2" --token-file "$T/token" --json quota
+expect_eq "$(json_eval '[q["consortium"] for q in d["quota"]]')" '["lg"]' "quota over localhost"
+stop_daemon
 pass
