@@ -10,6 +10,8 @@
  */
 #include "daemon/api.h"
 #include "daemon/auth.h"
+#include "daemon/error.h"
+#include "daemon/proto.h"
 #include "daemon/log.h"
 #include "daemon/timefmt.h"
 #include "daemon/timeline.h"
@@ -23,7 +25,6 @@
 
 #include <sodium.h>
 
-#define MAX_PARAMS 2
 #define MAX_QUERY 8
 #define MAX_TEXT 2000		/* reason, note: bytes */
 #define CALENDAR_MAX_SLOTS 2000
@@ -37,26 +38,26 @@ struct call {
 	char *request_id;
 	uint64_t start_us;
 	int64_t now;
-	char *params[MAX_PARAMS];
+	enum proto_req req;
+	char *params[PROTO_MAX_PARAMS];
 	struct {
 		char *key;
 		char *value;
 	} query[MAX_QUERY];
 	size_t n_query;
 	json_t *body;
+	/* the body's fields, by the request's row of daemon/proto.def */
+	struct {
+		bool present;	/* given and not null */
+		const char *s;	/* PT_STR; points into body */
+		int64_t i;	/* PT_INT, PT_TIME (Unix seconds) */
+		bool b;		/* PT_BOOL */
+	} f[FIELD__COUNT];
 	bool mutating;
 	uint8_t body_hash[HASH_LEN];
 };
 
 typedef void (*handler_fn)(struct call *c);
-
-struct route {
-	const char *method;
-	const char *pattern;	/* "*" matches one path segment */
-	enum role least;
-	const char *query;	/* allowed query parameters, comma-separated */
-	handler_fn fn;
-};
 
 /* --- replies ----------------------------------------------------------- */
 
@@ -85,21 +86,22 @@ static void reply(struct call *c, int status, json_t *o)
 	finish(c, status, body);
 }
 
-static void reply_error(struct call *c, int status, const char *code, json_t *details,
-			const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* Answers the typed error of code; takes details (NULL for {}). */
+static void reply_error(struct call *c, enum error_code code, json_t *details,
+			const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
-static void reply_error(struct call *c, int status, const char *code, json_t *details,
+static void reply_error(struct call *c, enum error_code code, json_t *details,
 			const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
 	char *msg = xvasprintf(fmt, ap);
 	va_end(ap);
-	json_t *o = json_pack("{s:{s:s, s:s, s:o}}", "error", "code", code, "message", msg,
-			      "details", details ? details : json_object());
-	if (status >= 400 && status != 404)
+	int status = error_status(code);
+	if (status != 404)
 		log_event(LOG_DEBUG, "refused", "{s:s, s:s, s:s}", "request_id", c->request_id,
-			  "code", code, "message", msg);
+			  "code", error_name(code), "message", msg);
+	json_t *o = error_json(code, msg, details);
 	free(msg);
 	c->mutating = false;	/* refusals are not remembered */
 	reply(c, status, o);
@@ -109,8 +111,7 @@ static void reply_ledger_error(struct call *c, struct ledger_error *err)
 {
 	json_t *details = err->details;
 	err->details = NULL;
-	reply_error(c, error_status(err->code), error_name(err->code), details, "%s",
-		    err->message);
+	reply_error(c, err->code, details, "%s", err->message);
 	ledger_error_clear(err);
 }
 
@@ -137,7 +138,7 @@ static void settle(struct call *c)
 
 /* --- input ------------------------------------------------------------- */
 
-static const char *query_get(const struct call *c, const char *key)
+static const char *query_value(const struct call *c, const char *key)
 {
 	for (size_t i = 0; i < c->n_query; i++)
 		if (strcmp(c->query[i].key, key) == 0)
@@ -145,21 +146,13 @@ static const char *query_get(const struct call *c, const char *key)
 	return NULL;
 }
 
-static bool allowed_param(const char *list, const char *key)
+static const char *query_get(const struct call *c, enum proto_field f)
 {
-	size_t n = strlen(key);
-	for (const char *p = list; p && *p;) {
-		const char *comma = strchr(p, ',');
-		size_t len = comma ? (size_t)(comma - p) : strlen(p);
-		if (len == n && strncmp(p, key, n) == 0)
-			return true;
-		p = comma ? comma + 1 : NULL;
-	}
-	return false;
+	return query_value(c, proto_field_name(f));
 }
 
 /* Parses the query string; replies 400 and returns -1 on anything wrong. */
-static int parse_query(struct call *c, const char *allowed)
+static int parse_query(struct call *c)
 {
 	if (c->http->query == NULL || *c->http->query == '\0')
 		return 0;
@@ -174,14 +167,14 @@ static int parse_query(struct call *c, const char *allowed)
 		char *key = pct_decode(tok, strlen(tok), true);
 		char *value = pct_decode(val, strlen(val), true);
 		if (key == NULL || value == NULL) {
-			reply_error(c, 400, "bad_request", NULL, "malformed query string");
+			reply_error(c, ERR_BAD_REQUEST, NULL, "malformed query string");
 			rc = -1;
-		} else if (!allowed_param(allowed, key)) {
-			reply_error(c, 400, "bad_request", json_pack("{s:s}", "parameter", key),
+		} else if (!proto_has_query(c->req, proto_field_lookup(key))) {
+			reply_error(c, ERR_BAD_REQUEST, json_pack("{s:s}", "parameter", key),
 				    "unknown query parameter '%s'", key);
 			rc = -1;
-		} else if (query_get(c, key) != NULL || c->n_query == MAX_QUERY) {
-			reply_error(c, 400, "bad_request", json_pack("{s:s}", "parameter", key),
+		} else if (query_value(c, key) != NULL || c->n_query == MAX_QUERY) {
+			reply_error(c, ERR_BAD_REQUEST, json_pack("{s:s}", "parameter", key),
 				    "query parameter '%s' given twice", key);
 			rc = -1;
 		}
@@ -198,115 +191,122 @@ static int parse_query(struct call *c, const char *allowed)
 	return rc;
 }
 
-enum ftype { F_STR, F_INT, F_BOOL, F_TIME };
-
-struct field {
-	const char *name;
-	enum ftype type;
-	bool required;
-	void *out;		/* const char **, int64_t *, bool *, int64_t * */
-	bool *present;		/* may be NULL */
-};
-
-/* Reads the body's fields; replies 400 and returns -1 on anything wrong. */
-static int take_fields(struct call *c, const struct field *f, size_t n)
+/* What a field of type t must be, for the refusal. */
+static const char *type_wanted(enum proto_type t)
 {
+	switch (t) {
+	case PT_STR: return "a string of at most 2000 bytes";
+	case PT_INT: return "an integer";
+	case PT_BOOL: return "true or false";
+	case PT_TIME: return "a time string such as 2026-01-16T09:00";
+	}
+	return "?";
+}
+
+/* Reads one field's value into c->f[f]; replies 400 and returns -1 if it is wrong. */
+static int take_field(struct call *c, enum proto_field f, json_t *v)
+{
+	const char *name = proto_field_name(f), *cause;
+	enum proto_type t = proto_field_type(f);
+	bool ok = false;
+
+	switch (t) {
+	case PT_STR:
+		ok = json_is_string(v) && json_string_length(v) <= MAX_TEXT;
+		if (ok)
+			c->f[f].s = json_string_value(v);
+		break;
+	case PT_INT:
+		ok = json_is_integer(v);
+		if (ok)
+			c->f[f].i = json_integer_value(v);
+		break;
+	case PT_BOOL:
+		ok = json_is_boolean(v);
+		if (ok)
+			c->f[f].b = json_is_true(v);
+		break;
+	case PT_TIME:
+		if (!json_is_string(v))
+			break;
+		if (time_parse(json_string_value(v), c->api->cfg->tz_offset, &c->f[f].i,
+			       &cause) != 0) {
+			reply_error(c, ERR_BAD_TIME,
+				    json_pack("{s:s, s:s}", "field", name, "value", json_string_value(v)),
+				    "field '%s': %s", name, cause);
+			return -1;
+		}
+		ok = true;
+		break;
+	}
+	if (!ok) {
+		reply_error(c, ERR_BAD_REQUEST, json_pack("{s:s}", "field", name),
+			    "field '%s' must be %s", name, type_wanted(t));
+		return -1;
+	}
+	c->f[f].present = true;
+	return 0;
+}
+
+/*
+ * Reads the body by the request's row of daemon/proto.def: an object with
+ * no unknown field, every required one, each of its type. Replies 400 and
+ * returns -1 on anything wrong.
+ */
+static int take_fields(struct call *c)
+{
+	const struct proto_body_field *bf = proto_request(c->req)->body;
 	const char *key;
 	json_t *v;
 
 	if (!json_is_object(c->body)) {
-		reply_error(c, 400, "bad_request", NULL, "the body must be a JSON object");
+		reply_error(c, ERR_BAD_REQUEST, NULL, "the body must be a JSON object");
 		return -1;
 	}
 	json_object_foreach(c->body, key, v) {
-		size_t i;
-		for (i = 0; i < n && strcmp(f[i].name, key) != 0; i++)
-			;
-		if (i == n) {
-			reply_error(c, 400, "bad_request", json_pack("{s:s}", "field", key),
+		if (!proto_has_body(c->req, proto_field_lookup(key))) {
+			reply_error(c, ERR_BAD_REQUEST, json_pack("{s:s}", "field", key),
 				    "unknown field '%s'", key);
 			return -1;
 		}
 	}
-	for (size_t i = 0; i < n; i++) {
-		v = json_object_get(c->body, f[i].name);
-		if (f[i].present)
-			*f[i].present = v != NULL && !json_is_null(v);
-		if (v == NULL || json_is_null(v)) {
-			if (f[i].required) {
-				reply_error(c, 400, "bad_request",
-					    json_pack("{s:s}", "field", f[i].name),
-					    "missing field '%s'", f[i].name);
+	for (; bf->field != FIELD_NONE; bf++) {
+		const char *name = proto_field_name(bf->field);
+		v = json_object_get(c->body, name);
+		if (v != NULL && !json_is_null(v)) {
+			if (take_field(c, bf->field, v))
 				return -1;
-			}
-			continue;
-		}
-		const char *want = NULL;
-		switch (f[i].type) {
-		case F_STR:
-			if (!json_is_string(v))
-				want = "a string";
-			else if (json_string_length(v) > MAX_TEXT)
-				want = "a string of at most 2000 bytes";
-			else
-				*(const char **)f[i].out = json_string_value(v);
-			break;
-		case F_INT:
-			if (!json_is_integer(v))
-				want = "an integer";
-			else
-				*(int64_t *)f[i].out = json_integer_value(v);
-			break;
-		case F_BOOL:
-			if (!json_is_boolean(v))
-				want = "true or false";
-			else
-				*(bool *)f[i].out = json_is_true(v);
-			break;
-		case F_TIME: {
-			const char *cause;
-			if (!json_is_string(v)) {
-				want = "a time string such as 2026-01-16T09:00";
-			} else if (time_parse(json_string_value(v), c->api->cfg->tz_offset,
-					      (int64_t *)f[i].out, &cause) != 0) {
-				reply_error(c, 400, "bad_time",
-					    json_pack("{s:s, s:s}", "field", f[i].name,
-						      "value", json_string_value(v)),
-					    "field '%s': %s", f[i].name, cause);
-				return -1;
-			}
-			break;
-		}
-		}
-		if (want) {
-			reply_error(c, 400, "bad_request", json_pack("{s:s}", "field", f[i].name),
-				    "field '%s' must be %s", f[i].name, want);
+		} else if (bf->required) {
+			reply_error(c, ERR_BAD_REQUEST, json_pack("{s:s}", "field", name),
+				    "missing field '%s'", name);
 			return -1;
 		}
 	}
 	return 0;
 }
 
-static int query_time(struct call *c, const char *key, int64_t *out)
+static int query_time(struct call *c, enum proto_field f, int64_t *out)
 {
-	const char *s = query_get(c, key), *cause;
+	const char *key = proto_field_name(f);
+	const char *s = query_get(c, f), *cause;
 	if (s == NULL)
 		return 1;
 	if (time_parse(s, c->api->cfg->tz_offset, out, &cause) != 0) {
-		reply_error(c, 400, "bad_time", json_pack("{s:s, s:s}", "parameter", key, "value", s),
+		reply_error(c, ERR_BAD_TIME, json_pack("{s:s, s:s}", "parameter", key, "value", s),
 			    "parameter '%s': %s", key, cause);
 		return -1;
 	}
 	return 0;
 }
 
-static int query_int(struct call *c, const char *key, int64_t *out)
+static int query_int(struct call *c, enum proto_field f, int64_t *out)
 {
-	const char *s = query_get(c, key);
+	const char *key = proto_field_name(f);
+	const char *s = query_get(c, f);
 	if (s == NULL)
 		return 1;
 	if (i64_parse(s, out) != 0) {
-		reply_error(c, 400, "bad_request", json_pack("{s:s}", "parameter", key),
+		reply_error(c, ERR_BAD_REQUEST, json_pack("{s:s}", "parameter", key),
 			    "parameter '%s' must be an integer", key);
 		return -1;
 	}
@@ -320,12 +320,12 @@ static int query_int(struct call *c, const char *key, int64_t *out)
 static int scope(struct call *c, const char *asked, const char **out)
 {
 	if (asked && config_consortium(c->api->cfg, asked) == NULL) {
-		reply_error(c, 404, "not_found", NULL, "no consortium '%s'", asked);
+		reply_error(c, ERR_NOT_FOUND, NULL, "no consortium '%s'", asked);
 		return -1;
 	}
 	if (c->who.role == ROLE_CONSORTIUM) {
 		if (asked && strcmp(asked, c->who.consortium) != 0) {
-			reply_error(c, 404, "not_found", NULL, "no consortium '%s'", asked);
+			reply_error(c, ERR_NOT_FOUND, NULL, "no consortium '%s'", asked);
 			return -1;
 		}
 		*out = c->who.consortium;
@@ -460,42 +460,29 @@ static void h_clock_get(struct call *c)
 
 static void h_clock_post(struct call *c)
 {
-	const char *set = NULL, *adv = NULL;
-	bool has_set, has_adv;
-	int64_t target, dur;
-	struct field f[] = {
-		{"set", F_STR, false, &set, &has_set},
-		{"advance", F_STR, false, &adv, &has_adv},
-	};
+	bool has_set = c->f[FIELD_SET].present, has_adv = c->f[FIELD_ADVANCE].present;
+	const char *adv = c->f[FIELD_ADVANCE].s;
+	int64_t target = c->f[FIELD_SET].i, dur;
 
 	if (!clock_simulated(c->api->clock)) {
-		reply_error(c, 403, "forbidden", NULL,
+		reply_error(c, ERR_FORBIDDEN, NULL,
 			    "the daemon runs on the real clock; only a simulated clock (--clock) can be moved");
 		return;
 	}
-	if (take_fields(c, f, ARRAY_SIZE(f)))
-		return;
 	if (has_set == has_adv) {
-		reply_error(c, 400, "bad_request", NULL, "give exactly one of 'set' and 'advance'");
+		reply_error(c, ERR_BAD_REQUEST, NULL, "give exactly one of 'set' and 'advance'");
 		return;
 	}
-	if (has_set) {
-		const char *cause;
-		if (time_parse(set, c->api->cfg->tz_offset, &target, &cause) != 0) {
-			reply_error(c, 400, "bad_time", json_pack("{s:s}", "field", "set"),
-				    "field 'set': %s", cause);
-			return;
-		}
-	} else {
+	if (!has_set) {
 		if (duration_parse(adv, &dur) != 0 || !i64_add(c->now, dur, &target)) {
-			reply_error(c, 400, "bad_request", json_pack("{s:s}", "field", "advance"),
+			reply_error(c, ERR_BAD_REQUEST, json_pack("{s:s}", "field", proto_field_name(FIELD_ADVANCE)),
 				    "field 'advance': expected a duration such as 90s, 15m, 2h, 3d, 1w or 1d12h");
 			return;
 		}
 	}
 	if (target < c->now) {
 		char a[TIME_BUFSZ], b[TIME_BUFSZ];
-		reply_error(c, 409, "conflict", NULL, "the clock cannot move backwards (from %s to %s)",
+		reply_error(c, ERR_CONFLICT, NULL, "the clock cannot move backwards (from %s to %s)",
 			    tfmt(c, c->now, a), tfmt(c, target, b));
 		return;
 	}
@@ -507,28 +494,25 @@ static void h_clock_post(struct call *c)
 
 static void h_grant(struct call *c)
 {
-	struct grant_req req = {.max_gpus = -1};
-	bool has_cap;
-	struct field f[] = {
-		{"consortium", F_STR, true, &req.consortium, NULL},
-		{"phase", F_STR, true, &req.phase, NULL},
-		{"gpu", F_STR, true, &req.gpu, NULL},
-		{"gpu_seconds", F_INT, true, &req.gpu_seconds, NULL},
-		{"max_gpus", F_INT, false, &req.max_gpus, &has_cap},
-		{"reason", F_STR, true, &req.reason, NULL},
+	bool has_cap = c->f[FIELD_MAX_GPUS].present;
+	struct grant_req req = {
+		.consortium = c->f[FIELD_CONSORTIUM].s,
+		.phase = c->f[FIELD_PHASE].s,
+		.gpu = c->f[FIELD_GPU].s,
+		.gpu_seconds = c->f[FIELD_GPU_SECONDS].i,
+		.max_gpus = has_cap ? c->f[FIELD_MAX_GPUS].i : -1,
+		.reason = c->f[FIELD_REASON].s,
 	};
 	struct ledger_error err = {0};
 	struct jlist out = {0};
 	struct ledger_ctx ctx = ctx_of(c);
 
-	if (take_fields(c, f, ARRAY_SIZE(f)))
-		return;
 	if (has_cap && req.max_gpus < 0) {
-		reply_error(c, 422, "invalid_amount", NULL, "max_gpus must be 0 (no cap) or more");
+		reply_error(c, ERR_INVALID_AMOUNT, NULL, "max_gpus must be 0 (no cap) or more");
 		return;
 	}
 	if (*req.reason == '\0') {
-		reply_error(c, 400, "bad_request", json_pack("{s:s}", "field", "reason"),
+		reply_error(c, ERR_BAD_REQUEST, json_pack("{s:s}", "field", proto_field_name(FIELD_REASON)),
 			    "field 'reason' must not be empty");
 		return;
 	}
@@ -546,12 +530,12 @@ static void h_grant(struct call *c)
 
 static void h_quota(struct call *c)
 {
-	const char *who, *phase = query_get(c, "phase"), *gpu = query_get(c, "gpu");
+	const char *who, *phase = query_get(c, FIELD_PHASE), *gpu = query_get(c, FIELD_GPU);
 	const struct balance **v;
 	json_t *rows = json_array();
 
 	settle(c);
-	if (scope(c, query_get(c, "consortium"), &who)) {
+	if (scope(c, query_get(c, FIELD_CONSORTIUM), &who)) {
 		json_decref(rows);
 		return;
 	}
@@ -584,19 +568,19 @@ static void h_journal(struct call *c)
 {
 	const char *who;
 	int64_t since = 0, limit = 1000;
-	const char *follow = query_get(c, "follow");
+	const char *follow = query_get(c, FIELD_FOLLOW);
 
 	settle(c);
-	if (scope(c, query_get(c, "consortium"), &who) || query_int(c, "since", &since) < 0 ||
-	    query_int(c, "limit", &limit) < 0)
+	if (scope(c, query_get(c, FIELD_CONSORTIUM), &who) || query_int(c, FIELD_SINCE, &since) < 0 ||
+	    query_int(c, FIELD_LIMIT, &limit) < 0)
 		return;
 	if (since < 0 || limit <= 0 || limit > 100000) {
-		reply_error(c, 400, "bad_request", NULL,
+		reply_error(c, ERR_BAD_REQUEST, NULL,
 			    "since must be >= 0 and limit between 1 and 100000");
 		return;
 	}
 	if (follow && strcmp(follow, "1") != 0 && strcmp(follow, "0") != 0) {
-		reply_error(c, 400, "bad_request", json_pack("{s:s}", "parameter", "follow"),
+		reply_error(c, ERR_BAD_REQUEST, json_pack("{s:s}", "parameter", "follow"),
 			    "parameter 'follow' must be 0 or 1");
 		return;
 	}
@@ -610,7 +594,7 @@ static void h_journal(struct call *c)
 	struct journal_page p = {.c = c, .arr = json_array()};
 	if (store_journal_each(c->api->store, since, who, limit, journal_row, &p) != 0) {
 		json_decref(p.arr);
-		reply_error(c, 503, "storage_unavailable", NULL, "cannot read the journal: %s",
+		reply_error(c, ERR_STORAGE_UNAVAILABLE, NULL, "cannot read the journal: %s",
 			    store_errmsg(c->api->store));
 		return;
 	}
@@ -626,7 +610,7 @@ static void h_verify(struct call *c)
 
 	settle(c);
 	if (state_audit(c->api->store, c->api->ledger, &a, &cause) != 0) {
-		reply_error(c, 503, "storage_unavailable", NULL, "%s", cause);
+		reply_error(c, ERR_STORAGE_UNAVAILABLE, NULL, "%s", cause);
 		free(cause);
 		return;
 	}
@@ -648,37 +632,33 @@ static void h_verify(struct call *c)
 
 static void h_allocate(struct call *c)
 {
-	struct alloc_req req = {0};
-	int64_t duration = 0;
-	bool has_end, has_dur;
-	const char *id;
-	struct field f[] = {
-		{"consortium", F_STR, true, &req.consortium, NULL},
-		{"pool", F_STR, false, &req.pool, NULL},
-		{"gpu", F_STR, false, &req.gpu, NULL},
-		{"gpus", F_INT, true, &req.gpus, NULL},
-		{"start", F_TIME, true, &req.start, NULL},
-		{"end", F_TIME, false, &req.end, &has_end},
-		{"duration_s", F_INT, false, &duration, &has_dur},
-		{"earliest", F_BOOL, false, &req.earliest, NULL},
-		{"note", F_STR, false, &req.note, NULL},
+	struct alloc_req req = {
+		.consortium = c->f[FIELD_CONSORTIUM].s,
+		.pool = c->f[FIELD_POOL].s,
+		.gpu = c->f[FIELD_GPU].s,
+		.gpus = c->f[FIELD_GPUS].i,
+		.start = c->f[FIELD_START].i,
+		.end = c->f[FIELD_END].i,
+		.earliest = c->f[FIELD_EARLIEST].b,
+		.note = c->f[FIELD_NOTE].s,
 	};
+	int64_t duration = c->f[FIELD_DURATION_S].i;
+	bool has_end = c->f[FIELD_END].present, has_dur = c->f[FIELD_DURATION_S].present;
+	const char *id;
 	struct ledger_error err = {0};
 	struct jlist out = {0};
 	struct ledger_ctx ctx = ctx_of(c);
 
-	if (take_fields(c, f, ARRAY_SIZE(f)))
-		return;
 	if ((req.pool == NULL) == (req.gpu == NULL)) {
-		reply_error(c, 400, "bad_request", NULL, "give exactly one of 'pool' and 'gpu'");
+		reply_error(c, ERR_BAD_REQUEST, NULL, "give exactly one of 'pool' and 'gpu'");
 		return;
 	}
 	if (has_end == has_dur) {
-		reply_error(c, 400, "bad_request", NULL, "give exactly one of 'end' and 'duration_s'");
+		reply_error(c, ERR_BAD_REQUEST, NULL, "give exactly one of 'end' and 'duration_s'");
 		return;
 	}
 	if (has_dur && (duration <= 0 || !i64_add(req.start, duration, &req.end))) {
-		reply_error(c, 422, "invalid_window", NULL, "duration_s must be positive");
+		reply_error(c, ERR_INVALID_WINDOW, NULL, "duration_s must be positive");
 		return;
 	}
 	if (ledger_allocate(c->api->ledger, &ctx, &req, &out, &id, &err) != 0) {
@@ -710,15 +690,15 @@ static int alloc_row(void *arg, const struct alloc *a)
 
 static void h_allocations(struct call *c)
 {
-	struct alloc_filter f = {.pool = query_get(c, "pool")};
+	struct alloc_filter f = {.pool = query_get(c, FIELD_POOL)};
 	struct alloc_page p = {.c = c};
-	const char *state = query_get(c, "state");
+	const char *state = query_get(c, FIELD_STATE);
 
 	settle(c);
-	if (scope(c, query_get(c, "consortium"), &f.consortium))
+	if (scope(c, query_get(c, FIELD_CONSORTIUM), &f.consortium))
 		return;
 	if (state && alloc_state_parse(state, &p.state) != 0) {
-		reply_error(c, 400, "bad_request", json_pack("{s:s}", "parameter", "state"),
+		reply_error(c, ERR_BAD_REQUEST, json_pack("{s:s}", "parameter", "state"),
 			    "unknown state '%s' (reserved, active, completed, cancelled, released, revoked)",
 			    state);
 		return;
@@ -727,7 +707,7 @@ static void h_allocations(struct call *c)
 	p.arr = json_array();
 	if (store_allocations_each(c->api->store, &f, alloc_row, &p) != 0) {
 		json_decref(p.arr);
-		reply_error(c, 503, "storage_unavailable", NULL, "cannot read allocations: %s",
+		reply_error(c, ERR_STORAGE_UNAVAILABLE, NULL, "cannot read allocations: %s",
 			    store_errmsg(c->api->store));
 		return;
 	}
@@ -752,12 +732,12 @@ static void h_allocation(struct call *c)
 		f.consortium = c->who.consortium;
 	int rc = store_allocations_each(c->api->store, &f, alloc_one, &p);
 	if (rc < 0) {
-		reply_error(c, 503, "storage_unavailable", NULL, "cannot read allocations: %s",
+		reply_error(c, ERR_STORAGE_UNAVAILABLE, NULL, "cannot read allocations: %s",
 			    store_errmsg(c->api->store));
 		return;
 	}
 	if (p.arr == NULL) {
-		reply_error(c, 404, "not_found", NULL, "no allocation '%s'", c->params[0]);
+		reply_error(c, ERR_NOT_FOUND, NULL, "no allocation '%s'", c->params[0]);
 		return;
 	}
 	reply(c, 200, json_pack("{s:o}", "allocation", p.arr));
@@ -779,22 +759,14 @@ static json_t *alloc_after(struct call *c, const struct alloc *before, const str
 
 static void alloc_change(struct call *c, bool release)
 {
-	const char *reason = NULL;
-	int64_t at = TIME_MIN;
-	struct field f[] = {
-		{"reason", F_STR, false, &reason, NULL},
-		{"at", F_TIME, false, &at, NULL},
-	};
+	const char *reason = c->f[FIELD_REASON].s;
+	int64_t at = c->f[FIELD_AT].present ? c->f[FIELD_AT].i : TIME_MIN;
 	struct ledger_error err = {0};
 	struct jlist out = {0};
 	struct ledger_ctx ctx = ctx_of(c);
 	struct alloc before;
 	int rc;
 
-	if (c->body == NULL)
-		c->body = json_object();
-	if (take_fields(c, f, release ? 2 : 1))
-		return;
 	const struct alloc *live = ledger_alloc(c->api->ledger, c->params[0]);
 	if (live == NULL) {
 		/* distinguish a finished allocation from a missing one */
@@ -803,12 +775,12 @@ static void alloc_change(struct call *c, bool release)
 		settle(c);
 		store_allocations_each(c->api->store, &af, alloc_one, &p);
 		if (p.arr == NULL) {
-			reply_error(c, 404, "not_found", NULL, "no allocation '%s'", c->params[0]);
+			reply_error(c, ERR_NOT_FOUND, NULL, "no allocation '%s'", c->params[0]);
 			return;
 		}
 		json_t *state = json_incref(json_object_get(p.arr, "state"));
 		json_decref(p.arr);
-		reply_error(c, 409, "bad_state", json_pack("{s:o}", "state", state),
+		reply_error(c, ERR_BAD_STATE, json_pack("{s:o}", "state", state),
 			    "allocation %s is %s", c->params[0], json_string_value(state));
 		return;
 	}
@@ -840,21 +812,15 @@ static void h_release(struct call *c)
 
 static void consortium_change(struct call *c, bool eliminate)
 {
-	const char *reason = NULL;
-	int64_t effective = 0;
-	struct field f[] = {
-		{"effective", F_TIME, true, &effective, NULL},
-		{"reason", F_STR, true, &reason, NULL},
-	};
+	const char *reason = c->f[FIELD_REASON].s;
+	int64_t effective = c->f[FIELD_EFFECTIVE].i;
 	struct ledger_error err = {0};
 	struct jlist out = {0};
 	struct ledger_ctx ctx = ctx_of(c);
 	int rc;
 
-	if (take_fields(c, f, ARRAY_SIZE(f)))
-		return;
 	if (*reason == '\0') {
-		reply_error(c, 400, "bad_request", json_pack("{s:s}", "field", "reason"),
+		reply_error(c, ERR_BAD_REQUEST, json_pack("{s:s}", "field", proto_field_name(FIELD_REASON)),
 			    "field 'reason' must not be empty");
 		return;
 	}
@@ -913,27 +879,27 @@ static void h_calendar(struct call *c)
 
 	settle(c);
 	if (p == NULL) {
-		reply_error(c, 404, "not_found", NULL, "no pool '%s'", c->params[0]);
+		reply_error(c, ERR_NOT_FOUND, NULL, "no pool '%s'", c->params[0]);
 		return;
 	}
-	if ((rc = query_time(c, "from", &from)) < 0)
+	if ((rc = query_time(c, FIELD_FROM, &from)) < 0)
 		return;
 	if (rc > 0)
 		from = c->now - (c->now + c->api->cfg->tz_offset) % 3600;
-	if ((rc = query_time(c, "to", &to)) < 0)
+	if ((rc = query_time(c, FIELD_TO, &to)) < 0)
 		return;
 	if (rc > 0)
 		to = from + 7 * 86400;
-	if ((rc = query_int(c, "step", &step)) < 0)
+	if ((rc = query_int(c, FIELD_STEP, &step)) < 0)
 		return;
 	if (to <= from) {
-		reply_error(c, 422, "invalid_window", NULL, "'to' must be after 'from'");
+		reply_error(c, ERR_INVALID_WINDOW, NULL, "'to' must be after 'from'");
 		return;
 	}
 	if (rc > 0)
 		step = to - from <= 2 * 86400 ? 3600 : 86400;
 	if (step <= 0 || (to - from) / step > CALENDAR_MAX_SLOTS) {
-		reply_error(c, 422, "invalid_window", NULL,
+		reply_error(c, ERR_INVALID_WINDOW, NULL,
 			    "the window needs at most %d slots; use a larger step or a shorter window",
 			    CALENDAR_MAX_SLOTS);
 		return;
@@ -946,7 +912,7 @@ static void h_calendar(struct call *c)
 				  .starts_before_set = true, .starts_before = to};
 	if (store_allocations_each(c->api->store, &af, book_into, tl) != 0) {
 		timeline_free(tl);
-		reply_error(c, 503, "storage_unavailable", NULL, "cannot read allocations: %s",
+		reply_error(c, ERR_STORAGE_UNAVAILABLE, NULL, "cannot read allocations: %s",
 			    store_errmsg(c->api->store));
 		return;
 	}
@@ -973,56 +939,20 @@ static void h_calendar(struct call *c)
 
 /* --- dispatch ---------------------------------------------------------- */
 
-static const struct route routes[] = {
-	{"GET", "/v1/status", ROLE_CONSORTIUM, NULL, h_status},
-	{"GET", "/v1/program", ROLE_CONSORTIUM, NULL, h_program},
-	{"GET", "/v1/clock", ROLE_CONSORTIUM, NULL, h_clock_get},
-	{"POST", "/v1/clock", ROLE_ADMIN, NULL, h_clock_post},
-	{"POST", "/v1/grants", ROLE_ADMIN, NULL, h_grant},
-	{"GET", "/v1/quota", ROLE_CONSORTIUM, "consortium,phase,gpu", h_quota},
-	{"GET", "/v1/journal", ROLE_CONSORTIUM, "since,consortium,limit,follow", h_journal},
-	{"GET", "/v1/verify", ROLE_OPERATOR, NULL, h_verify},
-	{"POST", "/v1/allocations", ROLE_ADMIN, NULL, h_allocate},
-	{"GET", "/v1/allocations", ROLE_CONSORTIUM, "consortium,state,pool", h_allocations},
-	{"GET", "/v1/allocations/*", ROLE_CONSORTIUM, NULL, h_allocation},
-	{"POST", "/v1/allocations/*/cancel", ROLE_ADMIN, NULL, h_cancel},
-	{"POST", "/v1/allocations/*/release", ROLE_ADMIN, NULL, h_release},
-	{"POST", "/v1/consortia/*/eliminate", ROLE_ADMIN, NULL, h_eliminate},
-	{"POST", "/v1/consortia/*/reinstate", ROLE_ADMIN, NULL, h_reinstate},
-	{"GET", "/v1/pools/*/calendar", ROLE_OPERATOR, "from,to,step", h_calendar},
+/* The dispatch: each request of daemon/proto.def to h_<handler>, with its least role. */
+static const struct {
+	handler_fn fn;
+	enum role least;
+} routes[PROTO__COUNT] = {
+#define REQUEST(id, fn, method, path, role, query, body) [PROTO_##id] = {h_##fn, ROLE_##role},
+#include "daemon/proto.def"
+#undef REQUEST
 };
-
-/* Matches path against pattern, capturing "*" segments into params. */
-static bool match(const char *pattern, const char *path, char **params)
-{
-	size_t np = 0;
-	while (*pattern && *path) {
-		if (*pattern == '*') {
-			const char *end = strchr(path, '/');
-			size_t len = end ? (size_t)(end - path) : strlen(path);
-			if (len == 0 || np == MAX_PARAMS)
-				goto fail;
-			params[np++] = xstrndup(path, len);
-			path += len;
-			pattern++;
-		} else if (*pattern++ != *path++) {
-			goto fail;
-		}
-	}
-	if (*pattern == '\0' && *path == '\0')
-		return true;
-fail:
-	for (size_t i = 0; i < np; i++) {
-		free(params[i]);
-		params[i] = NULL;
-	}
-	return false;
-}
 
 static void call_free(struct call *c)
 {
 	free(c->request_id);
-	for (size_t i = 0; i < MAX_PARAMS; i++)
+	for (size_t i = 0; i < PROTO_MAX_PARAMS; i++)
 		free(c->params[i]);
 	for (size_t i = 0; i < c->n_query; i++) {
 		free(c->query[i].key);
@@ -1097,14 +1027,14 @@ static int idempotent_replay(struct call *c)
 		if (rc == -ENOENT)
 			return 0;
 		if (rc != 0) {
-			reply_error(c, 503, "storage_unavailable", NULL,
+			reply_error(c, ERR_STORAGE_UNAVAILABLE, NULL,
 				    "cannot read idempotency records: %s", store_errmsg(c->api->store));
 			return 1;
 		}
 	}
 	if (sodium_memcmp(stored_hash, c->body_hash, HASH_LEN) != 0) {
 		free(response);
-		reply_error(c, 409, "idempotency_mismatch", json_pack("{s:s}", "idempotency_key", key),
+		reply_error(c, ERR_IDEMPOTENCY_MISMATCH, json_pack("{s:s}", "idempotency_key", key),
 			    "idempotency key '%s' was already used for a different request", key);
 		return 1;
 	}
@@ -1118,7 +1048,6 @@ void api_handle(void *arg, struct server_req *r)
 {
 	struct api *api = arg;
 	struct call c = {.api = api, .r = r, .http = server_req_http(r), .start_us = uv_hrtime() / 1000};
-	const struct route *rt = NULL;
 	bool path_known = false;
 
 	c.now = clock_now(api->clock);
@@ -1134,43 +1063,33 @@ void api_handle(void *arg, struct server_req *r)
 	}
 
 	if (c.who.role == ROLE_NONE) {
-		reply_error(&c, 401, "unauthenticated", NULL,
+		reply_error(&c, ERR_UNAUTHENTICATED, NULL,
 			    c.http->peer_unix ? "this Unix user is not mapped to any role in access:"
 					      : "a valid bearer token is required");
 		goto out;
 	}
-	for (size_t i = 0; i < ARRAY_SIZE(routes) && rt == NULL; i++) {
-		char *params[MAX_PARAMS] = {0};
-		if (!match(routes[i].pattern, c.http->path, params))
-			continue;
-		path_known = true;
-		if (strcmp(routes[i].method, c.http->method) == 0) {
-			rt = &routes[i];
-			memcpy(c.params, params, sizeof(params));
-		} else {
-			for (size_t j = 0; j < MAX_PARAMS; j++)
-				free(params[j]);
-		}
-	}
-	if (rt == NULL) {
+	int req = proto_match(c.http->method, c.http->path, c.params, &path_known);
+	if (req < 0) {
 		if (path_known)
-			reply_error(&c, 405, "method_not_allowed", NULL, "%s is not allowed on %s",
+			reply_error(&c, ERR_METHOD_NOT_ALLOWED, NULL, "%s is not allowed on %s",
 				    c.http->method, c.http->path);
 		else
-			reply_error(&c, 404, "unknown_path", NULL, "no such path: %s", c.http->path);
+			reply_error(&c, ERR_UNKNOWN_PATH, NULL, "no such path: %s", c.http->path);
 		goto out;
 	}
-	if (c.who.role < rt->least) {
-		reply_error(&c, 403, "forbidden", NULL, "%s may not %s %s", role_name(c.who.role),
+	c.req = (enum proto_req)req;
+	const struct proto_request *rt = proto_request(c.req);
+	if (c.who.role < routes[c.req].least) {
+		reply_error(&c, ERR_FORBIDDEN, NULL, "%s may not %s %s", role_name(c.who.role),
 			    rt->method, c.http->path);
 		goto out;
 	}
-	if (parse_query(&c, rt->query))
+	if (parse_query(&c))
 		goto out;
 	if (strcmp(rt->method, "POST") == 0) {
 		json_error_t jerr;
 		if (c.http->idempotency_key == NULL || !good_key(c.http->idempotency_key)) {
-			reply_error(&c, 400, "bad_request", NULL,
+			reply_error(&c, ERR_BAD_REQUEST, NULL,
 				    "a POST needs an Idempotency-Key header of 1-128 printable characters");
 			goto out;
 		}
@@ -1181,21 +1100,23 @@ void api_handle(void *arg, struct server_req *r)
 			c.body = json_loadb(c.http->body, c.http->body_len,
 					    JSON_REJECT_DUPLICATES, &jerr);
 			if (c.body == NULL) {
-				reply_error(&c, 400, "bad_request",
+				reply_error(&c, ERR_BAD_REQUEST,
 					    json_pack("{s:i, s:i}", "line", jerr.line, "column", jerr.column),
 					    "malformed JSON body: %s", jerr.text);
 				goto out;
 			}
 			if (json_depth(c.body, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) {
-				reply_error(&c, 400, "bad_request", NULL,
+				reply_error(&c, ERR_BAD_REQUEST, NULL,
 					    "the JSON body nests deeper than %d levels", MAX_JSON_DEPTH);
 				goto out;
 			}
 		} else {
 			c.body = json_object();
 		}
+		if (take_fields(&c))
+			goto out;
 	}
-	rt->fn(&c);
+	routes[c.req].fn(&c);
 out:
 	call_free(&c);
 }
