@@ -8,6 +8,7 @@
  * only the present and the future; the past lives in the store.
  */
 #include "daemon/ledger.h"
+#include "daemon/grammar.h"
 #include "daemon/timefmt.h"
 #include "daemon/timeline.h"
 #include "daemon/util.h"
@@ -250,23 +251,14 @@ static size_t alloc_pos(const struct ledger *l, int64_t num, bool *found)
 	return lo;
 }
 
-static int64_t alloc_id_num(const char *id)
-{
-	int64_t num;
-	if (id == NULL || strncmp(id, "A-", 2) != 0 || strlen(id) > 14 ||
-	    i64_parse(id + 2, &num) != 0 || num <= 0 || id[2] == '-' || id[2] == '+')
-		return -1;
-	return num;
-}
-
 static struct alloc *alloc_find(const struct ledger *l, const char *id)
 {
-	int64_t num = alloc_id_num(id);
+	int64_t num;
 	bool found;
-	if (num < 0)
+	if (id == NULL || alloc_id_parse(id, &num) != 0)
 		return NULL;
 	size_t i = alloc_pos(l, num, &found);
-	return found && strcmp(l->allocs[i]->id, id) == 0 ? l->allocs[i] : NULL;
+	return found ? l->allocs[i] : NULL;
 }
 
 const struct alloc *ledger_alloc(const struct ledger *l, const char *id)
@@ -986,7 +978,7 @@ static void alloc_apply(struct ledger *l, const struct ledger_ctx *ctx, const st
 {
 	struct alloc *a = xcalloc(1, sizeof(*a));
 	a->num = ++l->alloc_num;
-	snprintf(a->id, sizeof(a->id), "A-%06" PRId64, a->num);
+	alloc_id_format(a->num, a->id, sizeof(a->id));
 	a->consortium = xstrdup(f->c->id);
 	a->pool = xstrdup(f->pool->id);
 	a->gpu = xstrdup(f->pool->gpu);
