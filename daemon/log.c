@@ -6,6 +6,9 @@
  * processes to one O_APPEND file never interleave. The level is checked
  * before anything is formatted, so a disabled debug line costs one compare.
  * The file is reopened on request so that logrotate can move it away.
+ * When stderr is the systemd journal ($JOURNAL_STREAM names its device and
+ * inode) each line starts with its syslog priority, "<3>" for an error, so
+ * that journalctl -p filters by level.
  */
 #include "daemon/log.h"
 
@@ -15,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -24,7 +28,30 @@ static struct {
 	int fd;			/* STDERR_FILENO or our file */
 	char *path;		/* NULL when logging to stderr */
 	enum log_level level;
-} logger = { STDERR_FILENO, NULL, LOG_INFO };
+	bool journal;		/* stderr is the journal: "<N>" prefixes */
+} logger = { STDERR_FILENO, NULL, LOG_INFO, false };
+
+/* syslog priorities (sd-daemon.h's SD_DEBUG...), by level */
+static const int log_priority[LOG_LEVELS] = {
+	[LOG_DEBUG] = 7,
+	[LOG_INFO] = 6,
+	[LOG_WARN] = 4,
+	[LOG_ERROR] = 3,
+};
+
+/* Whether fd is the stream $JOURNAL_STREAM ("DEVICE:INODE") names. */
+static bool is_journal(int fd)
+{
+	const char *env = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+	int end = 0;
+
+	if (env == NULL || sscanf(env, "%llu:%llu%n", &dev, &ino, &end) != 2 ||
+	    env[end] != '\0' || fstat(fd, &st) != 0)
+		return false;
+	return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
 
 const char *const log_level_names[LOG_LEVELS] = {
 	[LOG_DEBUG] = "debug",
@@ -45,6 +72,7 @@ int log_open(const char *path, enum log_level level, char **cause)
 
 	if (strcmp(path, "-") == 0) {
 		log_close();
+		logger.journal = is_journal(STDERR_FILENO);
 		goto set_level;
 	}
 	int fd = open_file(path);
@@ -57,6 +85,7 @@ int log_open(const char *path, enum log_level level, char **cause)
 	log_close();
 	logger.fd = fd;
 	logger.path = xstrdup(path);
+	logger.journal = false;
 set_level:
 	logger.level = level;
 out:
@@ -166,6 +195,11 @@ void log_json(enum log_level level, const char *event, json_t *fields)
 	json_decref(line);
 	if (s == NULL)
 		abort();	/* only out-of-memory makes dumps fail here */
+	if (logger.journal) {
+		char *p = xasprintf("<%d>%s", log_priority[level], s);
+		free(s);
+		s = p;
+	}
 	size_t n = strlen(s);
 	s[n] = '\n';		/* the NUL becomes the newline: one write */
 	write_line(s, n + 1);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Logs: one JSON object per line with "ts", "level", "event" and context
- * fields, to stderr or a file (reopened on SIGHUP for logrotate). The
+ * fields, to stderr or a file (reopened on SIGUSR1 for logrotate). The
  * level check comes before any formatting. Never log a token.
  */
 #pragma once
