@@ -19,6 +19,7 @@
 #include "daemon/follow.h"
 #include "daemon/ledger.h"
 #include "daemon/sched.h"
+#include "daemon/sdnotify.h"
 #include "daemon/server.h"
 #include "daemon/store.h"
 #include "daemon/writer.h"
@@ -39,7 +40,9 @@ struct daemon {
 	struct follow follow;
 	struct api api;		/* what the request handlers see */
 
-	uv_signal_t sig_term, sig_int, sig_hup;
+	struct sdnotify notify;	/* systemd: READY=1, WATCHDOG=1, ... */
+
+	uv_signal_t sig_term, sig_int, sig_hup, sig_usr1;
 	bool stopping;
 	uint64_t reloads;
 };

@@ -45,7 +45,9 @@ static const char usage_text[] =
 	"  -h, --help               this text\n"
 	"  -V, --version            the version\n"
 	"\n"
-	"Signals: SIGTERM/SIGINT stop cleanly; SIGHUP reloads the config and reopens the log.\n"
+	"Signals: SIGTERM/SIGINT stop cleanly; SIGHUP reloads the config; SIGUSR1 reopens\n"
+	"the log file (logrotate). Under systemd (Type=notify) it sends READY=1, STATUS=,\n"
+	"RELOADING=1, STOPPING=1 and WATCHDOG=1 at half of WatchdogSec.\n"
 	"Exit status: 0 clean stop; 1 the database failed its audit or could not be opened;\n"
 	"64 usage; 70 internal error; 78 bad configuration.\n";
 
@@ -134,6 +136,8 @@ static void on_server_done(void *arg)
 	uv_close((uv_handle_t *)&d->sig_term, NULL);
 	uv_close((uv_handle_t *)&d->sig_int, NULL);
 	uv_close((uv_handle_t *)&d->sig_hup, NULL);
+	uv_close((uv_handle_t *)&d->sig_usr1, NULL);
+	sdnotify_close(&d->notify);
 }
 
 static void stop(struct daemon *d, const char *why)
@@ -142,6 +146,11 @@ static void stop(struct daemon *d, const char *why)
 		return;
 	d->stopping = true;
 	log_event(LOG_INFO, "stopping", "{s:s}", "signal", why);
+	{
+		char *status = xasprintf("stopping (%s)", why);
+		sdnotify_stopping(status);
+		free(status);
+	}
 	sched_stop(&d->sched);
 	follow_close_all(&d->follow);
 	server_shutdown(d->server, on_server_done, d);
@@ -173,14 +182,22 @@ static void report_restart(void *arg, const char *key)
 		  "key", key);
 }
 
-static void reload_config(struct daemon *d)
+/* Tells systemd the daemon serves, with what. */
+static void notify_serving(const struct daemon *d)
+{
+	char *status = xasprintf("serving: journal seq %lld, %zu consortia, %zu pools",
+				 (long long)ledger_head_seq(d->ledger), d->cfg->n_consortia,
+				 d->cfg->n_pools);
+	sdnotify_ready(status);
+	free(status);
+}
+
+static void apply_config(struct daemon *d)
 {
 	struct config *cfg;
 	char *errors = NULL;
 	struct ledger_error err = {0};
 
-	if (log_reopen() != 0)
-		log_event(LOG_ERROR, "log_reopen_failed", NULL);
 	if (config_load(d->config_path, &cfg, &errors) != 0) {
 		log_event(LOG_ERROR, "config_invalid", "{s:s, s:s}", "file", d->config_path,
 			  "errors", errors);
@@ -209,13 +226,29 @@ static void reload_config(struct daemon *d)
 		sched_run(&d->sched);
 }
 
+/* SIGHUP: the configuration only (the log file is SIGUSR1's). */
+static void reload_config(struct daemon *d)
+{
+	sdnotify_reloading();
+	apply_config(d);
+	notify_serving(d);
+}
+
 static void on_signal(uv_signal_t *h, int signum)
 {
 	struct daemon *d = h->data;
-	if (signum == SIGHUP)
+	switch (signum) {
+	case SIGHUP:
 		reload_config(d);
-	else
+		break;
+	case SIGUSR1:
+		/* logrotate moved the file away */
+		if (log_reopen() != 0)
+			log_event(LOG_ERROR, "log_reopen_failed", NULL);
+		break;
+	default:
 		stop(d, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+	}
 }
 
 static int open_state(struct daemon *d)
@@ -351,7 +384,9 @@ int main(int argc, char **argv)
 	uv_signal_init(d.loop, &d.sig_term);
 	uv_signal_init(d.loop, &d.sig_int);
 	uv_signal_init(d.loop, &d.sig_hup);
-	d.sig_term.data = d.sig_int.data = d.sig_hup.data = &d;
+	uv_signal_init(d.loop, &d.sig_usr1);
+	d.sig_term.data = d.sig_int.data = d.sig_hup.data = d.sig_usr1.data = &d;
+	sdnotify_init(&d.notify, d.loop);
 	d.api = (struct api){
 		.loop = d.loop,
 		.store = d.store,
@@ -377,6 +412,7 @@ int main(int argc, char **argv)
 	uv_signal_start(&d.sig_term, on_signal, SIGTERM);
 	uv_signal_start(&d.sig_int, on_signal, SIGINT);
 	uv_signal_start(&d.sig_hup, on_signal, SIGHUP);
+	uv_signal_start(&d.sig_usr1, on_signal, SIGUSR1);
 	signal(SIGPIPE, SIG_IGN);
 
 	/* settle what fell due while the daemon was down */
@@ -389,6 +425,7 @@ int main(int argc, char **argv)
 			  "clock", time_format(clock_now(&d.clock), d.cfg->tz_offset, buf, sizeof(buf)),
 			  "seq", (json_int_t)ledger_head_seq(d.ledger));
 	}
+	notify_serving(&d);
 	rc = 0;
 run:
 	uv_run(d.loop, UV_RUN_DEFAULT);

@@ -5,7 +5,7 @@
 # change; --since N replays the entries after N first. A follower that stops
 # reading is dropped once its queue passes the limit (1 MiB), and the daemon
 # keeps answering others quickly meanwhile and afterwards. Log rotation: after
-# the log file is moved away, SIGHUP makes the daemon write a new one. SIGTERM
+# the log file is moved away, SIGUSR1 (not SIGHUP) makes the daemon write a new one. SIGTERM
 # with a follower connected exits 0 within 5 s.
 # shellcheck disable=SC2119
 . "$(dirname "$0")/lib.sh"
@@ -107,14 +107,21 @@ ok "--since 2 replays 3 and 4, then follows (5 after ${ms} ms)"
 
 # --- log rotation -------------------------------------------------------------------
 mv "$LOG" "$LOG.1"
+# SIGHUP reloads the configuration only: the daemon keeps the moved file
 kill -HUP "$DAEMON_PID"
+expect_exit 0 gl status
+sleep 0.3
+[[ -e $LOG ]] && fail "SIGHUP reopened the log; only SIGUSR1 should"
+grep -q '"event":"config_reloaded"' "$LOG.1" || fail "the reload was not logged in the open (moved) file"
+ok "SIGHUP leaves the log file alone"
+kill -USR1 "$DAEMON_PID"
 expect_exit 0 gl status
 for ((i = 0; i < 50; i++)); do
 	[[ -s $LOG ]] && break
 	sleep 0.1
 	gl status >/dev/null
 done
-[[ -s $LOG ]] || fail "no new $LOG after SIGHUP"
+[[ -s $LOG ]] || fail "no new $LOG after SIGUSR1"
 python3 - "$LOG" <<'PY' || fail "the new log is not JSON lines"
 import json, sys
 lines = open(sys.argv[1], encoding="utf-8").read().splitlines()
@@ -123,7 +130,7 @@ for line in lines:
     o = json.loads(line)
     assert {"ts", "level", "event"} <= o.keys(), line
 PY
-ok "SIGHUP reopened the log: a new $(basename "$LOG") with JSON lines"
+ok "SIGUSR1 reopened the log: a new $(basename "$LOG") with JSON lines"
 grep -q '"event":"follow"' "$LOG.1" || fail "the old log lost its lines"
 ok "the moved log keeps the lines before"
 follows=0 # counted in the new log from here on
