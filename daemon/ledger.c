@@ -1064,7 +1064,10 @@ static void cut_at(struct ledger *l, const struct ledger_ctx *ctx, struct alloc 
 	seal(l, e);
 }
 
-/* Rule 7: a reservation that has not started is cancelled with a full refund. */
+/*
+ * Rule 7: a reservation that has not started (now <= start: at its very
+ * start instant nothing has run yet) is cancelled with a full refund.
+ */
 int ledger_cancel(struct ledger *l, const struct ledger_ctx *ctx, const char *id,
 		  const char *reason, struct jlist *out, struct ledger_error *err)
 {
@@ -1073,7 +1076,7 @@ int ledger_cancel(struct ledger *l, const struct ledger_ctx *ctx, const char *id
 
 	if (live_alloc(l, id, &a, ctx->now, err))
 		return -EINVAL;
-	if (a->start <= ctx->now)
+	if (a->start < ctx->now)
 		return fail(err, ERR_BAD_STATE, json_pack("{s:s}", "state", "active"),
 			    "allocation %s is active since %s; only a reserved allocation can be cancelled (use release)",
 			    a->id, tstr(l, a->start, t));

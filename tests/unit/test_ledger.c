@@ -1192,13 +1192,36 @@ static void test_cancel_active_bad_state(void **state)
 
 	grant_ok(f, now, "lg", "p2", "H200", BIG, -1);
 	const char *id = alloc_ok(f, now, "lg", "ncloud-h200", 8, s, s + DAY);
-	assert_int_equal(try_cancel(f, s, id), -EINVAL);
+	assert_int_equal(try_cancel(f, s + 1, id), -EINVAL);
 	expect_err(f, ERR_BAD_STATE, "use release");
 	assert_string_equal(detail_str(f, "state"), "active");
 	assert_int_equal(try_cancel(f, s + HOUR, id), -EINVAL);
 	expect_err(f, ERR_BAD_STATE, NULL);
 	/* one second before the start it was still reserved */
 	assert_int_equal(try_cancel(f, s - 1, id), 0);
+}
+
+/*
+ * Rule 7: an allocation that starts exactly now has not run yet: it can be
+ * cancelled (now <= start), and releasing it at its start is refused with
+ * the hint to cancel, since a release needs T > start.
+ */
+static void test_cancel_at_exact_start(void **state)
+{
+	struct fx *f = *state;
+	int64_t now = P2_NOW, s = T("2026-03-01");
+
+	grant_ok(f, now, "lg", "p2", "H200", BIG, -1);
+	grant_ok(f, now, "skt", "p2", "H200", BIG, -1);
+	const char *id = alloc_ok(f, now, "lg", "ncloud-h200", 8, s, s + DAY);
+	assert_int_equal(try_release(f, s, id, TIME_MIN), -EINVAL);
+	expect_err(f, ERR_INVALID_WINDOW, "cancel the reservation instead");
+	assert_int_equal(try_cancel(f, s, id), 0);
+	assert_int_equal(f->last.v[0].committed_delta, -8 * DAY);
+	assert_int_equal(bal(f, "lg", "p2", "H200")->committed, 0);
+	assert_null(ledger_alloc(f->l, id));
+	/* the GPUs are free again from that very instant */
+	alloc_ok(f, s, "skt", "ncloud-h200", 1024, s, s + DAY);
 }
 
 static void test_cancel_not_found(void **state)
@@ -2184,6 +2207,7 @@ int main(void)
 		T_(test_earliest_nothing_fits),
 		T_(test_cancel_reserved),
 		T_(test_cancel_active_bad_state),
+		T_(test_cancel_at_exact_start),
 		T_(test_cancel_not_found),
 		T_(test_release_at_now),
 		T_(test_release_in_future),

@@ -215,7 +215,8 @@ static struct ref_alloc *pick_live(struct env *e, bool reserved)
 {
 	for (int tries = 0; tries < 20 && e->ref.n > 0; tries++) {
 		struct ref_alloc *a = &e->ref.a[rnd(e, e->ref.n)];
-		if (a->live && a->end > e->now && (reserved ? a->start > e->now : a->start < e->now))
+		/* rule 7: cancel while now <= start; release needs a start before now */
+		if (a->live && a->end > e->now && (reserved ? a->start >= e->now : a->start < e->now))
 			return a;
 	}
 	return NULL;
