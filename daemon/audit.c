@@ -28,6 +28,7 @@ struct audit {
 	int64_t entries;
 	int64_t last_seq;
 	uint8_t last_hash[HASH_LEN];
+	struct jviews views;	/* each consortium's own chain, recomputed */
 	int64_t first_bad;
 	json_t *problems;
 	struct audit_bal *bals;
@@ -48,6 +49,7 @@ void audit_free(struct audit *a)
 	for (size_t i = 0; i < a->n_bals; i++)
 		balance_clear(&a->bals[i].b);
 	free(a->bals);
+	jviews_clear(&a->views);
 	json_decref(a->problems);
 	free(a);
 }
@@ -103,11 +105,14 @@ static struct audit_bal *bal_get(struct audit *a, const char *c, const char *p,
 
 /*
  * The chain: consecutive seqs, each prev_hash the hash before, each hash
- * its contents. One problem per entry, the most telling first: a gap also
- * breaks the link, and reporting both would hide which came first.
+ * its contents, each view hash its consortium's chain. One problem per
+ * entry, the most telling first: a gap also breaks the link, and reporting
+ * both would hide which came first.
  */
 static void check_chain(struct audit *a, const struct jentry *e)
 {
+	bool view_ok = jviews_check(&a->views, e);
+
 	if (e->seq != a->last_seq + 1)
 		problem(a, e->seq > a->last_seq ? a->last_seq + 1 : e->seq,
 			"seq %" PRId64 ": expected seq %" PRId64 " (an entry is missing or out of order)",
@@ -118,6 +123,9 @@ static void check_chain(struct audit *a, const struct jentry *e)
 	else if (!jentry_hash_ok(e))
 		problem(a, e->seq, "seq %" PRId64 ": hash does not match the entry's contents (the entry was altered)",
 			e->seq);
+	else if (!view_ok)
+		problem(a, e->seq, "seq %" PRId64 ": view_hash does not match the chain of %s's entries",
+			e->seq, e->consortium);
 	a->last_seq = e->seq;
 	memcpy(a->last_hash, e->hash, HASH_LEN);
 }

@@ -11,6 +11,7 @@
 #include "daemon/util.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -74,7 +75,7 @@ static json_t *str_or_null(const char *s)
 	return s ? json_string(s) : json_null();
 }
 
-char *jentry_canonical(const struct jentry *e)
+json_t *jentry_canonical_json(const struct jentry *e)
 {
 	json_t *o = json_object();
 
@@ -96,6 +97,17 @@ char *jentry_canonical(const struct jentry *e)
 	json_object_set_new(o, "expired_delta", json_integer(e->expired_delta));
 	json_object_set_new(o, "max_gpus", json_integer(e->max_gpus));
 	json_object_set_new(o, "reason", str_or_null(e->reason));
+	if (e->salted) {
+		char hex[SALT_HEX_LEN + 1];
+		sodium_bin2hex(hex, sizeof(hex), e->salt, SALT_LEN);
+		json_object_set_new(o, "salt", json_string(hex));
+	}
+	return o;
+}
+
+char *jentry_canonical(const struct jentry *e)
+{
+	json_t *o = jentry_canonical_json(e);
 
 	/* a string that is not valid UTF-8 makes json_string() return NULL,
 	 * and json_object_set_new() then fails: the API refuses such input
@@ -107,19 +119,101 @@ char *jentry_canonical(const struct jentry *e)
 	return s;
 }
 
-static void compute_hash(const struct jentry *e, uint8_t out[HASH_LEN])
+/* The strings and numbers of the canonical encoding, for the inverse. */
+static const struct {
+	const char *key;
+	enum { CK_NUM, CK_STR, CK_KIND } type;
+	size_t off;	/* of the int64_t or char * field */
+} canon_keys[] = {
+#define STR_KEY(f) {#f, CK_STR, offsetof(struct jentry, f)}
+#define NUM_KEY(f) {#f, CK_NUM, offsetof(struct jentry, f)}
+	NUM_KEY(seq), NUM_KEY(time), {"kind", CK_KIND, 0}, STR_KEY(actor), STR_KEY(request_id),
+	STR_KEY(consortium), STR_KEY(phase), STR_KEY(gpu), STR_KEY(allocation),
+	STR_KEY(pool), NUM_KEY(gpus), NUM_KEY(start), NUM_KEY(end),
+	NUM_KEY(granted_delta), NUM_KEY(committed_delta), NUM_KEY(expired_delta),
+	NUM_KEY(max_gpus), STR_KEY(reason),
+#undef STR_KEY
+#undef NUM_KEY
+};
+
+int jentry_from_canonical_json(const json_t *o, struct jentry *e, const char **why)
+{
+	const json_t *salt;
+	size_t want = sizeof(canon_keys) / sizeof(canon_keys[0]);
+
+	memset(e, 0, sizeof(*e));
+	*why = "an entry must be a JSON object";
+	if (!json_is_object(o))
+		goto fail;
+	for (size_t i = 0; i < want; i++) {
+		const json_t *v = json_object_get(o, canon_keys[i].key);
+		*why = "an entry lacks a key of the canonical encoding, or has one of the wrong type";
+		if (canon_keys[i].type == CK_NUM) {
+			if (!json_is_integer(v))
+				goto fail;
+			*(int64_t *)((char *)e + canon_keys[i].off) = json_integer_value(v);
+		} else if (canon_keys[i].type == CK_STR) {
+			if (!json_is_null(v) && !json_is_string(v))
+				goto fail;
+			*(char **)((char *)e + canon_keys[i].off) =
+				json_is_string(v) ? xstrdup(json_string_value(v)) : NULL;
+		} else if (!json_is_string(v) || jkind_parse(json_string_value(v), &e->kind) != 0) {
+			*why = "an entry's kind is not a journal kind";
+			goto fail;
+		}
+	}
+	salt = json_object_get(o, "salt");
+	if (salt) {
+		*why = "an entry's salt is not 32 hex digits";
+		if (!json_is_string(salt) ||
+		    hex_decode(json_string_value(salt), json_string_length(salt), e->salt,
+			       SALT_LEN) != 0)
+			goto fail;
+		e->salted = true;
+		want++;
+	}
+	*why = "an entry has a key that is not part of the canonical encoding";
+	if (json_object_size(o) != want)
+		goto fail;
+	return 0;
+
+fail:
+	jentry_clear(e);
+	return -EINVAL;
+}
+
+void jentry_salt(struct jentry *e)
+{
+	randombytes_buf(e->salt, SALT_LEN);
+	e->salted = true;
+}
+
+/* SHA-256(hex(prev) ":" canonical), the step of both chains. */
+static void chain_hash(const struct jentry *e, const uint8_t prev_hash[HASH_LEN],
+		       uint8_t out[HASH_LEN])
 {
 	char prev[HASH_HEX_LEN + 1];
 	char *canon = jentry_canonical(e);
 	crypto_hash_sha256_state st;
 
-	hash_hex(e->prev_hash, prev);
+	hash_hex(prev_hash, prev);
 	crypto_hash_sha256_init(&st);
 	crypto_hash_sha256_update(&st, (const unsigned char *)prev, HASH_HEX_LEN);
 	crypto_hash_sha256_update(&st, (const unsigned char *)":", 1);
 	crypto_hash_sha256_update(&st, (const unsigned char *)canon, strlen(canon));
 	crypto_hash_sha256_final(&st, out);
 	free(canon);
+}
+
+static void compute_hash(const struct jentry *e, uint8_t out[HASH_LEN])
+{
+	chain_hash(e, e->prev_hash, out);
+}
+
+void jentry_view_hash(const struct jentry *e, const uint8_t prev[HASH_LEN],
+		      uint8_t out[HASH_LEN])
+{
+	chain_hash(e, prev, out);
 }
 
 void jentry_seal(struct jentry *e)
@@ -160,7 +254,7 @@ json_t *jentry_to_json(const struct jentry *e, int32_t tz)
 
 	hash_hex(e->prev_hash, prev);
 	hash_hex(e->hash, hash);
-	return json_pack("{s:I, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o,"
+	json_t *o = json_pack("{s:I, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o,"
 			 " s:o, s:o, s:I, s:I, s:I, s:o, s:o, s:s, s:s}",
 			 "seq", (json_int_t)e->seq,
 			 "time", time_format(e->time, tz, buf, sizeof(buf)),
@@ -182,6 +276,96 @@ json_t *jentry_to_json(const struct jentry *e, int32_t tz)
 			 "reason", str_or_null(e->reason),
 			 "prev_hash", prev,
 			 "hash", hash);
+	char salt[SALT_HEX_LEN + 1], view[HASH_HEX_LEN + 1];
+	if (e->salted)
+		sodium_bin2hex(salt, sizeof(salt), e->salt, SALT_LEN);
+	hash_hex(e->view_hash, view);
+	json_object_set_new(o, "salt", e->salted ? json_string(salt) : json_null());
+	json_object_set_new(o, "view_hash", e->consortium ? json_string(view) : json_null());
+	return o;
+}
+
+json_t *jentry_to_view_json(const struct jentry *e, int32_t tz)
+{
+	json_t *o = jentry_to_json(e, tz);
+	json_object_del(o, "prev_hash");
+	json_object_del(o, "hash");
+	return o;
+}
+
+/* --- views ------------------------------------------------------------- */
+
+static struct jview *view_find(const struct jviews *vs, const char *consortium)
+{
+	for (size_t i = 0; i < vs->n; i++)
+		if (strcmp(vs->v[i].consortium, consortium) == 0)
+			return &vs->v[i];
+	return NULL;
+}
+
+static struct jview *view_get(struct jviews *vs, const char *consortium)
+{
+	struct jview *v = view_find(vs, consortium);
+	if (v)
+		return v;
+	vs->v = xreallocarray(vs->v, vs->n + 1, sizeof(*vs->v));
+	v = &vs->v[vs->n++];
+	memset(v, 0, sizeof(*v));
+	v->consortium = xstrdup(consortium);
+	return v;
+}
+
+const struct jview *jviews_find(const struct jviews *vs, const char *consortium)
+{
+	return view_find(vs, consortium);
+}
+
+void jviews_set(struct jviews *vs, const char *consortium, int64_t entries,
+		int64_t last_seq, const uint8_t head[HASH_LEN])
+{
+	struct jview *v = view_get(vs, consortium);
+	v->entries = entries;
+	v->last_seq = last_seq;
+	memcpy(v->head, head, HASH_LEN);
+}
+
+/* Advances the view of e's consortium by hash h. */
+static void view_advance(struct jviews *vs, const struct jentry *e, const uint8_t h[HASH_LEN])
+{
+	struct jview *v = view_get(vs, e->consortium);
+	v->entries++;
+	v->last_seq = e->seq;
+	memcpy(v->head, h, HASH_LEN);
+}
+
+void jviews_seal(struct jviews *vs, struct jentry *e)
+{
+	static const uint8_t zeros[HASH_LEN];
+	if (e->consortium == NULL)
+		return;
+	const struct jview *v = view_find(vs, e->consortium);
+	jentry_view_hash(e, v ? v->head : zeros, e->view_hash);
+	view_advance(vs, e, e->view_hash);
+}
+
+bool jviews_check(struct jviews *vs, const struct jentry *e)
+{
+	static const uint8_t zeros[HASH_LEN];
+	uint8_t want[HASH_LEN];
+	if (e->consortium == NULL)
+		return true;
+	const struct jview *v = view_find(vs, e->consortium);
+	jentry_view_hash(e, v ? v->head : zeros, want);
+	view_advance(vs, e, want);
+	return sodium_memcmp(want, e->view_hash, HASH_LEN) == 0;
+}
+
+void jviews_clear(struct jviews *vs)
+{
+	for (size_t i = 0; i < vs->n; i++)
+		free(vs->v[i].consortium);
+	free(vs->v);
+	memset(vs, 0, sizeof(*vs));
 }
 
 struct jentry *jlist_push(struct jlist *l)

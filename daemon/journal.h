@@ -7,10 +7,18 @@
  *
  * Canonical encoding (documented in README.md): the entry as a JSON object
  * with exactly the keys below, sorted, compact (no spaces), UTF-8 unescaped,
- * absent values as null, instants as integer Unix seconds; then
+ * absent values as null, instants as integer Unix seconds, and the entry's
+ * random salt as 32 lowercase hex digits (key "salt", absent from entries
+ * written before schema version 3, whose encoding is unchanged); then
  *   hash = SHA-256(prev_hash_hex ":" canonical_json)
  * where prev_hash_hex is the 64 lowercase hex digits of the previous
- * entry's hash (64 zeros before the first entry).
+ * entry's hash (64 zeros before the first entry). The salt makes a hash
+ * say nothing about an entry its reader may not see.
+ *
+ * Each consortium's entries form a second chain of their own, its view:
+ *   view_hash = SHA-256(prev_view_hash_hex ":" canonical_json)
+ * over that consortium's entries only (64 zeros before its first one), so
+ * a consortium can check its history without seeing anyone else's.
  */
 #pragma once
 
@@ -41,6 +49,8 @@ enum jkind {
 
 #define HASH_LEN 32
 #define HASH_HEX_LEN 64
+#define SALT_LEN 16		/* 128 random bits */
+#define SALT_HEX_LEN 32
 
 /*
  * One entry. Strings are owned by the entry (jentry_clear frees them);
@@ -75,8 +85,11 @@ struct jentry {
 	int64_t expired_delta;
 	int64_t max_gpus;
 	char *reason;
+	bool salted;		/* false only for entries older than schema 3 */
+	uint8_t salt[SALT_LEN];
 	uint8_t prev_hash[HASH_LEN];
 	uint8_t hash[HASH_LEN];
+	uint8_t view_hash[HASH_LEN];	/* its consortium's chain; zeros without one */
 };
 
 const char *jkind_name(enum jkind k);
@@ -88,10 +101,23 @@ void jentry_copy(struct jentry *dst, const struct jentry *src);
 
 /* The canonical JSON text (caller frees). */
 char *jentry_canonical(const struct jentry *e);
+/* The canonical encoding as a JSON object (new reference). */
+json_t *jentry_canonical_json(const struct jentry *e);
+/*
+ * The inverse, strictly: every canonical key with its type, "salt"
+ * optional, nothing else. 0 and e filled (jentry_clear() it), or -EINVAL
+ * with *why (static) naming what is wrong.
+ */
+int jentry_from_canonical_json(const json_t *o, struct jentry *e, const char **why);
+/* Gives e a fresh random salt (libsodium's randombytes). */
+void jentry_salt(struct jentry *e);
 /* Computes e->hash from e->prev_hash and the other fields. */
 void jentry_seal(struct jentry *e);
 /* Whether e->hash matches its contents. */
 bool jentry_hash_ok(const struct jentry *e);
+/* The view hash of e after prev, its consortium's view hash before it. */
+void jentry_view_hash(const struct jentry *e, const uint8_t prev[HASH_LEN],
+		      uint8_t out[HASH_LEN]);
 
 /* 64 lowercase hex digits of hash. */
 void hash_hex(const uint8_t hash[HASH_LEN], char out[HASH_HEX_LEN + 1]);
@@ -99,10 +125,53 @@ void hash_hex(const uint8_t hash[HASH_LEN], char out[HASH_HEX_LEN + 1]);
 int hash_unhex(const char *hex, uint8_t hash[HASH_LEN]);
 
 /*
- * The entry as the API shows it (DESIGN.md keys), times in ISO 8601 at
- * tz_offset. New reference.
+ * The entry as the API shows it to admins and operators (DESIGN.md keys,
+ * the global chain's prev_hash and hash, the salt and the view hash), times
+ * in ISO 8601 at tz_offset. New reference.
  */
 json_t *jentry_to_json(const struct jentry *e, int32_t tz_offset);
+/*
+ * The entry as its own consortium sees it: the same without prev_hash and
+ * hash, which belong to the global chain and would let a reader guess the
+ * entries between its own. New reference.
+ */
+json_t *jentry_to_view_json(const struct jentry *e, int32_t tz_offset);
+
+/*
+ * The heads of every consortium's view chain: how many entries it has, its
+ * last seq and view hash. Used by whoever seals entries (the ledger),
+ * checks them (the audit) or fills them in (the store's migration).
+ */
+struct jview {
+	char *consortium;
+	int64_t entries;
+	int64_t last_seq;
+	uint8_t head[HASH_LEN];
+};
+
+struct jviews {
+	struct jview *v;
+	size_t n;
+};
+
+/* The consortium's head, or NULL when it has no entry yet. */
+const struct jview *jviews_find(const struct jviews *vs, const char *consortium);
+/* Sets a consortium's head (loading persisted state). */
+void jviews_set(struct jviews *vs, const char *consortium, int64_t entries,
+		int64_t last_seq, const uint8_t head[HASH_LEN]);
+/*
+ * Links e into its consortium's view: sets e->view_hash (from e's other
+ * fields, so seal e first) and advances the head. An entry without a
+ * consortium belongs to no view and is left alone.
+ */
+void jviews_seal(struct jviews *vs, struct jentry *e);
+/*
+ * Whether e->view_hash is the one its consortium's view expects; the head
+ * advances by the expected hash either way, so that one altered view hash
+ * is reported once. True for an entry without a consortium.
+ */
+bool jviews_check(struct jviews *vs, const struct jentry *e);
+void jviews_clear(struct jviews *vs);
 
 /* A growable list of entries. */
 struct jlist {

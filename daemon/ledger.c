@@ -35,6 +35,7 @@ struct ledger {
 	const struct config *cfg;
 	int64_t seq;
 	uint8_t head[HASH_LEN];
+	struct jviews views;		/* each consortium's own chain */
 	int64_t alloc_num;
 
 	struct balance **bals;		/* display order kept by sort on demand */
@@ -132,6 +133,7 @@ void ledger_free(struct ledger *l)
 		timeline_free(l->caps[i].tl);
 	}
 	free(l->caps);
+	jviews_clear(&l->views);
 	free(l);
 }
 
@@ -148,6 +150,11 @@ int64_t ledger_head_seq(const struct ledger *l)
 void ledger_head_hash(const struct ledger *l, uint8_t hash[HASH_LEN])
 {
 	memcpy(hash, l->head, HASH_LEN);
+}
+
+const struct jview *ledger_view(const struct ledger *l, const char *consortium)
+{
+	return jviews_find(&l->views, consortium);
 }
 
 static struct balance *bal_find(const struct ledger *l, const char *c, const char *p,
@@ -331,6 +338,12 @@ void ledger_load_head(struct ledger *l, int64_t seq, const uint8_t hash[HASH_LEN
 	l->alloc_num = max_alloc_num;
 }
 
+void ledger_load_view(struct ledger *l, const char *consortium, int64_t entries,
+		      int64_t last_seq, const uint8_t view_hash[HASH_LEN])
+{
+	jviews_set(&l->views, consortium, entries, last_seq, view_hash);
+}
+
 int ledger_load_balance(struct ledger *l, const struct balance *b, char **cause)
 {
 	if (config_consortium(l->cfg, b->consortium) == NULL ||
@@ -410,13 +423,18 @@ static void entry_alloc(struct jentry *e, const struct alloc *a)
 	e->end = a->end;
 }
 
-/* Links e into the chain: the last step of every entry's construction. */
+/*
+ * Links e into the chain, and into its consortium's view, under a fresh
+ * salt: the last step of every entry's construction.
+ */
 static void seal(struct ledger *l, struct jentry *e)
 {
 	e->seq = ++l->seq;
 	memcpy(e->prev_hash, l->head, HASH_LEN);
+	jentry_salt(e);
 	jentry_seal(e);
 	memcpy(l->head, e->hash, HASH_LEN);
+	jviews_seal(&l->views, e);
 }
 
 /* --- rules ------------------------------------------------------------- */

@@ -66,12 +66,17 @@ int ledger_set_config(struct ledger *l, const struct config *cfg,
  */
 void ledger_load_head(struct ledger *l, int64_t seq, const uint8_t hash[HASH_LEN],
 		      int64_t max_alloc_num);
+/* A consortium's view chain: its entry count, last seq and view hash. */
+void ledger_load_view(struct ledger *l, const char *consortium, int64_t entries,
+		      int64_t last_seq, const uint8_t view_hash[HASH_LEN]);
 int ledger_load_balance(struct ledger *l, const struct balance *b, char **cause);
 int ledger_load_cstate(struct ledger *l, const struct cstate *c, char **cause);
 int ledger_load_alloc(struct ledger *l, const struct alloc *a, char **cause);
 
 int64_t ledger_head_seq(const struct ledger *l);
 void ledger_head_hash(const struct ledger *l, uint8_t hash[HASH_LEN]);
+/* The head of a consortium's view chain, or NULL before its first entry. */
+const struct jview *ledger_view(const struct ledger *l, const char *consortium);
 
 /* Operations. On success they append sealed entries to out. */
 struct grant_req {

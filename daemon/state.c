@@ -17,6 +17,14 @@ struct load_ctx {
 	char *cause;
 };
 
+static int load_view(void *arg, const char *consortium, int64_t entries, int64_t last_seq,
+		     const uint8_t view_hash[HASH_LEN])
+{
+	struct load_ctx *c = arg;
+	ledger_load_view(c->l, consortium, entries, last_seq, view_hash);
+	return 0;
+}
+
 static int load_balance(void *arg, const struct balance *b)
 {
 	struct load_ctx *c = arg;
@@ -52,7 +60,9 @@ int state_load(struct store *s, const struct config *cfg, int64_t now,
 		goto fail_load;
 	}
 	ledger_load_head(c.l, seq, head, max_num);
-	rc = store_balances_each(s, load_balance, &c);
+	rc = store_views_each(s, load_view, &c);
+	if (rc == 0)
+		rc = store_balances_each(s, load_balance, &c);
 	if (rc == 0)
 		rc = store_cstates_each(s, load_cstate, &c);
 	if (rc == 0)

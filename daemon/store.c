@@ -37,7 +37,8 @@ static_assert(sizeof(((struct alloc *)0)->id) >= ALLOC_ID_BUFSZ,
 #define JOURNAL_COLUMNS							\
 	"seq, time, kind, actor, request_id, consortium, phase, gpu,"	\
 	" allocation, pool, gpus, start, \"end\", granted_delta,"	\
-	" committed_delta, expired_delta, max_gpus, reason, prev_hash, hash"
+	" committed_delta, expired_delta, max_gpus, reason, prev_hash, hash,"	\
+	" salt, view_hash"
 
 #define ALLOC_COLUMNS							\
 	"id, num, consortium, pool, gpu, phase, gpus, start, \"end\","	\
@@ -51,7 +52,7 @@ static_assert(sizeof(((struct alloc *)0)->id) >= ALLOC_ID_BUFSZ,
 	X(USER_VERSION, "PRAGMA user_version")				\
 	X(JOURNAL_INSERT, "INSERT INTO journal (" JOURNAL_COLUMNS ")"	\
 	  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"	\
-	  " ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)")			\
+	  " ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)")		\
 	X(BALANCE_ADD, "INSERT INTO balances (consortium, phase, gpu,"	\
 	  " granted, committed, expired, max_gpus)"			\
 	  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"			\
@@ -84,6 +85,12 @@ static_assert(sizeof(((struct alloc *)0)->id) >= ALLOC_ID_BUFSZ,
 	  " WHERE seq > ?1 AND consortium = ?2 ORDER BY seq LIMIT ?3")	\
 	X(JOURNAL_HEAD, "SELECT seq, hash FROM journal"			\
 	  " ORDER BY seq DESC LIMIT 1")					\
+	X(VIEW_HEADS, "SELECT j.consortium, v.n, j.seq, j.view_hash"	\
+	  " FROM journal j JOIN (SELECT COUNT(*) AS n, MAX(seq) AS last"	\
+	  " FROM journal WHERE consortium IS NOT NULL GROUP BY consortium)" \
+	  " v ON j.seq = v.last ORDER BY j.consortium")			\
+	X(VIEW_AT, "SELECT view_hash FROM journal WHERE consortium = ?1"	\
+	  " AND seq <= ?2 ORDER BY seq DESC LIMIT 1")			\
 	X(ALLOC_MAX_NUM, "SELECT COALESCE(MAX(num), 0) FROM allocations") \
 	X(ALLOC_SUMS, "SELECT allocation, SUM(committed_delta) FROM journal" \
 	  " WHERE allocation IS NOT NULL GROUP BY allocation"		\
@@ -230,6 +237,14 @@ static void bind_hash(struct binder *b, const uint8_t hash[HASH_LEN])
 	bind_keep(b, sqlite3_bind_blob(b->st, b->n, hash, HASH_LEN, SQLITE_STATIC));
 }
 
+/* An entry's salt, or NULL for one written before salts existed. */
+static void bind_salt(struct binder *b, const struct jentry *e)
+{
+	b->n++;
+	bind_keep(b, e->salted ? sqlite3_bind_blob(b->st, b->n, e->salt, SALT_LEN, SQLITE_STATIC)
+			       : sqlite3_bind_null(b->st, b->n));
+}
+
 /* Runs a statement that returns no rows. */
 static int step_done(struct store *s, struct binder *b)
 {
@@ -279,6 +294,18 @@ static void col_hash(sqlite3_stmt *st, int i, uint8_t out[HASH_LEN])
 		}
 	}
 	memset(out, 0, HASH_LEN);
+}
+
+/*
+ * NULL is an entry from before salts; anything else that is not 16 bytes
+ * reads as a salt of zeros, which its hash then rejects.
+ */
+static void col_salt(sqlite3_stmt *st, int i, struct jentry *e)
+{
+	e->salted = sqlite3_column_type(st, i) != SQLITE_NULL;
+	memset(e->salt, 0, SALT_LEN);
+	if (sqlite3_column_type(st, i) == SQLITE_BLOB && sqlite3_column_bytes(st, i) == SALT_LEN)
+		memcpy(e->salt, sqlite3_column_blob(st, i), SALT_LEN);
 }
 
 static int exec(struct store *s, const char *sql)
@@ -381,6 +408,24 @@ fail_wal:
 	return err;
 }
 
+static int fill_view_hashes(struct store *s);
+
+/* What a schema file needs done that SQL cannot do, in its transaction. */
+static const struct {
+	const char *file;
+	int (*fn)(struct store *s);
+} schema_steps[] = {
+	{"0004-journal-salt.sql", fill_view_hashes},
+};
+
+static int schema_step(struct store *s, const char *file)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(schema_steps); i++)
+		if (strcmp(schema_steps[i].file, file) == 0)
+			return schema_steps[i].fn(s);
+	return 0;
+}
+
 /*
  * One step towards the latest schema, in one write transaction: applies
  * the file after the database's version, or finds nothing to do. The
@@ -412,6 +457,8 @@ static int migrate_step(struct store *s, const char *path, int *version,
 	if (v < latest) {
 		what = schema_files[v].name;
 		err = exec(s, schema_files[v].sql);
+		if (err == 0)
+			err = schema_step(s, what);
 		if (err < 0)
 			goto fail_txn;
 		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", v + 1);
@@ -584,6 +631,11 @@ static int journal_insert(struct store *s, const struct jentry *e)
 	bind_text(&b, e->reason);
 	bind_hash(&b, e->prev_hash);
 	bind_hash(&b, e->hash);
+	bind_salt(&b, e);
+	if (e->consortium)
+		bind_hash(&b, e->view_hash);
+	else
+		bind_text(&b, NULL);
 	err = step_done(s, &b);
 	store__stmt_done(s, ST_JOURNAL_INSERT, st);
 	return err;
@@ -813,6 +865,8 @@ static int row_jentry(struct store *s, sqlite3_stmt *st, struct jentry *e)
 	e->reason = col_text(st, 17);
 	col_hash(st, 18, e->prev_hash);
 	col_hash(st, 19, e->hash);
+	col_salt(st, 20, e);
+	col_hash(st, 21, e->view_hash);
 	return 0;
 }
 
@@ -862,6 +916,102 @@ int store_journal_head(struct store *s, int64_t *seq, uint8_t hash[HASH_LEN])
 		err = sql_fail(s, rc);
 	}
 	store__stmt_done(s, ST_JOURNAL_HEAD, st);
+	return err;
+}
+
+/*
+ * For 0004: the view hash of every entry written before it, each
+ * consortium's chain from its first entry. Computed first and written
+ * after, so that no row changes under the reading statement.
+ */
+static int fill_view_hashes(struct store *s)
+{
+	sqlite3_stmt *sel = NULL, *upd = NULL;
+	struct jviews views = {0};
+	struct {
+		int64_t seq;
+		uint8_t hash[HASH_LEN];
+	} *rows = NULL;
+	size_t n = 0, cap = 0;
+	struct jentry e;
+	int err = 0;
+	int rc = sqlite3_prepare_v2(s->db, "SELECT " JOURNAL_COLUMNS " FROM journal"
+				    " WHERE consortium IS NOT NULL ORDER BY seq", -1, &sel, NULL);
+
+	while (rc == SQLITE_OK || rc == SQLITE_ROW) {
+		if ((rc = sqlite3_step(sel)) != SQLITE_ROW)
+			break;
+		if ((err = row_jentry(s, sel, &e)) != 0)
+			goto done;
+		jviews_seal(&views, &e);
+		if (n == cap) {
+			cap = cap ? 2 * cap : 64;
+			rows = xreallocarray(rows, cap, sizeof(*rows));
+		}
+		rows[n].seq = e.seq;
+		memcpy(rows[n].hash, e.view_hash, HASH_LEN);
+		n++;
+	}
+	if (rc != SQLITE_DONE) {
+		err = sql_fail(s, rc);
+		goto done;
+	}
+	rc = sqlite3_prepare_v2(s->db, "UPDATE journal SET view_hash = ?1 WHERE seq = ?2", -1,
+				&upd, NULL);
+	if (rc != SQLITE_OK)
+		err = sql_fail(s, rc);
+	for (size_t i = 0; i < n && err == 0; i++) {
+		struct binder b = {upd, 0, SQLITE_OK};
+		bind_hash(&b, rows[i].hash);
+		bind_i64(&b, rows[i].seq);
+		err = step_done(s, &b);
+		sqlite3_reset(upd);
+	}
+done:
+	sqlite3_finalize(sel);
+	sqlite3_finalize(upd);
+	jviews_clear(&views);
+	free(rows);
+	return err;
+}
+
+int store_views_each(struct store *s, store_view_cb cb, void *arg)
+{
+	sqlite3_stmt *st;
+	uint8_t head[HASH_LEN];
+	int rc;
+	int err = store__stmt(s, ST_VIEW_HEADS, stmt_sql[ST_VIEW_HEADS], &st);
+	if (err < 0)
+		return err;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		col_hash(st, 3, head);
+		err = cb(arg, col_text(st, 0), col_i64(st, 1), col_i64(st, 2), head);
+		if (err != 0)
+			break;
+	}
+	if (err == 0 && rc != SQLITE_DONE)
+		err = sql_fail(s, rc);
+	store__stmt_done(s, ST_VIEW_HEADS, st);
+	return err;
+}
+
+int store_view_at(struct store *s, const char *consortium, int64_t seq,
+		  uint8_t view_hash[HASH_LEN])
+{
+	sqlite3_stmt *st;
+	int err = store__stmt(s, ST_VIEW_AT, stmt_sql[ST_VIEW_AT], &st);
+	if (err < 0)
+		return err;
+	struct binder b = {st, 0, SQLITE_OK};
+	bind_text(&b, consortium);
+	bind_i64(&b, seq);
+	int rc = b.rc == SQLITE_OK ? sqlite3_step(st) : b.rc;
+	memset(view_hash, 0, HASH_LEN);
+	if (rc == SQLITE_ROW)
+		col_hash(st, 0, view_hash);
+	else if (rc != SQLITE_DONE)
+		err = sql_fail(s, rc);
+	store__stmt_done(s, ST_VIEW_AT, st);
 	return err;
 }
 

@@ -70,6 +70,19 @@ int store_journal_each(struct store *s, int64_t since, const char *consortium,
 		       int64_t limit, store_entry_cb cb, void *arg);
 /* The last entry's seq and hash (0 and zeros when empty). */
 int store_journal_head(struct store *s, int64_t *seq, uint8_t hash[HASH_LEN]);
+/*
+ * The head of every consortium's view chain that has an entry, by
+ * consortium: its entry count, last seq and view hash.
+ */
+typedef int (*store_view_cb)(void *arg, const char *consortium, int64_t entries,
+			     int64_t last_seq, const uint8_t view_hash[HASH_LEN]);
+int store_views_each(struct store *s, store_view_cb cb, void *arg);
+/*
+ * The view hash of the consortium's last entry with seq <= seq, where its
+ * entries after seq continue the chain (zeros when there is none).
+ */
+int store_view_at(struct store *s, const char *consortium, int64_t seq,
+		  uint8_t view_hash[HASH_LEN]);
 
 struct alloc_filter {
 	const char *consortium;	/* NULL = any */

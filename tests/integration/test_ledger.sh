@@ -57,24 +57,34 @@ expect_exit 0 gl --json verify
 expect_eq "$(json_get '["ok"]')" true "verify ok"
 expect_eq "$(json_get '["entries"]')" 5 "verify entries"
 
-# An auditor re-checks the chain from the database alone, with README's recipe.
+# An auditor re-checks both chains from the database alone, with README's
+# recipe: the global one and each consortium's view.
 expect_exit 0 sqlite3 -json "$DB" "SELECT seq, time, kind, actor, request_id, consortium, phase, gpu,
 	allocation, pool, gpus, start, \"end\", granted_delta, committed_delta, expired_delta,
-	max_gpus, reason, hex(prev_hash) AS prev, hex(hash) AS hash FROM journal ORDER BY seq"
+	max_gpus, reason, lower(hex(salt)) AS salt, hex(prev_hash) AS prev, hex(hash) AS hash,
+	hex(view_hash) AS view FROM journal ORDER BY seq"
 python3 - "$T/out" <<'PY' || fail "independent hash check failed"
 import hashlib, json, sys
 rows = json.load(open(sys.argv[1]))
-prev = "0" * 64
+prev, views, salted = "0" * 64, {}, 0
 for r in rows:
     assert r.pop("prev").lower() == prev, r["seq"]
-    want = r.pop("hash").lower()
+    want, view = r.pop("hash").lower(), r.pop("view").lower()
+    if not r["salt"]:
+        del r["salt"]
+    salted += "salt" in r
     canon = json.dumps(r, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     got = hashlib.sha256((prev + ":" + canon).encode()).hexdigest()
     assert got == want, (r["seq"], canon)
     prev = want
+    if r["consortium"] is not None:
+        v = hashlib.sha256((views.get(r["consortium"], "0" * 64) + ":" + canon).encode()).hexdigest()
+        assert v == view, ("view", r["seq"])
+        views[r["consortium"]] = v
+assert salted == len(rows), "an entry without a salt"
 print(len(rows), "entries re-checked")
 PY
-ok "hash chain re-checked independently"
+ok "hash chain and views re-checked independently"
 
 # acknowledged means on disk: SIGKILL right after the answer loses nothing
 expect_exit 0 gl grant lg --phase p2 --gpu B200 --gpu-hours 42 --reason "durable"

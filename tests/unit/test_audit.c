@@ -45,15 +45,23 @@ static struct jentry *push(struct jlist *l, enum jkind kind, const char *c, int6
 	return e;
 }
 
-/* Seals every entry in order, as the ledger does. */
+/*
+ * Seals every entry in order, as the ledger does; the first two without a
+ * salt, as a database written before salts existed holds them.
+ */
 static void seal_all(struct jlist *l)
 {
 	uint8_t prev[HASH_LEN] = {0};
+	struct jviews views = {0};
 	for (size_t i = 0; i < l->n; i++) {
 		memcpy(l->v[i].prev_hash, prev, HASH_LEN);
+		if (i >= 2)
+			jentry_salt(&l->v[i]);
 		jentry_seal(&l->v[i]);
 		memcpy(prev, l->v[i].hash, HASH_LEN);
+		jviews_seal(&views, &l->v[i]);
 	}
+	jviews_clear(&views);
 }
 
 /* c1 granted 100 h with a cap of 8, reserving 30 h; c2 granted 50 h, then eliminated. */
@@ -137,6 +145,29 @@ static void test_altered(void **state)
 	struct audit *a = feed(&l);
 	expect_problem(a, "altered");
 	assert_int_equal(audit_first_bad_seq(a), 4);
+	audit_free(a);
+	jlist_clear(&l);
+}
+
+/* A view hash that is not its consortium's chain: once, at that entry. */
+static void test_altered_view(void **state)
+{
+	struct jlist l = {0};
+	chain(&l);
+	l.v[1].view_hash[5] ^= 1;
+	struct audit *a = feed(&l);
+	expect_problem(a, "seq 2: view_hash does not match the chain of c1's entries");
+	assert_int_equal(audit_first_bad_seq(a), 2);
+	json_t *p = audit_problems(a);
+	assert_int_equal(json_array_size(p), 1);
+	json_decref(p);
+	audit_free(a);
+
+	/* a salt changed: the entry's hash shows it first */
+	l.v[1].view_hash[5] ^= 1;
+	l.v[2].salt[0] ^= 1;
+	a = feed(&l);
+	expect_problem(a, "seq 3: hash does not match");
 	audit_free(a);
 	jlist_clear(&l);
 }
@@ -237,6 +268,7 @@ int main(void)
 		cmocka_unit_test(test_clean),
 		cmocka_unit_test(test_empty),
 		cmocka_unit_test(test_altered),
+		cmocka_unit_test(test_altered_view),
 		cmocka_unit_test(test_broken_link),
 		cmocka_unit_test(test_missing_and_reordered),
 		cmocka_unit_test(test_cached_rows),

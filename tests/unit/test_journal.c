@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,6 +101,131 @@ static void test_every_field_is_covered(void **state)
 	jentry_clear(&e);
 }
 
+/* A salted entry: "salt" joins the sorted keys; the hash covers it. */
+static void test_salted_canonical(void **state)
+{
+	struct jentry e;
+	sample(&e);
+	e.salted = true;
+	for (int i = 0; i < SALT_LEN; i++)
+		e.salt[i] = (uint8_t)(0x10 + i);
+	char *s = jentry_canonical(&e);
+	assert_non_null(strstr(s, "\"request_id\":\"k-1\",\"salt\":\"101112131415161718191a1b1c1d1e1f\","
+			       "\"seq\":7,"));
+	free(s);
+	jentry_seal(&e);
+	assert_true(jentry_hash_ok(&e));
+	e.salt[15] ^= 1;
+	assert_false(jentry_hash_ok(&e));
+	e.salt[15] ^= 1;
+	e.salted = false;	/* dropping the salt is a change too */
+	assert_false(jentry_hash_ok(&e));
+	jentry_clear(&e);
+
+	/* two entries alike but for their fresh salts hash apart */
+	struct jentry a, b;
+	sample(&a);
+	sample(&b);
+	jentry_salt(&a);
+	jentry_salt(&b);
+	assert_memory_not_equal(a.salt, b.salt, SALT_LEN);
+	jentry_seal(&a);
+	jentry_seal(&b);
+	assert_memory_not_equal(a.hash, b.hash, HASH_LEN);
+	jentry_clear(&a);
+	jentry_clear(&b);
+}
+
+/* The inverse of the canonical encoding gives back the same text, and refuses anything else. */
+static void test_from_canonical(void **state)
+{
+	struct jentry e, back;
+	const char *why;
+
+	for (int salted = 0; salted < 2; salted++) {
+		sample(&e);
+		if (salted)
+			jentry_salt(&e);
+		json_t *o = jentry_canonical_json(&e);
+		assert_int_equal(jentry_from_canonical_json(o, &back, &why), 0);
+		char *s1 = jentry_canonical(&e), *s2 = jentry_canonical(&back);
+		assert_string_equal(s1, s2);
+		assert_int_equal(back.salted, salted);
+		free(s1);
+		free(s2);
+		jentry_clear(&back);
+
+		json_object_set_new(o, "view_hash", json_string("00"));
+		assert_int_equal(jentry_from_canonical_json(o, &back, &why), -EINVAL);
+		assert_non_null(strstr(why, "not part of the canonical encoding"));
+		json_object_del(o, "view_hash");
+		json_object_set_new(o, "gpus", json_string("8"));
+		assert_int_equal(jentry_from_canonical_json(o, &back, &why), -EINVAL);
+		json_object_del(o, "gpus");
+		assert_int_equal(jentry_from_canonical_json(o, &back, &why), -EINVAL);
+		json_object_set_new(o, "gpus", json_integer(8));
+		json_object_set_new(o, "kind", json_string("steal"));
+		assert_int_equal(jentry_from_canonical_json(o, &back, &why), -EINVAL);
+		json_object_set_new(o, "kind", json_string("reserve"));
+		json_object_set_new(o, "salt", json_string("xyz"));
+		assert_int_equal(jentry_from_canonical_json(o, &back, &why), -EINVAL);
+		assert_non_null(strstr(why, "salt"));
+		json_decref(o);
+		jentry_clear(&e);
+	}
+	assert_int_equal(jentry_from_canonical_json(json_null(), &back, &why), -EINVAL);
+}
+
+/* view_hash = SHA-256(hex(previous view hash) ":" canonical), per consortium. */
+static void test_views(void **state)
+{
+	struct jviews vs = {0}, check = {0};
+	struct jentry e[3];
+	uint8_t zeros[HASH_LEN] = {0}, want[HASH_LEN];
+	char prev[HASH_HEX_LEN + 1];
+
+	for (int i = 0; i < 3; i++) {
+		sample(&e[i]);
+		e[i].seq = 7 + i;
+		jentry_salt(&e[i]);
+		if (i == 1) {
+			free(e[i].consortium);
+			e[i].consortium = xstrdup("upstage");
+		}
+		jentry_seal(&e[i]);
+		jviews_seal(&vs, &e[i]);
+	}
+	/* lg's first entry chains on zeros, its second on its first, not on upstage's */
+	hash_hex(zeros, prev);
+	char *canon = jentry_canonical(&e[0]);
+	char *msg = xasprintf("%s:%s", prev, canon);
+	crypto_hash_sha256(want, (const unsigned char *)msg, strlen(msg));
+	assert_memory_equal(want, e[0].view_hash, HASH_LEN);
+	free(msg);
+	free(canon);
+	jentry_view_hash(&e[2], e[0].view_hash, want);
+	assert_memory_equal(want, e[2].view_hash, HASH_LEN);
+	jentry_view_hash(&e[1], zeros, want);
+	assert_memory_equal(want, e[1].view_hash, HASH_LEN);
+
+	const struct jview *lg = jviews_find(&vs, "lg");
+	assert_non_null(lg);
+	assert_int_equal(lg->entries, 2);
+	assert_int_equal(lg->last_seq, 9);
+	assert_memory_equal(lg->head, e[2].view_hash, HASH_LEN);
+	assert_null(jviews_find(&vs, "motif"));
+
+	/* the check recomputes; one altered view hash shows once */
+	e[0].view_hash[0] ^= 1;
+	assert_false(jviews_check(&check, &e[0]));
+	assert_true(jviews_check(&check, &e[1]));
+	assert_true(jviews_check(&check, &e[2]));
+	for (int i = 0; i < 3; i++)
+		jentry_clear(&e[i]);
+	jviews_clear(&vs);
+	jviews_clear(&check);
+}
+
 static void test_kind_names(void **state)
 {
 	enum jkind k;
@@ -147,6 +273,18 @@ static void test_api_view(void **state)
 	assert_int_equal(json_integer_value(json_object_get(o, "granted_delta_gpu_seconds")), 0);
 	assert_true(json_is_null(json_object_get(o, "max_gpus")));
 	assert_int_equal(strlen(json_string_value(json_object_get(o, "hash"))), 64);
+	assert_true(json_is_null(json_object_get(o, "salt")));
+	assert_int_equal(strlen(json_string_value(json_object_get(o, "view_hash"))), 64);
+	json_decref(o);
+
+	/* a consortium's view: its salt and view hash, none of the global chain */
+	jentry_salt(&e);
+	o = jentry_to_view_json(&e, 9 * 3600);
+	assert_null(json_object_get(o, "hash"));
+	assert_null(json_object_get(o, "prev_hash"));
+	assert_int_equal(strlen(json_string_value(json_object_get(o, "salt"))), 32);
+	assert_int_equal(strlen(json_string_value(json_object_get(o, "view_hash"))), 64);
+	assert_int_equal(json_integer_value(json_object_get(o, "seq")), 7);
 	json_decref(o);
 	jentry_clear(&e);
 }
@@ -170,6 +308,9 @@ int main(void)
 		cmocka_unit_test(test_canonical_text),
 		cmocka_unit_test(test_hash_is_documented_sha256),
 		cmocka_unit_test(test_every_field_is_covered),
+		cmocka_unit_test(test_salted_canonical),
+		cmocka_unit_test(test_from_canonical),
+		cmocka_unit_test(test_views),
 		cmocka_unit_test(test_kind_names),
 		cmocka_unit_test(test_hex_round_trip),
 		cmocka_unit_test(test_api_view),

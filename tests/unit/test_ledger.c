@@ -1800,7 +1800,8 @@ static void test_journal_any_change_shows(void **state)
 	assert_non_null(e);
 	assert_true(jentry_hash_ok(e));
 
-	for (int field = 0; field < 19; field++) {
+	assert_true(e->salted);
+	for (int field = 0; field < 21; field++) {
 		struct jentry c = {0};
 		jentry_copy(&c, e);
 		assert_true(jentry_hash_ok(&c));
@@ -1824,6 +1825,8 @@ static void test_journal_any_change_shows(void **state)
 		case 16: c.max_gpus = 1; break;
 		case 17: swap_str(&c.reason, NULL); break;
 		case 18: c.prev_hash[7] ^= 1; break;
+		case 19: c.salt[3] ^= 1; break;
+		case 20: c.salted = false; break;
 		}
 		if (jentry_hash_ok(&c))
 			fail_msg("changing field %d went unnoticed", field);
@@ -2028,6 +2031,11 @@ static void test_load_reproduces(void **state)
 	char *cause = NULL;
 	ledger_head_hash(f->l, head);
 	ledger_load_head(l2, ledger_head_seq(f->l), head, 3);
+	for (size_t i = 0; i < f->cfg->n_consortia; i++) {
+		const struct jview *v = ledger_view(f->l, f->cfg->consortia[i].id);
+		if (v)
+			ledger_load_view(l2, v->consortium, v->entries, v->last_seq, v->head);
+	}
 	const struct balance **bs;
 	size_t n = ledger_balances(f->l, &bs);
 	for (size_t i = 0; i < n; i++)
@@ -2057,17 +2065,34 @@ static void test_load_reproduces(void **state)
 					   T("2026-04-30"), T("2026-05-02"), false), -EINVAL);
 		expect_err(f, ERR_NOT_ACTIVE, NULL);
 	}
-	/* and the same success continues the chain identically */
-	uint8_t h1[HASH_LEN], h2[HASH_LEN];
+	/*
+	 * and the same success continues both chains alike: the two entries
+	 * differ in their random salts only, and each continues lg's view
+	 */
+	struct jentry e1, e2;
+	uint8_t view[HASH_LEN], want[HASH_LEN];
+	memcpy(view, ledger_view(l1, "lg")->head, HASH_LEN);
+	assert_int_equal(ledger_view(l2, "lg")->entries, ledger_view(l1, "lg")->entries);
 	f->l = l1;
 	assert_string_equal(alloc_ok(f, now, "lg", "ncloud-h200", 8, T("2026-03-06"),
 				     T("2026-03-07")), "A-000004");
+	jentry_copy(&e1, &f->last.v[0]);
 	f->l = l2;
 	assert_string_equal(alloc_ok(f, now, "lg", "ncloud-h200", 8, T("2026-03-06"),
 				     T("2026-03-07")), "A-000004");
-	ledger_head_hash(l1, h1);
-	ledger_head_hash(l2, h2);
-	assert_memory_equal(h1, h2, HASH_LEN);
+	jentry_copy(&e2, &f->last.v[0]);
+	assert_memory_equal(e1.prev_hash, e2.prev_hash, HASH_LEN);
+	assert_memory_not_equal(e1.salt, e2.salt, SALT_LEN);
+	jentry_view_hash(&e2, view, want);
+	assert_memory_equal(e2.view_hash, want, HASH_LEN);
+	assert_memory_equal(ledger_view(l2, "lg")->head, want, HASH_LEN);
+	memcpy(e2.salt, e1.salt, SALT_LEN);
+	jentry_seal(&e2);
+	assert_memory_equal(e1.hash, e2.hash, HASH_LEN);
+	jentry_view_hash(&e2, view, want);
+	assert_memory_equal(e1.view_hash, want, HASH_LEN);
+	jentry_clear(&e1);
+	jentry_clear(&e2);
 	f->l = l1;
 	ledger_free(l2);
 }

@@ -22,6 +22,7 @@
 
 #include "daemon/journal.h"
 #include "daemon/model.h"
+#include "daemon/schema.h"
 #include "daemon/store.h"
 #include "daemon/timefmt.h"
 #include "daemon/util.h"
@@ -715,6 +716,9 @@ static int jcheck_cb(void *arg, const struct jentry *e)
 	assert_int_equal(e->max_gpus, w->max_gpus);
 	assert_memory_equal(e->prev_hash, w->prev_hash, HASH_LEN);
 	assert_memory_equal(e->hash, w->hash, HASH_LEN);
+	assert_int_equal(e->salted, w->salted);
+	assert_memory_equal(e->salt, w->salt, SALT_LEN);
+	assert_memory_equal(e->view_hash, w->view_hash, HASH_LEN);
 	return 0;
 }
 
@@ -728,11 +732,79 @@ static void test_journal_roundtrip(void **state)
 	for (int i = 0; i < HASH_LEN; i++) {
 		r.hash[i] = (uint8_t)(0xa0 + i);
 		r.prev_hash[i] = (uint8_t)i;
+		r.view_hash[i] = (uint8_t)(0x40 + i);
 	}
+	r.salted = true;
+	for (int i = 0; i < SALT_LEN; i++)
+		r.salt[i] = (uint8_t)(0xf0 - i);
 	append_ok(s, &r, NULL);
 	struct jcheck c = {&r, 0};
 	assert_int_equal(store_journal_each(s, 0, NULL, 0, jcheck_cb, &c), 0);
 	assert_int_equal(c.n, 1);
+
+	/* an entry as written before salts existed keeps having none */
+	struct jentry n = reserve(2, "lg", "A-000008", "skt", 1, 0, 10);
+	append_ok(s, &n, NULL);
+	c.want = &n;
+	assert_int_equal(store_journal_each(s, 1, NULL, 0, jcheck_cb, &c), 0);
+	assert_int_equal(c.n, 2);
+}
+
+struct view_list {
+	char consortium[4][16];
+	int64_t entries[4], last_seq[4];
+	uint8_t head[4][HASH_LEN];
+	int n;
+};
+
+static int view_cb(void *arg, const char *consortium, int64_t entries, int64_t last_seq,
+		   const uint8_t head[HASH_LEN])
+{
+	struct view_list *l = arg;
+	assert_true(l->n < 4);
+	snprintf(l->consortium[l->n], sizeof(l->consortium[0]), "%s", consortium);
+	l->entries[l->n] = entries;
+	l->last_seq[l->n] = last_seq;
+	memcpy(l->head[l->n], head, HASH_LEN);
+	l->n++;
+	return 0;
+}
+
+/* The heads of the consortia's views, and a view's hash at a seq. */
+static void test_views(void **state)
+{
+	struct store *s = *state;
+	static const char *const who[] = {"lg", "motif", "lg", "upstage", "lg", "motif"};
+	struct view_list l = {.n = 0};
+	uint8_t h[HASH_LEN], zeros[HASH_LEN] = {0};
+
+	for (int i = 0; i < 6; i++) {
+		struct jentry e = grant(i + 1, who[i], "p1", "B200", 100);
+		memset(e.view_hash, 0x10 + i, HASH_LEN);
+		append_ok(s, &e, NULL);
+	}
+	assert_int_equal(store_views_each(s, view_cb, &l), 0);
+	assert_int_equal(l.n, 3);
+	assert_string_equal(l.consortium[0], "lg");
+	assert_int_equal(l.entries[0], 3);
+	assert_int_equal(l.last_seq[0], 5);
+	memset(h, 0x14, HASH_LEN);
+	assert_memory_equal(l.head[0], h, HASH_LEN);
+	assert_string_equal(l.consortium[1], "motif");
+	assert_int_equal(l.entries[1], 2);
+	assert_int_equal(l.last_seq[1], 6);
+
+	assert_int_equal(store_view_at(s, "lg", 4, h), 0);
+	uint8_t want[HASH_LEN];
+	memset(want, 0x12, HASH_LEN);	/* seq 3, lg's last at or before 4 */
+	assert_memory_equal(h, want, HASH_LEN);
+	assert_int_equal(store_view_at(s, "lg", 0, h), 0);
+	assert_memory_equal(h, zeros, HASH_LEN);
+	assert_int_equal(store_view_at(s, "upstage", 99, h), 0);
+	memset(want, 0x13, HASH_LEN);
+	assert_memory_equal(h, want, HASH_LEN);
+	assert_int_equal(store_view_at(s, "nosuch", 99, h), 0);
+	assert_memory_equal(h, zeros, HASH_LEN);
 }
 
 static void test_journal_each_filters(void **state)
@@ -1281,6 +1353,17 @@ static void test_model_copy_clear(void **state)
 
 #define MEM_TEST(f) cmocka_unit_test_setup_teardown(f, store_setup, store_teardown)
 
+/* A database as a build of schema version v made it: the first v files. */
+static void make_version(const char *path, unsigned v)
+{
+	char sql[64];
+	assert_true(v <= schema_count);
+	for (unsigned i = 0; i < v; i++)
+		raw_exec(path, schema_files[i].sql);
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %u", v);
+	raw_exec(path, sql);
+}
+
 /* A version-1 database is migrated: active rows start their stretch at since. */
 static void test_migrates_version_1(void **state)
 {
@@ -1288,11 +1371,9 @@ static void test_migrates_version_1(void **state)
 	struct cs_list l = {.n = 0};
 
 	tmpdb_make(&t);
-	store_close(open_ok(t.path));
-	raw_exec(t.path, "ALTER TABLE consortium_state DROP COLUMN active_from;"
-		 "INSERT INTO consortium_state (consortium, status, since)"
-		 " VALUES ('lg', 'active', 500), ('naver', 'eliminated', 700);"
-		 "PRAGMA user_version = 1;");
+	make_version(t.path, 1);
+	raw_exec(t.path, "INSERT INTO consortium_state (consortium, status, since)"
+		 " VALUES ('lg', 'active', 500), ('naver', 'eliminated', 700);");
 	struct store *s = open_ok(t.path);
 	assert_int_equal(store_schema_version(s), store_schema_latest());
 	assert_int_equal(store_cstates_each(s, cs_cb, &l), 0);
@@ -1300,6 +1381,122 @@ static void test_migrates_version_1(void **state)
 	assert_int_equal(l.v[0].active_from, 500);
 	assert_true(l.v[1].active_from == TIME_MIN);
 	store_close(s);
+	tmpdb_remove(&t);
+}
+
+/* An entry into a version-2 journal, which has no salt and no view hash. */
+static void raw_insert_v2(const char *path, const struct jentry *e)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "INSERT INTO journal (seq, time, kind, actor,"
+		" request_id, consortium, phase, gpu, granted_delta, reason, prev_hash, hash)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)", -1, &st, NULL),
+		SQLITE_OK);
+	sqlite3_bind_int64(st, 1, e->seq);
+	sqlite3_bind_int64(st, 2, e->time);
+	sqlite3_bind_text(st, 3, jkind_name(e->kind), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, e->actor, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, e->request_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, e->consortium, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 7, e->phase, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 8, e->gpu, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 9, e->granted_delta);
+	sqlite3_bind_text(st, 10, e->reason, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 11, e->prev_hash, HASH_LEN, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 12, e->hash, HASH_LEN, SQLITE_STATIC);
+	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+}
+
+/* Checks both chains from scratch, and how many entries have a salt. */
+struct chains {
+	uint8_t prev[HASH_LEN];
+	struct jviews views;
+	int n, salted;
+};
+
+static int chains_cb(void *arg, const struct jentry *e)
+{
+	struct chains *c = arg;
+	assert_memory_equal(e->prev_hash, c->prev, HASH_LEN);
+	assert_true(jentry_hash_ok(e));
+	assert_true(jviews_check(&c->views, e));
+	memcpy(c->prev, e->hash, HASH_LEN);
+	c->n++;
+	c->salted += e->salted;
+	return 0;
+}
+
+static int load_views_cb(void *arg, const char *consortium, int64_t entries, int64_t last_seq,
+			 const uint8_t head[HASH_LEN])
+{
+	jviews_set(arg, consortium, entries, last_seq, head);
+	return 0;
+}
+
+/*
+ * A version-2 database: its entries keep their encoding and their hashes
+ * (no salt), get their view hashes, and a new entry continues both chains
+ * with a salt.
+ */
+static void test_migrates_version_2(void **state)
+{
+	struct tmpdb t;
+	struct jentry e[3] = {
+		grant(1, "lg", "p1", "B200", 100),
+		grant(2, "motif", "p1", "B200", 200),
+		grant(3, "lg", "p1", "B200", 300),
+	};
+	uint8_t prev[HASH_LEN] = {0};
+
+	tmpdb_make(&t);
+	make_version(t.path, 2);
+	for (int i = 0; i < 3; i++) {
+		memcpy(e[i].prev_hash, prev, HASH_LEN);
+		jentry_seal(&e[i]);
+		memcpy(prev, e[i].hash, HASH_LEN);
+		raw_insert_v2(t.path, &e[i]);
+	}
+	struct store *s = open_ok(t.path);
+	assert_int_equal(store_schema_version(s), store_schema_latest());
+	struct chains c = {.n = 0};
+	assert_int_equal(store_journal_each(s, 0, NULL, 0, chains_cb, &c), 0);
+	assert_int_equal(c.n, 3);
+	assert_int_equal(c.salted, 0);
+	int64_t seq;
+	uint8_t head[HASH_LEN];
+	assert_int_equal(store_journal_head(s, &seq, head), 0);
+	assert_memory_equal(head, e[2].hash, HASH_LEN);	/* the old hashes stand */
+
+	struct jviews loaded = {0};
+	assert_int_equal(store_views_each(s, load_views_cb, &loaded), 0);
+	assert_int_equal(loaded.n, 2);
+	assert_int_equal(jviews_find(&loaded, "lg")->entries, 2);
+	assert_int_equal(jviews_find(&loaded, "lg")->last_seq, 3);
+	assert_memory_equal(jviews_find(&loaded, "lg")->head,
+			    jviews_find(&c.views, "lg")->head, HASH_LEN);
+
+	struct jentry n = grant(4, "lg", "p1", "B200", 400);
+	memcpy(n.prev_hash, prev, HASH_LEN);
+	jentry_salt(&n);
+	jentry_seal(&n);
+	jviews_seal(&loaded, &n);
+	append_ok(s, &n, NULL);
+	store_close(s);
+
+	s = open_ok(t.path);
+	jviews_clear(&c.views);
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(store_journal_each(s, 0, NULL, 0, chains_cb, &c), 0);
+	assert_int_equal(c.n, 4);
+	assert_int_equal(c.salted, 1);
+	store_close(s);
+	jviews_clear(&c.views);
+	jviews_clear(&loaded);
 	tmpdb_remove(&t);
 }
 
@@ -1313,6 +1510,7 @@ int main(void)
 		cmocka_unit_test(test_reopen_keeps_data),
 		cmocka_unit_test(test_newer_schema_refused),
 		cmocka_unit_test(test_migrates_version_1),
+		cmocka_unit_test(test_migrates_version_2),
 		cmocka_unit_test(test_not_a_database),
 		cmocka_unit_test(test_unopenable_path),
 		MEM_TEST(test_grant_adjust_cap_expire),
@@ -1321,6 +1519,7 @@ int main(void)
 		MEM_TEST(test_eliminate_reinstate),
 		MEM_TEST(test_journal_roundtrip),
 		MEM_TEST(test_journal_each_filters),
+		MEM_TEST(test_views),
 		MEM_TEST(test_nested_iteration),
 		MEM_TEST(test_head),
 		MEM_TEST(test_allocations_filters),
