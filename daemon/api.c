@@ -39,6 +39,7 @@ struct call {
 	uint64_t start_us;
 	int64_t now;
 	enum proto_req req;
+	int route;		/* req once matched, -1 before (metrics) */
 	char *params[PROTO_MAX_PARAMS];
 	struct {
 		char *key;
@@ -61,12 +62,15 @@ typedef void (*handler_fn)(struct call *c);
 
 /* --- replies ----------------------------------------------------------- */
 
-static void finish(struct call *c, int status, char *body)
+/* Sends body (taken) with its content type (static; NULL for JSON). */
+static void finish_as(struct call *c, int status, const char *content_type, char *body)
 {
 	struct held_reply h = {
 		.req = c->r,
 		.status = status,
 		.body = body,
+		.content_type = content_type,
+		.route = c->route,
 		.request_id = xstrdup(c->request_id),
 		.actor = xstrdup(c->who.name),
 		.method = xstrdup(c->http->method),
@@ -74,6 +78,11 @@ static void finish(struct call *c, int status, char *body)
 		.start_us = c->start_us,
 	};
 	writer_reply(c->api->writer, &h);
+}
+
+static void finish(struct call *c, int status, char *body)
+{
+	finish_as(c, status, NULL, body);
 }
 
 /* Takes o. A successful POST's answer is kept for idempotent retries. */
@@ -103,6 +112,7 @@ static void reply_error(struct call *c, enum error_code code, json_t *details,
 			  "code", error_name(code), "message", msg);
 	json_t *o = error_json(code, msg, details);
 	free(msg);
+	metrics_refusal(c->api->metrics, code);
 	c->mutating = false;	/* refusals are not remembered */
 	reply(c, status, o);
 }
@@ -601,6 +611,21 @@ static void h_journal(struct call *c)
 	reply(c, 200, json_pack("{s:o}", "entries", p.arr));
 }
 
+/* GET /metrics: Prometheus text. Held behind an open batch like any read. */
+static void h_metrics(struct call *c)
+{
+	struct buf out = {0};
+	const struct metrics_state st = {
+		.ledger = c->api->ledger,
+		.cfg = c->api->cfg,
+		.now = clock_now(c->api->clock),
+		.commits = c->api->writer->commits,
+		.commit_failures = c->api->writer->failed_commits,
+	};
+	metrics_render(c->api->metrics, &st, &out);
+	finish_as(c, 200, "text/plain; version=0.0.4; charset=utf-8", buf_take(&out));
+}
+
 static void h_verify(struct call *c)
 {
 	struct audit *a;
@@ -1047,7 +1072,8 @@ static int idempotent_replay(struct call *c)
 void api_handle(void *arg, struct server_req *r)
 {
 	struct api *api = arg;
-	struct call c = {.api = api, .r = r, .http = server_req_http(r), .start_us = uv_hrtime() / 1000};
+	struct call c = {.api = api, .r = r, .http = server_req_http(r), .start_us = uv_hrtime() / 1000,
+			 .route = -1};
 	bool path_known = false;
 
 	c.now = clock_now(api->clock);
@@ -1078,6 +1104,7 @@ void api_handle(void *arg, struct server_req *r)
 		goto out;
 	}
 	c.req = (enum proto_req)req;
+	c.route = req;
 	const struct proto_request *rt = proto_request(c.req);
 	if (c.who.role < routes[c.req].least) {
 		reply_error(&c, ERR_FORBIDDEN, NULL, "%s may not %s %s", role_name(c.who.role),

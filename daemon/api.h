@@ -17,6 +17,7 @@
 #include "daemon/config.h"
 #include "daemon/follow.h"
 #include "daemon/ledger.h"
+#include "daemon/metrics.h"
 #include "daemon/sched.h"
 #include "daemon/server.h"
 #include "daemon/store.h"
@@ -36,6 +37,7 @@ struct api {
 	struct sched *sched;
 	struct clock *clock;
 	struct follow *follow;
+	struct metrics *metrics;
 	uid_t uid;		/* the daemon's own user: always admin */
 	uint64_t started_ms;	/* uv_now() at start, for the uptime */
 };

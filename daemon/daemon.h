@@ -18,6 +18,7 @@
 #include "daemon/config.h"
 #include "daemon/follow.h"
 #include "daemon/ledger.h"
+#include "daemon/metrics.h"
 #include "daemon/sched.h"
 #include "daemon/sdnotify.h"
 #include "daemon/server.h"
@@ -40,6 +41,7 @@ struct daemon {
 	struct follow follow;
 	struct api api;		/* what the request handlers see */
 
+	struct metrics metrics;	/* GET /metrics */
 	struct sdnotify notify;	/* systemd: READY=1, WATCHDOG=1, ... */
 
 	uv_signal_t sig_term, sig_int, sig_hup, sig_usr1;

@@ -279,6 +279,14 @@ size_t ledger_allocs(const struct ledger *l, const struct alloc *const **out)
 	return l->n_allocs;
 }
 
+int64_t ledger_pool_booked(const struct ledger *l, const char *pool, int64_t t)
+{
+	for (size_t i = 0; i < l->n_pools; i++)
+		if (strcmp(l->pools[i].pool, pool) == 0)
+			return timeline_at(l->pools[i].tl, t);
+	return 0;
+}
+
 static void alloc_insert(struct ledger *l, struct alloc *a)
 {
 	bool found;

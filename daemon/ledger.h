@@ -142,3 +142,5 @@ const struct cstate *ledger_cstate(const struct ledger *l, const char *consortiu
 const struct alloc *ledger_alloc(const struct ledger *l, const char *id);
 /* Live allocations, in id order. */
 size_t ledger_allocs(const struct ledger *l, const struct alloc *const **out);
+/* GPUs of pool booked at instant t (its timeline's level; O(log n)). */
+int64_t ledger_pool_booked(const struct ledger *l, const char *pool, int64_t t);

@@ -116,10 +116,12 @@ static void on_commit_failed(void *arg, int err)
 	}
 }
 
-static void on_reply(void *arg, struct server_req *r, int status, char *body)
+static void on_reply(void *arg, struct server_req *r, int status, const char *content_type,
+		     char *body)
 {
 	(void)arg;
-	server_reply(r, status, "application/json", body, body ? strlen(body) : 0);
+	server_reply(r, status, content_type ? content_type : "application/json", body,
+		     body ? strlen(body) : 0);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -379,6 +381,8 @@ int main(int argc, char **argv)
 		.arg = &d,
 	};
 	writer_init(&d.writer, d.loop, d.store, &d.clock, &hooks);
+	metrics_init(&d.metrics);
+	d.writer.metrics = &d.metrics;
 	sched_init(&d.sched, d.loop, &d.clock, &d.writer, d.ledger);
 	follow_init(&d.follow);
 	uv_signal_init(d.loop, &d.sig_term);
@@ -394,6 +398,7 @@ int main(int argc, char **argv)
 		.sched = &d.sched,
 		.clock = &d.clock,
 		.follow = &d.follow,
+		.metrics = &d.metrics,
 		.uid = getuid(),
 		.started_ms = uv_now(d.loop),
 	};

@@ -40,7 +40,8 @@ static void send_reply(struct writer *w, struct held_reply *r)
 		  "request_id", r->request_id, "actor", r->actor,
 		  "method", r->method, "path", r->path, "status", r->status,
 		  "duration_us", (json_int_t)(now_us() - r->start_us));
-	w->hooks.reply(w->hooks.arg, r->req, r->status, r->body);
+	metrics_request(w->metrics, r->route, r->status, now_us() - r->start_us);
+	w->hooks.reply(w->hooks.arg, r->req, r->status, r->content_type, r->body);
 	free(r->request_id);
 	free(r->actor);
 	free(r->method);
@@ -180,6 +181,7 @@ static int commit(struct writer *w, struct batch *b, size_t n_held)
 	if (rc == 0) {
 		w->commits++;
 		w->committed_entries += b->entries.n;
+		metrics_batch(w->metrics, b->entries.n);
 		if (w->hooks.committed)
 			w->hooks.committed(w->hooks.arg, b->entries.v, b->entries.n);
 	} else {
@@ -215,6 +217,7 @@ int writer_flush(struct writer *w)
 			free(r->body);
 			r->body = error_body(ERR_STORAGE_UNAVAILABLE, COMMIT_FAILED_MESSAGE, NULL);
 			r->status = error_status(ERR_STORAGE_UNAVAILABLE);
+			r->content_type = NULL;
 		}
 		send_reply(w, r);
 	}

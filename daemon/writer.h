@@ -18,6 +18,7 @@
 
 #include "daemon/clock.h"
 #include "daemon/journal.h"
+#include "daemon/metrics.h"
 #include "daemon/state.h"
 #include "daemon/store.h"
 
@@ -28,6 +29,8 @@ struct held_reply {
 	struct server_req *req;	/* opaque to the writer; handed to the reply hook */
 	int status;
 	char *body;
+	const char *content_type;	/* static; NULL is application/json */
+	int route;		/* enum proto_req, or -1: for the metrics */
 	/* for the request log line */
 	char *request_id;
 	char *actor;
@@ -48,8 +51,13 @@ struct writer_hooks {
 	 * refused: this is where the owner rebuilds it.
 	 */
 	void (*failed)(void *arg, int err);
-	/* Delivers a reply; takes body (may be NULL). Required. */
-	void (*reply)(void *arg, struct server_req *req, int status, char *body);
+	/*
+	 * Delivers a reply; takes body (may be NULL). content_type is static,
+	 * NULL for application/json (a failed batch's 503 is always JSON).
+	 * Required.
+	 */
+	void (*reply)(void *arg, struct server_req *req, int status, const char *content_type,
+		      char *body);
 	void *arg;
 };
 
@@ -67,6 +75,9 @@ struct writer {
 	size_t n_held;
 	uv_idle_t idle;
 	bool idle_on;
+
+	/* where replies and commits are counted; NULL for none. Set by the owner. */
+	struct metrics *metrics;
 
 	/* counters, for /v1/status */
 	uint64_t commits;

@@ -114,7 +114,8 @@ static void on_failed(void *arg, int err)
 	e->ledger = l;
 }
 
-static void on_reply(void *arg, struct server_req *req, int status, char *body)
+static void on_reply(void *arg, struct server_req *req, int status, const char *content_type,
+		     char *body)
 {
 	struct env *e = arg;
 	assert_true(e->n_replies < MAX_REPLIES);
