@@ -393,15 +393,48 @@ static json_t *alloc_json(const struct call *c, const struct alloc *a)
 			 "created", time_json(c, a->created));
 }
 
+/*
+ * An entry as the caller may see it: a consortium gets its view (salt and
+ * view hash), never the global chain's hashes, which would let it test
+ * guesses about the entries between its own.
+ */
+static json_t *entry_json(const struct call *c, const struct jentry *e)
+{
+	int32_t tz = c->api->cfg->tz_offset;
+	return c->who.role == ROLE_CONSORTIUM ? jentry_to_view_json(e, tz) : jentry_to_json(e, tz);
+}
+
 static json_t *entries_json(const struct call *c, const struct jlist *l)
 {
 	json_t *arr = json_array();
 	for (size_t i = 0; i < l->n; i++)
-		json_array_append_new(arr, jentry_to_json(&l->v[i], c->api->cfg->tz_offset));
+		json_array_append_new(arr, entry_json(c, &l->v[i]));
 	return arr;
 }
 
 /* --- handlers ---------------------------------------------------------- */
+
+/*
+ * What a consortium is told of the daemon: its own part of the journal (how
+ * many entries, the last seq, its view hash), none of the global head or
+ * counters, which would say how much the others do.
+ */
+static json_t *status_of_consortium(const struct call *c)
+{
+	static const uint8_t zeros[HASH_LEN];
+	const struct jview *v = ledger_view(c->api->ledger, c->who.consortium);
+	char hex[HASH_HEX_LEN + 1];
+
+	hash_hex(v ? v->head : zeros, hex);
+	return json_pack("{s:s, s:I, s:o, s:s, s:{s:I, s:I, s:s}, s:{s:s, s:s}}",
+			 "version", GPULEDGER_VERSION,
+			 "uptime_s", (json_int_t)((uv_now(c->api->loop) - c->api->started_ms) / 1000),
+			 "clock", time_json(c, c->now),
+			 "clock_mode", clock_simulated(c->api->clock) ? "simulated" : "real",
+			 "journal", "entries", (json_int_t)(v ? v->entries : 0),
+			 "last_seq", (json_int_t)(v ? v->last_seq : 0), "view_hash", hex,
+			 "you", "role", role_name(c->who.role), "consortium", c->who.consortium);
+}
 
 static void h_status(struct call *c)
 {
@@ -409,6 +442,10 @@ static void h_status(struct call *c)
 	char hex[HASH_HEX_LEN + 1];
 
 	settle(c);
+	if (c->who.role == ROLE_CONSORTIUM) {
+		reply(c, 200, status_of_consortium(c));
+		return;
+	}
 	ledger_head_hash(c->api->ledger, hash);
 	hash_hex(hash, hex);
 	json_t *o = json_pack("{s:s, s:I, s:o, s:s, s:{s:I, s:s}, s:{s:I, s:I, s:I, s:I, s:I},"
@@ -570,7 +607,7 @@ struct journal_page {
 static int journal_row(void *arg, const struct jentry *e)
 {
 	struct journal_page *p = arg;
-	json_array_append_new(p->arr, jentry_to_json(e, p->c->api->cfg->tz_offset));
+	json_array_append_new(p->arr, entry_json(p->c, e));
 	return 0;
 }
 
@@ -597,7 +634,7 @@ static void h_journal(struct call *c)
 	if (follow && strcmp(follow, "1") == 0) {
 		log_event(LOG_INFO, "follow", "{s:s, s:s, s:s?}", "request_id", c->request_id,
 			  "actor", c->who.name, "consortium", who);
-		follow_start(c->api->follow, c->r, who, c->api->store, since,
+		follow_start(c->api->follow, c->r, who, &c->who, c->api->store, since,
 			     c->api->cfg->tz_offset);
 		return;
 	}
@@ -624,6 +661,73 @@ static void h_metrics(struct call *c)
 	};
 	metrics_render(c->api->metrics, &st, &out);
 	finish_as(c, 200, "text/plain; version=0.0.4; charset=utf-8", buf_take(&out));
+}
+
+/* statement ---------------------------------------------------------- */
+
+struct statement_page {
+	json_t *arr;
+	uint8_t head[HASH_LEN];
+};
+
+static int statement_row(void *arg, const struct jentry *e)
+{
+	struct statement_page *p = arg;
+	char hex[HASH_HEX_LEN + 1];
+	json_t *o = jentry_canonical_json(e);
+
+	hash_hex(e->view_hash, hex);
+	json_object_set_new(o, "view_hash", json_string(hex));
+	json_array_append_new(p->arr, o);
+	memcpy(p->head, e->view_hash, HASH_LEN);
+	return 0;
+}
+
+/*
+ * One consortium's entries after since with what proves them on their own:
+ * each in its canonical encoding (salt included) with its view hash, and
+ * the view hash they continue (view_base), so that `gpuledger statement
+ * verify` can recompute the chain offline.
+ */
+static void h_statement(struct call *c)
+{
+	const char *who;
+	int64_t since = 0;
+	char base_hex[HASH_HEX_LEN + 1], head_hex[HASH_HEX_LEN + 1];
+	struct statement_page p;
+
+	settle(c);
+	if (scope(c, query_get(c, FIELD_CONSORTIUM), &who) || query_int(c, FIELD_SINCE, &since) < 0)
+		return;
+	if (who == NULL) {
+		reply_error(c, ERR_BAD_REQUEST, json_pack("{s:s}", "parameter", "consortium"),
+			    "a statement is of one consortium: give 'consortium'");
+		return;
+	}
+	if (since < 0) {
+		reply_error(c, ERR_BAD_REQUEST, json_pack("{s:s}", "parameter", "since"),
+			    "since must be >= 0");
+		return;
+	}
+	p.arr = json_array();
+	if (store_view_at(c->api->store, who, since, p.head) != 0) {
+		json_decref(p.arr);
+		reply_error(c, ERR_STORAGE_UNAVAILABLE, NULL, "cannot read the journal: %s",
+			    store_errmsg(c->api->store));
+		return;
+	}
+	hash_hex(p.head, base_hex);
+	if (store_journal_each(c->api->store, since, who, 0, statement_row, &p) != 0) {
+		json_decref(p.arr);
+		reply_error(c, ERR_STORAGE_UNAVAILABLE, NULL, "cannot read the journal: %s",
+			    store_errmsg(c->api->store));
+		return;
+	}
+	hash_hex(p.head, head_hex);
+	reply(c, 200, json_pack("{s:s, s:s, s:I, s:o, s:s, s:s, s:o}",
+				"statement", JOURNAL_STATEMENT_FORMAT, "consortium", who,
+				"since", (json_int_t)since, "time", time_json(c, c->now),
+				"view_base", base_hex, "view_head", head_hex, "entries", p.arr));
 }
 
 static void h_verify(struct call *c)

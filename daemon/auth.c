@@ -76,7 +76,7 @@ static struct {
 	struct principal who;
 } cache[AUTH_CACHE_SLOTS];
 
-static void resolve_unix_uncached(const struct config *cfg, const struct http_request *req,
+static void resolve_unix_uncached(const struct config *cfg, uid_t uid, gid_t gid,
 				  uid_t daemon_uid, struct principal *out);
 
 void auth_forget(void)
@@ -96,7 +96,7 @@ static void resolve_unix(const struct config *cfg, const struct http_request *re
 		*out = cache[slot].who;
 		return;
 	}
-	resolve_unix_uncached(cfg, req, daemon_uid, out);
+	resolve_unix_uncached(cfg, req->peer_uid, req->peer_gid, daemon_uid, out);
 	cache[slot].cfg = cfg;
 	cache[slot].uid = req->peer_uid;
 	cache[slot].gid = req->peer_gid;
@@ -104,7 +104,7 @@ static void resolve_unix(const struct config *cfg, const struct http_request *re
 	cache[slot].who = *out;
 }
 
-static void resolve_unix_uncached(const struct config *cfg, const struct http_request *req,
+static void resolve_unix_uncached(const struct config *cfg, uid_t uid, gid_t gid,
 				  uid_t daemon_uid, struct principal *out)
 {
 	struct passwd pw, *res = NULL;
@@ -112,18 +112,18 @@ static void resolve_unix_uncached(const struct config *cfg, const struct http_re
 	char groups[64][64];
 	const char *user = NULL;
 
-	if (getpwuid_r(req->peer_uid, &pw, buf, sizeof(buf), &res) == 0 && res)
+	if (getpwuid_r(uid, &pw, buf, sizeof(buf), &res) == 0 && res)
 		user = pw.pw_name;
 	if (user)
 		snprintf(out->name, sizeof(out->name), "user:%s", user);
 	else
-		snprintf(out->name, sizeof(out->name), "uid:%u", (unsigned)req->peer_uid);
+		snprintf(out->name, sizeof(out->name), "uid:%u", (unsigned)uid);
 
-	if (req->peer_uid == 0 || req->peer_uid == daemon_uid) {
+	if (uid == 0 || uid == daemon_uid) {
 		out->role = ROLE_ADMIN;
 		return;
 	}
-	size_t ng = groups_of(user, req->peer_gid, groups, 64);
+	size_t ng = groups_of(user, gid, groups, 64);
 	if (principal_match(&cfg->admins, user, groups, ng)) {
 		out->role = ROLE_ADMIN;
 		return;
@@ -144,26 +144,30 @@ static void resolve_unix_uncached(const struct config *cfg, const struct http_re
 	}
 }
 
-static void resolve_token(const struct config *cfg, const char *authz,
-			  struct principal *out)
+/* The SHA-256 of the bearer token in authz: false when there is none. */
+static bool token_hash(const char *authz, uint8_t h[32])
 {
 	static const char prefix[] = "Bearer ";
-	uint8_t h[32];
-	const struct cfg_token *match = NULL;
 
 	if (authz == NULL || strncasecmp(authz, prefix, sizeof(prefix) - 1) != 0)
-		return;
+		return false;
 	const char *tok = authz + sizeof(prefix) - 1;
 	while (*tok == ' ')
 		tok++;
 	if (*tok == '\0')
-		return;
+		return false;
 	crypto_hash_sha256(h, (const unsigned char *)tok, strlen(tok));
+	return true;
+}
+
+static void resolve_token(const struct config *cfg, const uint8_t h[32], struct principal *out)
+{
+	const struct cfg_token *match = NULL;
+
 	/* compare against every token, so the time does not depend on which matched */
 	for (size_t i = 0; i < cfg->n_tokens; i++)
-		if (sodium_memcmp(h, cfg->tokens[i].sha256, sizeof(h)) == 0)
+		if (sodium_memcmp(h, cfg->tokens[i].sha256, 32) == 0)
 			match = &cfg->tokens[i];
-	sodium_memzero(h, sizeof(h));
 	if (match == NULL)
 		return;
 	out->role = match->role;
@@ -171,14 +175,43 @@ static void resolve_token(const struct config *cfg, const char *authz,
 	snprintf(out->name, sizeof(out->name), "token:%s", match->name);
 }
 
-void auth_resolve(const struct config *cfg, const struct http_request *req,
-		  uid_t daemon_uid, struct principal *out)
+static void anonymous(struct principal *out)
 {
 	memset(out, 0, sizeof(*out));
 	out->role = ROLE_NONE;
 	snprintf(out->name, sizeof(out->name), "anonymous");
-	if (req->peer_unix)
+}
+
+void auth_credential(const struct http_request *req, struct credential *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->peer_unix = req->peer_unix;
+	out->uid = req->peer_uid;
+	out->gid = req->peer_gid;
+	if (!req->peer_unix)
+		out->has_token = token_hash(req->authorization, out->token_sha256);
+}
+
+void auth_resolve_credential(const struct config *cfg, const struct credential *cred,
+			     uid_t daemon_uid, struct principal *out)
+{
+	anonymous(out);
+	if (cred->peer_unix)
+		resolve_unix_uncached(cfg, cred->uid, cred->gid, daemon_uid, out);
+	else if (cred->has_token)
+		resolve_token(cfg, cred->token_sha256, out);
+}
+
+void auth_resolve(const struct config *cfg, const struct http_request *req,
+		  uid_t daemon_uid, struct principal *out)
+{
+	uint8_t h[32];
+
+	anonymous(out);
+	if (req->peer_unix) {
 		resolve_unix(cfg, req, daemon_uid, out);
-	else
-		resolve_token(cfg, req->authorization, out);
+	} else if (token_hash(req->authorization, h)) {
+		resolve_token(cfg, h, out);
+		sodium_memzero(h, sizeof(h));
+	}
 }

@@ -138,6 +138,13 @@ json_t *jentry_to_json(const struct jentry *e, int32_t tz_offset);
 json_t *jentry_to_view_json(const struct jentry *e, int32_t tz_offset);
 
 /*
+ * A statement (GET /v1/statement, `gpuledger statement`): one consortium's
+ * entries in their canonical encoding, each with its view_hash, and the
+ * view hash they continue. Its "statement" key names this format.
+ */
+#define JOURNAL_STATEMENT_FORMAT "gpuledger-statement-1"
+
+/*
  * The heads of every consortium's view chain: how many entries it has, its
  * last seq and view hash. Used by whoever seals entries (the ledger),
  * checks them (the audit) or fills them in (the store's migration).

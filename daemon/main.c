@@ -221,6 +221,7 @@ static void apply_config(struct daemon *d)
 	d->cfg = cfg;
 	share(d);
 	auth_forget();	/* cached roles point into the old config */
+	follow_revalidate(&d->follow, cfg, d->api.uid);	/* revoked credentials stop streaming */
 	log_event(LOG_INFO, "config_reloaded", "{s:s, s:i, s:i, s:i}", "file", d->config_path,
 		  "phases", (int)cfg->n_phases, "pools", (int)cfg->n_pools,
 		  "consortia", (int)cfg->n_consortia);

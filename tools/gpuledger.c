@@ -8,7 +8,7 @@
  * options, exec), as tmux's cmd-*.c do, so that prefix lookup, argument
  * checks and help all come from the same place. Amounts are exact integer
  * GPU-seconds; GPU-hours are parsed and printed as decimals without floating
- * point. Only `token new` works without a daemon.
+ * point. Only `token new` and `statement verify` work without a daemon.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -28,6 +28,7 @@
 
 #include "daemon/error.h"
 #include "daemon/grammar.h"
+#include "daemon/journal.h"
 #include "daemon/proto.h"
 #include "daemon/timefmt.h"
 #include "daemon/util.h"
@@ -83,6 +84,7 @@ struct cmd_entry {
 	struct flag_spec flags[MAX_FLAGS];	/* ends at a NULL name */
 	int min_args, max_args;
 	bool local;			/* needs no daemon */
+	const char *local_sub;		/* nor with this first argument */
 	int (*exec)(struct cli *cli, struct cmd_args *a);
 };
 
@@ -934,7 +936,15 @@ static int cmd_status(struct cli *cli, struct cmd_args *a)
 				       jsv(j, "clock_mode")));
 	kv_add(&kv, "uptime", jint(j, "uptime_s", &up) ? duration_text(up)
 						      : xstrdup("-"));
-	{
+	if (json_is_integer(jget(jn, "entries"))) {
+		/* a consortium: its own entries, never the global head */
+		char *n = jtext(jn, "entries"), *seq = jtext(jn, "last_seq");
+		const char *view = jstr(jn, "view_hash");
+		kv_add(&kv, "your journal", xasprintf("%s entries, last seq %s, view hash %.*s",
+			n, seq, HASH_PREFIX, view ? view : "-"));
+		free(n);
+		free(seq);
+	} else {
 		char *seq = jtext(jn, "seq");
 		kv_add(&kv, "journal head", xasprintf("seq %s, hash %.*s", seq,
 			HASH_PREFIX, hash ? hash : "-"));
@@ -1598,6 +1608,160 @@ static int cmd_verify(struct cli *cli, struct cmd_args *a)
 	return ok ? 0 : EXIT_REFUSED;
 }
 
+/*
+ * statement verify: the checks of one statement, offline. A problem goes
+ * into *why (static or malloc'd into *owned) with the seq it is at.
+ */
+struct stmt_check {
+	const char *why;
+	char *owned;
+	int64_t seq;		/* where it failed; 0 = the document itself */
+	size_t entries;
+	int64_t first, last;
+};
+
+static bool stmt_hash(const json_t *o, const char *key, uint8_t out[HASH_LEN])
+{
+	const char *s = jstr(o, key);
+	return s && strlen(s) == HASH_HEX_LEN && hash_unhex(s, out) == 0;
+}
+
+static bool stmt_fail(struct stmt_check *k, int64_t seq, const char *why)
+{
+	k->seq = seq;
+	k->why = why;
+	return false;
+}
+
+/* Recomputes every entry's canonical encoding and the view chain. */
+static bool statement_check(const json_t *doc, struct stmt_check *k)
+{
+	uint8_t prev[HASH_LEN], head[HASH_LEN], want[HASH_LEN], got[HASH_LEN];
+	const char *cons = jstr(doc, "consortium");
+	const json_t *arr = jget(doc, "entries"), *item;
+	int64_t since, last = 0;
+	size_t i;
+
+	if (!json_is_object(doc) || !jstr(doc, "statement") ||
+	    strcmp(jstr(doc, "statement"), JOURNAL_STATEMENT_FORMAT) != 0)
+		return stmt_fail(k, 0, "not a statement (\"statement\": \""
+				 JOURNAL_STATEMENT_FORMAT "\" missing)");
+	if (!cons || !jint(doc, "since", &since) || since < 0 || !json_is_array(arr) ||
+	    !stmt_hash(doc, "view_base", prev) || !stmt_hash(doc, "view_head", head))
+		return stmt_fail(k, 0, "the statement lacks consortium, since, view_base, "
+				 "view_head or entries, or one is of the wrong type");
+	last = since;
+	json_array_foreach(arr, i, item) {
+		struct jentry e;
+		const char *why;
+		json_t *canon = json_is_object(item) ? json_deep_copy(item) : NULL;
+		bool has_view = canon && stmt_hash(canon, "view_hash", got);
+
+		if (canon)
+			json_object_del(canon, "view_hash");
+		int rc = has_view ? jentry_from_canonical_json(canon, &e, &why) : -1;
+		json_decref(canon);
+		if (rc != 0) {
+			int64_t seq = 0;
+			jint(item, "seq", &seq);
+			return stmt_fail(k, seq, has_view ? why : "an entry without a view_hash");
+		}
+		k->seq = e.seq;
+		if (e.seq <= last)
+			k->why = "the entries are not in ascending seq order after 'since'";
+		else if (e.consortium == NULL || strcmp(e.consortium, cons) != 0)
+			k->why = "an entry of another consortium";
+		jentry_view_hash(&e, prev, want);
+		if (!k->why && sodium_memcmp(want, got, HASH_LEN) != 0)
+			k->why = "view_hash does not match the entry and the one before it "
+				 "(the entry or an earlier one was altered, or one is missing)";
+		jentry_clear(&e);
+		if (k->why)
+			return false;
+		if (k->entries++ == 0)
+			k->first = k->seq;
+		last = k->last = k->seq;
+		memcpy(prev, got, HASH_LEN);
+	}
+	if (sodium_memcmp(prev, head, HASH_LEN) != 0)
+		return stmt_fail(k, 0, "view_head is not the last entry's view_hash "
+				 "(entries were removed from the end)");
+	return true;
+}
+
+static int statement_verify(struct cli *cli, const char *path)
+{
+	struct stmt_check k = { 0 };
+	json_error_t je;
+	json_t *doc;
+	FILE *f = fopen(path, "r");
+
+	if (!f) {
+		errmsg("statement verify %s: %s", path, strerror(errno));
+		return EXIT_DATAERR;
+	}
+	doc = json_loadf(f, JSON_REJECT_DUPLICATES, &je);
+	fclose(f);
+	bool ok = doc && statement_check(doc, &k);
+	if (!doc)
+		k.why = k.owned = xasprintf("not a JSON document (line %d: %s)", je.line, je.text);
+	if (cli->json) {
+		json_t *o = ok ? json_pack("{s:b, s:s, s:I, s:o}", "ok", 1,
+					   "consortium", jsv(doc, "consortium"),
+					   "entries", (json_int_t)k.entries,
+					   "view_head", json_incref(jget(doc, "view_head")))
+			       : json_pack("{s:b, s:o, s:s}", "ok", 0, "first_bad_seq",
+					   k.seq ? json_integer(k.seq) : json_null(),
+					   "problem", k.why);
+		print_json(o);
+		json_decref(o);
+	} else if (ok && k.entries) {
+		printf("ok: %zu entries of %s, seq %" PRId64 " to %" PRId64 ", view hash %s\n",
+		       k.entries, jsv(doc, "consortium"), k.first, k.last, jsv(doc, "view_head"));
+	} else if (ok) {
+		int64_t since = 0;
+		jint(doc, "since", &since);
+		printf("ok: no entries of %s after seq %" PRId64 ", view hash %s\n",
+		       jsv(doc, "consortium"), since, jsv(doc, "view_head"));
+	} else if (k.seq) {
+		printf("FAILED at seq %" PRId64 ": %s\n", k.seq, k.why);
+	} else {
+		printf("FAILED: %s\n", k.why);
+	}
+	free(k.owned);
+	json_decref(doc);
+	return ok ? 0 : EXIT_REFUSED;
+}
+
+static int cmd_statement(struct cli *cli, struct cmd_args *a)
+{
+	struct req r;
+	json_t *j;
+	int64_t n;
+	int rc;
+
+	if (a->argc > 0) {
+		if (strcmp(a->argv[0], "verify") != 0)
+			return usage_error(a->cmd, "unknown statement command '%s'", a->argv[0]);
+		if (a->argc != 2)
+			return usage_error(a->cmd, "statement verify needs a FILE");
+		if (flag(a, "since") || flag(a, "consortium"))
+			return usage_error(a->cmd, "statement verify takes only a FILE");
+		return statement_verify(cli, a->argv[1]);
+	}
+	if (flag(a, "since") && (rc = parse_int("--since", flag(a, "since"), 0, &n)))
+		return rc;
+	req_init(&r, PROTO_STATEMENT);
+	req_query(cli, &r, FIELD_SINCE, flag(a, "since"));
+	req_query(cli, &r, FIELD_CONSORTIUM, flag(a, "consortium"));
+	rc = api_call(cli, &r, &j);
+	req_free(&r);
+	if (rc == 0)
+		print_json(j);	/* the statement is a JSON document, for a file */
+	json_decref(j);
+	return rc;
+}
+
 static int cmd_clock(struct cli *cli, struct cmd_args *a)
 {
 	const char *sub = a->argc ? a->argv[0] : "show";
@@ -1820,6 +1984,14 @@ static const struct cmd_entry cmd_table[] = {
 		.name = "verify", .usage = "",
 		.help = "recompute the hash chain and balances (exit 1 if broken)",
 		.exec = cmd_verify,
+	},
+	{
+		.name = "statement",
+		.usage = "[--since SEQ] [--consortium C] > FILE | statement verify FILE",
+		.help = "a consortium's own entries with their proofs; verify checks one "
+			"offline (exit 1 if not)",
+		.flags = { { "since", FLAG_VALUE }, { "consortium", FLAG_VALUE } },
+		.max_args = 2, .local_sub = "verify", .exec = cmd_statement,
 	},
 	{
 		.name = "clock", .usage = "(show | set T | advance DURATION)",
@@ -2111,7 +2283,8 @@ int main(int argc, char **argv)
 		rc = EXIT_SOFTWARE;
 		goto out;
 	}
-	if (a.cmd->local) {
+	if (a.cmd->local || (a.cmd->local_sub && a.argc &&
+			     strcmp(a.argv[0], a.cmd->local_sub) == 0)) {
 		rc = a.cmd->exec(&cli, &a);
 		goto out;
 	}
