@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * One parser per grammar: listen addresses, slugs and ids, allocation ids,
- * hex. Parsers here are strict (the whole string, no leading signs or
- * spaces) and never resolve or allocate unless their prototype says so,
- * so the config check and the code that acts on the value agree by
- * construction.
+ * text fields, hex. Parsers here are strict (the whole string, no leading
+ * signs or spaces) and never resolve or allocate unless their prototype
+ * says so, so the config check and the code that acts on the value agree
+ * by construction.
  */
 #include "daemon/grammar.h"
 
@@ -216,6 +216,80 @@ bool id_valid(const char *s)
 			return false;
 	}
 	return true;
+}
+
+/* ---- text --------------------------------------------------------------- */
+
+size_t utf8_next(const char *s, size_t len, uint32_t *cp)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	uint32_t c, min;
+	size_t n;
+
+	if (len == 0)
+		return 0;
+	if (p[0] < 0x80) {
+		*cp = p[0];
+		return 1;
+	}
+	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
+		c = p[0] & 0x1fu;
+		n = 2;
+		min = 0x80;
+	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+		c = p[0] & 0x0fu;
+		n = 3;
+		min = 0x800;
+	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+		c = p[0] & 0x07u;
+		n = 4;
+		min = 0x10000;
+	} else {
+		return 0;	/* a continuation byte, 0xc0/0xc1 or past 0xf4 */
+	}
+	if (len < n)
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		c = (c << 6) | (p[i] & 0x3fu);
+	}
+	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+		return 0;
+	*cp = c;
+	return n;
+}
+
+bool utf8_valid(const char *s, size_t len)
+{
+	return text_check(s, len, NULL, NULL) != -EILSEQ;
+}
+
+int text_check(const char *s, size_t len, size_t *at, uint32_t *cp)
+{
+	int rc = 0;
+	size_t i = 0, bad = 0;
+	uint32_t c = 0, ctl = 0;
+
+	while (i < len) {
+		size_t n = utf8_next(s + i, len - i, &c);
+		if (n == 0) {
+			rc = -EILSEQ;
+			bad = i;
+			break;
+		}
+		if (rc == 0 && (c < 0x20 || (c >= 0x7f && c <= 0x9f))) {
+			rc = -EINVAL;	/* go on: bad UTF-8 later wins */
+			bad = i;
+			ctl = c;
+		}
+		i += n;
+	}
+	if (rc != 0 && at != NULL)
+		*at = bad;
+	if (rc == -EINVAL && cp != NULL)
+		*cp = ctl;
+	return rc;
 }
 
 /* ---- allocation ids ----------------------------------------------------- */

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The small grammars that more than one place reads: a listen address
- * (HOST:PORT), a consortium slug, an id, an allocation id (A-000042) and
- * hex. Each has one parser here, shared by the config loader, the server,
- * the store, the ledger and the CLI, because two parsers of one grammar
- * drift and users meet the drift first: a config that passed
+ * (HOST:PORT), a consortium slug, an id, an allocation id (A-000042),
+ * UTF-8 text fields and hex. Each has one parser here, shared by the
+ * config loader, the server, the store, the ledger and the CLI, because
+ * two parsers of one grammar drift and users meet the drift first: a
+ * config that passed
  * --check-config and then would not start, an id the config took and the
  * CLI refused. This module calls no other of ours (util.c decodes %XX
  * through hex_decode()), so any module may use it.
@@ -66,6 +67,31 @@ bool slug_valid(const char *s);
  * letters, digits, '-', '_' and '.', starting with a letter or digit.
  */
 bool id_valid(const char *s);
+
+/* ---- text --------------------------------------------------------------- */
+
+/*
+ * The length in bytes (1-4) of the UTF-8 sequence at s[0..len) and its code
+ * point in *cp; 0 when it is not one as RFC 3629 has it (a stray
+ * continuation byte, a sequence cut short, an overlong form, a surrogate,
+ * anything past U+10FFFF) or len is 0.
+ */
+size_t utf8_next(const char *s, size_t len, uint32_t *cp);
+
+/* Whether s[0..len) is UTF-8 through and through. */
+bool utf8_valid(const char *s, size_t len);
+
+/*
+ * A text field (a reason, a note, a name): UTF-8 without control
+ * characters, C0 (U+0000-U+001F), DEL and C1 (U+007F-U+009F), so that
+ * every JSON encoder writes it the same way (jansson, Python and RFC 8785
+ * spell the escapes of controls differently). Returns 0, or -EILSEQ (not
+ * UTF-8) or -EINVAL (a control character) with *at (if not NULL) the byte
+ * offset of the first offender and *cp (if not NULL) the control's code
+ * point. The one rule for the API's string fields, the config's names and
+ * the CLI's text options.
+ */
+int text_check(const char *s, size_t len, size_t *at, uint32_t *cp);
 
 /* ---- allocation ids ----------------------------------------------------- */
 

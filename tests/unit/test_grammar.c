@@ -3,7 +3,8 @@
  * Tests of the shared grammars: listen addresses (and that the loopback
  * check agrees with the address bound), consortium slugs and ids (team_a,
  * which the config always took and the CLI once refused), allocation ids
- * (one number, one id, a round trip) and hex through libsodium.
+ * (one number, one id, a round trip), UTF-8 and text fields (no control
+ * characters) and hex through libsodium.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -194,6 +195,85 @@ static void test_id(void **state)
 	assert_true(id_valid("team_a"));
 }
 
+static void test_utf8(void **state)
+{
+	static const struct {
+		const char *s;
+		size_t n;	/* bytes of the first sequence; 0 = refused */
+		uint32_t cp;
+	} cases[] = {
+		{ "A", 1, 0x41 },
+		{ "\xc2\x80", 2, 0x80 },
+		{ "\xdf\xbf", 2, 0x7ff },
+		{ "\xe0\xa0\x80", 3, 0x800 },
+		{ "\xed\x9f\xbf", 3, 0xd7ff },
+		{ "\xef\xbf\xbf", 3, 0xffff },
+		{ "\xf0\x90\x80\x80", 4, 0x10000 },
+		{ "\xf0\x9f\x9a\x80", 4, 0x1f680 },	/* the rocket emoji */
+		{ "\xf4\x8f\xbf\xbf", 4, 0x10ffff },
+		{ "\x80", 0, 0 },			/* a stray continuation */
+		{ "\xc0\x80", 0, 0 },		/* overlong NUL */
+		{ "\xc1\xbf", 0, 0 },		/* overlong */
+		{ "\xe0\x9f\xbf", 0, 0 },		/* overlong */
+		{ "\xf0\x8f\xbf\xbf", 0, 0 },	/* overlong */
+		{ "\xed\xa0\x80", 0, 0 },		/* a surrogate */
+		{ "\xf4\x90\x80\x80", 0, 0 },	/* past U+10FFFF */
+		{ "\xf5\x80\x80\x80", 0, 0 },
+		{ "\xff", 0, 0 },
+		{ "\xe2\x82", 0, 0 },		/* cut short */
+		{ "\xe2(\xa1", 0, 0 },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		uint32_t cp = 0;
+		size_t n = utf8_next(cases[i].s, strlen(cases[i].s), &cp);
+		if (n != cases[i].n || (n && cp != cases[i].cp))
+			fail_msg("case %zu: utf8_next = %zu, U+%04X", i, n, (unsigned)cp);
+		assert_int_equal(utf8_valid(cases[i].s, strlen(cases[i].s)), cases[i].n != 0);
+	}
+	assert_int_equal(utf8_next("", 0, NULL), 0);
+	/* the length given is the end: a sequence is not read past it */
+	assert_int_equal(utf8_next("\xc3\xa9", 1, NULL), 0);
+	assert_true(utf8_valid("LG AI\xec\x97\xb0\xea\xb5\xac\xec\x9b\x90", 14));
+}
+
+/* Text fields refuse what JSON encoders disagree on: issue 9, item 14. */
+static void test_text(void **state)
+{
+	static const char *const ok[] = {
+		"", "pilot", "stage 1 \xe2\x80\x94 correction", "LG AI\xec\x97\xb0\xea\xb5\xac\xec\x9b\x90",
+		"\xf0\x9f\x9a\x80 launch", "~", "\xc2\xa0", "\xc2\xa0\xe2\x80\xa8",
+	};
+	static const struct {
+		const char *s;
+		int rc;
+		size_t at;
+		uint32_t cp;
+	} bad[] = {
+		{ "a\x1f" "b", -EINVAL, 1, 0x1f },	/* what once verified and failed the recipe */
+		{ "\t", -EINVAL, 0, 0x09 },
+		{ "line\nbreak", -EINVAL, 4, 0x0a },
+		{ "cr\r", -EINVAL, 2, 0x0d },
+		{ "del\x7f", -EINVAL, 3, 0x7f },
+		{ "c1 \xc2\x85", -EINVAL, 3, 0x85 },	/* NEL */
+		{ "c1 \xc2\x9f", -EINVAL, 3, 0x9f },
+		{ "\xff", -EILSEQ, 0, 0 },
+		{ "ok \xed\xa0\x80", -EILSEQ, 3, 0 },
+		{ "\x01 then \xff", -EILSEQ, 7, 0 },	/* not UTF-8 wins */
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(ok); i++)
+		if (text_check(ok[i], strlen(ok[i]), NULL, NULL) != 0)
+			fail_msg("text_check(\"%s\") refused", ok[i]);
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		size_t at = 99;
+		uint32_t cp = 0;
+		int rc = text_check(bad[i].s, strlen(bad[i].s), &at, &cp);
+		if (rc != bad[i].rc || at != bad[i].at || (rc == -EINVAL && cp != bad[i].cp))
+			fail_msg("case %zu: text_check = %d at %zu U+%04X", i, rc, at, (unsigned)cp);
+	}
+	/* a NUL inside the given length is a control character */
+	assert_int_equal(text_check("a\0b", 3, NULL, NULL), -EINVAL);
+}
+
 static void test_alloc_id(void **state)
 {
 	char buf[ALLOC_ID_BUFSZ];
@@ -276,6 +356,8 @@ int main(void)
 		cmocka_unit_test(test_hostport_loopback_agrees),
 		cmocka_unit_test(test_slug),
 		cmocka_unit_test(test_id),
+		cmocka_unit_test(test_utf8),
+		cmocka_unit_test(test_text),
 		cmocka_unit_test(test_alloc_id),
 		cmocka_unit_test(test_hex),
 	};
