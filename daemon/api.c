@@ -11,6 +11,7 @@
 #include "daemon/api.h"
 #include "daemon/auth.h"
 #include "daemon/error.h"
+#include "daemon/grammar.h"
 #include "daemon/proto.h"
 #include "daemon/log.h"
 #include "daemon/timefmt.h"
@@ -161,6 +162,30 @@ static const char *query_get(const struct call *c, enum proto_field f)
 	return query_value(c, proto_field_name(f));
 }
 
+/*
+ * The text rule (grammar.h text_check()) for a string the client sent, a
+ * body field or a query parameter (what = "field" or "parameter"): replies
+ * 400 with details.<what> and returns -1 if s breaks it.
+ */
+static int text_refused(struct call *c, const char *s, size_t len, const char *what,
+			const char *name)
+{
+	size_t at;
+	uint32_t cp;
+	int rc = text_check(s, len, &at, &cp);
+
+	if (rc == 0)
+		return 0;
+	if (rc == -EILSEQ)
+		reply_error(c, ERR_BAD_REQUEST, json_pack("{s:s}", what, name),
+			    "%s '%s' is not valid UTF-8 (at byte %zu)", what, name, at);
+	else
+		reply_error(c, ERR_BAD_REQUEST, json_pack("{s:s}", what, name),
+			    "%s '%s' must not contain control characters (U+%04X at byte %zu)",
+			    what, name, (unsigned)cp, at);
+	return -1;
+}
+
 /* Parses the query string; replies 400 and returns -1 on anything wrong. */
 static int parse_query(struct call *c)
 {
@@ -178,6 +203,12 @@ static int parse_query(struct call *c)
 		char *value = pct_decode(val, strlen(val), true);
 		if (key == NULL || value == NULL) {
 			reply_error(c, ERR_BAD_REQUEST, NULL, "malformed query string");
+			rc = -1;
+		} else if (!utf8_valid(key, strlen(key))) {
+			reply_error(c, ERR_BAD_REQUEST, NULL,
+				    "malformed query string: a parameter name is not valid UTF-8");
+			rc = -1;
+		} else if (text_refused(c, value, strlen(value), "parameter", key)) {
 			rc = -1;
 		} else if (!proto_has_query(c->req, proto_field_lookup(key))) {
 			reply_error(c, ERR_BAD_REQUEST, json_pack("{s:s}", "parameter", key),
@@ -223,6 +254,9 @@ static int take_field(struct call *c, enum proto_field f, json_t *v)
 	switch (t) {
 	case PT_STR:
 		ok = json_is_string(v) && json_string_length(v) <= MAX_TEXT;
+		if (ok && text_refused(c, json_string_value(v), json_string_length(v),
+				       "field", name))
+			return -1;
 		if (ok)
 			c->f[f].s = json_string_value(v);
 		break;
@@ -1196,6 +1230,10 @@ void api_handle(void *arg, struct server_req *r)
 		reply_error(&c, ERR_UNAUTHENTICATED, NULL,
 			    c.http->peer_unix ? "this Unix user is not mapped to any role in access:"
 					      : "a valid bearer token is required");
+		goto out;
+	}
+	if (!utf8_valid(c.http->path, strlen(c.http->path))) {
+		reply_error(&c, ERR_BAD_REQUEST, NULL, "the path is not valid UTF-8");
 		goto out;
 	}
 	int req = proto_match(c.http->method, c.http->path, c.params, &path_known);

@@ -3,6 +3,7 @@
  * The error table (daemon/error.def) as data, and the error body.
  */
 #include "daemon/error.h"
+#include "daemon/grammar.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -52,10 +53,43 @@ enum error_code error_lookup(const char *name)
 	return ERR_NONE;
 }
 
+/*
+ * A message that quotes what a client sent may not be UTF-8 (a path, a
+ * query value): each byte that is not becomes U+FFFD, so the body is still
+ * JSON. Returns a malloc'd copy, or NULL when message is fine as it is.
+ */
+static char *scrub(const char *message)
+{
+	size_t len = strlen(message);
+	if (utf8_valid(message, len))
+		return NULL;
+	char *out = malloc(3 * len + 1), *o = out;
+	if (out == NULL)
+		abort();
+	for (size_t i = 0, n; i < len; i += n) {
+		uint32_t cp;
+		n = utf8_next(message + i, len - i, &cp);
+		if (n == 0) {
+			memcpy(o, "\xef\xbf\xbd", 3);
+			o += 3;
+			n = 1;
+		} else {
+			memcpy(o, message + i, n);
+			o += n;
+		}
+	}
+	*o = '\0';
+	return out;
+}
+
 json_t *error_json(enum error_code code, const char *message, json_t *details)
 {
-	return json_pack("{s:{s:s, s:s, s:o}}", "error", "code", error_name(code),
-			 "message", message, "details", details ? details : json_object());
+	char *clean = scrub(message);
+	json_t *o = json_pack("{s:{s:s, s:s, s:o}}", "error", "code", error_name(code),
+			      "message", clean ? clean : message,
+			      "details", details ? details : json_object());
+	free(clean);
+	return o;
 }
 
 char *error_body(enum error_code code, const char *message, json_t *details)

@@ -33,7 +33,9 @@ enum error_code error_lookup(const char *name);
 
 /*
  * The error body. Takes details (an object, or NULL for {}); the caller
- * json_decref()s the result.
+ * json_decref()s the result. message need not be UTF-8 (it may quote what
+ * a client sent): a byte that is not becomes U+FFFD, so there always is a
+ * body.
  */
 json_t *error_json(enum error_code code, const char *message, json_t *details);
 /* The same, as compact JSON text; the caller frees it. */

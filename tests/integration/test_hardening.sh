@@ -4,8 +4,10 @@
 # unknown-field, wrong-typed and too deeply nested JSON bodies (400), a POST
 # without an Idempotency-Key (400), unknown paths (404), wrong methods (405),
 # a chunked body (411), a body over 1 MiB (413), headers over 16 KiB (431),
-# garbage bytes (400), and a slow client that sends half a header: it is cut
-# off after the header timeout while other clients keep getting answers.
+# garbage bytes (400), a path or query that is not UTF-8 and text fields
+# with control characters (400), and a slow client that sends half a header:
+# it is cut off after the header timeout while other clients keep getting
+# answers.
 # Every error body is JSON with error.code; afterwards nothing has changed
 # (journal head, verify) and the daemon still runs.
 # Well-formed requests go through curl; raw bytes through python3.
@@ -247,6 +249,47 @@ IFS=$'\t' read -r slow_s slow_data <"$T/slow.result" || true
 ok "the slow client was closed by the server after ${slow_s}s${slow_data:+ (it got: ${slow_data:0:60})}"
 grep -q '"header_timeout"' "$LOG" || fail "no header_timeout event in the log"
 ok "the log tells of the header timeout"
+
+# Not UTF-8 after %-decoding, in the path or the query: 400 with the JSON
+# error body like every other error (it once was a 404 with an empty body).
+# Text fields and query values refuse control characters, which JSON
+# encoders escape differently (a reason with U+001F once verified in the
+# daemon and failed the README's auditor recipe).
+http pathutf8 '/v1/allocations/%ff'
+expect_error "a path that is not UTF-8" 400 "$HTTP_STATUS" "$HTTP_BODY" bad_request UTF-8
+http pathutf8b '/v1/%c3%28'
+expect_error "a path with a broken UTF-8 sequence" 400 "$HTTP_STATUS" "$HTTP_BODY" bad_request UTF-8
+http queryutf8 '/v1/quota?consortium=%ff'
+expect_error "a query value that is not UTF-8" 400 "$HTTP_STATUS" "$HTTP_BODY" bad_request consortium
+[[ $HTTP_BODY == *'"parameter":"consortium"'* ]] || fail "no details.parameter in: $HTTP_BODY"
+http querykeyutf8 '/v1/quota?%ff=1'
+expect_error "a query parameter name that is not UTF-8" 400 "$HTTP_STATUS" "$HTTP_BODY" bad_request
+http queryctl '/v1/quota?consortium=lg%0a'
+expect_error "a query value with a newline" 400 "$HTTP_STATUS" "$HTTP_BODY" bad_request "control characters"
+post reasonctl '{"consortium":"lg","phase":"p1","gpu":"B200","gpu_seconds":3600,"reason":"a\u001fb"}'
+expect_error "a reason with U+001F" 400 "$HTTP_STATUS" "$HTTP_BODY" bad_request "001F"
+[[ $HTTP_BODY == *'"field":"reason"'* ]] || fail "no details.field in: $HTTP_BODY"
+post reasonc1 '{"consortium":"lg","phase":"p1","gpu":"B200","gpu_seconds":3600,"reason":"a\u0085b"}'
+expect_error "a reason with a C1 control (U+0085)" 400 "$HTTP_STATUS" "$HTTP_BODY" bad_request "0085"
+post reasontab "$(printf '{"consortium":"lg","phase":"p1","gpu":"B200","gpu_seconds":3600,"reason":"a\\tb"}')"
+expect_error "a reason with a tab" 400 "$HTTP_STATUS" "$HTTP_BODY" bad_request "0009"
+post idctl '{"consortium":"l\u0000g","phase":"p1","gpu":"B200","gpu_seconds":3600,"reason":"r"}'
+expect_error "a NUL escape in a field" 400 "$HTTP_STATUS" "$HTTP_BODY" bad_request
+post badutf8body "$(printf '{"consortium":"lg","phase":"p1","gpu":"B200","gpu_seconds":3600,"reason":"\xff"}')"
+expect_error "a body that is not UTF-8" 400 "$HTTP_STATUS" "$HTTP_BODY" bad_request
+raw rawpath stdin < <(printf 'GET /v1/allocations/\xff HTTP/1.1\r\nHost: x\r\n\r\n')
+[[ $RAW_STATUS == 400 ]] || fail "a raw byte 0xff in the path: HTTP status $RAW_STATUS, expected 400: $RAW_BODY"
+[[ $RAW_BODY =~ \"code\":\"bad_request\" ]] || fail "a raw byte 0xff in the path: no bad_request body: $RAW_BODY"
+ok "a raw byte 0xff in the path -> 400 with the JSON error body"
+python3 - "$T" <<'PY' || fail "an error body of the UTF-8 cases is not JSON with error.code"
+import json, sys
+for name in ("pathutf8", "pathutf8b", "queryutf8", "querykeyutf8", "queryctl", "reasonctl",
+             "reasonc1", "reasontab", "idctl", "badutf8body", "rawpath"):
+    with open(sys.argv[1] + "/body-" + name, encoding="utf-8") as f:
+        e = json.load(f)["error"]
+    assert e["code"] == "bad_request" and isinstance(e["message"], str), (name, e)
+PY
+ok "each of them has the JSON error body"
 
 _alive "$DAEMON_PID" || fail "the daemon died"
 expect_exit 0 gl --json status
