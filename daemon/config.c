@@ -431,6 +431,7 @@ static const char *const role_names[] = {
 };
 
 static const char *valid_listen(const char *s);
+static const char *valid_gpu(const char *s);
 static const char *valid_slug(const char *s);
 static const char *valid_id(const char *s);
 static key_check_fn check_daemon, check_phases, check_pools, check_consortia,
@@ -505,7 +506,7 @@ static const struct key phase_keys[] = {
 static const struct key pool_keys[] = {
 	{ "id", T_STR, KEY_REQUIRED, FIELD(struct cfg_pool, id), .valid = valid_id },
 	{ "provider", T_STR, KEY_REQUIRED, FIELD(struct cfg_pool, provider) },
-	{ "gpu", T_STR, KEY_REQUIRED, FIELD(struct cfg_pool, gpu) },
+	{ "gpu", T_STR, KEY_REQUIRED, FIELD(struct cfg_pool, gpu), .valid = valid_gpu },
 	{ "gpus", T_INT, KEY_REQUIRED, FIELD(struct cfg_pool, gpus), .min = 1, .max = 100000000 },
 	{ "available_from", T_TIME, FIELD(struct cfg_pool, available_from), .def = NEG_INF_TIME },
 	{ "available_until", T_TIME, FIELD(struct cfg_pool, available_until), .def = INF_TIME },
@@ -585,6 +586,35 @@ static const char *valid_slug(const char *s)
 	return "a consortium id is a slug: lowercase letters, digits, '-' and '_', starting with a letter or digit";
 }
 
+/* Whether the code point is white space (Unicode's White_Space, less the
+ * controls, which the text rule refuses anyway). */
+static bool is_space(uint32_t c)
+{
+	return c == 0x20 || c == 0xa0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200a) ||
+	       c == 0x2028 || c == 0x2029 || c == 0x202f || c == 0x205f || c == 0x3000;
+}
+
+/*
+ * A GPU model is compared byte for byte: "B200 " would be a model of its
+ * own that prints like B200, so white space around one is refused.
+ */
+static const char *valid_gpu(const char *s)
+{
+	size_t len = strlen(s), n;
+	uint32_t c, last = 0;
+
+	for (size_t i = 0; i < len; i += n) {
+		if ((n = utf8_next(s + i, len - i, &c)) == 0)
+			return NULL;	/* want_string() has said so */
+		if (i == 0 && is_space(c))
+			return "a GPU model must not begin with white space";
+		last = c;
+	}
+	if (is_space(last))
+		return "a GPU model must not end with white space";
+	return NULL;
+}
+
 static const char *valid_listen(const char *s)
 {
 	struct hostport hp;
@@ -616,6 +646,19 @@ static bool want_string(struct ctx *ctx, const struct key *k,
 	}
 	if (strlen(v->value) != v->len) {
 		err(ctx, v, "'%s' must not contain NUL characters", k->name);
+		return false;
+	}
+	/* the API's rule for text: names travel in its JSON and in logs */
+	size_t at;
+	uint32_t cp;
+	int rc = text_check(v->value, v->len, &at, &cp);
+	if (rc == -EILSEQ) {
+		err(ctx, v, "'%s' is not valid UTF-8 (at byte %zu)", k->name, at);
+		return false;
+	}
+	if (rc != 0) {
+		err(ctx, v, "'%s' must not contain control characters (U+%04X at byte %zu)",
+		    k->name, (unsigned)cp, at);
 		return false;
 	}
 	return true;
@@ -1108,12 +1151,24 @@ static void check_consortia(struct ctx *ctx, const struct node *seq, void *base,
 			    const uint32_t *masks)
 {
 	struct config *cfg = base;
+	int64_t last_end = TIME_MIN;
+	char a[TIME_BUFSZ], b[TIME_BUFSZ];
 
 	check_unique(ctx, seq, "id", "consortium id");
+	for (size_t i = 0; i < cfg->n_phases; i++)
+		if (cfg->phases[i].end > cfg->phases[i].start && cfg->phases[i].end > last_end)
+			last_end = cfg->phases[i].end;
 	for (size_t i = 0; i < cfg->n_consortia; i++) {
 		struct cfg_consortium *c = &cfg->consortia[i];
 		if (c->joined == TIME_MIN && cfg->n_phases > 0)
 			c->joined = cfg->phases[0].start;
+		/* it could never be active in any phase: a typo in the year */
+		else if (has(masks[i], consortium_keys, "joined") && last_end != TIME_MIN &&
+			 c->joined >= last_end)
+			err(ctx, where(seq->items[i], "joined"),
+			    "consortium %s joins (%s) after the last phase ends (%s)",
+			    c->id ? c->id : "?", time_format(c->joined, ctx->tz, a, sizeof(a)),
+			    time_format(last_end, ctx->tz, b, sizeof(b)));
 	}
 }
 
@@ -1196,8 +1251,10 @@ static void check_access_consortia(struct ctx *ctx, const struct node *map,
 			n++;
 		}
 	}
-	/* a group that maps to two consortia would leave a user's scope to chance */
-	qsort(g, n, sizeof(*g), named_cmp);
+	/* a group that maps to two consortia would leave a user's scope to chance;
+	 * with no group at all (lg: {}) there is nothing to sort, and g is NULL */
+	if (n > 1)
+		qsort(g, n, sizeof(*g), named_cmp);
 	for (size_t i = 1, first = 0; i < n; i++) {
 		if (strcmp(g[i].id, g[first].id) != 0) {
 			first = i;

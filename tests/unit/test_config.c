@@ -298,6 +298,30 @@ static const struct bad bad[] = {
 	  "syntax error: did not find expected ',' or '}' (while parsing a flow mapping)" },
 	{ "invalid_utf8", HDR "daemon:\n  log: \xff\n", 1, "5:8",
 	  "syntax error: invalid leading UTF-8 octet" },
+	/* issue 9, item 18: a model that prints like B200 but is another one */
+	{ "gpu_trailing_space", HDR "pools:\n  - {id: a, provider: X, gpu: \"B200 \", gpus: 8}\n",
+	  1, "5:31", "invalid gpu 'B200 ': a GPU model must not end with white space" },
+	{ "gpu_leading_space", HDR "pools:\n  - {id: a, provider: X, gpu: \" B200\", gpus: 8}\n",
+	  1, "5:31", "a GPU model must not begin with white space" },
+	{ "gpu_trailing_nbsp", HDR "pools:\n  - {id: a, provider: X, gpu: \"B200\u00a0\", gpus: 8}\n",
+	  1, "5:31", "a GPU model must not end with white space" },
+	/* issue 9, item 18: a consortium that could never be active */
+	{ "joined_after_last_phase", HDR "consortia:\n"
+	  "  - {id: lg, name: LG, lead: LG, joined: 2026-01-16}\n", 1, "5:42",
+	  "consortium lg joins (2026-01-16T00:00:00+09:00) after the last phase ends "
+	  "(2026-01-16T00:00:00+09:00)" },
+	{ "joined_long_after", PHH PHASE("p1", "2025-08-04", "2026-01-16")
+	  PHASE("p2", "2026-01-16", "2026-08-01")
+	  "consortia:\n  - {id: lg, name: LG, lead: LG, joined: 2027-02-20}\n", 1, "12:42",
+	  "after the last phase ends (2026-08-01T00:00:00+09:00)" },
+	/* issue 9, item 14: names obey the API's text rule */
+	{ "name_control_char", HDR "consortia:\n  - {id: lg, name: \"LG\\x1f\", lead: LG}\n",
+	  1, "5:20", "'name' must not contain control characters (U+001F at byte 2)" },
+	{ "member_c1_control", HDR "consortia:\n"
+	  "  - {id: lg, name: LG, lead: LG, members: [\"a\\u0085b\"]}\n", 1, "5:44",
+	  "'members' must not contain control characters (U+0085 at byte 1)" },
+	{ "provider_newline", HDR "pools:\n  - {id: a, provider: \"X\\nY\", gpu: B200, gpus: 8}\n",
+	  1, "5:23", "'provider' must not contain control characters (U+000A at byte 1)" },
 	{ "two_documents", HDR "---\nfoo: 1\n", 1, "4:1",
 	  "only one YAML document is allowed" },
 	{ "empty_file", "", 1, "1:1", "the configuration is empty" },
@@ -829,6 +853,47 @@ static void test_tokens_and_access(void **state)
 	config_free(cfg);
 }
 
+/*
+ * A consortium's access entry without groups (found by fuzzing: the check
+ * sorted a NULL array) is accepted: it maps no group, like groups: [].
+ */
+static void test_access_consortium_without_groups(void **state)
+{
+	struct config *cfg = parse_ok(
+		HDR
+		"consortia:\n"
+		"  - {id: lg, name: LG, lead: LG}\n"
+		"  - {id: skt, name: SKT, lead: SKT}\n"
+		"access: {consortia: {lg: {}, skt: {groups: []}}}\n");
+
+	assert_int_equal(cfg->n_consortium_access, 2);
+	assert_string_equal(cfg->consortium_access[0].consortium, "lg");
+	assert_int_equal(cfg->consortium_access[0].groups.n, 0);
+	assert_int_equal(cfg->consortium_access[1].groups.n, 0);
+	config_free(cfg);
+	/* one group is nothing to sort either */
+	cfg = parse_ok(HDR "consortia:\n  - {id: lg, name: LG, lead: LG}\n"
+		       "access: {consortia: {lg: {groups: [g]}}}\n");
+	assert_int_equal(cfg->consortium_access[0].groups.n, 1);
+	config_free(cfg);
+}
+
+/* Names may be any UTF-8 text without controls; a GPU model may hold a
+ * space inside, and a consortium may join on the last phase's last day. */
+static void test_text_names(void **state)
+{
+	struct config *cfg = parse_ok(
+		HDR
+		"pools:\n  - {id: a, provider: \"Naver Cloud \u2014 \ud55c\", gpu: RTX 6000, gpus: 8}\n"
+		"consortia:\n"
+		"  - {id: lg, name: \"LG AI\uc5f0\uad6c\uc6d0 \U0001F680\", lead: LG, joined: 2026-01-15}\n");
+
+	assert_string_equal(cfg->pools[0].gpu, "RTX 6000");
+	assert_string_equal(cfg->consortia[0].name, "LG AI\xec\x97\xb0\xea\xb5\xac\xec\x9b\x90 \xf0\x9f\x9a\x80");
+	assert_int_equal(cfg->consortia[0].joined, T("2026-01-15"));
+	config_free(cfg);
+}
+
 static void test_listen_loopback(void **state)
 {
 	static const char *const ok[] = {
@@ -1051,6 +1116,8 @@ int main(void)
 		cmocka_unit_test(test_lookups),
 		cmocka_unit_test(test_roles),
 		cmocka_unit_test(test_tokens_and_access),
+		cmocka_unit_test(test_access_consortium_without_groups),
+		cmocka_unit_test(test_text_names),
 		cmocka_unit_test(test_listen_loopback),
 		cmocka_unit_test(test_listen_check_agrees_with_bind),
 		cmocka_unit_test(test_consortium_slug_shared),
