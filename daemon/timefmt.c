@@ -146,19 +146,32 @@ const char *time_format(int64_t t, int32_t tz_offset, char *buf, size_t len)
 		snprintf(buf, len, "%s", t == TIME_MIN ? "-infinity" : "infinity");
 		return buf;
 	}
-	int64_t local;
-	if (!i64_add(t, tz_offset, &local)) {
-		/* beyond any calendar: say so rather than overflow */
-		snprintf(buf, len, "%s", t < 0 ? "-infinity" : "infinity");
-		return buf;
+	/*
+	 * Floor division first, the offset (under a day) after: no sum of two
+	 * big numbers, so every int64 has its date, without overflow.
+	 */
+	int64_t days = t / 86400, secs = t % 86400;
+	if (secs < 0) {
+		secs += 86400;
+		days--;
 	}
-	int64_t days = local >= 0 ? local / 86400 : (local - 86399) / 86400;
-	int64_t secs = local - days * 86400;
+	secs += tz_offset % 86400;
+	if (secs < 0) {
+		secs += 86400;
+		days--;
+	} else if (secs >= 86400) {
+		secs -= 86400;
+		days++;
+	}
 	int64_t y;
 	unsigned m, d;
 
 	civil_from_days(days, &y, &m, &d);
-	int n = snprintf(buf, len, "%04lld-%02u-%02uT%02d:%02d:%02d", (long long)y, m, d,
+	/* a year time_parse() cannot read is written with its sign (ISO 8601's
+	 * expanded form), so it is never taken for one it can */
+	int n = snprintf(buf, len, y >= 0 && y <= 9999 ? "%04lld-%02u-%02uT%02d:%02d:%02d"
+						       : "%+05lld-%02u-%02uT%02d:%02d:%02d",
+			 (long long)y, m, d,
 			 (int)(secs / 3600), (int)(secs / 60 % 60), (int)(secs % 60));
 	if (n < 0 || (size_t)n >= len)
 		return buf;

@@ -24,7 +24,12 @@
 int time_parse(const char *s, int32_t tz_offset, int64_t *out,
 	       const char **cause);
 
-/* Writes t as "2026-01-16T09:30:00+09:00" (or "...Z" for offset 0). */
+/*
+ * Writes t as "2026-01-16T09:30:00+09:00" (or "...Z" for offset 0); TIME_MIN
+ * and TIME_MAX as "-infinity" and "infinity". Any other int64 is written
+ * exactly, without overflow; a year outside 0000-9999 (which time_parse()
+ * refuses) carries its sign, "+10000-01-01T08:59:59+09:00".
+ */
 const char *time_format(int64_t t, int32_t tz_offset, char *buf, size_t len);
 
 /*

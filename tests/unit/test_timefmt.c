@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <inttypes.h>
 #include <string.h>
 
 #include "daemon/timefmt.h"
@@ -139,14 +140,62 @@ static void test_time_format(void **state)
 	assert_string_equal(tf(INT64_C(951825600), 0), "2000-02-29T12:00:00Z");
 	assert_string_equal(tf(TIME_MIN, SEOUL), "-infinity");
 	assert_string_equal(tf(TIME_MAX, SEOUL), "infinity");
-	/* next to the sentinels, no overflow */
-	assert_string_equal(tf(TIME_MAX - 1, SEOUL), "infinity");
-	assert_string_equal(tf(TIME_MIN + 1, -SEOUL), "-infinity");
+	/* next to the sentinels, no overflow, and not taken for them */
+	assert_string_equal(tf(TIME_MAX - 1, SEOUL), "+292277026596-12-05T00:30:06+09:00");
+	assert_string_equal(tf(TIME_MIN + 1, -SEOUL), "-292277022657-01-26T23:29:53-09:00");
 
 	/* a short buffer is truncated, never overrun */
 	char small[11];
 	time_format(1768489200, SEOUL, small, sizeof(small));
 	assert_string_equal(small, "2026-01-16");
+}
+
+/*
+ * Every int64 formats without overflow (found by fuzzing: UBSan saw the
+ * day arithmetic overflow near INT64_MIN, and the offset pushed INT64_MAX
+ * over the edge): exact dates, a signed year where time_parse() could not
+ * read one back, and the ends of the range that it can.
+ */
+static void test_time_format_extremes(void **state)
+{
+	static const struct {
+		int64_t t;
+		int32_t tz;
+		const char *want;
+	} cases[] = {
+		{ INT64_MAX - 1, 0, "+292277026596-12-04T15:30:06Z" },
+		{ INT64_MAX - 1, 14 * 3600, "+292277026596-12-05T05:30:06+14:00" },
+		{ INT64_MAX - 1, -14 * 3600, "+292277026596-12-04T01:30:06-14:00" },
+		{ INT64_MIN + 1, 0, "-292277022657-01-27T08:29:53Z" },
+		{ INT64_MIN + 1, -14 * 3600, "-292277022657-01-26T18:29:53-14:00" },
+		{ INT64_MIN + 1, 14 * 3600, "-292277022657-01-27T22:29:53+14:00" },
+		{ INT64_C(253402300799), 0, "9999-12-31T23:59:59Z" },
+		{ INT64_C(253402300799), SEOUL, "+10000-01-01T08:59:59+09:00" },
+		{ INT64_C(-62135596800), 0, "0001-01-01T00:00:00Z" },
+		{ INT64_C(-62135596801), 0, "0000-12-31T23:59:59Z" },
+		{ INT64_C(-62167219201), 0, "-0001-12-31T23:59:59Z" },
+		{ -1, 0, "1969-12-31T23:59:59Z" },
+		{ -1, SEOUL, "1970-01-01T08:59:59+09:00" },
+	};
+	char buf[TIME_BUFSZ];
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		time_format(cases[i].t, cases[i].tz, buf, sizeof(buf));
+		if (strcmp(buf, cases[i].want) != 0)
+			fail_msg("time_format(%" PRId64 ", %d) = %s, want %s", cases[i].t,
+				 (int)cases[i].tz, buf, cases[i].want);
+	}
+	/* what the range holds formats and parses back, at the edges too */
+	static const int32_t zones[] = { 0, SEOUL, -14 * 3600, 14 * 3600 };
+	for (size_t z = 0; z < sizeof(zones) / sizeof(zones[0]); z++) {
+		int64_t tz = zones[z];
+		const int64_t edges[] = { INT64_C(-62135596800) - tz, INT64_C(253402300799) - tz, 0 };
+		for (size_t i = 0; i < 3; i++) {
+			int64_t back = 0;
+			time_format(edges[i], (int32_t)tz, buf, sizeof(buf));
+			assert_int_equal(time_parse(buf, (int32_t)tz, &back, NULL), 0);
+			assert_int_equal(back, edges[i]);
+		}
+	}
 }
 
 static void test_time_round_trip(void **state)
@@ -278,6 +327,7 @@ int main(void)
 		cmocka_unit_test(test_time_parse),
 		cmocka_unit_test(test_time_parse_refused),
 		cmocka_unit_test(test_time_format),
+		cmocka_unit_test(test_time_format_extremes),
 		cmocka_unit_test(test_time_round_trip),
 		cmocka_unit_test(test_days_from_civil),
 		cmocka_unit_test(test_duration_parse),
