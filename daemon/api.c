@@ -29,6 +29,7 @@
 #define MAX_QUERY 8
 #define MAX_TEXT 2000		/* reason, note: bytes */
 #define CALENDAR_MAX_SLOTS 2000
+#define JOURNAL_PAGE 100	/* entries of GET /v1/journal without limit */
 #define MAX_JSON_DEPTH 32	/* no request needs more than 2 */
 
 struct call {
@@ -645,14 +646,51 @@ static int journal_row(void *arg, const struct jentry *e)
 	return 0;
 }
 
+/*
+ * A page of the journal and where it stands: the entries after since (the
+ * last limit ones, ending at the head, when since is absent) and how many
+ * entries the caller may see lie before and after the page.
+ */
+static int journal_page(struct call *c, const char *who, bool tail, int64_t since,
+			int64_t limit, json_t **out)
+{
+	struct store *st = c->api->store;
+	struct journal_page p = {.c = c, .arr = json_array()};
+	int64_t earlier = 0, later = 0, last;
+	int err = 0;
+
+	if (tail)
+		err = store_journal_newest(st, who, limit, &since);
+	if (err == 0)
+		err = store_journal_each(st, since, who, limit, journal_row, &p);
+	if (err == 0 && json_array_size(p.arr) > 0)
+		last = json_integer_value(json_object_get(
+			json_array_get(p.arr, json_array_size(p.arr) - 1), "seq"));
+	else
+		last = since;
+	if (err == 0)
+		err = store_journal_count(st, who, 0, since, &earlier);
+	if (err == 0)
+		err = store_journal_count(st, who, last, INT64_MAX, &later);
+	if (err != 0) {
+		json_decref(p.arr);
+		return err;
+	}
+	*out = json_pack("{s:o, s:I, s:I}", "entries", p.arr, "earlier", (json_int_t)earlier,
+			 "later", (json_int_t)later);
+	return 0;
+}
+
 static void h_journal(struct call *c)
 {
 	const char *who;
-	int64_t since = 0, limit = 1000;
+	int64_t since = 0, limit = JOURNAL_PAGE;
 	const char *follow = query_get(c, FIELD_FOLLOW);
+	int has_since = 1;	/* query_int(): 1 = not given */
 
 	settle(c);
-	if (scope(c, query_get(c, FIELD_CONSORTIUM), &who) || query_int(c, FIELD_SINCE, &since) < 0 ||
+	if (scope(c, query_get(c, FIELD_CONSORTIUM), &who) ||
+	    (has_since = query_int(c, FIELD_SINCE, &since)) < 0 ||
 	    query_int(c, FIELD_LIMIT, &limit) < 0)
 		return;
 	if (since < 0 || limit <= 0 || limit > 100000) {
@@ -672,14 +710,13 @@ static void h_journal(struct call *c)
 			     c->api->cfg->tz_offset);
 		return;
 	}
-	struct journal_page p = {.c = c, .arr = json_array()};
-	if (store_journal_each(c->api->store, since, who, limit, journal_row, &p) != 0) {
-		json_decref(p.arr);
+	json_t *o;
+	if (journal_page(c, who, has_since == 1, since, limit, &o) != 0) {
 		reply_error(c, ERR_STORAGE_UNAVAILABLE, NULL, "cannot read the journal: %s",
 			    store_errmsg(c->api->store));
 		return;
 	}
-	reply(c, 200, json_pack("{s:o}", "entries", p.arr));
+	reply(c, 200, o);
 }
 
 /* GET /metrics: Prometheus text. Held behind an open batch like any read. */

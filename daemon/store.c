@@ -83,6 +83,14 @@ static_assert(sizeof(((struct alloc *)0)->id) >= ALLOC_ID_BUFSZ,
 	  " WHERE seq > ?1 ORDER BY seq LIMIT ?2")			\
 	X(JOURNAL_OF, "SELECT " JOURNAL_COLUMNS " FROM journal"		\
 	  " WHERE seq > ?1 AND consortium = ?2 ORDER BY seq LIMIT ?3")	\
+	X(JOURNAL_COUNT, "SELECT COUNT(*) FROM journal"			\
+	  " WHERE seq > ?1 AND seq <= ?2")				\
+	X(JOURNAL_COUNT_OF, "SELECT COUNT(*) FROM journal"		\
+	  " WHERE consortium = ?1 AND seq > ?2 AND seq <= ?3")		\
+	X(JOURNAL_NEWEST, "SELECT seq FROM journal"			\
+	  " ORDER BY seq DESC LIMIT 1 OFFSET ?1")			\
+	X(JOURNAL_NEWEST_OF, "SELECT seq FROM journal"			\
+	  " WHERE consortium = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2")	\
 	X(JOURNAL_HEAD, "SELECT seq, hash FROM journal"			\
 	  " ORDER BY seq DESC LIMIT 1")					\
 	X(VIEW_HEADS, "SELECT j.consortium, v.n, j.seq, j.view_hash"	\
@@ -897,6 +905,54 @@ int store_journal_each(struct store *s, int64_t since, const char *consortium,
 		err = sql_fail(s, rc);
 	store__stmt_done(s, slot, st);
 	return err;
+}
+
+/* One integer from a statement of slot, bound by the caller's binder. */
+static int one_i64(struct store *s, enum store_stmt slot, sqlite3_stmt *st,
+		   struct binder *b, int64_t none, int64_t *out)
+{
+	int rc = b->rc, err = 0;
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*out = col_i64(st, 0);
+	else if (rc == SQLITE_DONE)
+		*out = none;
+	else
+		err = sql_fail(s, rc);
+	store__stmt_done(s, slot, st);
+	return err;
+}
+
+int store_journal_count(struct store *s, const char *consortium, int64_t after,
+			int64_t upto, int64_t *n)
+{
+	enum store_stmt slot = consortium ? ST_JOURNAL_COUNT_OF : ST_JOURNAL_COUNT;
+	sqlite3_stmt *st;
+	int err = store__stmt(s, slot, stmt_sql[slot], &st);
+	if (err < 0)
+		return err;
+	struct binder b = {st, 0, SQLITE_OK};
+	if (consortium)
+		bind_text(&b, consortium);
+	bind_i64(&b, after);
+	bind_i64(&b, upto);
+	return one_i64(s, slot, st, &b, 0, n);
+}
+
+int store_journal_newest(struct store *s, const char *consortium, int64_t skip,
+			 int64_t *seq)
+{
+	enum store_stmt slot = consortium ? ST_JOURNAL_NEWEST_OF : ST_JOURNAL_NEWEST;
+	sqlite3_stmt *st;
+	int err = store__stmt(s, slot, stmt_sql[slot], &st);
+	if (err < 0)
+		return err;
+	struct binder b = {st, 0, SQLITE_OK};
+	if (consortium)
+		bind_text(&b, consortium);
+	bind_i64(&b, skip);
+	return one_i64(s, slot, st, &b, 0, seq);
 }
 
 int store_journal_head(struct store *s, int64_t *seq, uint8_t hash[HASH_LEN])

@@ -68,6 +68,17 @@ typedef int (*store_cstate_cb)(void *arg, const struct cstate *c);
 /* Entries with seq > since, in seq order; consortium NULL = all; limit <= 0 = no limit. */
 int store_journal_each(struct store *s, int64_t since, const char *consortium,
 		       int64_t limit, store_entry_cb cb, void *arg);
+/* How many entries (of consortium; NULL = all) have after < seq <= upto. */
+int store_journal_count(struct store *s, const char *consortium, int64_t after,
+			int64_t upto, int64_t *n);
+/*
+ * The seq of the entry (of consortium; NULL = all) with skip newer ones
+ * after it (skip 0: the newest), or 0 when there are not that many: where a
+ * page of the last skip entries begins (after it). Costs skip index steps,
+ * not the journal's length.
+ */
+int store_journal_newest(struct store *s, const char *consortium, int64_t skip,
+			 int64_t *seq);
 /* The last entry's seq and hash (0 and zeros when empty). */
 int store_journal_head(struct store *s, int64_t *seq, uint8_t hash[HASH_LEN]);
 /*

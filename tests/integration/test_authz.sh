@@ -289,6 +289,11 @@ reads() {
 	run 0 "$r" journal
 	if [[ $kind == consortium ]]; then
 		check "$who journal: consortia" 'sorted({e["consortium"] for e in d["entries"]})' '["lg"]'
+		# a page's counts are of its own entries: nothing hints at others'
+		keep "$who-journal"
+		run 0 "$r" journal --limit 1
+		check "$who journal --limit 1: earlier/later count its own entries" \
+			'[d["earlier"], d["later"], len(d["entries"])] == [len(o["'"$who"'-journal"]["entries"]) - 1, 0, 1]' true
 	else
 		check "$who journal: consortia" 'sorted({e["consortium"] for e in d["entries"]})' "$all"
 	fi
