@@ -13,6 +13,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <langinfo.h>
+#include <locale.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -21,6 +23,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <wchar.h>
+#include <wctype.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -61,7 +65,9 @@ struct cli {
 	char errbuf[CURL_ERROR_SIZE];
 };
 
-enum flag_kind { FLAG_VALUE, FLAG_BOOL };
+/* FLAG_TEXT: a value that is free text for the ledger (a reason, a note),
+ * held to the API's text rule before it is sent. */
+enum flag_kind { FLAG_VALUE, FLAG_BOOL, FLAG_TEXT };
 
 struct flag_spec {
 	const char *name;		/* without the leading "--" */
@@ -133,52 +139,60 @@ static int usage_error(const struct cmd_entry *cmd, const char *fmt, ...)
 
 /* ---- text width and tables --------------------------------------------- */
 
-/* Columns a code point takes on a terminal: East Asian wide ones take 2. */
-static int cp_width(uint32_t c)
+/* Whether LC_CTYPE is a UTF-8 locale, so that wcwidth() knows the widths. */
+static bool utf8_locale;
+
+/*
+ * Column widths come from the C library's tables (mbrtowc + wcwidth), as
+ * the terminal's do: under the user's locale when it is UTF-8, else under
+ * C.UTF-8, since what the daemon sends is UTF-8 whatever the user's
+ * locale says. Only LC_CTYPE changes.
+ */
+static void width_locale_init(void)
 {
-	if (c < 0x20 || (c >= 0x7f && c < 0xa0))
-		return 0;
-	if ((c >= 0x0300 && c <= 0x036f) || (c >= 0x200b && c <= 0x200f) ||
-	    (c >= 0x1160 && c <= 0x11ff))
-		return 0;
-	if ((c >= 0x1100 && c <= 0x115f) ||
-	    (c >= 0x2e80 && c <= 0xa4cf && c != 0x303f) ||
-	    (c >= 0xac00 && c <= 0xd7a3) || (c >= 0xf900 && c <= 0xfaff) ||
-	    (c >= 0xfe30 && c <= 0xfe4f) || (c >= 0xff00 && c <= 0xff60) ||
-	    (c >= 0xffe0 && c <= 0xffe6) || (c >= 0x1f300 && c <= 0x1f64f) ||
-	    (c >= 0x1f900 && c <= 0x1f9ff) || (c >= 0x20000 && c <= 0x3fffd))
-		return 2;
-	return 1;
+	static const char *const tries[] = { "", "C.UTF-8", "C.utf8" };
+
+	for (size_t i = 0; i < ARRAY_SIZE(tries); i++) {
+		if (setlocale(LC_CTYPE, tries[i]) &&
+		    strcmp(nl_langinfo(CODESET), "UTF-8") == 0) {
+			utf8_locale = true;
+			return;
+		}
+	}
+	setlocale(LC_CTYPE, "C");
+}
+
+/* Columns a character takes: wcwidth's, 0 for a control, 1 for one it does not know. */
+static size_t wc_columns(wchar_t wc)
+{
+	int w = wcwidth(wc);
+	if (w >= 0)
+		return (size_t)w;
+	return iswcntrl((wint_t)wc) ? 0 : 1;
 }
 
 static size_t text_width(const char *s)
 {
-	const unsigned char *p = (const unsigned char *)s;
-	size_t w = 0;
+	size_t len = strlen(s), w = 0;
+	mbstate_t st;
 
-	while (*p) {
-		uint32_t c = *p;
-		int n = 0;
-		if (c >= 0xf0 && c < 0xf8) {
-			c &= 0x07;
-			n = 3;
-		} else if (c >= 0xe0) {
-			c &= 0x0f;
-			n = 2;
-		} else if (c >= 0xc0) {
-			c &= 0x1f;
-			n = 1;
-		}
-		int i;
-		for (i = 1; i <= n && (p[i] & 0xc0) == 0x80; i++)
-			c = (c << 6) | (p[i] & 0x3f);
-		if (i <= n || (*p >= 0x80 && *p < 0xc0) || *p >= 0xf8) {
+	memset(&st, 0, sizeof(st));
+	while (len > 0) {
+		wchar_t wc;
+		uint32_t cp;
+		size_t n = utf8_locale ? mbrtowc(&wc, s, len, &st)
+				       : utf8_next(s, len, &cp);
+		if (n == 0 || n == (size_t)-1 || n == (size_t)-2) {
 			w++;	/* broken UTF-8: one column per byte */
-			p++;
+			s++;
+			len--;
+			memset(&st, 0, sizeof(st));
 			continue;
 		}
-		w += (size_t)cp_width(c);
-		p += n + 1;
+		/* without any UTF-8 locale: one column per character */
+		w += utf8_locale ? wc_columns(wc) : 1;
+		s += n;
+		len -= n;
 	}
 	return w;
 }
@@ -1915,7 +1929,7 @@ static const struct cmd_entry cmd_table[] = {
 		.help = "grant GPU-hours (negative: take back), or set the GPU cap",
 		.flags = { { "phase", FLAG_VALUE }, { "gpu", FLAG_VALUE },
 			   { "gpu-hours", FLAG_VALUE }, { "max-gpus", FLAG_VALUE },
-			   { "reason", FLAG_VALUE } },
+			   { "reason", FLAG_TEXT } },
 		.min_args = 1, .max_args = 1, .exec = cmd_grant,
 	},
 	{
@@ -1926,7 +1940,7 @@ static const struct cmd_entry cmd_table[] = {
 		.flags = { { "gpus", FLAG_VALUE }, { "pool", FLAG_VALUE },
 			   { "gpu", FLAG_VALUE }, { "start", FLAG_VALUE },
 			   { "end", FLAG_VALUE }, { "hours", FLAG_VALUE },
-			   { "earliest", FLAG_BOOL }, { "note", FLAG_VALUE } },
+			   { "earliest", FLAG_BOOL }, { "note", FLAG_TEXT } },
 		.min_args = 1, .max_args = 1, .exec = cmd_allocate,
 	},
 	{
@@ -1945,25 +1959,25 @@ static const struct cmd_entry cmd_table[] = {
 	{
 		.name = "cancel", .usage = "ALLOCATION [--reason TEXT]",
 		.help = "cancel a reserved allocation (full refund)",
-		.flags = { { "reason", FLAG_VALUE } },
+		.flags = { { "reason", FLAG_TEXT } },
 		.min_args = 1, .max_args = 1, .exec = cmd_cancel,
 	},
 	{
 		.name = "release", .usage = "ALLOCATION [--at T] [--reason TEXT]",
 		.help = "end an allocation early (default now), refund the rest",
-		.flags = { { "at", FLAG_VALUE }, { "reason", FLAG_VALUE } },
+		.flags = { { "at", FLAG_VALUE }, { "reason", FLAG_TEXT } },
 		.min_args = 1, .max_args = 1, .exec = cmd_release,
 	},
 	{
 		.name = "eliminate", .usage = "CONSORTIUM --effective T --reason TEXT",
 		.help = "record an elimination: later allocations and quota are revoked",
-		.flags = { { "effective", FLAG_VALUE }, { "reason", FLAG_VALUE } },
+		.flags = { { "effective", FLAG_VALUE }, { "reason", FLAG_TEXT } },
 		.min_args = 1, .max_args = 1, .exec = cmd_eliminate,
 	},
 	{
 		.name = "reinstate", .usage = "CONSORTIUM --effective T --reason TEXT",
 		.help = "make an eliminated consortium active again (repechage)",
-		.flags = { { "effective", FLAG_VALUE }, { "reason", FLAG_VALUE } },
+		.flags = { { "effective", FLAG_VALUE }, { "reason", FLAG_TEXT } },
 		.min_args = 1, .max_args = 1, .exec = cmd_reinstate,
 	},
 	{
@@ -2161,6 +2175,74 @@ static int flag_index(const struct flag_spec *specs, int n, const char *name,
 	return -1;
 }
 
+/* s as it may be shown in a message: bytes that are not UTF-8 as \xHH (malloc'd). */
+static char *shown(const char *s)
+{
+	struct buf b = { 0 };
+	size_t len = strlen(s);
+	uint32_t cp;
+
+	buf_puts(&b, "");
+	for (size_t i = 0, n; i < len; i += n) {
+		if ((n = utf8_next(s + i, len - i, &cp)) == 0) {
+			buf_printf(&b, "\\x%02x", (unsigned char)s[i]);
+			n = 1;
+		} else if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f)) {
+			buf_printf(&b, "\\u%04x", (unsigned)cp);
+		} else {
+			buf_append(&b, s + i, n);
+		}
+	}
+	return buf_take(&b);
+}
+
+/*
+ * Every argument goes into the request's JSON or URL, so it must be UTF-8
+ * (jansson cannot encode anything else); a text option also obeys the
+ * API's text rule (grammar.h text_check()). Returns 0, or EXIT_DATAERR
+ * after naming the argument.
+ */
+static int check_arg(const char *what, const char *s, bool text)
+{
+	size_t at;
+	uint32_t cp;
+	int rc = text_check(s, strlen(s), &at, &cp);
+	char *v;
+
+	if (rc == 0 || (rc == -EINVAL && !text))
+		return 0;
+	v = shown(s);
+	if (rc == -EILSEQ)
+		errmsg("%s is not valid UTF-8 (at byte %zu): '%s'", what, at, v);
+	else
+		errmsg("%s must not contain control characters (U+%04X at byte %zu): '%s'",
+		       what, (unsigned)cp, at, v);
+	free(v);
+	return EXIT_DATAERR;
+}
+
+/* check_arg() of every argument and option value of the command line. */
+static int check_args(const struct cmd_args *a, const char *url)
+{
+	int rc = 0;
+
+	for (int i = 0; i < a->argc && rc == 0; i++) {
+		char *what = xasprintf("argument %d of %s", i + 1, a->cmd->name);
+		rc = check_arg(what, a->argv[i], false);
+		free(what);
+	}
+	for (int i = 0; i < MAX_FLAGS && a->cmd->flags[i].name && rc == 0; i++) {
+		if (!a->val[i] || a->cmd->flags[i].kind == FLAG_BOOL)
+			continue;
+		char *what = xasprintf("--%s", a->cmd->flags[i].name);
+		rc = check_arg(what, a->val[i], a->cmd->flags[i].kind == FLAG_TEXT);
+		free(what);
+	}
+	if (rc == 0 && url)
+		rc = check_arg("--url", url, false);
+	return rc;
+}
+
 /* Parses the command line into cli and a. Returns -1 to go on, else an exit code. */
 static int parse_args(int argc, char **argv, struct cli *cli, struct cmd_args *a)
 {
@@ -2256,6 +2338,9 @@ static int parse_args(int argc, char **argv, struct cli *cli, struct cmd_args *a
 		cli->socket = DEFAULT_SOCKET;
 	cli->token_file = gval[G_TOKEN_FILE] ? gval[G_TOKEN_FILE]
 					     : env("GPULEDGER_TOKEN_FILE");
+	int rc = check_args(a, cli->url);
+	if (rc != 0)
+		return rc;
 	if (cli->request_id) {
 		size_t n = strlen(cli->request_id);
 		bool ok = n >= 1 && n <= 128;
@@ -2274,6 +2359,7 @@ int main(int argc, char **argv)
 {
 	struct cli cli = { 0 };
 	struct cmd_args a = { 0 };
+	width_locale_init();
 	int rc = parse_args(argc, argv, &cli, &a);
 
 	if (rc >= 0)
