@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <wchar.h>
 #include <wctype.h>
@@ -57,6 +58,7 @@ struct cli {
 	const char *token_file;
 	const char *request_id;
 	bool json;
+	bool hold;			/* --json: the command prints the answer itself */
 	char *token;			/* trimmed content of token_file */
 	char *url_base;			/* owned copy of url, trimmed */
 	const char *idem_key;		/* Idempotency-Key of this invocation */
@@ -687,7 +689,7 @@ static int handle_reply(struct cli *cli, long status, const struct buf *raw,
 			       status, je.text);
 			return EXIT_SOFTWARE;
 		}
-		if (cli->json)
+		if (cli->json && !cli->hold)
 			print_json(j);
 		*out = j;
 		return 0;
@@ -813,6 +815,22 @@ static int parse_hours(const char *opt, const char *s, int64_t *secs)
 		       opt, s);
 		return EXIT_DATAERR;
 	}
+	return 0;
+}
+
+/*
+ * The consortium a listing is about (DESIGN: every listing command takes it
+ * both as its first argument and as --consortium C); NULL for all. Returns
+ * 0, or EXIT_USAGE when both are given and differ.
+ */
+static int consortium_filter(const struct cmd_args *a, const char **out)
+{
+	const char *arg = a->argc ? a->argv[0] : NULL, *opt = flag(a, "consortium");
+
+	if (arg && opt && strcmp(arg, opt) != 0)
+		return usage_error(a->cmd, "the consortium is given twice: '%s' and --consortium %s",
+				   arg, opt);
+	*out = arg ? arg : opt;
 	return 0;
 }
 
@@ -1063,11 +1081,15 @@ static int cmd_quota(struct cli *cli, struct cmd_args *a)
 	struct req r;
 	json_t *j;
 
+	const char *cons;
+	int rc = consortium_filter(a, &cons);
+	if (rc != 0)
+		return rc;
 	req_init(&r, PROTO_QUOTA);
-	req_query(cli, &r, FIELD_CONSORTIUM, a->argc ? a->argv[0] : NULL);
+	req_query(cli, &r, FIELD_CONSORTIUM, cons);
 	req_query(cli, &r, FIELD_PHASE, flag(a, "phase"));
 	req_query(cli, &r, FIELD_GPU, flag(a, "gpu"));
-	int rc = api_call(cli, &r, &j);
+	rc = api_call(cli, &r, &j);
 	if (rc == 0 && !cli->json)
 		quota_print(jget(j, "quota"), false);
 	json_decref(j);
@@ -1204,11 +1226,15 @@ static int cmd_allocations(struct cli *cli, struct cmd_args *a)
 	json_t *j, *e;
 	size_t i;
 
+	const char *cons;
+	int rc = consortium_filter(a, &cons);
+	if (rc != 0)
+		return rc;
 	req_init(&r, PROTO_ALLOCATIONS);
-	req_query(cli, &r, FIELD_CONSORTIUM, flag(a, "consortium"));
+	req_query(cli, &r, FIELD_CONSORTIUM, cons);
 	req_query(cli, &r, FIELD_STATE, flag(a, "state"));
 	req_query(cli, &r, FIELD_POOL, flag(a, "pool"));
-	int rc = api_call(cli, &r, &j);
+	rc = api_call(cli, &r, &j);
 	req_free(&r);
 	if (rc != 0 || cli->json)
 		goto out;
@@ -1409,42 +1435,80 @@ out:
 	return rc;
 }
 
+/* What GET /v1/journal is asked: a page, or (follow) the stream. */
+struct journal_ask {
+	const char *consortium;		/* NULL = all the caller may see */
+	int64_t since;			/* -1: none (the last limit entries) */
+	int64_t limit;			/* 0: the daemon's default */
+	bool follow;
+};
+
+/* One GET /v1/journal; *out as api_call(). */
+static int journal_get(struct cli *cli, const struct journal_ask *q, json_t **out)
+{
+	struct req r;
+	char since[24], limit[24];
+
+	snprintf(since, sizeof(since), "%" PRId64, q->since);
+	snprintf(limit, sizeof(limit), "%" PRId64, q->limit);
+	req_init(&r, PROTO_JOURNAL);
+	req_query(cli, &r, FIELD_SINCE, q->since >= 0 ? since : NULL);
+	req_query(cli, &r, FIELD_CONSORTIUM, q->consortium);
+	req_query(cli, &r, FIELD_LIMIT, q->limit > 0 ? limit : NULL);
+	int rc = api_call(cli, &r, out);
+	req_free(&r);
+	return rc;
+}
+
 /* journal --follow: the NDJSON stream, printed line by line as it comes. */
 struct follow {
 	struct cli *cli;
 	long status;			/* 0 until the headers are in */
 	struct buf line;		/* partial line, or an error body */
 	bool started;			/* some answer came in */
+	bool streaming;			/* a 2xx answer: entries are coming */
+	bool header_done;		/* the table's header is printed */
 	bool write_failed;
+	int64_t last;			/* the seq of the last entry printed */
 };
 
 static const size_t follow_widths[] = { 5, 25, 9, 10, 5, 5, 8, 12, 0 };
 
 static bool follow_line(struct follow *f, char *s, size_t len)
 {
+	json_error_t je;
+	json_t *e;
+	int64_t seq = 0;
+
 	if (len && s[len - 1] == '\r')
 		s[--len] = '\0';
 	if (len == 0)
 		return true;	/* keep-alive */
+	e = json_loadb(s, len, 0, &je);
+	if (!e) {
+		errmsg("skipped a line of the journal stream that is not JSON: %s",
+		       je.text);
+		return true;
+	}
+	/* a stream resumed after a restart starts after f->last; never twice */
+	if (jint(e, "seq", &seq) && seq <= f->last) {
+		json_decref(e);
+		return true;
+	}
+	if (seq > 0)
+		f->last = seq;
 	if (f->cli->json) {
 		fwrite(s, 1, len, stdout);
 		fputc('\n', stdout);
 	} else {
-		json_error_t je;
-		json_t *e = json_loadb(s, len, 0, &je);
 		char *row[ARRAY_SIZE(journal_head)];
-		if (!e) {
-			errmsg("skipped a line of the journal stream that is not JSON: %s",
-			       je.text);
-			return true;
-		}
 		journal_row(e, row);
 		print_row(stdout, ARRAY_SIZE(journal_head), (const char *const *)row,
 			  follow_widths, JOURNAL_RIGHT);
 		for (size_t i = 0; i < ARRAY_SIZE(row); i++)
 			free(row[i]);
-		json_decref(e);
 	}
+	json_decref(e);
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		f->write_failed = true;
 		return false;
@@ -1461,10 +1525,12 @@ static size_t follow_header(char *p, size_t size, size_t n, void *arg)
 	/* the blank line ends the headers: print the table's header at once */
 	if ((len == 2 && p[0] == '\r') || (len == 1 && p[0] == '\n')) {
 		curl_easy_getinfo(f->cli->curl, CURLINFO_RESPONSE_CODE, &f->status);
-		if (f->status >= 200 && f->status < 300 && !f->cli->json) {
+		f->streaming = f->status >= 200 && f->status < 300;
+		if (f->streaming && !f->cli->json && !f->header_done) {
 			print_row(stdout, ARRAY_SIZE(journal_head), journal_head,
 				  follow_widths, JOURNAL_RIGHT);
 			fflush(stdout);
+			f->header_done = true;
 		}
 	}
 	return len;
@@ -1497,72 +1563,203 @@ static size_t follow_write(char *p, size_t size, size_t n, void *arg)
 	return size * n;
 }
 
-static int journal_follow(struct cli *cli, const struct req *r)
+static double now_s(void)
 {
-	struct follow f = { .cli = cli };
-	char *path = req_path(cli, r);
-	struct curl_slist *h = http_setup(cli, proto_request(r->id)->method, path, "");
-	int rc;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
+/*
+ * One connection of the stream, entries after f->last. Returns -1 when it
+ * ended (the daemon went away, or never answered: f->started says which),
+ * else the exit code (an HTTP error, an output that failed).
+ */
+static int follow_once(struct cli *cli, const struct journal_ask *q, struct follow *f,
+		       double deadline, CURLcode *ccp)
+{
+	struct req r;
+	char since[24];
+	int rc = -1;
+
+	snprintf(since, sizeof(since), "%" PRId64, f->last);
+	req_init(&r, PROTO_JOURNAL);
+	req_query(cli, &r, FIELD_SINCE, since);
+	req_query(cli, &r, FIELD_CONSORTIUM, q->consortium);
+	req_query(cli, &r, FIELD_FOLLOW, "1");
+	char *path = req_path(cli, &r);
+	struct curl_slist *h = http_setup(cli, proto_request(r.id)->method, path, "");
+
+	f->status = 0;
+	f->started = f->streaming = false;
+	buf_free(&f->line);
 	curl_easy_setopt(cli->curl, CURLOPT_HEADERFUNCTION, follow_header);
-	curl_easy_setopt(cli->curl, CURLOPT_HEADERDATA, &f);
+	curl_easy_setopt(cli->curl, CURLOPT_HEADERDATA, f);
 	curl_easy_setopt(cli->curl, CURLOPT_WRITEFUNCTION, follow_write);
-	curl_easy_setopt(cli->curl, CURLOPT_WRITEDATA, &f);
+	curl_easy_setopt(cli->curl, CURLOPT_WRITEDATA, f);
+	if (deadline > 0) {
+		/* a reconnect does not wait past the retry window */
+		long left = (long)(deadline - now_s());
+		curl_easy_setopt(cli->curl, CURLOPT_CONNECTTIMEOUT, left < 1 ? 1L : left < 10 ? left : 10L);
+	}
 	CURLcode cc = curl_easy_perform(cli->curl);
-	if (f.write_failed) {
+	*ccp = cc;
+	if (f->write_failed) {
 		/* the reader went away (a pipe into head); not our failure */
 		rc = errno == EPIPE ? 0 : EXIT_SOFTWARE;
 		if (rc)
 			errmsg("cannot write the output: %s", strerror(errno));
-	} else if (cc != CURLE_OK) {
-		if (cc == CURLE_WRITE_ERROR) {
-			errmsg("a line of the journal stream is too long");
-			rc = EXIT_SOFTWARE;
-		} else {
-			rc = transport_error(cli, cc, f.started);
-		}
-	} else {
-		curl_easy_getinfo(cli->curl, CURLINFO_RESPONSE_CODE, &f.status);
-		if (f.status >= 200 && f.status < 300) {
-			rc = 0;
-			if (f.line.len)	/* a last line without its newline */
-				follow_line(&f, f.line.data, f.line.len);
-		} else {
-			json_t *j = NULL;
-			rc = handle_reply(cli, f.status, &f.line, &j);
-			json_decref(j);
-		}
+	} else if (cc == CURLE_WRITE_ERROR) {
+		errmsg("a line of the journal stream is too long");
+		rc = EXIT_SOFTWARE;
+	} else if (f->status != 0 && !f->streaming &&
+		   !(f->status == 503 && deadline > 0)) {
+		json_t *j = NULL;
+		rc = handle_reply(cli, f->status, &f->line, &j);
+		json_decref(j);
 	}
 	curl_slist_free_all(h);
-	buf_free(&f.line);
 	free(path);
+	req_free(&r);
 	return rc;
 }
 
-static int cmd_journal(struct cli *cli, struct cmd_args *a)
+/*
+ * journal --follow. The stream starts after q->since (-1: after the last
+ * q->limit entries); when it ends (the daemon stopped or restarted, or
+ * dropped a slow reader) it is asked again from the last seq printed, for
+ * up to retry seconds, then gives up with EXIT_UNAVAILABLE.
+ */
+static int journal_follow(struct cli *cli, const struct journal_ask *q, int64_t retry)
 {
-	struct req r;
-	int64_t n;
+	struct follow f = { .cli = cli, .last = q->since };
+	double deadline = 0, pause = 0.1;
+	CURLcode cc = CURLE_OK;
 	int rc;
 
-	if ((flag(a, "since") && (rc = parse_int("--since", flag(a, "since"), 0, &n))) ||
-	    (flag(a, "limit") && (rc = parse_int("--limit", flag(a, "limit"), 1, &n))))
+	if (f.last < 0) {
+		/* where the tail begins: the entry before its first one */
+		json_t *j = NULL;
+		struct journal_ask page = *q;
+		int64_t first = 0, earlier = 0;
+		cli->hold = true;
+		rc = journal_get(cli, &page, &j);
+		cli->hold = false;
+		if (rc != 0)
+			return rc;
+		jint(json_array_get(jget(j, "entries"), 0), "seq", &first);
+		jint(j, "earlier", &earlier);
+		f.last = first > 0 ? first - 1 : 0;
+		if (earlier > 0)
+			errmsg("%" PRId64 " earlier entries not shown (--since SEQ starts after SEQ, "
+			       "--all from the first)", earlier);
+		json_decref(j);
+	}
+	for (;;) {
+		rc = follow_once(cli, q, &f, deadline, &cc);
+		if (rc >= 0)
+			break;
+		double now = now_s();
+		if (f.streaming) {
+			/* it was up: a new window for the next try */
+			deadline = now + (double)retry;
+			pause = 0.1;
+		} else if (deadline == 0) {
+			/* never reached it: the first connection is not retried */
+			rc = transport_error(cli, cc, f.started);
+			break;
+		}
+		if (now + pause > deadline) {
+			errmsg("lost the journal stream from the daemon at %s and could not resume it "
+			       "within %" PRId64 " s (go on with --follow --since %" PRId64 ")",
+			       endpoint(cli), retry, f.last);
+			rc = EXIT_UNAVAILABLE;
+			break;
+		}
+		struct timespec ts = { (time_t)pause, (long)((pause - (double)(time_t)pause) * 1e9) };
+		nanosleep(&ts, NULL);
+		pause = pause * 2 > 1 ? 1 : pause * 2;
+	}
+	buf_free(&f.line);
+	return rc;
+}
+
+/* Prints a page's note on what it left out, on stderr. */
+static void journal_note(const json_t *j, bool tail)
+{
+	int64_t earlier = 0, later = 0, last = 0;
+	const json_t *e = jget(j, "entries");
+
+	jint(json_array_get(e, json_array_size(e) - 1), "seq", &last);
+	if (tail && jint(j, "earlier", &earlier) && earlier > 0)
+		errmsg("%" PRId64 " earlier entries not shown (--since SEQ pages on from SEQ, "
+		       "--all shows every entry)", earlier);
+	if (!tail && jint(j, "later", &later) && later > 0)
+		errmsg("%" PRId64 " later entries not shown (go on with --since %" PRId64 ")",
+		       later, last);
+}
+
+#define JOURNAL_ALL_PAGE 1000	/* entries per request of journal --all */
+
+static int cmd_journal(struct cli *cli, struct cmd_args *a)
+{
+	struct journal_ask q = { .since = -1, .limit = 100 };
+	bool all = flag(a, "all") != NULL;
+	int64_t retry = 30;
+	int rc;
+
+	if ((rc = consortium_filter(a, &q.consortium)) ||
+	    (flag(a, "since") && (rc = parse_int("--since", flag(a, "since"), 0, &q.since))) ||
+	    (flag(a, "limit") && (rc = parse_int("--limit", flag(a, "limit"), 1, &q.limit))) ||
+	    (flag(a, "retry") && (rc = parse_int("--retry", flag(a, "retry"), 0, &retry))))
 		return rc;
-	req_init(&r, PROTO_JOURNAL);
-	req_query(cli, &r, FIELD_SINCE, flag(a, "since"));
-	req_query(cli, &r, FIELD_CONSORTIUM, flag(a, "consortium"));
-	req_query(cli, &r, FIELD_LIMIT, flag(a, "limit"));
+	if (all && flag(a, "limit"))
+		return usage_error(a->cmd, "--all and --limit exclude each other");
+	if (flag(a, "retry") && !flag(a, "follow"))
+		return usage_error(a->cmd, "--retry goes with --follow");
+	if (q.limit > 100000) {
+		errmsg("--limit: at most 100000 (--all shows every entry): '%s'", flag(a, "limit"));
+		return EXIT_DATAERR;
+	}
 	if (flag(a, "follow")) {
-		req_query(cli, &r, FIELD_FOLLOW, "1");
-		rc = journal_follow(cli, &r);
-		req_free(&r);
-		return rc;
+		if (all && q.since < 0)
+			q.since = 0;
+		return journal_follow(cli, &q, retry);
 	}
 
-	json_t *j, *e;
+	/* --all: page after page from since (or the first entry) to the head */
+	json_t *j = NULL, *merged = NULL, *e;
 	size_t i;
-	rc = api_call(cli, &r, &j);
-	req_free(&r);
+	if (all) {
+		q.since = q.since < 0 ? 0 : q.since;
+		q.limit = JOURNAL_ALL_PAGE;
+		cli->hold = true;
+	}
+	for (;;) {
+		rc = journal_get(cli, &q, &j);
+		if (rc != 0 || !all)
+			break;
+		int64_t later = 0, last = 0;
+		const json_t *page = jget(j, "entries");
+		if (!merged) {
+			merged = j;
+		} else {
+			json_array_extend(jget(merged, "entries"), (json_t *)page);
+			json_object_set(merged, "later", jget(j, "later"));
+			json_decref(j);
+		}
+		j = NULL;
+		jint(json_array_get(page, json_array_size(page) - 1), "seq", &last);
+		if (!jint(merged, "later", &later) || later == 0 || last <= q.since)
+			break;
+		q.since = last;
+	}
+	cli->hold = false;
+	if (all) {
+		j = merged;
+		if (rc == 0 && cli->json)
+			print_json(j);
+	}
 	if (rc != 0 || cli->json)
 		goto out;
 	struct table t;
@@ -1578,7 +1775,9 @@ static int cmd_journal(struct cli *cli, struct cmd_args *a)
 		puts("no journal entries");
 	table_free(&t);
 out:
-	json_decref(j);
+	if (rc == 0 && !all)
+		journal_note(j, q.since < 0);
+	json_decref(rc == 0 ? j : merged);
 	return rc;
 }
 
@@ -1917,9 +2116,11 @@ static const struct cmd_entry cmd_table[] = {
 		.exec = cmd_program,
 	},
 	{
-		.name = "quota", .usage = "[CONSORTIUM] [--phase P] [--gpu MODEL]",
+		.name = "quota",
+		.usage = "[CONSORTIUM | --consortium C] [--phase P] [--gpu MODEL]",
 		.help = "balances in GPU-hours per consortium, phase and GPU model",
-		.flags = { { "phase", FLAG_VALUE }, { "gpu", FLAG_VALUE } },
+		.flags = { { "phase", FLAG_VALUE }, { "gpu", FLAG_VALUE },
+			   { "consortium", FLAG_VALUE } },
 		.max_args = 1, .exec = cmd_quota,
 	},
 	{
@@ -1945,11 +2146,11 @@ static const struct cmd_entry cmd_table[] = {
 	},
 	{
 		.name = "allocations",
-		.usage = "[--consortium C] [--state S] [--pool P]",
+		.usage = "[CONSORTIUM | --consortium C] [--state S] [--pool P]",
 		.help = "list allocations",
 		.flags = { { "consortium", FLAG_VALUE }, { "state", FLAG_VALUE },
 			   { "pool", FLAG_VALUE } },
-		.exec = cmd_allocations,
+		.max_args = 1, .exec = cmd_allocations,
 	},
 	{
 		.name = "show", .usage = "ALLOCATION",
@@ -1988,11 +2189,14 @@ static const struct cmd_entry cmd_table[] = {
 	},
 	{
 		.name = "journal",
-		.usage = "[--consortium C] [--since SEQ] [--limit N] [--follow]",
-		.help = "journal entries; --follow prints new ones as they commit",
+		.usage = "[CONSORTIUM | --consortium C] [--since SEQ] [--limit N | --all] "
+			 "[--follow [--retry S]]",
+		.help = "the last journal entries (default 100); --since pages on, --all "
+			"shows all; --follow prints new ones as they commit",
 		.flags = { { "consortium", FLAG_VALUE }, { "since", FLAG_VALUE },
-			   { "limit", FLAG_VALUE }, { "follow", FLAG_BOOL } },
-		.exec = cmd_journal,
+			   { "limit", FLAG_VALUE }, { "follow", FLAG_BOOL },
+			   { "all", FLAG_BOOL }, { "retry", FLAG_VALUE } },
+		.max_args = 1, .exec = cmd_journal,
 	},
 	{
 		.name = "verify", .usage = "",

@@ -6,7 +6,9 @@
 # reading is dropped once its queue passes the limit (1 MiB), and the daemon
 # keeps answering others quickly meanwhile and afterwards. Log rotation: after
 # the log file is moved away, SIGUSR1 (not SIGHUP) makes the daemon write a new one. SIGTERM
-# with a follower connected exits 0 within 5 s.
+# with a follower connected exits 0 within 5 s; the follower resumes from the
+# last seq it printed once the daemon is back (--retry seconds), or gives up
+# with 69 and a message.
 # shellcheck disable=SC2119
 . "$(dirname "$0")/lib.sh"
 
@@ -267,11 +269,19 @@ ok "status after the flood in $ms ms"
 expect_exit 0 gl --json verify
 expect_eq "$(json_get '["ok"]')" true "verify after the flood"
 
-# --- SIGTERM with a follower connected ---------------------------------------------
-gl journal --follow --since 999999 >"$T/last.out" 2>"$T/last.err" &
+# --- SIGTERM with followers connected; a restart ----------------------------------
+# One follower may retry for 1 s only: it gives up with 69 and a message.
+# The other (default --retry 30) resumes after the restart from the last
+# seq it printed: nothing lost, nothing twice.
+gl journal --follow --since 999999 --retry 1 >"$T/last.out" 2>"$T/last.err" &
 last=$!
-follows=$((follows + 1))
+gl --json journal --follow >"$T/resume.out" 2>"$T/resume.err" &
+resume=$!
+follows=$((follows + 2))
 wait_follows $follows
+expect_exit 0 gl --json status
+head=$(json_get '["journal"]["seq"]')
+wait_for "$T/resume.out" "\"seq\":$head," 10 >/dev/null || fail "the resuming follower did not print up to seq $head"
 t0=$(now_ms)
 kill -TERM "$DAEMON_PID"
 _wait_dead "$DAEMON_PID" 5 || fail "gpuledgerd still runs 5 s after SIGTERM with a follower connected"
@@ -279,9 +289,26 @@ rc=0
 wait "$DAEMON_PID" || rc=$?
 DAEMON_PID=
 [[ $rc -eq 0 ]] || fail "gpuledgerd exited $rc after SIGTERM (expected 0)"
-ok "SIGTERM with a follower: exit 0 after $(($(now_ms) - t0)) ms"
-_wait_dead "$last" 5 || fail "the follower still runs 5 s after the daemon ended"
+ok "SIGTERM with followers: exit 0 after $(($(now_ms) - t0)) ms"
+_wait_dead "$last" 5 || fail "the follower with --retry 1 still runs 5 s after the daemon ended"
 rc=0
 wait "$last" || rc=$?
-ok "the follower ended with the daemon (exit $rc)"
+[[ $rc -eq 69 ]] || fail "the follower with --retry 1 exited $rc (expected 69): $(cat "$T/last.err")"
+grep -q "could not resume it within 1 s" "$T/last.err" ||
+	fail "the follower with --retry 1 did not say why it ended: $(cat "$T/last.err")"
+ok "the follower with --retry 1 gave up: exit 69, $(cat "$T/last.err")"
+_alive "$resume" || fail "the resuming follower ended with the daemon: $(cat "$T/resume.err")"
+start_daemon
+expect_exit 0 gl grant lg --phase p1 --gpu B200 --gpu-hours 1 --reason after-restart
+ms=$(wait_for "$T/resume.out" 'after-restart' 10) || fail "the follower did not resume: $(cat "$T/resume.err")"
+ok "the follower resumed after the restart (the new entry after ${ms} ms)"
+kill "$resume"
+wait "$resume" 2>/dev/null || true
+python3 - "$T/resume.out" <<'PY' || fail "the resumed stream lost or repeated entries"
+import json, sys
+seqs = [json.loads(line)["seq"] for line in open(sys.argv[1], encoding="utf-8")]
+assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), seqs[-20:]
+PY
+ok "the resumed stream: every seq once, in order"
+stop_daemon
 pass
