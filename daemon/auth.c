@@ -215,3 +215,12 @@ void auth_resolve(const struct config *cfg, const struct http_request *req,
 		sodium_memzero(h, sizeof(h));
 	}
 }
+
+bool auth_is_admin(const struct config *cfg, uid_t uid, gid_t gid, uid_t daemon_uid)
+{
+	struct http_request req = {.peer_unix = true, .peer_uid = uid, .peer_gid = gid};
+	struct principal who;
+
+	auth_resolve(cfg, &req, daemon_uid, &who);
+	return who.role == ROLE_ADMIN;
+}

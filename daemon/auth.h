@@ -48,5 +48,9 @@ void auth_resolve_credential(const struct config *cfg, const struct credential *
 void auth_resolve(const struct config *cfg, const struct http_request *req,
 		  uid_t daemon_uid, struct principal *out);
 
+/* Whether a local caller (uid, gid) is an admin under cfg, as for a
+ * request over the Unix socket (the server's per-uid budget asks). */
+bool auth_is_admin(const struct config *cfg, uid_t uid, gid_t gid, uid_t daemon_uid);
+
 /* Forgets cached answers (the configuration changed). */
 void auth_forget(void);

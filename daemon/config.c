@@ -386,6 +386,7 @@ enum key_type {
 	T_ENUM,		/* an enum, one of names[] (index = value) */
 	T_STRLIST,	/* struct cfg_strlist */
 	T_SHA256,	/* uint8_t[32], written as 64 hex digits */
+	T_MODE,		/* int64_t file mode, octal digits, at most 0777 */
 	T_MAP,		/* a mapping that fills base + off through sub[] */
 	T_LIST,		/* a sequence of mappings: an array and its count */
 	T_IDMAP,	/* a mapping of id -> mapping: an array and its count */
@@ -444,8 +445,23 @@ static key_check_fn check_daemon, check_phases, check_pools, check_consortia,
 #define INF_TIME "infinity"
 #define NEG_INF_TIME "-infinity"
 
+/* The budgets of the TCP listener. */
+static const struct key tcp_keys[] = {
+	{ "max_connections", T_INT, FIELD(struct config, tcp_max_connections),
+	  .min = 1, .max = 100000, .def = "256" },
+	{ "max_per_peer", T_INT, FIELD(struct config, tcp_max_per_peer),
+	  .min = 1, .max = 100000, .def = "16" },
+	/* seconds from accept to a client's first byte */
+	{ "first_byte_timeout", T_INT, FIELD(struct config, tcp_first_byte_timeout),
+	  .min = 1, .max = 3600, .def = "5" },
+	{ .name = NULL },
+};
+
 static const struct key daemon_keys[] = {
 	{ "socket", T_STR, KEY_RESTART, FIELD(struct config, socket), .def = "var/gpuledger.sock" },
+	/* roles come from SO_PEERCRED: anyone may connect unless narrowed */
+	{ "socket_mode", T_MODE, KEY_RESTART, FIELD(struct config, socket_mode), .def = "0666" },
+	{ "socket_group", T_STR, KEY_RESTART, FIELD(struct config, socket_group) },
 	{ "database", T_STR, KEY_RESTART, FIELD(struct config, database), .def = "var/gpuledger.db" },
 	{ "log", T_STR, KEY_RESTART, FIELD(struct config, log), .def = "-" },
 	{ "log_level", T_ENUM, FIELD(struct config, log_level), ENUM(log_level_names), .def = "info" },
@@ -453,6 +469,14 @@ static const struct key daemon_keys[] = {
 	/* decides whether the listener may be remote: goes with it */
 	{ "allow_plaintext_remote", T_BOOL, KEY_RESTART, FIELD(struct config, allow_plaintext),
 	  .def = "false" },
+	/* budgets apply to the connections accepted after a reload */
+	{ "max_connections", T_INT, FIELD(struct config, max_connections),
+	  .min = 1, .max = 100000, .def = "256" },
+	{ "max_per_uid", T_INT, FIELD(struct config, max_per_uid),
+	  .min = 1, .max = 100000, .def = "32" },
+	{ "max_followers", T_INT, FIELD(struct config, max_followers),
+	  .min = 1, .max = 100000, .def = "64" },
+	{ "tcp", T_MAP, .sub = tcp_keys },
 	{ .name = NULL },
 };
 
@@ -624,6 +648,22 @@ static const char *valid_listen(const char *s)
 	return NULL;
 }
 
+/* A file mode as chmod(1) takes it: octal digits, 0 to 0777. */
+static int mode_parse(const char *s, int64_t *out)
+{
+	int64_t m = 0;
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 4 || strspn(s, "01234567") != n)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		m = m * 8 + (s[i] - '0');
+	if (m > 0777)
+		return -ERANGE;
+	*out = m;
+	return 0;
+}
+
 static bool want_scalar(struct ctx *ctx, const struct key *k,
 			const struct node *v, const char *expected)
 {
@@ -788,6 +828,16 @@ static bool parse_value(struct ctx *ctx, const struct key *k,
 		}
 		*(int64_t *)p = i;
 		return true;
+	case T_MODE:
+		if (!want_scalar(ctx, k, v, "an octal file mode"))
+			return false;
+		if (!v->plain || mode_parse(v->value, &i) != 0) {
+			err(ctx, v, "expected an octal file mode such as 0660 for '%s', got %s'%s'",
+			    k->name, v->plain ? "" : "a quoted ", v->value);
+			return false;
+		}
+		*(int64_t *)p = i;
+		return true;
 	case T_BOOL:
 		if (!want_scalar(ctx, k, v, "true or false"))
 			return false;
@@ -889,6 +939,11 @@ static void apply_default(struct ctx *ctx, const struct key *k, void *base)
 		*(int64_t *)p = 0;
 		if (k->def)
 			rc = i64_parse(k->def, p);
+		break;
+	case T_MODE:
+		*(int64_t *)p = 0;
+		if (k->def)
+			rc = mode_parse(k->def, p);
 		break;
 	case T_BOOL:
 		*(bool *)p = k->def && strcmp(k->def, "true") == 0;
@@ -1406,6 +1461,7 @@ static void free_fields(const struct key *table, void *base)
 			break;
 		}
 		case T_INT:
+		case T_MODE:
 		case T_BOOL:
 		case T_TIME:
 		case T_ENUM:
@@ -1441,6 +1497,7 @@ static bool leaf_equal(const struct key *k, const void *a, const void *b)
 	case T_TZ:
 		return str_eq(*(char *const *)pa, *(char *const *)pb);
 	case T_INT:
+	case T_MODE:
 	case T_TIME:
 		return *(const int64_t *)pa == *(const int64_t *)pb;
 	case T_BOOL:
@@ -1478,6 +1535,7 @@ static void leaf_copy(const struct key *k, const void *from, void *to)
 		return;
 	}
 	case T_INT:
+	case T_MODE:
 	case T_TIME:
 		*(int64_t *)pt = *(const int64_t *)pf;
 		return;
@@ -1595,7 +1653,7 @@ int role_parse(const char *s, enum role *r)
 static const char *const type_names[] = {
 	[T_STR] = "string", [T_INT] = "integer", [T_BOOL] = "bool",
 	[T_TIME] = "time", [T_TZ] = "timezone", [T_ENUM] = "enum",
-	[T_STRLIST] = "strings", [T_SHA256] = "sha256", [T_MAP] = "map",
+	[T_STRLIST] = "strings", [T_SHA256] = "sha256", [T_MODE] = "mode", [T_MAP] = "map",
 	[T_LIST] = "list", [T_IDMAP] = "idmap",
 };
 
@@ -1651,6 +1709,9 @@ static int get_leaf(const struct config *cfg, const struct key *k,
 		return 0;
 	case T_INT:
 		snprintf(buf, len, "%" PRId64, *(const int64_t *)p);
+		return 0;
+	case T_MODE:
+		snprintf(buf, len, "%04" PRIo64, *(const int64_t *)p);
 		return 0;
 	case T_BOOL:
 		snprintf(buf, len, "%s", *(const bool *)p ? "true" : "false");

@@ -78,11 +78,20 @@ struct config {
 
 	/* daemon: */
 	char *socket;		/* default "var/gpuledger.sock" */
+	int64_t socket_mode;	/* daemon.socket_mode, default 0666 */
+	char *socket_group;	/* daemon.socket_group (a name or gid), or NULL */
 	char *database;		/* default "var/gpuledger.db" */
 	char *log;		/* "-" = stderr (default) */
 	enum log_level log_level;	/* default LOG_INFO */
 	char *listen;		/* hostport_parse()'s "HOST:PORT", or NULL */
 	bool allow_plaintext;	/* daemon.allow_plaintext_remote */
+	/* connection budgets (the server's limits), applied on reload */
+	int64_t max_connections;	/* on the Unix socket, default 256 */
+	int64_t max_per_uid;		/* of a non-admin uid there, default 32 */
+	int64_t max_followers;		/* open journal follow streams, default 64 */
+	int64_t tcp_max_connections;	/* daemon.tcp.max_connections, 256 */
+	int64_t tcp_max_per_peer;	/* daemon.tcp.max_per_peer, 16 */
+	int64_t tcp_first_byte_timeout;	/* daemon.tcp.first_byte_timeout, s, 5 */
 
 	/* access: */
 	struct cfg_principals admins;
@@ -123,9 +132,9 @@ void config_free(struct config *cfg);
 
 /*
  * The reload rule. A SIGHUP applies a valid new config, except the keys
- * whose row says they need a restart (daemon.socket, daemon.database,
- * daemon.log, daemon.listen, daemon.allow_plaintext_remote: they hold a
- * listener or an open file). For each of those whose value in new differs
+ * whose row says they need a restart (daemon.socket, daemon.socket_mode,
+ * daemon.socket_group, daemon.database, daemon.log, daemon.listen,
+ * daemon.allow_plaintext_remote: they hold a listener or an open file). For each of those whose value in new differs
  * from old, new gets a copy of old's value and report is called with the
  * key's path ("daemon.listen"), in table order; report may be NULL. old
  * is only read.

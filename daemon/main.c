@@ -75,6 +75,31 @@ static void share(struct daemon *d)
 	d->sched.ledger = d->ledger;
 }
 
+static bool is_admin(void *arg, uid_t uid, gid_t gid)
+{
+	struct daemon *d = arg;
+	return auth_is_admin(d->cfg, uid, gid, d->api.uid);
+}
+
+/* The server's connection budgets, from the daemon keys of the config. */
+static void limit_connections(struct daemon *d)
+{
+	struct server_limits l;
+
+	if (d->server == NULL)
+		return;
+	server_limits_default(&l);
+	l.unix_max = (unsigned)d->cfg->max_connections;
+	l.unix_max_per_uid = (unsigned)d->cfg->max_per_uid;
+	l.max_streams = (unsigned)d->cfg->max_followers;
+	l.tcp_max = (unsigned)d->cfg->tcp_max_connections;
+	l.tcp_max_per_peer = (unsigned)d->cfg->tcp_max_per_peer;
+	l.first_byte_ms = (uint64_t)d->cfg->tcp_first_byte_timeout * 1000;
+	l.is_admin = is_admin;
+	l.is_admin_arg = d;
+	server_set_limits(d->server, &l);
+}
+
 /* Rebuilds the ledger from the store after a failed commit. */
 static int reload_ledger(struct daemon *d)
 {
@@ -222,6 +247,7 @@ static void apply_config(struct daemon *d)
 	share(d);
 	auth_forget();	/* cached roles point into the old config */
 	follow_revalidate(&d->follow, cfg, d->api.uid);	/* revoked credentials stop streaming */
+	limit_connections(d);
 	log_event(LOG_INFO, "config_reloaded", "{s:s, s:i, s:i, s:i}", "file", d->config_path,
 		  "phases", (int)cfg->n_phases, "pools", (int)cfg->n_pools,
 		  "consortia", (int)cfg->n_consortia);
@@ -406,7 +432,9 @@ int main(int argc, char **argv)
 	share(&d);
 	d.server = server_new(d.loop, api_handle, &d.api);
 	d.api.server = d.server;
-	if (server_listen_unix(d.server, d.cfg->socket, &cause) != 0 ||
+	limit_connections(&d);
+	if (server_listen_unix(d.server, d.cfg->socket, (unsigned)d.cfg->socket_mode,
+			       d.cfg->socket_group, &cause) != 0 ||
 	    (d.cfg->listen && server_listen_tcp(d.server, d.cfg->listen, &cause) != 0)) {
 		fprintf(stderr, "gpuledgerd: %s\n", cause);
 		log_event(LOG_ERROR, "listen_failed", "{s:s}", "error", cause);

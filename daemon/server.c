@@ -6,19 +6,27 @@
  * commit), and its response leaves only when every earlier response has
  * left, which is what pipelining requires. Errors the server detects itself
  * (malformed input, limits) become a response queued behind the requests
- * already parsed, after which the connection closes. A request the handler
- * holds outlives its connection: if the client leaves, the request is
- * detached and its reply is dropped. Stream on_close callbacks are always
- * delivered from the loop (a zero timer), never from inside a server_*
- * call, so that a caller iterating its followers may write to them safely.
- * Handles live inside their owner, which is freed in the last close
- * callback; shutdown completes only once every handle is closed and every
- * request handed out has been answered.
+ * already parsed, after which the connection closes. Input is parsed one
+ * request at a time: before the next one, the connection's queue and its
+ * unsent output are measured, and over a limit the bytes already read wait
+ * (and nothing more is read) until the client has taken half of it; so a
+ * client that pipelines and never reads costs a bounded amount of memory,
+ * and a timer closes it. A request head is checked byte by byte before
+ * http-parser sees it (CRLF line ends only, no obs-fold), since the parser
+ * tolerates both and a proxy in front may read them differently. A
+ * request the handler holds outlives its connection: if the client
+ * leaves, the request is detached and its reply is dropped. Stream
+ * on_close callbacks are always delivered from the loop (a zero timer),
+ * never from inside a server_* call, so that a caller iterating its
+ * followers may write to them safely. Handles live inside their owner,
+ * which is freed in the last close callback; shutdown completes only once
+ * every handle is closed and every request handed out has been answered.
  */
 #include "daemon/server.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <grp.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -71,9 +79,22 @@ struct server_req {
 
 enum timer_mode {
 	TIMER_NONE,
+	TIMER_FIRST_BYTE,	/* TCP: accepted, nothing received yet */
 	TIMER_HEADER,		/* a request has begun */
 	TIMER_IDLE,		/* nothing in flight */
+	TIMER_WRITE,		/* reading paused: the output is over the limit */
 	TIMER_DRAIN,		/* the final flush before close */
+};
+
+/* Where the check of a request head stands (head_scan()). */
+enum scan_state {
+	SCAN_START,		/* before the request line: empty lines allowed */
+	SCAN_START_CR,		/* a CR there */
+	SCAN_LINE,		/* within a line */
+	SCAN_CR,		/* a CR ending a line */
+	SCAN_LINE_START,	/* the start of a header line */
+	SCAN_END_CR,		/* a CR at the start of a line: the head's end */
+	SCAN_BODY,		/* the head has ended: nothing to check */
 };
 
 struct conn {
@@ -86,15 +107,23 @@ struct conn {
 		uv_tcp_t tcp;
 	} h;
 	uv_timer_t timer;
+	uv_timer_t kick;	/* resumes parsing buffered input, from the loop */
 	uv_shutdown_t shutdown_req;
 	int open_handles;	/* freed when it drops to 0 */
 	enum timer_mode timer_mode;
 
+	bool is_unix;		/* accepted on the Unix socket */
+	bool counted;		/* holds a place in its listener's budget */
+	bool got_byte;		/* something has been received */
+	bool reading;		/* uv_read_start() in effect */
 	bool closing;		/* uv_close() called */
 	bool shutting;		/* uv_shutdown() in flight */
 	bool draining;		/* close once the queue is empty */
 	bool no_more;		/* read no more requests */
-	bool backpressure;	/* reading paused: too many queued */
+	bool backpressure;	/* parsing paused: too much queued */
+	bool stop_after;	/* the request just parsed closes the connection */
+	enum scan_state scan;
+	size_t in_off, in_len;	/* bytes of rbuf read but not yet parsed */
 
 	/* The request being parsed. */
 	http_parser parser;
@@ -116,6 +145,7 @@ struct conn {
 	gid_t peer_gid;
 	pid_t peer_pid;
 	char peer_addr[64];
+	char peer_host[INET6_ADDRSTRLEN];	/* TCP: the address, no port */
 
 	char rbuf[READ_BUF_SIZE];
 };
@@ -133,8 +163,11 @@ struct server {
 	bool tcp_inited;
 	bool tcp_open;
 
+	struct server_limits limits;
 	struct conn *conns;
 	unsigned nconns;
+	unsigned n_unix, n_tcp;	/* counted against each listener's budget */
+	unsigned nstreams;	/* open streams */
 	unsigned open_handles;	/* listeners and connections not yet freed */
 	unsigned live_reqs;	/* held by the handler */
 	uint64_t requests_total;
@@ -154,6 +187,7 @@ static const http_parser_settings parser_settings;
 static void conn_flush(struct conn *c);
 static void conn_close(struct conn *c);
 static void conn_arm_timer(struct conn *c);
+static void conn_maybe_resume(struct conn *c);
 static void server_maybe_done(struct server *s);
 
 /* Requests */
@@ -225,6 +259,8 @@ static void stream_finish(struct server_req *r)
 {
 	struct server *s = r->server;
 
+	if (r->state == REQ_STREAMING)
+		s->nstreams--;
 	r->state = REQ_DONE;
 	r->defer_next = NULL;
 	if (s->defer_tail != NULL)
@@ -248,6 +284,19 @@ static void response_head(struct buf *b, const struct server_req *r,
 		buf_puts(b, "Connection: close\r\n");
 	else if (r->http10)
 		buf_puts(b, "Connection: keep-alive\r\n");
+}
+
+/* Puts a complete error response, from the error table, into r->out. */
+static void response_error(struct server_req *r, enum error_code code,
+			   const char *message, json_t *details, bool close)
+{
+	char *body = error_body(code, message, details);
+	size_t len = strlen(body);
+
+	response_head(&r->out, r, error_status(code), "application/json", close);
+	buf_printf(&r->out, "Content-Length: %zu\r\n\r\n", len);
+	buf_append(&r->out, body, len);
+	free(body);
 }
 
 /*
@@ -281,6 +330,12 @@ static void write_cb(uv_write_t *req, int status)
 			  "peer", c->peer_addr, "op", "write",
 			  "error", uv_strerror(status));
 		conn_close(c);
+		return;
+	}
+	/* The client took some output: it may have room for more. */
+	if (status == 0 && !c->closing && c->backpressure) {
+		conn_maybe_resume(c);
+		conn_arm_timer(c);
 	}
 }
 
@@ -316,6 +371,12 @@ static void conn_handle_closed(uv_handle_t *h)
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	s->nconns--;
+	if (c->counted) {
+		if (c->is_unix)
+			s->n_unix--;
+		else
+			s->n_tcp--;
+	}
 	s->open_handles--;
 	buf_free(&c->url);
 	buf_free(&c->field);
@@ -359,7 +420,9 @@ static void conn_close(struct conn *c)
 	}
 	conn_drop_partial(c);
 	uv_read_stop(&c->h.stream);
+	c->reading = false;
 	uv_close((uv_handle_t *)&c->timer, conn_handle_closed);
+	uv_close((uv_handle_t *)&c->kick, conn_handle_closed);
 	uv_close(&c->h.handle, conn_handle_closed);
 }
 
@@ -377,6 +440,7 @@ static void conn_shutdown(struct conn *c)
 		return;
 	c->shutting = true;
 	uv_read_stop(&c->h.stream);
+	c->reading = false;
 	c->shutdown_req.data = c;
 	rc = uv_shutdown(&c->shutdown_req, &c->h.stream, shutdown_cb);
 	if (rc < 0)
@@ -389,44 +453,95 @@ static void conn_stop_reading(struct conn *c)
 {
 	c->no_more = true;
 	uv_read_stop(&c->h.stream);
+	c->reading = false;
 	conn_drop_partial(c);
 }
 
-/* Queues an error made by the server itself; the connection then closes. */
-static void conn_fail(struct conn *c, enum error_code code, const char *message)
+/*
+ * Queues an error made by the server itself; the connection then closes.
+ * A stream ahead of it would hold the answer back for ever: it is ended.
+ */
+static void conn_fail_details(struct conn *c, enum error_code code,
+			      const char *message, json_t *details)
 {
 	struct server_req *r = req_new(c);
-	char *body = error_body(code, message, NULL);
-	int status = error_status(code);
-	size_t len = strlen(body);
 
+	for (struct server_req *q = c->head; q != NULL; q = q->next) {
+		if (q->state == REQ_STREAMING) {
+			buf_puts(&q->out, "0\r\n\r\n");
+			stream_finish(q);
+		}
+	}
 	r->state = REQ_DONE;
 	r->close_after = true;
-	response_head(&r->out, r, status, "application/json", true);
-	buf_printf(&r->out, "Content-Length: %zu\r\n\r\n", len);
-	buf_append(&r->out, body, len);
-	free(body);
+	response_error(r, code, message, details, true);
 	conn_stop_reading(c);
 	conn_enqueue(c, r);
+}
+
+static void conn_fail(struct conn *c, enum error_code code, const char *message)
+{
+	conn_fail_details(c, code, message, NULL);
+}
+
+/* Bytes of responses queued to c: in libuv's write queue or not yet in it. */
+static size_t conn_output(const struct conn *c)
+{
+	size_t n = uv_stream_get_write_queue_size(&c->h.stream);
+
+	for (const struct server_req *r = c->head; r != NULL; r = r->next)
+		n += r->out.len;
+	return n;
+}
+
+/* Whether the next request must wait: too many unanswered, or unread. */
+static bool conn_over_limit(const struct conn *c)
+{
+	return c->nqueued >= PIPELINE_MAX ||
+	       conn_output(c) >= c->server->limits.max_output;
+}
+
+/* Whether a paused connection may go on: half of each limit is free. */
+static bool conn_below_half(const struct conn *c)
+{
+	return c->nqueued < PIPELINE_MAX / 2 &&
+	       conn_output(c) <= c->server->limits.max_output / 2;
 }
 
 static void timer_cb(uv_timer_t *t)
 {
 	struct conn *c = t->data;
+	const struct server_limits *l = &c->server->limits;
 
-	if (c->timer_mode == TIMER_HEADER)
-		log_event(LOG_WARN, "http_limit", "{s:s,s:s,s:i}",
+	switch (c->timer_mode) {
+	case TIMER_HEADER:
+		log_event(LOG_WARN, "http_limit", "{s:s,s:s,s:I}",
 			  "limit", "header_timeout", "peer", c->peer_addr,
-			  "ms", SERVER_HEADER_TIMEOUT_MS);
-	else
+			  "ms", (json_int_t)l->header_ms);
+		break;
+	case TIMER_FIRST_BYTE:
+		log_event(LOG_INFO, "http_limit", "{s:s,s:s,s:I}",
+			  "limit", "first_byte_timeout", "peer", c->peer_addr,
+			  "ms", (json_int_t)l->first_byte_ms);
+		break;
+	case TIMER_WRITE:
+		log_event(LOG_WARN, "http_limit", "{s:s,s:s,s:I,s:I}",
+			  "limit", "write_timeout", "peer", c->peer_addr,
+			  "ms", (json_int_t)l->write_ms,
+			  "queued", (json_int_t)conn_output(c));
+		break;
+	default:
 		log_event(LOG_DEBUG, "http_timeout", "{s:s,s:s}",
 			  "peer", c->peer_addr,
 			  "kind", c->timer_mode == TIMER_IDLE ? "idle" : "drain");
+		break;
+	}
 	conn_close(c);
 }
 
 static void conn_arm_timer(struct conn *c)
 {
+	const struct server_limits *l = &c->server->limits;
 	enum timer_mode want = TIMER_NONE;
 	uint64_t ms = 0;
 
@@ -434,13 +549,21 @@ static void conn_arm_timer(struct conn *c)
 		return;
 	if (c->shutting) {
 		want = TIMER_DRAIN;
-		ms = SERVER_HEADER_TIMEOUT_MS;
+		ms = l->header_ms;
+	} else if (c->backpressure &&
+		   conn_output(c) > l->max_output / 2) {
+		/* the client does not take its answers */
+		want = TIMER_WRITE;
+		ms = l->write_ms;
+	} else if (!c->is_unix && !c->got_byte && !c->no_more) {
+		want = TIMER_FIRST_BYTE;
+		ms = l->first_byte_ms;
 	} else if (c->in_message && !c->no_more) {
 		want = TIMER_HEADER;
-		ms = SERVER_HEADER_TIMEOUT_MS;
+		ms = l->header_ms;
 	} else if (c->head == NULL && !c->draining && !c->no_more) {
 		want = TIMER_IDLE;
-		ms = SERVER_IDLE_TIMEOUT_MS;
+		ms = l->idle_ms;
 	}
 	/* A new request restarts the header clock from its first byte. */
 	if (want == c->timer_mode && !(want == TIMER_HEADER && c->message_begun))
@@ -499,11 +622,7 @@ static void conn_flush(struct conn *c)
 		conn_shutdown(c);
 		return;
 	}
-	if (c->backpressure && c->nqueued < PIPELINE_MAX / 2 && !c->no_more &&
-	    !c->draining) {
-		c->backpressure = false;
-		uv_read_start(&c->h.stream, alloc_cb, read_cb);
-	}
+	conn_maybe_resume(c);
 	conn_arm_timer(c);
 }
 
@@ -544,11 +663,153 @@ static void conn_eof(struct conn *c)
 	conn_arm_timer(c);
 }
 
+/* Reads while on, and nothing read is waiting to be parsed. */
+static void conn_read(struct conn *c, bool on)
+{
+	on = on && c->in_len == 0 && !c->no_more && !c->shutting;
+	if (on == c->reading || c->closing)
+		return;
+	if (!on) {
+		uv_read_stop(&c->h.stream);
+		c->reading = false;
+	} else if (uv_read_start(&c->h.stream, alloc_cb, read_cb) == 0) {
+		c->reading = true;
+	} else {
+		conn_close(c);
+	}
+}
+
+/*
+ * Checks the request head in data (up to its end, or all of data) as it
+ * arrives, carrying the state across reads. Returns NULL, or what is wrong.
+ */
+static const char *head_scan(struct conn *c, const char *data, size_t len)
+{
+	for (size_t i = 0; i < len && c->scan != SCAN_BODY; i++) {
+		char ch = data[i];
+		bool cr = ch == '\r', lf = ch == '\n';
+
+		switch (c->scan) {
+		case SCAN_START:	/* empty lines before a request are ignored */
+			c->scan = cr ? SCAN_START_CR : lf ? SCAN_BODY : SCAN_LINE;
+			if (lf)
+				return "a line ends with a bare LF; lines end with CRLF";
+			break;
+		case SCAN_START_CR:
+		case SCAN_CR:
+		case SCAN_END_CR:
+			if (!lf)
+				return "a CR not followed by LF";
+			c->scan = c->scan == SCAN_START_CR ? SCAN_START :
+				  c->scan == SCAN_CR ? SCAN_LINE_START : SCAN_BODY;
+			break;
+		case SCAN_LINE_START:
+			if (ch == ' ' || ch == '\t')
+				return "a header line continued on the next (obs-fold)";
+			/* fall through */
+		case SCAN_LINE:
+			if (lf)
+				return "a line ends with a bare LF; lines end with CRLF";
+			if (cr)
+				c->scan = c->scan == SCAN_LINE_START ? SCAN_END_CR : SCAN_CR;
+			else
+				c->scan = SCAN_LINE;
+			break;
+		case SCAN_BODY:
+			break;
+		}
+	}
+	return NULL;
+}
+
+/* Runs the parser over the buffered input, up to the end of one request. */
+static void conn_parse_one(struct conn *c)
+{
+	const char *data = c->rbuf + c->in_off, *why;
+	size_t n;
+	enum http_errno e;
+
+	if ((why = head_scan(c, data, c->in_len)) != NULL) {
+		log_event(LOG_DEBUG, "http_bad_request", "{s:s,s:s}",
+			  "peer", c->peer_addr, "error", why);
+		conn_fail(c, ERR_BAD_REQUEST, why);
+		return;
+	}
+	n = http_parser_execute(&c->parser, &parser_settings, data, c->in_len);
+	c->in_off += n;
+	c->in_len -= n;
+	e = HTTP_PARSER_ERRNO(&c->parser);
+	if (e == HPE_PAUSED) {
+		/* A request is complete (on_message_complete() pauses). */
+		http_parser_pause(&c->parser, 0);
+		/* Connection: close was asked for; what follows is ignored. */
+		if (c->stop_after)
+			conn_stop_reading(c);
+	} else if (c->err_code != ERR_NONE) {
+		conn_fail(c, c->err_code, c->err_message);
+	} else if (e == HPE_HEADER_OVERFLOW) {
+		log_event(LOG_WARN, "http_limit", "{s:s,s:s}",
+			  "limit", "header_bytes", "peer", c->peer_addr);
+		conn_fail(c, ERR_HEADERS_TOO_LARGE, "request headers are too large");
+	} else if (e != HPE_OK || c->in_len != 0) {
+		char *msg = xasprintf("malformed request: %s",
+				      http_errno_description(e));
+		log_event(LOG_DEBUG, "http_bad_request", "{s:s,s:s}",
+			  "peer", c->peer_addr, "error", http_errno_name(e));
+		conn_fail(c, ERR_BAD_REQUEST, msg);
+		free(msg);
+	}
+}
+
+/*
+ * Parses the buffered input a request at a time, handing each to the
+ * handler as it completes, until the input is used up (then it reads
+ * more), the connection is over a limit (then it waits for
+ * conn_maybe_resume()), or it reads no more.
+ */
+static void conn_parse(struct conn *c)
+{
+	while (!c->closing && !c->shutting && !c->no_more) {
+		if (conn_over_limit(c)) {
+			c->backpressure = true;
+			break;
+		}
+		if (c->in_len == 0)
+			break;
+		conn_parse_one(c);
+		conn_dispatch(c);
+	}
+	if (c->closing)
+		return;
+	conn_read(c, !c->backpressure);
+	conn_flush(c);
+}
+
+static void kick_cb(uv_timer_t *t)
+{
+	conn_parse(t->data);
+}
+
+/*
+ * Lets a paused connection go on once half of each limit is free. Never
+ * parses from here (callers may be inside the handler): buffered input
+ * waits for the loop's next turn.
+ */
+static void conn_maybe_resume(struct conn *c)
+{
+	if (!c->backpressure || c->closing || c->shutting || c->no_more ||
+	    c->draining || !conn_below_half(c))
+		return;
+	c->backpressure = false;
+	if (c->in_len > 0)
+		uv_timer_start(&c->kick, kick_cb, 0, 0);
+	else
+		conn_read(c, true);
+}
+
 static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
 {
 	struct conn *c = st->data;
-	size_t n;
-	enum http_errno e;
 
 	if (nread == 0 || c->closing)
 		return;
@@ -565,34 +826,12 @@ static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
 	}
 	if (c->no_more)
 		return;
-	n = http_parser_execute(&c->parser, &parser_settings, b->base,
-				(size_t)nread);
-	e = HTTP_PARSER_ERRNO(&c->parser);
-	if (e == HPE_PAUSED) {
-		/* Connection: close was asked for; what follows is ignored. */
-		conn_stop_reading(c);
-	} else if (c->err_code != ERR_NONE) {
-		conn_fail(c, c->err_code, c->err_message);
-	} else if (e == HPE_HEADER_OVERFLOW) {
-		log_event(LOG_WARN, "http_limit", "{s:s,s:s}",
-			  "limit", "header_bytes", "peer", c->peer_addr);
-		conn_fail(c, ERR_HEADERS_TOO_LARGE, "request headers are too large");
-	} else if (e != HPE_OK || n != (size_t)nread) {
-		char *msg = xasprintf("malformed request: %s",
-				      http_errno_description(e));
-		log_event(LOG_DEBUG, "http_bad_request", "{s:s,s:s}",
-			  "peer", c->peer_addr, "error", http_errno_name(e));
-		conn_fail(c, ERR_BAD_REQUEST, msg);
-		free(msg);
-	}
-	conn_dispatch(c);
-	if (c->closing)
-		return;
-	if (!c->no_more && !c->backpressure && c->nqueued >= PIPELINE_MAX) {
-		c->backpressure = true;
-		uv_read_stop(&c->h.stream);
-	}
-	conn_flush(c);
+	c->got_byte = true;
+	c->in_off = (size_t)(b->base - c->rbuf);
+	c->in_len = (size_t)nread;
+	/* Reading stops there while bytes of rbuf wait: alloc_cb() hands
+	 * rbuf out again only once they are parsed. */
+	conn_parse(c);
 }
 
 /* Parser callbacks */
@@ -693,6 +932,14 @@ reset:
 	return rc;
 }
 
+/* RFC 9110's tchar: what a header name is made of. */
+static bool is_tchar(char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+	       (ch >= '0' && ch <= '9') ||
+	       (ch != '\0' && strchr("!#$%&'*+-.^_`|~", ch) != NULL);
+}
+
 static int on_header_field(http_parser *p, const char *at, size_t len)
 {
 	struct conn *c = p->data;
@@ -700,6 +947,12 @@ static int on_header_field(http_parser *p, const char *at, size_t len)
 	/* ": " and CRLF are not passed to us but count against the limit. */
 	if (header_bytes(c, len + (c->last_was_value ? 0 : 4)) < 0)
 		return -1;
+	/* http-parser lets a space through ("Content-Length : 5"), which a
+	 * proxy in front may read otherwise: refuse the request instead. */
+	for (size_t i = 0; i < len; i++)
+		if (!is_tchar(at[i]))
+			return parse_error(c, ERR_BAD_REQUEST,
+					   "a header name holds a character other than letters, digits and !#$%%&'*+-.^_`|~");
 	if (c->last_was_value) {
 		if (finish_header(c) < 0)
 			return -1;
@@ -799,9 +1052,11 @@ static int on_message_complete(http_parser *p)
 	c->cur = NULL;
 	c->in_message = false;
 	conn_enqueue(c, r);
-	/* Nothing after a request that closes the connection is read. */
-	if (r->close_after)
-		http_parser_pause(p, 1);
+	/* One request at a time (conn_parse()); nothing after one that closes
+	 * the connection is read. */
+	c->stop_after = r->close_after;
+	c->scan = SCAN_START;
+	http_parser_pause(p, 1);
 	return 0;
 }
 
@@ -845,17 +1100,61 @@ static void peer_identify(struct conn *c, bool is_unix)
 		if (ss.ss_family == AF_INET) {
 			struct sockaddr_in *a = (struct sockaddr_in *)&ss;
 			inet_ntop(AF_INET, &a->sin_addr, ip, sizeof(ip));
+			snprintf(c->peer_host, sizeof(c->peer_host), "%s", ip);
 			port = ntohs(a->sin_port);
 			snprintf(c->peer_addr, sizeof(c->peer_addr), "%s:%u",
 				 ip, port);
 		} else if (ss.ss_family == AF_INET6) {
 			struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
 			inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof(ip));
+			snprintf(c->peer_host, sizeof(c->peer_host), "%s", ip);
 			port = ntohs(a->sin6_port);
 			snprintf(c->peer_addr, sizeof(c->peer_addr), "[%s]:%u",
 				 ip, port);
 		}
 	}
+}
+
+/*
+ * Which budget a new connection would overdraw (NULL: none), with its
+ * size in *max and the refusal's message in *message. The per-uid budget
+ * asks whether the uid is an admin only once the uid has used it up.
+ */
+static const char *conn_budget(const struct conn *c, unsigned *max,
+			       const char **message)
+{
+	const struct server *s = c->server;
+	const struct server_limits *l = &s->limits;
+	unsigned same = 0;
+
+	*message = "too many connections";
+	if (c->is_unix) {
+		*max = l->unix_max;
+		if (s->n_unix >= l->unix_max)
+			return "connections";
+		for (const struct conn *o = s->conns; o != NULL; o = o->next)
+			if (o->counted && o->is_unix && o->peer_uid == c->peer_uid)
+				same++;
+		*max = l->unix_max_per_uid;
+		*message = "too many connections of this user";
+		if (same >= l->unix_max_per_uid &&
+		    !(c->peer_unix && l->is_admin != NULL &&
+		      l->is_admin(l->is_admin_arg, c->peer_uid, c->peer_gid)))
+			return "connections_per_uid";
+	} else {
+		*max = l->tcp_max;
+		if (s->n_tcp >= l->tcp_max)
+			return "tcp_connections";
+		for (const struct conn *o = s->conns; o != NULL; o = o->next)
+			if (o->counted && !o->is_unix &&
+			    strcmp(o->peer_host, c->peer_host) == 0)
+				same++;
+		*max = l->tcp_max_per_peer;
+		*message = "too many connections from this address";
+		if (same >= l->tcp_max_per_peer)
+			return "tcp_connections_per_peer";
+	}
+	return NULL;
 }
 
 static void on_connection(uv_stream_t *ls, int status)
@@ -877,9 +1176,12 @@ static void on_connection(uv_stream_t *ls, int status)
 	else
 		uv_tcp_init(s->loop, &c->h.tcp);
 	uv_timer_init(s->loop, &c->timer);
+	uv_timer_init(s->loop, &c->kick);
 	c->h.handle.data = c;
 	c->timer.data = c;
-	c->open_handles = 2;
+	c->kick.data = c;
+	c->open_handles = 3;
+	c->is_unix = is_unix;
 	c->next = s->conns;
 	if (s->conns != NULL)
 		s->conns->prev = c;
@@ -898,20 +1200,23 @@ static void on_connection(uv_stream_t *ls, int status)
 	peer_identify(c, is_unix);
 	http_parser_init(&c->parser, HTTP_REQUEST);
 	c->parser.data = c;
-	if (s->nconns > SERVER_MAX_CONNS) {
+	const char *limit, *message;
+	unsigned max;
+	if ((limit = conn_budget(c, &max, &message)) != NULL) {
 		log_event(LOG_WARN, "http_limit", "{s:s,s:s,s:i}", "limit",
-			  "connections", "peer", c->peer_addr,
-			  "max", SERVER_MAX_CONNS);
-		conn_fail(c, ERR_TOO_MANY_CONNECTIONS,
-			  "too many connections");
+			  limit, "peer", c->peer_addr, "max", (int)max);
+		conn_fail_details(c, ERR_TOO_MANY_CONNECTIONS, message,
+				  json_pack("{s:s,s:i}", "limit", limit,
+					    "max", (int)max));
 		conn_flush(c);
 		return;
 	}
-	rc = uv_read_start(&c->h.stream, alloc_cb, read_cb);
-	if (rc < 0) {
-		conn_close(c);
-		return;
-	}
+	c->counted = true;
+	if (is_unix)
+		s->n_unix++;
+	else
+		s->n_tcp++;
+	conn_read(c, true);
 	conn_arm_timer(c);
 }
 
@@ -975,9 +1280,33 @@ out:
 	return rc;
 }
 
-int server_listen_unix(struct server *s, const char *path, char **cause)
+/* A group name or number, as the config gives it. */
+static int group_lookup(const char *group, gid_t *gid, char **cause)
+{
+	struct group gr, *res = NULL;
+	char buf[4096];
+	int64_t n;
+	int rc;
+
+	rc = getgrnam_r(group, &gr, buf, sizeof(buf), &res);
+	if (rc == 0 && res != NULL) {
+		*gid = res->gr_gid;
+		return 0;
+	}
+	if (i64_parse(group, &n) == 0 && n >= 0 && n < (int64_t)UINT32_MAX) {
+		*gid = (gid_t)n;
+		return 0;
+	}
+	*cause = xasprintf("no group '%s'%s%s", group, rc ? ": " : "",
+			   rc ? strerror(rc) : "");
+	return rc ? -rc : -ENOENT;
+}
+
+int server_listen_unix(struct server *s, const char *path, unsigned mode,
+		       const char *group, char **cause)
 {
 	struct sockaddr_un sa;
+	gid_t gid = (gid_t)-1;
 	int rc;
 
 	if (s->unix_inited || s->shutting_down) {
@@ -990,6 +1319,8 @@ int server_listen_unix(struct server *s, const char *path, char **cause)
 		*cause = xasprintf("socket path too long: %s", path);
 		goto out;
 	}
+	if (group != NULL && (rc = group_lookup(group, &gid, cause)) < 0)
+		goto out;
 	rc = unix_clear_stale(path, cause);
 	if (rc < 0)
 		goto out;
@@ -1008,7 +1339,13 @@ int server_listen_unix(struct server *s, const char *path, char **cause)
 		goto fail_bind;
 	}
 	/* Before listen(), so no one connects through the umask's mode. */
-	if (chmod(path, 0660) < 0) {
+	if (gid != (gid_t)-1 && chown(path, (uid_t)-1, gid) < 0) {
+		rc = -errno;
+		*cause = xasprintf("cannot give %s to group %s: %s", path, group,
+				   strerror(errno));
+		goto fail_listen;
+	}
+	if (chmod(path, mode & 07777) < 0) {
 		rc = -errno;
 		*cause = xasprintf("cannot chmod %s: %s", path, strerror(errno));
 		goto fail_listen;
@@ -1021,7 +1358,10 @@ int server_listen_unix(struct server *s, const char *path, char **cause)
 	}
 	s->unix_open = true;
 	s->unix_path = xstrdup(path);
-	log_event(LOG_INFO, "listening", "{s:s}", "socket", path);
+	char octal[8];
+	snprintf(octal, sizeof(octal), "%04o", mode & 07777);
+	log_event(LOG_INFO, "listening", "{s:s,s:s,s:s?}", "socket", path,
+		  "mode", octal, "group", group);
 	goto out;
 
 fail_listen:
@@ -1087,6 +1427,27 @@ out:
 
 /* Lifetime */
 
+void server_limits_default(struct server_limits *l)
+{
+	*l = (struct server_limits){
+		.unix_max = SERVER_MAX_CONNS,
+		.unix_max_per_uid = SERVER_MAX_PER_UID,
+		.tcp_max = SERVER_MAX_CONNS,
+		.tcp_max_per_peer = SERVER_MAX_PER_PEER,
+		.max_streams = SERVER_MAX_STREAMS,
+		.first_byte_ms = SERVER_FIRST_BYTE_TIMEOUT_MS,
+		.header_ms = SERVER_HEADER_TIMEOUT_MS,
+		.idle_ms = SERVER_IDLE_TIMEOUT_MS,
+		.write_ms = SERVER_WRITE_TIMEOUT_MS,
+		.max_output = SERVER_MAX_OUTPUT,
+	};
+}
+
+void server_set_limits(struct server *s, const struct server_limits *l)
+{
+	s->limits = *l;
+}
+
 struct server *server_new(uv_loop_t *loop, server_handler handler, void *arg)
 {
 	struct server *s = xcalloc(1, sizeof(*s));
@@ -1094,6 +1455,7 @@ struct server *server_new(uv_loop_t *loop, server_handler handler, void *arg)
 	s->loop = loop;
 	s->handler = handler;
 	s->arg = arg;
+	server_limits_default(&s->limits);
 	uv_timer_init(loop, &s->defer_timer);
 	s->defer_timer.data = s;
 	return s;
@@ -1220,11 +1582,29 @@ void server_stream_begin(struct server_req *r, int status,
 			 const char *content_type,
 			 void (*on_close)(void *arg), void *arg)
 {
+	struct server *s = r->server;
+
 	if (r->state != REQ_PENDING)
 		abort();
-	r->state = REQ_STREAMING;
 	r->on_close = on_close;
 	r->on_close_arg = arg;
+	if (s->nstreams >= s->limits.max_streams && r->conn != NULL) {
+		log_event(LOG_WARN, "http_limit", "{s:s,s:s,s:i}", "limit",
+			  "streams", "peer", r->conn->peer_addr,
+			  "max", (int)s->limits.max_streams);
+		r->state = REQ_DONE;
+		r->close_after = reply_closes(r);
+		response_error(r, ERR_TOO_MANY_CONNECTIONS,
+			       "too many open streams",
+			       json_pack("{s:s,s:i}", "limit", "streams", "max",
+					 (int)s->limits.max_streams),
+			       r->close_after);
+		stream_finish(r);	/* on_close from the loop */
+		conn_flush(r->conn);
+		return;
+	}
+	r->state = REQ_STREAMING;
+	s->nstreams++;
 	if (r->conn == NULL) {
 		stream_finish(r);	/* the client left already */
 		return;

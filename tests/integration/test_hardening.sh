@@ -5,9 +5,11 @@
 # without an Idempotency-Key (400), unknown paths (404), wrong methods (405),
 # a chunked body (411), a body over 1 MiB (413), headers over 16 KiB (431),
 # garbage bytes (400), a path or query that is not UTF-8 and text fields
-# with control characters (400), and a slow client that sends half a header:
-# it is cut off after the header timeout while other clients keep getting
-# answers.
+# with control characters (400), request-smuggling shapes that http-parser
+# would read (a space before a header's colon, bare LF line ends, obs-fold:
+# 400), a journal follow stream followed by garbage (the stream ends, 400,
+# close), and a slow client that sends half a header: it is cut off after
+# the header timeout while other clients keep getting answers.
 # Every error body is JSON with error.code; afterwards nothing has changed
 # (journal head, verify) and the daemon still runs.
 # Well-formed requests go through curl; raw bytes through python3.
@@ -22,7 +24,7 @@ head_before=$(json_eval 'd["journal"]')
 # The raw helper: python3 over the Unix socket. raw NAME sends stdin's bytes
 # as they are (see the cases below) and writes "STATUS\tBODY" to $T/raw-NAME.
 cat >"$T/raw.py" <<'PY'
-import socket, sys, time
+import re, socket, sys, time
 
 path, name, mode = sys.argv[1:4]
 
@@ -58,6 +60,20 @@ def answer(data):
         body = body[:length]
     return status, body.decode("utf-8", "replace").replace("\n", " ")
 
+def read_to_eof(s):
+    """What arrives until the server closes (True) or 10 s pass (False)."""
+    data = b""
+    try:
+        while True:
+            b = s.recv(65536)
+            if not b:
+                return data, True
+            data += b
+    except ConnectionResetError:
+        return data, True
+    except socket.timeout:
+        return data, False
+
 def send_ignoring_close(s, data):
     try:
         s.sendall(data)
@@ -75,6 +91,16 @@ elif mode == "big-body":
 elif mode == "big-headers":
     filler = b"".join(b"X-Filler-%d: %s\r\n" % (i, b"y" * 1000) for i in range(20))
     send_ignoring_close(s, b"GET /v1/status HTTP/1.1\r\nHost: x\r\n" + filler + b"\r\n")
+elif mode == "follow-garbage":
+    # a stream, then bytes that are no request: answered 400, then closed
+    send_ignoring_close(s, b"GET /v1/journal?follow=1 HTTP/1.1\r\nHost: x\r\n\r\n"
+                        b"\x01garbage\r\n\r\n")
+    data, eof = read_to_eof(s)
+    statuses = [m.decode() for m in re.findall(rb"HTTP/1\.1 (\d{3})", data)]
+    last = data.rsplit(b"HTTP/1.1 ", 1)[-1]
+    print("%s;%s\t%s" % (",".join(statuses), "eof" if eof else "open",
+                         answer(b"HTTP/1.1 " + last)[1]))
+    sys.exit(0)
 elif mode == "slow":
     # half a header, then nothing: the server must hang up (header timeout)
     s.settimeout(30)
@@ -224,6 +250,23 @@ raw twolengths stdin < <(printf 'GET /v1/status HTTP/1.1\r\nHost: x\r\nContent-L
 ok "two Content-Length headers -> 400"
 raw chunked stdin < <(printf 'POST /v1/grants HTTP/1.1\r\nHost: x\r\nIdempotency-Key: chunked\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{"a":\r\n0\r\n\r\n')
 expect_error "chunked body" 411 "$RAW_STATUS" "$RAW_BODY" length_required
+
+# Request-smuggling shapes: http-parser 2.9 reads each of them, a proxy in
+# front may read them otherwise (issue 9, item 19).
+raw spacecolon stdin < <(printf 'POST /v1/grants HTTP/1.1\r\nHost: x\r\nIdempotency-Key: sc\r\nContent-Length : 5\r\n\r\nhello')
+expect_error "a space before a header's colon" 400 "$RAW_STATUS" "$RAW_BODY" bad_request "a header name"
+raw barelf stdin < <(printf 'GET /v1/status HTTP/1.1\nHost: x\n\n')
+expect_error "bare LF line ends" 400 "$RAW_STATUS" "$RAW_BODY" bad_request "bare LF"
+raw barelf2 stdin < <(printf 'GET /v1/status HTTP/1.1\r\nHost: x\nX-A: 1\r\n\r\n')
+expect_error "one bare LF among CRLFs" 400 "$RAW_STATUS" "$RAW_BODY" bad_request "bare LF"
+raw obsfold stdin < <(printf 'GET /v1/status HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n  folded\r\n\r\n')
+expect_error "an obs-fold continuation" 400 "$RAW_STATUS" "$RAW_BODY" bad_request "obs-fold"
+
+# A follow stream and then garbage on the same connection (issue 9, item 21).
+raw followgarbage follow-garbage
+[[ $RAW_STATUS == "200,400;eof" ]] ||
+	fail "journal?follow=1 then garbage: got '$RAW_STATUS' (want the stream, a 400, then the close): $RAW_BODY"
+ok "journal?follow=1 then garbage: the stream ends, 400, closed"
 
 # every error answer above is a JSON object with error.code and error.message
 python3 - "$T" <<'PY' || fail "an error body is not JSON with error.code and error.message"

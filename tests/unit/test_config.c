@@ -298,6 +298,22 @@ static const struct bad bad[] = {
 	  "syntax error: did not find expected ',' or '}' (while parsing a flow mapping)" },
 	{ "invalid_utf8", HDR "daemon:\n  log: \xff\n", 1, "5:8",
 	  "syntax error: invalid leading UTF-8 octet" },
+	/* issue 9, items 7 and 8: the socket's mode and the budgets */
+	{ "socket_mode_not_octal", HDR "daemon:\n  socket_mode: 0999\n", 1, "5:16",
+	  "expected an octal file mode such as 0660 for 'socket_mode', got '0999'" },
+	{ "socket_mode_too_wide", HDR "daemon:\n  socket_mode: 1777\n", 1, "5:16",
+	  "expected an octal file mode such as 0660 for 'socket_mode', got '1777'" },
+	{ "socket_mode_quoted", HDR "daemon:\n  socket_mode: \"0660\"\n", 1, "5:16",
+	  "for 'socket_mode', got a quoted '0660'" },
+	{ "tcp_unknown_key", HDR "daemon:\n  tcp: {max_conns: 5}\n", 1, "5:9",
+	  "unknown key 'max_conns' in daemon.tcp (expected one of: max_connections, "
+	  "max_per_peer, first_byte_timeout)" },
+	{ "tcp_per_peer_zero", HDR "daemon:\n  tcp: {max_per_peer: 0}\n", 1, "5:23",
+	  "'max_per_peer' must be at least 1 (got 0)" },
+	{ "tcp_not_map", HDR "daemon:\n  tcp: 16\n", 1, "5:8",
+	  "expected a mapping for 'tcp', got a scalar" },
+	{ "max_per_uid_quoted", HDR "daemon:\n  max_per_uid: \"32\"\n", 1, "5:16",
+	  "expected an integer for 'max_per_uid', got a quoted string" },
 	/* issue 9, item 18: a model that prints like B200 but is another one */
 	{ "gpu_trailing_space", HDR "pools:\n  - {id: a, provider: X, gpu: \"B200 \", gpus: 8}\n",
 	  1, "5:31", "invalid gpu 'B200 ': a GPU model must not end with white space" },
@@ -702,7 +718,7 @@ static void test_defaults_from_table(void **state)
 		checked++;
 		buf_free(&rp);
 	}
-	assert_int_equal(checked, 11);
+	assert_int_equal(checked, 18);
 
 	/* the same, by field */
 	assert_string_equal(cfg->socket, "var/gpuledger.sock");
@@ -711,6 +727,14 @@ static void test_defaults_from_table(void **state)
 	assert_int_equal(cfg->log_level, LOG_INFO);
 	assert_null(cfg->listen);
 	assert_false(cfg->allow_plaintext);
+	assert_int_equal(cfg->socket_mode, 0666);
+	assert_null(cfg->socket_group);
+	assert_int_equal(cfg->max_connections, 256);
+	assert_int_equal(cfg->max_per_uid, 32);
+	assert_int_equal(cfg->max_followers, 64);
+	assert_int_equal(cfg->tcp_max_connections, 256);
+	assert_int_equal(cfg->tcp_max_per_peer, 16);
+	assert_int_equal(cfg->tcp_first_byte_timeout, 5);
 	assert_string_equal(cfg->timezone, "Asia/Seoul");
 	assert_int_equal(cfg->tz_offset, SEOUL);
 	assert_int_equal(cfg->designation_grace_days, 0);
@@ -994,11 +1018,65 @@ static void test_log_levels_from_log(void **state)
 		      "unknown log_level 'Info' (expected one of: debug, info, warn, error)");
 }
 
+/* The socket's access and the connection budgets (issue 9, items 7, 8). */
+static void test_connection_keys(void **state)
+{
+	struct config *cfg = parse_ok(
+		HDR
+		"daemon:\n"
+		"  socket_mode: 0660\n"
+		"  socket_group: gpuledger\n"
+		"  max_connections: 100\n"
+		"  max_per_uid: 4\n"
+		"  max_followers: 8\n"
+		"  tcp:\n"
+		"    max_connections: 50\n"
+		"    max_per_peer: 2\n"
+		"    first_byte_timeout: 1\n");
+	char buf[64];
+
+	assert_int_equal(cfg->socket_mode, 0660);
+	assert_string_equal(cfg->socket_group, "gpuledger");
+	assert_int_equal(cfg->max_connections, 100);
+	assert_int_equal(cfg->max_per_uid, 4);
+	assert_int_equal(cfg->max_followers, 8);
+	assert_int_equal(cfg->tcp_max_connections, 50);
+	assert_int_equal(cfg->tcp_max_per_peer, 2);
+	assert_int_equal(cfg->tcp_first_byte_timeout, 1);
+	assert_int_equal(config__get(cfg, "daemon.socket_mode", buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "0660");
+	assert_int_equal(config__get(cfg, "daemon.tcp.max_per_peer", buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "2");
+	config_free(cfg);
+
+	/* a mode of one digit is octal too; part of tcp defaults the rest */
+	cfg = parse_ok(HDR "daemon:\n  socket_mode: 0\n  tcp: {max_per_peer: 3}\n");
+	assert_int_equal(cfg->socket_mode, 0);
+	assert_int_equal(cfg->tcp_max_per_peer, 3);
+	assert_int_equal(cfg->tcp_max_connections, 256);
+	assert_int_equal(cfg->tcp_first_byte_timeout, 5);
+	config_free(cfg);
+
+	/* the socket's keys need a restart; the budgets apply on reload */
+	struct config *old = parse_ok(HDR "daemon:\n  socket_mode: 0600\n");
+	struct config *new = parse_ok(HDR "daemon:\n  socket_mode: 0666\n"
+				      "  socket_group: adm\n  max_per_uid: 2\n"
+				      "  tcp: {max_per_peer: 1}\n");
+	config_keep_restart_keys(old, new, NULL, NULL);
+	assert_int_equal(new->socket_mode, 0600);
+	assert_null(new->socket_group);
+	assert_int_equal(new->max_per_uid, 2);
+	assert_int_equal(new->tcp_max_per_peer, 1);
+	config_free(old);
+	config_free(new);
+}
+
 /* The reload rule, read back from the table. */
 static void test_restart_rows(void **state)
 {
 	static const char *const want[] = {
-		"daemon.socket", "daemon.database", "daemon.log", "daemon.listen",
+		"daemon.socket", "daemon.socket_mode", "daemon.socket_group",
+		"daemon.database", "daemon.log", "daemon.listen",
 		"daemon.allow_plaintext_remote",
 	};
 	struct table t = {0};
@@ -1110,6 +1188,7 @@ int main(void)
 		cmocka_unit_test(test_load_missing_file),
 		cmocka_unit_test(test_example_loads),
 		cmocka_unit_test(test_example_matches_table),
+		cmocka_unit_test(test_connection_keys),
 		cmocka_unit_test(test_defaults_from_table),
 		cmocka_unit_test(test_timezone_read_first),
 		cmocka_unit_test(test_phases_sorted),

@@ -61,8 +61,15 @@ struct fixture {
 	int slow_rc;
 	int slow_again_rc;
 	int slow_writes;
+	int big_handled;	/* requests for /big seen by the handler */
+	bool admin;		/* what the is_admin callback answers */
 	char fired[16];		/* order in which deferred replies fired */
 };
+
+/* The limits the next fixture starts with (the defaults unless a setup
+ * function sets them), with fixture_admin() as the admin callback. */
+static struct server_limits next_limits;
+static bool next_limits_set;
 
 /* Shared state */
 
@@ -275,6 +282,14 @@ static void handler(void *arg, struct server_req *r)
 		fx->slow_writes = i;
 		fx->slow_done = true;
 		fx_unlock(fx);
+	} else if (strcmp(h->path, "/big") == 0) {
+		/* 16 KiB per request: a pipelining non-reader piles these up */
+		char *body = xmalloc(16384);
+		memset(body, 'b', 16384);
+		fx_lock(fx);
+		fx->big_handled++;
+		fx_unlock(fx);
+		server_reply(r, 200, "text/plain", body, 16384);
 	} else if (strcmp(h->path, "/empty") == 0) {
 		server_reply(r, 204, NULL, NULL, 0);
 	} else if (strcmp(h->path, "/shutdown") == 0) {
@@ -320,6 +335,18 @@ static int try_listen_tcp(struct fixture *fx)
 	return rc;
 }
 
+static bool fixture_admin(void *arg, uid_t uid, gid_t gid)
+{
+	struct fixture *fx = arg;
+	bool admin;
+
+	(void)gid;
+	fx_lock(fx);
+	admin = fx->admin && uid == getuid();
+	fx_unlock(fx);
+	return admin;
+}
+
 static int fixture_start(void **state, bool tcp)
 {
 	struct fixture *fx = xcalloc(1, sizeof(*fx));
@@ -332,7 +359,13 @@ static int fixture_start(void **state, bool tcp)
 	pthread_cond_init(&fx->cv, NULL);
 	assert_int_equal(uv_loop_init(&fx->loop), 0);
 	fx->srv = server_new(&fx->loop, handler, fx);
-	assert_int_equal(server_listen_unix(fx->srv, fx->sock, &cause), 0);
+	if (next_limits_set) {
+		next_limits.is_admin = fixture_admin;
+		next_limits.is_admin_arg = fx;
+		server_set_limits(fx->srv, &next_limits);
+		next_limits_set = false;
+	}
+	assert_int_equal(server_listen_unix(fx->srv, fx->sock, SERVER_SOCKET_MODE, NULL, &cause), 0);
 	if (tcp)
 		assert_int_equal(try_listen_tcp(fx), 0);
 	assert_int_equal(uv_async_init(&fx->loop, &fx->stop, stop_cb), 0);
@@ -350,6 +383,43 @@ static int setup(void **state)
 static int setup_tcp(void **state)
 {
 	return fixture_start(state, true);
+}
+
+/* The default limits; the test's own uid is an admin. */
+static int setup_admin(void **state)
+{
+	struct fixture *fx;
+
+	server_limits_default(&next_limits);
+	next_limits_set = true;
+	fixture_start(state, false);
+	fx = *state;
+	fx->admin = true;	/* the loop thread reads it under the lock */
+	return 0;
+}
+
+/* Budgets small enough to reach with a few connections. */
+static int setup_budgets(void **state)
+{
+	server_limits_default(&next_limits);
+	next_limits.unix_max = 6;
+	next_limits.unix_max_per_uid = 3;
+	next_limits.tcp_max = 3;
+	next_limits.tcp_max_per_peer = 2;
+	next_limits.max_streams = 1;
+	next_limits.first_byte_ms = 300;
+	next_limits_set = true;
+	return fixture_start(state, true);
+}
+
+/* A small output limit and a short write timeout. */
+static int setup_output(void **state)
+{
+	server_limits_default(&next_limits);
+	next_limits.max_output = 65536;
+	next_limits.write_ms = 500;
+	next_limits_set = true;
+	return fixture_start(state, false);
 }
 
 static int teardown(void **state)
@@ -402,6 +472,24 @@ static struct client *client_unix(struct fixture *fx)
 	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	assert_true(c->fd >= 0);
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", fx->sock);
+	assert_int_equal(connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	client_timeouts(c->fd);
+	return c;
+}
+
+/* A TCP client from the loopback address from ("127.0.0.2"). */
+static struct client *client_tcp_from(struct fixture *fx, const char *from)
+{
+	struct client *c = xcalloc(1, sizeof(*c));
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	struct sockaddr_in me = { .sin_family = AF_INET };
+
+	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(c->fd >= 0);
+	assert_int_equal(inet_pton(AF_INET, from, &me.sin_addr), 1);
+	assert_int_equal(bind(c->fd, (struct sockaddr *)&me, sizeof(me)), 0);
+	sa.sin_port = htons((uint16_t)fx->tcp_port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	assert_int_equal(connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	client_timeouts(c->fd);
 	return c;
@@ -825,7 +913,7 @@ static void test_socket_mode(void **state)
 
 	assert_int_equal(stat(fx->sock, &st), 0);
 	assert_true(S_ISSOCK(st.st_mode));
-	assert_int_equal(st.st_mode & 0777, 0660);
+	assert_int_equal(st.st_mode & 0777, 0666);
 }
 
 static void test_stream(void **state)
@@ -995,6 +1083,354 @@ static void noop_handler(void *arg, struct server_req *r)
 	server_reply(r, 204, NULL, NULL, 0);
 }
 
+/* Refused at accept: 503 too_many_connections naming the budget, closed. */
+static void expect_refused(struct client *c, const char *limit)
+{
+	struct resp r;
+
+	assert_int_equal(read_response(c, &r), 0);
+	assert_int_equal(r.status, 503);
+	json_t *j = body_json(&r);
+	json_t *e = json_object_get(j, "error");
+	assert_string_equal(jstr(e, "code"), "too_many_connections");
+	assert_string_equal(jstr(json_object_get(e, "details"), "limit"), limit);
+	json_decref(j);
+	free(r.body);
+	assert_true(at_eof(c));
+}
+
+/* The connection answers a request. */
+static void expect_served(struct client *c)
+{
+	struct resp r;
+
+	send_str(c, "GET /x HTTP/1.1\r\n\r\n");
+	assert_int_equal(read_response(c, &r), 0);
+	assert_int_equal(r.status, 200);
+	free(r.body);
+}
+
+static void test_unix_budgets(void **state)
+{
+	struct fixture *fx = *state;
+	struct client *cs[6];
+
+	/* not an admin: 3 connections, the 4th is refused */
+	for (int i = 0; i < 3; i++) {
+		cs[i] = client_unix(fx);
+		expect_served(cs[i]);
+	}
+	struct client *extra = client_unix(fx);
+	expect_refused(extra, "connections_per_uid");
+	client_free(extra);
+	/* an admin is bound only by the socket's budget */
+	fx_lock(fx);
+	fx->admin = true;
+	fx_unlock(fx);
+	for (int i = 3; i < 6; i++) {
+		cs[i] = client_unix(fx);
+		expect_served(cs[i]);
+	}
+	extra = client_unix(fx);
+	expect_refused(extra, "connections");
+	client_free(extra);
+	/* a place freed is a place for the next */
+	client_free(cs[0]);
+	usleep(50000);
+	cs[0] = client_unix(fx);
+	expect_served(cs[0]);
+	for (int i = 0; i < 6; i++)
+		client_free(cs[i]);
+}
+
+static void test_tcp_budgets(void **state)
+{
+	struct fixture *fx = *state;
+	struct client *a1 = client_tcp(fx), *a2 = client_tcp(fx);
+
+	expect_served(a1);
+	expect_served(a2);
+	/* a third from the same address */
+	struct client *a3 = client_tcp(fx);
+	expect_refused(a3, "tcp_connections_per_peer");
+	client_free(a3);
+	/* another address gets the listener's last place, then none */
+	struct client *b1 = client_tcp_from(fx, "127.0.0.2");
+	expect_served(b1);
+	struct client *b2 = client_tcp_from(fx, "127.0.0.3");
+	expect_refused(b2, "tcp_connections");
+	client_free(b2);
+	/* TCP's budget is not the Unix socket's */
+	fx_lock(fx);
+	fx->admin = true;
+	fx_unlock(fx);
+	struct client *u = client_unix(fx);
+	expect_served(u);
+	client_free(u);
+	client_free(a1);
+	client_free(a2);
+	client_free(b1);
+}
+
+static void test_first_byte_timeout(void **state)
+{
+	struct fixture *fx = *state;
+	struct client *silent = client_tcp(fx), *talks = client_tcp(fx);
+	struct timespec t0, t1;
+
+	expect_served(talks);	/* in time: served, and kept */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_true(at_eof(silent));	/* closed by the server */
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	double s = (double)(t1.tv_sec - t0.tv_sec) +
+		   (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	assert_true(s < 2.0);
+	expect_served(talks);
+	client_free(silent);
+	client_free(talks);
+	/* the Unix socket has no such timer */
+	fx_lock(fx);
+	fx->admin = true;
+	fx_unlock(fx);
+	struct client *u = client_unix(fx);
+	usleep(500000);
+	expect_served(u);
+	client_free(u);
+}
+
+static void test_stream_budget(void **state)
+{
+	struct fixture *fx = *state;
+	struct client *a = client_unix(fx), *b = client_unix(fx);
+	struct resp r;
+
+	send_str(a, "GET /follow HTTP/1.1\r\n\r\n");
+	assert_true(read_until(a, "first\n"));
+	/* a second stream is refused, and its on_close still comes */
+	send_str(b, "GET /follow HTTP/1.1\r\n\r\n");
+	assert_int_equal(read_response(b, &r), 0);
+	assert_int_equal(r.status, 503);
+	assert_string_equal(error_code(&r), "too_many_connections");
+	free(r.body);
+	assert_int_equal(wait_int(fx, &fx->follow_closes, 1), 1);
+	expect_served(b);	/* the connection itself goes on */
+	client_free(a);
+	assert_int_equal(wait_int(fx, &fx->follow_closes, 2), 2);
+	/* the place is free again */
+	send_str(b, "GET /follow HTTP/1.1\r\n\r\n");
+	assert_true(read_until(b, "first\n"));
+	client_free(b);
+	assert_int_equal(wait_int(fx, &fx->follow_closes, 3), 3);
+}
+
+/* The echo's count of open connections, from a fresh one. */
+static int connections_now(struct fixture *fx)
+{
+	struct resp r;
+
+	roundtrip(fx, "GET /count HTTP/1.1\r\n\r\n", &r);
+	json_t *j = body_json(&r);
+	int n = (int)json_integer_value(json_object_get(j, "connections"));
+	json_decref(j);
+	free(r.body);
+	return n;
+}
+
+static void test_output_limit(void **state)
+{
+	struct fixture *fx = *state;
+	struct client *c;
+	struct buf req = { 0 };
+	int rcvbuf = 4096, handled = 0;
+
+	/* 2000 pipelined requests of 16 KiB answers each, none read */
+	c = xcalloc(1, sizeof(*c));
+	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", fx->sock);
+	assert_int_equal(connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	client_timeouts(c->fd);
+	for (int i = 0; i < 2000; i++)
+		buf_puts(&req, "GET /big HTTP/1.1\r\n\r\n");
+	send_all(c, req.data, req.len);
+	buf_free(&req);
+	usleep(200000);
+	/* the server stopped parsing once 64 KiB waited on top of what the
+	 * kernel holds, and serves others meanwhile */
+	assert_int_equal(connections_now(fx), 2);
+	fx_lock(fx);
+	handled = fx->big_handled;
+	fx_unlock(fx);
+	assert_true(handled > 0);
+	assert_true(handled < 200);
+	/* the write timeout (500 ms) closes the non-reader */
+	for (int i = 0; i < 40 && connections_now(fx) > 1; i++)
+		usleep(100000);
+	assert_int_equal(connections_now(fx), 1);
+	fx_lock(fx);
+	assert_int_equal(fx->big_handled, handled);
+	fx_unlock(fx);
+	client_free(c);
+}
+
+static void test_output_resumes(void **state)
+{
+	struct fixture *fx = *state;
+	struct client *c = client_unix(fx);
+	struct buf req = { 0 };
+	struct resp r;
+
+	/* a client that reads late gets every answer, in order */
+	for (int i = 0; i < 100; i++)
+		buf_puts(&req, "GET /big HTTP/1.1\r\n\r\n");
+	buf_puts(&req, "GET /last HTTP/1.1\r\n\r\n");
+	send_all(c, req.data, req.len);
+	buf_free(&req);
+	usleep(100000);
+	for (int i = 0; i < 100; i++) {
+		assert_int_equal(read_response(c, &r), 0);
+		assert_int_equal(r.status, 200);
+		assert_int_equal(r.body_len, 16384);
+		free(r.body);
+	}
+	assert_int_equal(read_response(c, &r), 0);
+	json_t *j = body_json(&r);
+	assert_string_equal(jstr(j, "path"), "/last");
+	json_decref(j);
+	free(r.body);
+	client_free(c);
+}
+
+/* A request the server must refuse with 400 and then close. */
+static void expect_bad_request(struct fixture *fx, const char *req,
+			       int answered_first)
+{
+	struct client *c = client_unix(fx);
+	struct resp r;
+
+	send_str(c, req);
+	for (int i = 0; i < answered_first; i++) {
+		assert_int_equal(read_response(c, &r), 0);
+		assert_int_equal(r.status, 200);
+		free(r.body);
+	}
+	assert_int_equal(read_response(c, &r), 0);
+	if (r.status != 400)
+		print_error("request %s: status %d\n", req, r.status);
+	assert_int_equal(r.status, 400);
+	assert_string_equal(error_code(&r), "bad_request");
+	free(r.body);
+	assert_true(at_eof(c));
+	client_free(c);
+}
+
+static void test_smuggling_shapes(void **state)
+{
+	struct fixture *fx = *state;
+	struct resp r;
+
+	/* http-parser reads these; a proxy in front may read them otherwise */
+	expect_bad_request(fx, "POST /x HTTP/1.1\r\nContent-Length : 5\r\n\r\n"
+			   "hello", 0);
+	expect_bad_request(fx, "GET /x HTTP/1.1\r\nX\tY: 1\r\n\r\n", 0);
+	expect_bad_request(fx, "GET /x HTTP/1.1\nHost: x\n\n", 0);
+	expect_bad_request(fx, "GET /x HTTP/1.1\r\nHost: x\n\r\n", 0);
+	expect_bad_request(fx, "GET /x HTTP/1.1\r\nX-A: 1\r\n folded\r\n\r\n", 0);
+	expect_bad_request(fx, "GET /x HTTP/1.1\r\nX-A: 1\r\n\tfolded\r\n\r\n", 0);
+	expect_bad_request(fx, "GET /x HTTP/1.1\r\n Host: x\r\n\r\n", 0);
+	expect_bad_request(fx, "GET /x HTTP/1.1\r\nX-A: 1\rX-B: 2\r\n\r\n", 0);
+	/* behind a good request, which is answered first */
+	expect_bad_request(fx, "GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\n\n", 1);
+	expect_bad_request(fx, "POST /a HTTP/1.1\r\nContent-Length: 2\r\n\r\n"
+			   "{}GET /b HTTP/1.1\r\nX: 1\r\n y\r\n\r\n", 1);
+
+	/* what is fine stays fine: an empty line before a request, an empty
+	 * value, a body with bare LFs, a head split across reads */
+	roundtrip(fx, "\r\nGET /ok HTTP/1.1\r\nX-Empty:\r\n\r\n", &r);
+	assert_int_equal(r.status, 200);
+	free(r.body);
+	roundtrip(fx, "POST /ok HTTP/1.1\r\nContent-Length: 4\r\n\r\na\nb\n", &r);
+	assert_int_equal(r.status, 200);
+	free(r.body);
+	struct client *c = client_unix(fx);
+	send_str(c, "GET /split HTTP/1.1\r");
+	usleep(20000);
+	send_str(c, "\nHost: x\r\n\r");
+	usleep(20000);
+	send_str(c, "\n");
+	assert_int_equal(read_response(c, &r), 0);
+	assert_int_equal(r.status, 200);
+	free(r.body);
+	client_free(c);
+}
+
+static void test_stream_then_garbage(void **state)
+{
+	struct fixture *fx = *state;
+	struct client *c = client_unix(fx);
+	struct resp r;
+
+	/* the stream ends so that the 400 can be said, then the close */
+	send_str(c, "GET /follow HTTP/1.1\r\n\r\n\x01garbage\r\n\r\n");
+	assert_int_equal(read_response(c, &r), 0);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(r.body_len, 6);
+	free(r.body);
+	assert_int_equal(read_response(c, &r), 0);
+	assert_int_equal(r.status, 400);
+	assert_string_equal(error_code(&r), "bad_request");
+	free(r.body);
+	assert_true(at_eof(c));
+	client_free(c);
+	assert_int_equal(wait_int(fx, &fx->follow_closes, 1), 1);
+
+	/* the same when the garbage comes later */
+	c = client_unix(fx);
+	send_str(c, "GET /follow HTTP/1.1\r\n\r\n");
+	assert_true(read_until(c, "first\n"));
+	send_str(c, "\x01garbage\r\n\r\n");
+	assert_true(read_until(c, "HTTP/1.1 400"));
+	client_free(c);
+	assert_int_equal(wait_int(fx, &fx->follow_closes, 2), 2);
+}
+
+static void test_socket_access(void **state)
+{
+	char dir[] = "/tmp/gl-srv-XXXXXX", path[64], group[32];
+	uv_loop_t loop;
+	struct stat st;
+	char *cause = NULL;
+	int done = 0;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/s", dir);
+	snprintf(group, sizeof(group), "%u", (unsigned)getgid());
+	assert_int_equal(uv_loop_init(&loop), 0);
+	struct server *a = server_new(&loop, noop_handler, NULL);
+	/* narrowed: the mode asked for, and the group (by number here) */
+	assert_int_equal(server_listen_unix(a, path, 0600, group, &cause), 0);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	assert_int_equal(st.st_gid, getgid());
+	server_shutdown(a, count_done, &done);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(done, 1);
+
+	/* a group that does not exist is an error, before anything binds */
+	struct server *b = server_new(&loop, noop_handler, NULL);
+	assert_int_equal(server_listen_unix(b, path, 0660, "no-such-group-gl",
+					    &cause), -ENOENT);
+	assert_non_null(strstr(cause, "no-such-group-gl"));
+	free(cause);
+	assert_int_equal(access(path, F_OK), -1);
+	server_shutdown(b, count_done, &done);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(done, 2);
+	assert_int_equal(uv_loop_close(&loop), 0);
+	rmdir(dir);
+}
+
 static void test_listen_rules(void **state)
 {
 	char dir[] = "/tmp/gl-srv-XXXXXX";
@@ -1016,13 +1452,13 @@ static void test_listen_rules(void **state)
 	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	close(fd);
 	struct server *a = server_new(&loop, noop_handler, NULL);
-	assert_int_equal(server_listen_unix(a, path, &cause), 0);
+	assert_int_equal(server_listen_unix(a, path, SERVER_SOCKET_MODE, NULL, &cause), 0);
 	assert_int_equal(stat(path, &st), 0);
-	assert_int_equal(st.st_mode & 0777, 0660);
+	assert_int_equal(st.st_mode & 0777, 0666);
 
 	/* A live one is left alone. */
 	struct server *b = server_new(&loop, noop_handler, NULL);
-	assert_int_equal(server_listen_unix(b, path, &cause), -EADDRINUSE);
+	assert_int_equal(server_listen_unix(b, path, SERVER_SOCKET_MODE, NULL, &cause), -EADDRINUSE);
 	assert_non_null(strstr(cause, "another daemon is listening on"));
 	free(cause);
 	cause = NULL;
@@ -1031,7 +1467,7 @@ static void test_listen_rules(void **state)
 	/* Not a socket: not ours to remove. */
 	fd = open(file, O_CREAT | O_WRONLY, 0600);
 	close(fd);
-	assert_int_equal(server_listen_unix(b, file, &cause), -EEXIST);
+	assert_int_equal(server_listen_unix(b, file, SERVER_SOCKET_MODE, NULL, &cause), -EEXIST);
 	free(cause);
 	cause = NULL;
 	assert_int_equal(access(file, F_OK), 0);
@@ -1284,9 +1720,26 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_shutdown_ends_streams,
 						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_too_many_connections, setup,
-						teardown),
+		cmocka_unit_test_setup_teardown(test_too_many_connections,
+						setup_admin, teardown),
 		cmocka_unit_test_setup_teardown(test_tcp, setup_tcp, teardown),
+		cmocka_unit_test_setup_teardown(test_unix_budgets, setup_budgets,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_tcp_budgets, setup_budgets,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_first_byte_timeout,
+						setup_budgets, teardown),
+		cmocka_unit_test_setup_teardown(test_stream_budget, setup_budgets,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_output_limit, setup_output,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_output_resumes, setup_output,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_smuggling_shapes, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_stream_then_garbage, setup,
+						teardown),
+		cmocka_unit_test(test_socket_access),
 		cmocka_unit_test(test_listen_rules),
 		cmocka_unit_test(test_listen_names),
 		cmocka_unit_test(test_log),
