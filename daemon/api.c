@@ -29,6 +29,7 @@
 #define MAX_QUERY 8
 #define MAX_TEXT 2000		/* reason, note: bytes */
 #define CALENDAR_MAX_SLOTS 2000
+#define CALENDAR_MAX_STEP (366 * 86400)	/* seconds: a slot is at most a year */
 #define JOURNAL_PAGE 100	/* entries of GET /v1/journal without limit */
 #define MAX_JSON_DEPTH 32	/* no request needs more than 2 */
 
@@ -350,8 +351,10 @@ static int query_int(struct call *c, enum proto_field f, int64_t *out)
 	const char *s = query_get(c, f);
 	if (s == NULL)
 		return 1;
-	if (i64_parse(s, out) != 0) {
+	int rc = i64_parse(s, out);
+	if (rc != 0) {
 		reply_error(c, ERR_BAD_REQUEST, json_pack("{s:s}", "parameter", key),
+			    rc == -ERANGE ? "parameter '%s' is out of range" :
 			    "parameter '%s' must be an integer", key);
 		return -1;
 	}
@@ -1088,17 +1091,25 @@ static void h_calendar(struct call *c)
 		from = c->now - (c->now + c->api->cfg->tz_offset) % 3600;
 	if ((rc = query_time(c, FIELD_TO, &to)) < 0)
 		return;
-	if (rc > 0)
-		to = from + 7 * 86400;
+	if (rc > 0 && !i64_add(from, 7 * 86400, &to))
+		to = from;	/* refused below */
 	if ((rc = query_int(c, FIELD_STEP, &step)) < 0)
 		return;
-	if (to <= from) {
+	/* every number here comes from the client: no arithmetic may wrap */
+	int64_t span, n_slots;
+	if (to <= from || !i64_sub(to, from, &span)) {
 		reply_error(c, ERR_INVALID_WINDOW, NULL, "'to' must be after 'from'");
 		return;
 	}
 	if (rc > 0)
-		step = to - from <= 2 * 86400 ? 3600 : 86400;
-	if (step <= 0 || (to - from) / step > CALENDAR_MAX_SLOTS) {
+		step = span <= 2 * 86400 ? 3600 : 86400;
+	if (step < 1 || step > CALENDAR_MAX_STEP) {
+		reply_error(c, ERR_BAD_REQUEST, json_pack("{s:s}", "parameter", "step"),
+			    "parameter 'step' must be between 1 and %d seconds", CALENDAR_MAX_STEP);
+		return;
+	}
+	n_slots = span / step + (span % step != 0);
+	if (n_slots > CALENDAR_MAX_SLOTS) {
 		reply_error(c, ERR_INVALID_WINDOW, NULL,
 			    "the window needs at most %d slots; use a larger step or a shorter window",
 			    CALENDAR_MAX_SLOTS);
@@ -1117,8 +1128,8 @@ static void h_calendar(struct call *c)
 		return;
 	}
 	json_t *slots = json_array();
-	for (int64_t s = from; s < to; s += step) {
-		int64_t e = s + step < to ? s + step : to;
+	for (int64_t s = from, e; s < to; s = e) {
+		e = to - s > step ? s + step : to;	/* never past to: no overflow */
 		int64_t booked = timeline_max(tl, s, e);
 		int64_t capa = capacity_at(&cap, s);
 		int64_t ce = capacity_at(&cap, e - 1);

@@ -8,8 +8,9 @@
 # with control characters (400), request-smuggling shapes that http-parser
 # would read (a space before a header's colon, bare LF line ends, obs-fold:
 # 400), a journal follow stream followed by garbage (the stream ends, 400,
-# close), and a slow client that sends half a header: it is cut off after
-# the header timeout while other clients keep getting answers.
+# close), calendar parameters that would overflow (400/422, at once), and a
+# slow client that sends half a header: it is cut off after the header
+# timeout while other clients keep getting answers.
 # Every error body is JSON with error.code; afterwards nothing has changed
 # (journal head, verify) and the daemon still runs.
 # Well-formed requests go through curl; raw bytes through python3.
@@ -267,6 +268,31 @@ raw followgarbage follow-garbage
 [[ $RAW_STATUS == "200,400;eof" ]] ||
 	fail "journal?follow=1 then garbage: got '$RAW_STATUS' (want the stream, a 400, then the close): $RAW_BODY"
 ok "journal?follow=1 then garbage: the stream ends, 400, closed"
+
+# Calendar numbers that would overflow or ask for too much (issue 9, item 6);
+# each is answered at once, and the daemon goes on.
+cal=/v1/pools/skt-b200/calendar
+http calmaxstep "$cal?step=9223372036854775807"
+expect_error "calendar step=INT64_MAX" 400 "$HTTP_STATUS" "$HTTP_BODY" bad_request step
+http calhugestep "$cal?step=99999999999999999999"
+expect_error "calendar step beyond int64" 400 "$HTTP_STATUS" "$HTTP_BODY" bad_request step
+http calzerostep "$cal?step=0"
+expect_error "calendar step=0" 400 "$HTTP_STATUS" "$HTTP_BODY" bad_request step
+http calnegstep "$cal?step=-3600"
+expect_error "calendar step<0" 400 "$HTTP_STATUS" "$HTTP_BODY" bad_request step
+http calwide "$cal?from=0001-01-01&to=9999-12-31T23:59:59&step=31622400"
+expect_error "calendar over eight millennia" 422 "$HTTP_STATUS" "$HTTP_BODY" invalid_window slots
+http calwide2 "$cal?from=0001-01-01&to=9999-12-31T23:59:59"
+expect_error "calendar over eight millennia, default step" 422 "$HTTP_STATUS" "$HTTP_BODY" invalid_window slots
+http calbigstep "$cal?from=2025-09-01&to=2025-09-02&step=31622400"
+[[ $HTTP_STATUS == 200 && $HTTP_BODY == *'"step_s":31622400'* ]] ||
+	fail "calendar with a step longer than the window: $HTTP_STATUS ${HTTP_BODY:0:300}"
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); s=d["slots"]; assert len(s)==1 and s[0]["end"]==d["to"], s' \
+	"$T/body-calbigstep" || fail "a step longer than the window is not one slot ending at 'to'"
+ok "calendar with a step longer than the window: one slot, ending at 'to'"
+rm -f "$T/body-calbigstep"	# not an error body
+expect_exit 0 gl status
+ok "the daemon answers after the calendar requests"
 
 # every error answer above is a JSON object with error.code and error.message
 python3 - "$T" <<'PY' || fail "an error body is not JSON with error.code and error.message"
