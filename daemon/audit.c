@@ -111,7 +111,9 @@ static struct audit_bal *bal_get(struct audit *a, const char *c, const char *p,
  */
 static void check_chain(struct audit *a, const struct jentry *e)
 {
-	bool view_ok = jviews_check(&a->views, e);
+	bool hash_ok, view_ok;
+
+	jentry_check(e, &a->views, &hash_ok, &view_ok);
 
 	if (e->seq != a->last_seq + 1)
 		problem(a, e->seq > a->last_seq ? a->last_seq + 1 : e->seq,
@@ -120,7 +122,7 @@ static void check_chain(struct audit *a, const struct jentry *e)
 	else if (memcmp(e->prev_hash, a->last_hash, HASH_LEN) != 0)
 		problem(a, e->seq, "seq %" PRId64 ": prev_hash does not match the hash of the entry before",
 			e->seq);
-	else if (!jentry_hash_ok(e))
+	else if (!hash_ok)
 		problem(a, e->seq, "seq %" PRId64 ": hash does not match the entry's contents (the entry was altered)",
 			e->seq);
 	else if (!view_ok)

@@ -188,12 +188,11 @@ void jentry_salt(struct jentry *e)
 	e->salted = true;
 }
 
-/* SHA-256(hex(prev) ":" canonical), the step of both chains. */
-static void chain_hash(const struct jentry *e, const uint8_t prev_hash[HASH_LEN],
-		       uint8_t out[HASH_LEN])
+/* SHA-256(hex(prev) ":" canon), the step of both chains. */
+static void link_hash(const uint8_t prev_hash[HASH_LEN], const char *canon,
+		      uint8_t out[HASH_LEN])
 {
 	char prev[HASH_HEX_LEN + 1];
-	char *canon = jentry_canonical(e);
 	crypto_hash_sha256_state st;
 
 	hash_hex(prev_hash, prev);
@@ -202,6 +201,13 @@ static void chain_hash(const struct jentry *e, const uint8_t prev_hash[HASH_LEN]
 	crypto_hash_sha256_update(&st, (const unsigned char *)":", 1);
 	crypto_hash_sha256_update(&st, (const unsigned char *)canon, strlen(canon));
 	crypto_hash_sha256_final(&st, out);
+}
+
+static void chain_hash(const struct jentry *e, const uint8_t prev_hash[HASH_LEN],
+		       uint8_t out[HASH_LEN])
+{
+	char *canon = jentry_canonical(e);
+	link_hash(prev_hash, canon, out);
 	free(canon);
 }
 
@@ -348,16 +354,36 @@ void jviews_seal(struct jviews *vs, struct jentry *e)
 	view_advance(vs, e, e->view_hash);
 }
 
-bool jviews_check(struct jviews *vs, const struct jentry *e)
+/* The view check of e whose canonical text is canon. */
+static bool view_check(struct jviews *vs, const struct jentry *e, const char *canon)
 {
 	static const uint8_t zeros[HASH_LEN];
 	uint8_t want[HASH_LEN];
 	if (e->consortium == NULL)
 		return true;
 	const struct jview *v = view_find(vs, e->consortium);
-	jentry_view_hash(e, v ? v->head : zeros, want);
+	link_hash(v ? v->head : zeros, canon, want);
 	view_advance(vs, e, want);
 	return sodium_memcmp(want, e->view_hash, HASH_LEN) == 0;
+}
+
+bool jviews_check(struct jviews *vs, const struct jentry *e)
+{
+	char *canon = jentry_canonical(e);
+	bool ok = view_check(vs, e, canon);
+	free(canon);
+	return ok;
+}
+
+void jentry_check(const struct jentry *e, struct jviews *vs, bool *hash_ok, bool *view_ok)
+{
+	uint8_t h[HASH_LEN];
+	char *canon = jentry_canonical(e);
+
+	link_hash(e->prev_hash, canon, h);
+	*hash_ok = sodium_memcmp(h, e->hash, HASH_LEN) == 0;
+	*view_ok = view_check(vs, e, canon);
+	free(canon);
 }
 
 void jviews_clear(struct jviews *vs)

@@ -178,6 +178,11 @@ void jviews_seal(struct jviews *vs, struct jentry *e);
  * is reported once. True for an entry without a consortium.
  */
 bool jviews_check(struct jviews *vs, const struct jentry *e);
+/*
+ * Both checks of e at the cost of one encoding (the audit's): whether its
+ * hash matches its contents (jentry_hash_ok()), and jviews_check().
+ */
+void jentry_check(const struct jentry *e, struct jviews *vs, bool *hash_ok, bool *view_ok);
 void jviews_clear(struct jviews *vs);
 
 /* A growable list of entries. */
