@@ -46,5 +46,6 @@ struct daemon {
 
 	uv_signal_t sig_term, sig_int, sig_hup, sig_usr1;
 	bool stopping;
+	int exit_status;	/* non-zero: why a clean stop still ends the daemon non-zero */
 	uint64_t reloads;
 };

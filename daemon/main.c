@@ -29,6 +29,7 @@
 static const char usage_text[] =
 	"usage: gpuledgerd --config FILE [--socket PATH] [--database PATH] [--log PATH|-]\n"
 	"                  [--clock TIME]\n"
+	"       gpuledgerd --config FILE [--database PATH] --init\n"
 	"       gpuledgerd --check-config FILE\n"
 	"\n"
 	"The gpuledger daemon: holds the GPU allocation and quota ledger of a program,\n"
@@ -37,6 +38,9 @@ static const char usage_text[] =
 	"\n"
 	"  -c, --config FILE        the YAML configuration (see README.md)\n"
 	"      --check-config FILE  validate FILE, print FILE:LINE:COL errors; exit 0 or 78\n"
+	"      --init               create the database with a new, random ledger id and\n"
+	"                           exit; refused (73) if the file exists. A normal start\n"
+	"                           never creates one: a missing database exits 78\n"
 	"  -s, --socket PATH        override daemon.socket\n"
 	"  -d, --database PATH      override daemon.database\n"
 	"  -l, --log PATH           override daemon.log (\"-\" = stderr)\n"
@@ -49,7 +53,10 @@ static const char usage_text[] =
 	"the log file (logrotate). Under systemd (Type=notify) it sends READY=1, STATUS=,\n"
 	"RELOADING=1, STOPPING=1 and WATCHDOG=1 at half of WatchdogSec.\n"
 	"Exit status: 0 clean stop; 1 the database failed its audit or could not be opened;\n"
-	"64 usage; 70 internal error; 78 bad configuration.\n";
+	"64 usage; 70 internal error, or the database file or its WAL was removed or\n"
+	"replaced while the daemon ran (the change in flight is answered 503, nothing\n"
+	"more is committed); 73 --init: cannot create the database; 78 bad configuration,\n"
+	"or no database (run --init).\n";
 
 static int check_config(const char *path)
 {
@@ -129,11 +136,22 @@ static void on_committed(void *arg, const struct jentry *entries, size_t n)
 	sched_committed(&d->sched, entries, n);
 }
 
+static void stop(struct daemon *d, const char *why);
+
 static void on_commit_failed(void *arg, int err)
 {
 	struct daemon *d = arg;
 
-	(void)err;	/* the writer has logged it */
+	/* the writer has logged it */
+	if (err == -ESTALE) {
+		/* what commits no longer reaches the files a restart reads: take
+		 * no more changes, answer what is in flight, exit 70 */
+		log_event(LOG_ERROR, "database_replaced", "{s:s, s:s}", "database",
+			  d->cfg->database, "error", store_errmsg(d->store));
+		d->exit_status = EXIT_SOFTWARE;
+		stop(d, "database replaced");
+		return;
+	}
 	/* the in-memory ledger holds changes the disk refused: rebuild it */
 	if (reload_ledger(d) != 0) {
 		log_event(LOG_ERROR, "reload_failed", NULL);
@@ -280,18 +298,46 @@ static void on_signal(uv_signal_t *h, int signum)
 	}
 }
 
+/*
+ * --init: the database, created where there is none, with its schema and a
+ * fresh random ledger id. Exit 0, or 73 when it exists or cannot be made.
+ */
+static int init_database(const struct daemon *d)
+{
+	struct store *s;
+	char *cause = NULL;
+	int err = store_open_flags(d->cfg->database, STORE_CREATE | STORE_EXCL, &s, &cause);
+
+	if (err != 0) {
+		fprintf(stderr, "gpuledgerd: %s%s\n", cause,
+			err == -EEXIST ? "; --init creates a new ledger only where there is none" : "");
+		free(cause);
+		return EXIT_CANTCREAT;
+	}
+	printf("%s: created, ledger id %s\n", d->cfg->database, store_ledger_id(s));
+	store_close(s);
+	return 0;
+}
+
 static int open_state(struct daemon *d)
 {
 	struct audit *a;
 	char *cause = NULL;
 
-	if (store_open(d->cfg->database, &d->store, &cause) != 0) {
+	/* never a new, empty ledger in place of the one configured: that is --init's */
+	int err = store_open_flags(d->cfg->database, 0, &d->store, &cause);
+	if (err != 0) {
 		log_event(LOG_ERROR, "store_open_failed", "{s:s, s:s}", "database", d->cfg->database,
 			  "error", cause);
-		fprintf(stderr, "gpuledgerd: %s: %s\n", d->cfg->database, cause);
+		if (err == -ENOENT || err == -ENODATA)
+			fprintf(stderr, "gpuledgerd: %s; %srun `gpuledgerd --config %s --init` to create it\n",
+				cause, err == -ENODATA ? "remove it and " : "", d->config_path);
+		else
+			fprintf(stderr, "gpuledgerd: %s: %s\n", d->cfg->database, cause);
 		free(cause);
-		return -EIO;
+		return err;
 	}
+
 	if (state_audit(d->store, NULL, &a, &cause) != 0) {
 		fprintf(stderr, "gpuledgerd: %s: %s\n", d->cfg->database, cause);
 		free(cause);
@@ -331,6 +377,7 @@ int main(int argc, char **argv)
 		{"database", required_argument, NULL, 'd'},
 		{"log", required_argument, NULL, 'l'},
 		{"clock", required_argument, NULL, 'k'},
+		{"init", no_argument, NULL, 'i'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -338,6 +385,7 @@ int main(int argc, char **argv)
 	struct daemon d = {0};
 	const char *socket = NULL, *database = NULL, *logpath = NULL, *clock = NULL;
 	char *cause = NULL, *errors = NULL;
+	bool init = false;
 	int opt, rc = EXIT_SOFTWARE;
 
 	while ((opt = getopt_long(argc, argv, "c:s:d:l:hV", opts, NULL)) != -1) {
@@ -348,6 +396,7 @@ int main(int argc, char **argv)
 		case 'd': database = optarg; break;
 		case 'l': logpath = optarg; break;
 		case 'k': clock = optarg; break;
+		case 'i': init = true; break;
 		case 'h': fputs(usage_text, stdout); return 0;
 		case 'V': printf("gpuledgerd %s\n", GPULEDGER_VERSION); return 0;
 		default:
@@ -369,6 +418,11 @@ int main(int argc, char **argv)
 	d.opt_database = database;
 	d.opt_log = logpath;
 	apply_overrides(&d, d.cfg);
+	if (init) {
+		rc = init_database(&d);
+		config_free(d.cfg);
+		return rc;
+	}
 	if (clock) {
 		const char *why;
 		int64_t start;
@@ -390,8 +444,10 @@ int main(int argc, char **argv)
 	umask(0007);
 	d.loop = uv_default_loop();
 
-	if (open_state(&d) != 0) {
-		rc = 1;
+	int err = open_state(&d);
+	if (err != 0) {
+		/* no database at all is a setup step missed, not a damaged one */
+		rc = err == -ENOENT || err == -ENODATA ? EXIT_CONFIG : 1;
 		goto fail_state;
 	}
 	/* test hook: the Nth commit from now fails as a full disk would */
@@ -453,9 +509,10 @@ int main(int argc, char **argv)
 	sched_run(&d.sched);
 	{
 		char buf[TIME_BUFSZ];
-		log_event(LOG_INFO, "started", "{s:s, s:s, s:s?, s:s, s:s, s:I}",
+		log_event(LOG_INFO, "started", "{s:s, s:s, s:s?, s:s, s:s, s:s, s:I}",
 			  "version", GPULEDGER_VERSION, "socket", d.cfg->socket,
 			  "listen", d.cfg->listen, "database", d.cfg->database,
+			  "ledger_id", store_ledger_id(d.store),
 			  "clock", time_format(clock_now(&d.clock), d.cfg->tz_offset, buf, sizeof(buf)),
 			  "seq", (json_int_t)ledger_head_seq(d.ledger));
 	}
@@ -465,6 +522,8 @@ run:
 	uv_run(d.loop, UV_RUN_DEFAULT);
 	if (uv_loop_close(d.loop) != 0)
 		log_event(LOG_WARN, "loop_not_empty", NULL);
+	if (d.exit_status != 0)
+		rc = d.exit_status;
 	log_event(LOG_INFO, "stopped", "{s:i}", "exit", rc);
 fail_state:
 	ledger_free(d.ledger);

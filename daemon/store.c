@@ -27,6 +27,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sodium.h>
 #include <sqlite3.h>
 
 static_assert(sizeof(((struct alloc *)0)->id) >= ALLOC_ID_BUFSZ,
@@ -107,7 +108,9 @@ static_assert(sizeof(((struct alloc *)0)->id) >= ALLOC_ID_BUFSZ,
 	  " expired, max_gpus FROM balances"				\
 	  " ORDER BY consortium, phase, gpu")				\
 	X(CSTATES, "SELECT consortium, status, since, designation_until,"	\
-	  " active_from FROM consortium_state ORDER BY consortium")
+	  " active_from FROM consortium_state ORDER BY consortium")	\
+	X(LEDGER_ID_GET, "SELECT id FROM ledger WHERE one = 1")		\
+	X(LEDGER_ID_SET, "INSERT INTO ledger (one, id) VALUES (1, ?1)")
 
 enum store_stmt {
 #define X(e, sql) ST_##e,
@@ -132,12 +135,22 @@ enum {
 	AF__COUNT = 32,
 };
 
+/* A file as it was when the store opened it. */
+struct file_id {
+	char *path;
+	dev_t dev;
+	ino_t ino;
+};
+
 struct store {
 	sqlite3 *db;
 	sqlite3_stmt *stmt[ST__COUNT + AF__COUNT];
 	int fail_nth;		/* store_fail_commit(): commits to go, 0 = off */
 	int fail_err;
 	char errmsg[512];
+	char ledger_id[STORE_LEDGER_ID_LEN + 1];
+	struct file_id file, wal;	/* paths NULL for ":memory:" */
+	bool stale;		/* store_check_identity() failed once */
 };
 
 __attribute__((format(printf, 3, 4)))
@@ -355,22 +368,34 @@ const char *store_errmsg(struct store *s)
 }
 
 /*
- * Creates the file 0600 before SQLite sees it (SQLite gives its -wal and
- * -shm files the database's mode), and takes group and other access away
- * from a file that has it.
+ * Makes sure of the file before SQLite sees it: creates it 0600 where the
+ * flags allow (SQLite gives its -wal and -shm files the database's mode),
+ * refuses a missing one without STORE_CREATE and an existing one with
+ * STORE_EXCL, and takes group and other access away from a file that has
+ * it. *created says whether this call surely made the file (STORE_EXCL).
  */
-static int create_private(const char *path, char **cause)
+static int prepare_file(const char *path, int flags, bool *created, char **cause)
 {
 	struct stat sb;
-	int err = 0;
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	int oflags = O_RDWR | O_CLOEXEC;
+	int err = 0, fd;
 
+	if (flags & STORE_CREATE)
+		oflags |= O_CREAT | (flags & STORE_EXCL ? O_EXCL : 0);
+	fd = open(path, oflags, 0600);
 	if (fd < 0) {
 		err = -errno;
-		*cause = xasprintf("cannot create database %s: %s", path,
-				   strerror(errno));
+		if (err == -ENOENT && !(flags & STORE_CREATE))
+			*cause = xasprintf("database %s does not exist", path);
+		else if (err == -EEXIST)
+			*cause = xasprintf("database %s already exists", path);
+		else
+			*cause = xasprintf("cannot %s database %s: %s",
+					   flags & STORE_CREATE ? "create" : "open",
+					   path, strerror(errno));
 		goto fail_open;
 	}
+	*created = (oflags & O_EXCL) != 0;
 	if (fstat(fd, &sb) != 0 ||
 	    ((sb.st_mode & 077) != 0 && fchmod(fd, 0600) != 0)) {
 		err = -errno;
@@ -503,23 +528,128 @@ static int migrate(struct store *s, const char *path, char **cause)
 	return err;
 }
 
-static void close_db(struct store *s)
+/* A file whose path and identity stat() gives. */
+static int file_id_set(struct file_id *f, char *path, char **cause)
 {
-	for (size_t i = 0; i < ARRAY_SIZE(s->stmt); i++)
-		sqlite3_finalize(s->stmt[i]);
-	sqlite3_close_v2(s->db);
+	struct stat sb;
+
+	f->path = path;
+	if (stat(path, &sb) != 0) {
+		int err = -errno;
+		*cause = xasprintf("cannot stat %s: %s", path, strerror(errno));
+		return err;
+	}
+	f->dev = sb.st_dev;
+	f->ino = sb.st_ino;
+	return 0;
 }
 
-int store_open(const char *path, struct store **out, char **cause)
+/* Whether the file at f's path is still the one that was there, and linked. */
+static bool file_id_same(const struct file_id *f)
+{
+	struct stat sb;
+
+	return stat(f->path, &sb) == 0 && sb.st_dev == f->dev &&
+	       sb.st_ino == f->ino && sb.st_nlink > 0;
+}
+
+/*
+ * Remembers which files SQLite opened: the database and its WAL, which
+ * exists from the migration's first transaction on and which SQLite keeps
+ * open (and never recreates) until the connection closes.
+ */
+static int identify(struct store *s, const char *path, char **cause)
+{
+	int err = file_id_set(&s->file, xstrdup(path), cause);
+
+	if (err == 0)
+		err = file_id_set(&s->wal, xasprintf("%s-wal", path), cause);
+	return err;
+}
+
+/* Reads the ledger id, or writes a fresh random one into a database that has none. */
+static int ledger_id(struct store *s, const char *path, char **cause)
+{
+	uint8_t rnd[STORE_LEDGER_ID_LEN / 2];
+	sqlite3_stmt *st;
+	const char *id;
+	int err = store__stmt(s, ST_LEDGER_ID_GET, stmt_sql[ST_LEDGER_ID_GET], &st);
+
+	if (err < 0)
+		goto fail_read;
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		id = col_text(st, 0);
+		if (id != NULL && strlen(id) == STORE_LEDGER_ID_LEN)
+			memcpy(s->ledger_id, id, STORE_LEDGER_ID_LEN + 1);
+		else
+			err = fail(s, -EILSEQ, "malformed ledger id");
+	} else if (rc != SQLITE_DONE) {
+		err = sql_fail(s, rc);
+	}
+	store__stmt_done(s, ST_LEDGER_ID_GET, st);
+	if (err < 0 || rc == SQLITE_ROW)
+		goto fail_read;
+
+	randombytes_buf(rnd, sizeof(rnd));
+	sodium_bin2hex(s->ledger_id, sizeof(s->ledger_id), rnd, sizeof(rnd));
+	err = store__stmt(s, ST_LEDGER_ID_SET, stmt_sql[ST_LEDGER_ID_SET], &st);
+	if (err < 0)
+		goto fail_read;
+	struct binder b = {st, 0, SQLITE_OK};
+	bind_text(&b, s->ledger_id);
+	err = step_done(s, &b);
+	store__stmt_done(s, ST_LEDGER_ID_SET, st);
+fail_read:
+	if (err < 0)
+		*cause = xasprintf("%s: ledger id: %s", path, s->errmsg);
+	return err;
+}
+
+static void close_db(struct store *s)
+{
+	bool wal_ours = s->stale && file_id_same(&s->wal);
+	int persist = 1;
+
+	for (size_t i = 0; i < ARRAY_SIZE(s->stmt); i++)
+		sqlite3_finalize(s->stmt[i]);
+	/* the last connection's close unlinks the -wal and -shm paths: not
+	 * when what is there now may be another database's */
+	if (s->stale && !wal_ours)
+		sqlite3_file_control(s->db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
+	sqlite3_close_v2(s->db);
+	/* SQLite leaves the WAL of a database that moved; beside whatever
+	 * comes at that path next (a restored backup) it would be replayed */
+	if (wal_ours && !file_id_same(&s->file) && file_id_same(&s->wal))
+		unlink(s->wal.path);
+	free(s->file.path);
+	free(s->wal.path);
+}
+
+/* Removes a file that store_open_flags() created and then could not finish. */
+static void unlink_created(const char *path)
+{
+	static const char *const suffix[] = {"", "-wal", "-shm"};
+	char *p;
+
+	for (size_t i = 0; i < ARRAY_SIZE(suffix); i++) {
+		p = xasprintf("%s%s", path, suffix[i]);
+		unlink(p);
+		free(p);
+	}
+}
+
+int store_open_flags(const char *path, int flags, struct store **out, char **cause)
 {
 	struct store *s = xcalloc(1, sizeof(*s));
 	bool memory = strcmp(path, ":memory:") == 0 || path[0] == '\0';
+	bool created = false;
 	mode_t mask = umask(077);
 	int err, rc;
 
 	*cause = NULL;
 	if (!memory) {
-		err = create_private(path, cause);
+		err = prepare_file(path, flags, &created, cause);
 		if (err < 0)
 			goto fail_create;
 	}
@@ -531,10 +661,25 @@ int store_open(const char *path, struct store **out, char **cause)
 				   s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
 		goto fail_open;
 	}
+	/* an empty file would take the schema and pass for a new ledger */
+	if (!memory && !(flags & STORE_CREATE)) {
+		int v = store_schema_version(s);
+		if (v <= 0) {
+			err = v < 0 ? v : -ENODATA;
+			*cause = v < 0 ? xasprintf("%s: %s", path, s->errmsg)
+				       : xasprintf("database %s is empty (it holds no ledger)", path);
+			goto fail_open;
+		}
+	}
 	err = configure(s, path, memory, cause);
 	if (err < 0)
 		goto fail_open;
 	err = migrate(s, path, cause);
+	if (err < 0)
+		goto fail_open;
+	err = ledger_id(s, path, cause);
+	if (err == 0 && !memory)
+		err = identify(s, path, cause);
 	if (err < 0)
 		goto fail_open;
 	umask(mask);
@@ -543,10 +688,17 @@ int store_open(const char *path, struct store **out, char **cause)
 
 fail_open:
 	close_db(s);
+	if (created)
+		unlink_created(path);
 fail_create:
 	free(s);
 	umask(mask);
 	return err;
+}
+
+int store_open(const char *path, struct store **out, char **cause)
+{
+	return store_open_flags(path, STORE_CREATE, out, cause);
 }
 
 void store_close(struct store *s)
@@ -555,6 +707,57 @@ void store_close(struct store *s)
 		return;
 	close_db(s);
 	free(s);
+}
+
+const char *store_ledger_id(const struct store *s)
+{
+	return s->ledger_id;
+}
+
+int store_check_identity(struct store *s)
+{
+	const struct file_id *moved = NULL;
+
+	if (s->file.path == NULL)
+		return 0;	/* :memory: */
+	if (!file_id_same(&s->file))
+		moved = &s->file;
+	else if (!file_id_same(&s->wal))
+		moved = &s->wal;
+	else if (!s->stale)
+		return 0;
+	s->stale = true;
+	if (moved == NULL)	/* put back since: what was written meanwhile is elsewhere */
+		return fail(s, -ESTALE, "the database files were replaced while open;"
+			    " nothing more is committed");
+	return fail(s, -ESTALE, "%s was removed or replaced while open;"
+		    " nothing more is committed", moved->path);
+}
+
+/*
+ * After -ESTALE: what was committed since the last checkpoint is in the
+ * WAL this connection has open, which a restart may not find (its path
+ * was removed or replaced). A checkpoint copies it into the database file
+ * that is open, and syncs that: when the database file is still at its
+ * path, nothing that was acknowledged is lost; when it is gone, whoever
+ * kept a link to it finds it whole. Outside a transaction only.
+ */
+static void rescue_wal(struct store *s)
+{
+	char why[sizeof(s->errmsg)];
+
+	if (s->file.path == NULL)
+		return;
+	memcpy(why, s->errmsg, sizeof(why));
+	int rc = sqlite3_wal_checkpoint_v2(s->db, "main", SQLITE_CHECKPOINT_FULL, NULL, NULL);
+	if (!file_id_same(&s->file))
+		fail(s, -ESTALE, "%s", why);
+	else if (rc == SQLITE_OK)
+		fail(s, -ESTALE, "%.400s; what was committed before is safe in %.80s", why,
+		     s->file.path);
+	else
+		fail(s, -ESTALE, "%.400s; copying what was committed into the database failed: %.80s",
+		     why, sqlite3_errstr(rc));
 }
 
 int store_begin(struct store *s)
@@ -578,11 +781,22 @@ int store_commit(struct store *s)
 		return fail(s, err, "commit failed by the test hook: %s",
 			    strerror(-err));
 	}
-	err = run(s, ST_COMMIT, NULL);
-	/* a failed COMMIT may leave the transaction open (BUSY does): close
-	 * it, so that nothing of it can be committed by a later one */
-	if (err < 0)
+	/* what commits must land in the files a restart reads, before the
+	 * COMMIT and after it (a removal can come between the two) */
+	err = store_check_identity(s);
+	if (err == 0) {
+		err = run(s, ST_COMMIT, NULL);
+		/* a failed COMMIT may leave the transaction open (BUSY does):
+		 * close it, so that nothing of it can be committed by a later one */
+		if (err < 0)
+			store_rollback(s);
+		else
+			err = store_check_identity(s);
+	} else {
 		store_rollback(s);
+	}
+	if (err == -ESTALE)
+		rescue_wal(s);
 	return err;
 }
 

@@ -21,14 +21,42 @@
 
 struct store;
 
+/* What store_open_flags() may do about the file at path, as open(2)'s O_CREAT and O_EXCL. */
+enum {
+	STORE_CREATE = 1,	/* create the file (mode 0600) when it is missing */
+	STORE_EXCL = 2,		/* with STORE_CREATE: refuse, -EEXIST, a file that exists */
+};
+
 /*
- * Opens (creating if needed, mode 0600) and migrates the database at path
- * (":memory:" for tests). A database of a newer schema version than this
- * build knows is refused with -EPROTO. On failure *cause gets a malloc'd
- * message (caller frees).
+ * Opens and migrates the database at path (":memory:" for tests) and
+ * gives it a ledger id if it has none. Without STORE_CREATE a missing
+ * file is refused with -ENOENT and a file that holds no schema (an empty
+ * file) with -ENODATA: a normal start never makes a new, empty ledger in
+ * place of the one it was told to serve. A database of a newer schema
+ * version than this build knows is refused with -EPROTO. When STORE_EXCL
+ * created the file and a later step fails, the file is removed again. On
+ * failure *cause gets a malloc'd message (caller frees).
  */
+int store_open_flags(const char *path, int flags, struct store **out, char **cause);
+/* store_open_flags(path, STORE_CREATE, ...). */
 int store_open(const char *path, struct store **out, char **cause);
 void store_close(struct store *s);
+
+/* The ledger id: 32 hex digits, fixed for the life of the database (static in s). */
+#define STORE_LEDGER_ID_LEN 32
+const char *store_ledger_id(const struct store *s);
+
+/*
+ * Whether the database file and its WAL are still the files at their
+ * paths (same device and inode as when they were opened, still linked),
+ * so that what commits is what a restart will read. 0, or -ESTALE with
+ * store_errmsg() saying which file was removed or replaced; from then on
+ * the store stays stale. store_commit() checks this before and after each
+ * COMMIT and fails with -ESTALE, after copying the committed part of a
+ * removed WAL into the database file when that file is still in place.
+ * 0 for ":memory:".
+ */
+int store_check_identity(struct store *s);
 
 /* PRAGMA user_version, and the highest version this build embeds. */
 int store_schema_version(struct store *s);

@@ -30,6 +30,8 @@ if [[ -S $SOCK ]] && "${GL[@]}" status >/dev/null 2>&1; then
 fi
 rm -rf "$STATE"
 mkdir -p "$STATE"
+build/daemon/gpuledgerd --config config/example.yaml --database "$STATE/gpuledger.db" \
+	--init >>"$STATE/gpuledgerd.out"
 build/daemon/gpuledgerd --config config/example.yaml --socket "$SOCK" \
 	--database "$STATE/gpuledger.db" --log "$STATE/gpuledgerd.log" \
 	--clock 2025-08-04T09:00 </dev/null >>"$STATE/gpuledgerd.out" 2>&1 &

@@ -120,8 +120,18 @@ gl() {
 	"$GPULEDGER" --socket "$SOCK" "$@"
 }
 
+# init_db [CONFIG]: creates $DB with `gpuledgerd --init` (a normal start never
+# creates a database).
+init_db() {
+	local config=${1:-$EXAMPLE_CONFIG}
+	"$GPULEDGERD" --config "$config" --database "$DB" --init >>"$T/daemon.out" 2>&1 ||
+		fail "gpuledgerd --init of $DB failed"
+}
+
 # start_daemon [CONFIG] [EXTRA_ARGS...]: starts gpuledgerd in the background
 # on $SOCK/$DB/$LOG and waits (up to 10 s) until `gpuledger status` answers.
+# Where $DB does not exist yet it is created first with --init, as an
+# operator would; a test of a missing database runs $GPULEDGERD itself.
 start_daemon() {
 	local config=$EXAMPLE_CONFIG i
 	if [[ $# -gt 0 && $1 != -* ]]; then config=$1; shift; fi
@@ -129,6 +139,7 @@ start_daemon() {
 	local clock=${CLOCK-2025-08-04T09:00}
 	[[ -n $clock ]] && args+=(--clock "$clock")
 	[[ -z $DAEMON_PID ]] || fail "start_daemon: a daemon is already running (pid $DAEMON_PID)"
+	[[ -e $DB ]] || init_db "$config"
 
 	"$GPULEDGERD" "${args[@]}" "$@" >>"$T/daemon.out" 2>&1 &
 	DAEMON_PID=$!

@@ -470,6 +470,134 @@ static void test_unopenable_path(void **state)
 	free(cause);
 }
 
+/* A normal open never creates; STORE_CREATE | STORE_EXCL (--init) never overwrites. */
+static void test_open_flags(void **state)
+{
+	struct tmpdb t;
+	struct store *s = NULL;
+	char *cause = NULL, id[STORE_LEDGER_ID_LEN + 1], empty[128];
+	struct stat sb;
+
+	tmpdb_make(&t);
+	assert_int_equal(store_open_flags(t.path, 0, &s, &cause), -ENOENT);
+	assert_null(s);
+	assert_non_null(strstr(cause, "does not exist"));
+	free(cause);
+	assert_int_equal(stat(t.path, &sb), -1);	/* and nothing was created */
+
+	assert_int_equal(store_open_flags(t.path, STORE_CREATE | STORE_EXCL, &s, &cause), 0);
+	assert_int_equal(strlen(store_ledger_id(s)), STORE_LEDGER_ID_LEN);
+	assert_int_equal(strspn(store_ledger_id(s), "0123456789abcdef"), STORE_LEDGER_ID_LEN);
+	memcpy(id, store_ledger_id(s), sizeof(id));
+	store_close(s);
+	assert_int_equal(store_open_flags(t.path, STORE_CREATE | STORE_EXCL, &s, &cause), -EEXIST);
+	assert_non_null(strstr(cause, "already exists"));
+	free(cause);
+	s = NULL;
+	assert_int_equal(store_open_flags(t.path, 0, &s, &cause), 0);
+	assert_string_equal(store_ledger_id(s), id);	/* the id is the file's */
+	store_close(s);
+
+	/* an empty file holds no ledger: refused, and left empty */
+	snprintf(empty, sizeof(empty), "%s/empty.db", t.dir);
+	FILE *f = fopen(empty, "w");
+	assert_non_null(f);
+	fclose(f);
+	assert_int_equal(store_open_flags(empty, 0, &s, &cause), -ENODATA);
+	assert_non_null(strstr(cause, "empty"));
+	free(cause);
+	assert_int_equal(stat(empty, &sb), 0);
+	assert_int_equal(sb.st_size, 0);
+	unlink(empty);
+
+	/* each new database gets its own id */
+	tmpdb_remove(&t);
+	tmpdb_make(&t);
+	s = open_ok(t.path);
+	assert_string_not_equal(store_ledger_id(s), id);
+	store_close(s);
+	tmpdb_remove(&t);
+}
+
+/* The database file removed under an open store: no commit succeeds again. */
+static void test_identity_file_removed(void **state)
+{
+	struct tmpdb t;
+	char keep[128], wal[128];
+	struct stat sb;
+
+	tmpdb_make(&t);
+	snprintf(keep, sizeof(keep), "%s/keep.db", t.dir);
+	snprintf(wal, sizeof(wal), "%s-wal", t.path);
+	struct store *s = open_ok(t.path);
+	struct jentry g1 = grant(1, "lg", "p1", "B200", 100);
+	struct jentry g2 = grant(2, "lg", "p1", "B200", 200);
+	append_ok(s, &g1, NULL);
+	assert_int_equal(store_check_identity(s), 0);
+
+	assert_int_equal(link(t.path, keep), 0);	/* the inode, to look at afterwards */
+	assert_int_equal(unlink(t.path), 0);
+	assert_int_equal(store_check_identity(s), -ESTALE);
+	assert_non_null(strstr(store_errmsg(s), t.path));
+	assert_int_equal(store_begin(s), 0);
+	assert_int_equal(store_append(s, &g2, NULL), 0);
+	assert_int_equal(store_commit(s), -ESTALE);
+	assert_non_null(strstr(store_errmsg(s), "removed or replaced"));
+	store_close(s);
+	/* its WAL went with it, not left beside whatever comes at the path next */
+	assert_int_equal(stat(wal, &sb), -1);
+	/* the removed file holds what was committed, and not what was refused */
+	assert_int_equal(raw_int(keep, "SELECT COUNT(*) FROM journal"), 1);
+	static const char *const suffix[] = {"", "-wal", "-shm"};
+	for (size_t i = 0; i < ARRAY_SIZE(suffix); i++) {
+		char p[160];
+		snprintf(p, sizeof(p), "%s%s", keep, suffix[i]);
+		unlink(p);
+	}
+	tmpdb_remove(&t);
+}
+
+/* The WAL removed under an open store: what it held is copied into the database. */
+static void test_identity_wal_removed(void **state)
+{
+	struct tmpdb t;
+	char wal[128];
+
+	tmpdb_make(&t);
+	snprintf(wal, sizeof(wal), "%s-wal", t.path);
+	struct store *s = open_ok(t.path);
+	struct jentry g1 = grant(1, "lg", "p1", "B200", 100);
+	struct jentry g2 = grant(2, "lg", "p1", "B200", 200);
+	append_ok(s, &g1, NULL);	/* in the WAL only: no checkpoint yet */
+	assert_int_equal(unlink(wal), 0);
+	assert_int_equal(store_begin(s), 0);
+	assert_int_equal(store_append(s, &g2, NULL), 0);
+	assert_int_equal(store_commit(s), -ESTALE);
+	assert_non_null(strstr(store_errmsg(s), wal));
+	assert_non_null(strstr(store_errmsg(s), "safe in"));
+	/* stale for good, even for a commit with nothing in it */
+	assert_int_equal(store_begin(s), 0);
+	assert_int_equal(store_commit(s), -ESTALE);
+	store_close(s);
+
+	s = NULL;
+	char *cause = NULL;
+	assert_int_equal(store_open_flags(t.path, 0, &s, &cause), 0);
+	struct seq_list l = {.n = 0};
+	assert_int_equal(store_journal_each(s, 0, NULL, 0, seq_cb, &l), 0);
+	assert_int_equal(l.n, 1);	/* the acknowledged grant, not the refused one */
+	assert_int_equal(store_check_identity(s), 0);
+	store_close(s);
+	tmpdb_remove(&t);
+}
+
+static void test_identity_memory(void **state)
+{
+	struct store *s = *state;
+	assert_int_equal(store_check_identity(s), 0);
+	assert_int_equal(strlen(store_ledger_id(s)), STORE_LEDGER_ID_LEN);
+}
+
 static void test_grant_adjust_cap_expire(void **state)
 {
 	struct store *s = *state;
@@ -1513,6 +1641,10 @@ int main(void)
 		cmocka_unit_test(test_migrates_version_2),
 		cmocka_unit_test(test_not_a_database),
 		cmocka_unit_test(test_unopenable_path),
+		cmocka_unit_test(test_open_flags),
+		cmocka_unit_test(test_identity_file_removed),
+		cmocka_unit_test(test_identity_wal_removed),
+		MEM_TEST(test_identity_memory),
 		MEM_TEST(test_grant_adjust_cap_expire),
 		MEM_TEST(test_reserve_release_cancel_revoke),
 		MEM_TEST(test_allocation_sums),
