@@ -9,6 +9,8 @@
  * unbounded.
  */
 #include "daemon/audit.h"
+#include "daemon/grammar.h"
+#include "daemon/timefmt.h"
 #include "daemon/util.h"
 
 #include <inttypes.h>
@@ -24,6 +26,16 @@ struct audit_bal {
 	bool seen;		/* matched by a cached row */
 };
 
+struct audit_alloc {
+	struct alloc al;	/* as the journal gives it */
+	bool seen;
+};
+
+struct audit_cs {
+	struct cstate cs;
+	bool seen;
+};
+
 struct audit {
 	int64_t entries;
 	int64_t last_seq;
@@ -33,6 +45,10 @@ struct audit {
 	json_t *problems;
 	struct audit_bal *bals;
 	size_t n_bals;
+	struct audit_alloc *allocs;	/* in allocation-number order */
+	size_t n_allocs;
+	struct audit_cs *cstates;
+	size_t n_cstates;
 };
 
 struct audit *audit_new(void)
@@ -49,6 +65,12 @@ void audit_free(struct audit *a)
 	for (size_t i = 0; i < a->n_bals; i++)
 		balance_clear(&a->bals[i].b);
 	free(a->bals);
+	for (size_t i = 0; i < a->n_allocs; i++)
+		alloc_clear(&a->allocs[i].al);
+	free(a->allocs);
+	for (size_t i = 0; i < a->n_cstates; i++)
+		cstate_clear(&a->cstates[i].cs);
+	free(a->cstates);
 	jviews_clear(&a->views);
 	json_decref(a->problems);
 	free(a);
@@ -146,11 +168,155 @@ static void apply_amounts(struct audit *a, const struct jentry *e)
 		b->max_gpus = e->max_gpus;
 }
 
+static char *dup(const char *s)
+{
+	return s ? xstrdup(s) : NULL;
+}
+
+/* Where allocation number num is in a->allocs, or would go. */
+static size_t alloc_pos(const struct audit *a, int64_t num, bool *found)
+{
+	size_t lo = 0, hi = a->n_allocs;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (a->allocs[mid].al.num < num)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*found = lo < a->n_allocs && a->allocs[lo].al.num == num;
+	return lo;
+}
+
+static struct audit_alloc *alloc_find(const struct audit *a, const char *id)
+{
+	int64_t num;
+	bool found;
+	if (alloc_id_parse(id, &num) != 0)
+		return NULL;
+	size_t i = alloc_pos(a, num, &found);
+	return found ? &a->allocs[i] : NULL;
+}
+
+/* A reserve entry makes the row as store_append() inserts it. */
+static void alloc_reserve(struct audit *a, const struct jentry *e)
+{
+	int64_t num;
+	bool found;
+
+	if (alloc_id_parse(e->allocation, &num) != 0) {
+		problem(a, e->seq, "seq %" PRId64 ": reserve of a malformed allocation id", e->seq);
+		return;
+	}
+	size_t i = alloc_pos(a, num, &found);
+	if (found) {
+		problem(a, e->seq, "seq %" PRId64 ": allocation %s reserved a second time",
+			e->seq, e->allocation);
+		return;
+	}
+	/* reserves come in number order: this is an append but for damage */
+	a->allocs = xreallocarray(a->allocs, a->n_allocs + 1, sizeof(*a->allocs));
+	memmove(&a->allocs[i + 1], &a->allocs[i], (a->n_allocs - i) * sizeof(*a->allocs));
+	a->n_allocs++;
+	struct audit_alloc *aa = &a->allocs[i];
+	memset(aa, 0, sizeof(*aa));
+	struct alloc *al = &aa->al;
+	alloc_id_format(num, al->id, sizeof(al->id));
+	al->num = num;
+	al->consortium = dup(e->consortium);
+	al->pool = dup(e->pool);
+	al->gpu = dup(e->gpu);
+	al->phase = dup(e->phase);
+	al->gpus = e->gpus;
+	al->start = e->start;
+	al->end = e->end;
+	al->booked_end = e->end;
+	al->stored = ALLOC_BOOKED;
+	al->cost = e->committed_delta;
+	al->note = dup(e->reason);
+	al->created = e->time;
+	al->seq = e->seq;
+}
+
+/* Cancel, release and revoke change the row as store_append() updates it. */
+static void alloc_apply(struct audit *a, const struct jentry *e)
+{
+	enum alloc_stored to;
+	bool move_end = true;
+
+	if (e->allocation == NULL)
+		return;		/* a grant, an expiry, a revocation of quota */
+	switch (e->kind) {
+	case J_RESERVE:
+		alloc_reserve(a, e);
+		return;
+	case J_CANCEL:
+		to = ALLOC_CANCELLED;
+		move_end = false;
+		break;
+	case J_RELEASE:
+		to = ALLOC_RELEASED;
+		break;
+	case J_REVOKE:
+		to = ALLOC_REVOKED;
+		break;
+	default:
+		return;
+	}
+	struct audit_alloc *aa = alloc_find(a, e->allocation);
+	if (aa == NULL) {
+		problem(a, e->seq, "seq %" PRId64 ": %s of allocation %s, which no entry before reserved",
+			e->seq, jkind_name(e->kind), e->allocation);
+		return;
+	}
+	aa->al.stored = to;
+	if (move_end)
+		aa->al.end = e->end;
+	if (!i64_add(aa->al.cost, e->committed_delta, &aa->al.cost))
+		problem(a, e->seq, "seq %" PRId64 ": amounts overflow", e->seq);
+}
+
+static struct audit_cs *cs_find(const struct audit *a, const char *c)
+{
+	for (size_t i = 0; i < a->n_cstates; i++)
+		if (strcmp(a->cstates[i].cs.consortium, c) == 0)
+			return &a->cstates[i];
+	return NULL;
+}
+
+/* Eliminate and reinstate set the consortium's state as store_append() does. */
+static void cstate_apply(struct audit *a, const struct jentry *e)
+{
+	if ((e->kind != J_ELIMINATE && e->kind != J_REINSTATE) || e->consortium == NULL)
+		return;
+	struct audit_cs *ac = cs_find(a, e->consortium);
+	if (ac == NULL) {
+		a->cstates = xreallocarray(a->cstates, a->n_cstates + 1, sizeof(*a->cstates));
+		ac = &a->cstates[a->n_cstates++];
+		memset(ac, 0, sizeof(*ac));
+		ac->cs.consortium = xstrdup(e->consortium);
+		ac->cs.active_from = TIME_MIN;
+	}
+	struct cstate *cs = &ac->cs;
+	cs->since = e->start;
+	if (e->kind == J_ELIMINATE) {
+		cs->status = CS_ELIMINATED;
+		/* 0 (and TIME_MIN) in an eliminate entry's end: no designation */
+		cs->designation_until = e->end != 0 ? e->end : TIME_MIN;
+	} else {
+		cs->status = CS_ACTIVE;
+		cs->designation_until = TIME_MIN;
+		cs->active_from = e->start;
+	}
+}
+
 void audit_entry(struct audit *a, const struct jentry *e)
 {
 	a->entries++;
 	check_chain(a, e);
 	apply_amounts(a, e);
+	alloc_apply(a, e);
+	cstate_apply(a, e);
 }
 
 void audit_note(struct audit *a, const char *fmt, ...)
@@ -185,11 +351,75 @@ void audit_balance(struct audit *a, const struct balance *cached)
 			b->granted, b->committed, b->expired, b->max_gpus);
 }
 
-void audit_alloc_cost(struct audit *a, const struct alloc *al, int64_t journal_sum)
+/* One column of a cached row that the journal contradicts. */
+static void differ_i64(struct audit *a, const char *row, const char *col, int64_t cached,
+		       int64_t journal)
 {
-	if (al->cost != journal_sum)
-		problem(a, 0, "allocation %s: cached cost %" PRId64 " but the journal gives %" PRId64,
-			al->id, al->cost, journal_sum);
+	if (cached != journal)
+		problem(a, 0, "%s: cached %s %" PRId64 " but the journal gives %" PRId64, row, col,
+			cached, journal);
+}
+
+static void differ_str(struct audit *a, const char *row, const char *col, const char *cached,
+		       const char *journal)
+{
+	if (cached == journal || (cached && journal && strcmp(cached, journal) == 0))
+		return;
+	problem(a, 0, "%s: cached %s %s%.64s%s but the journal gives %s%.64s%s", row, col,
+		cached ? "'" : "", cached ? cached : "none", cached ? "'" : "",
+		journal ? "'" : "", journal ? journal : "none", journal ? "'" : "");
+}
+
+void audit_alloc(struct audit *a, const struct alloc *cached)
+{
+	struct audit_alloc *aa = alloc_find(a, cached->id);
+	char row[48];
+
+	snprintf(row, sizeof(row), "allocation %.24s", cached->id);
+	if (aa == NULL) {
+		problem(a, 0, "%s: cached but no journal entry reserved it", row);
+		return;
+	}
+	aa->seen = true;
+	const struct alloc *j = &aa->al;
+	differ_i64(a, row, "num", cached->num, j->num);
+	differ_str(a, row, "consortium", cached->consortium, j->consortium);
+	differ_str(a, row, "pool", cached->pool, j->pool);
+	differ_str(a, row, "gpu", cached->gpu, j->gpu);
+	differ_str(a, row, "phase", cached->phase, j->phase);
+	differ_i64(a, row, "gpus", cached->gpus, j->gpus);
+	differ_i64(a, row, "start", cached->start, j->start);
+	differ_i64(a, row, "end", cached->end, j->end);
+	differ_i64(a, row, "booked_end", cached->booked_end, j->booked_end);
+	differ_str(a, row, "state", alloc_stored_name(cached->stored), alloc_stored_name(j->stored));
+	differ_i64(a, row, "cost", cached->cost, j->cost);
+	differ_str(a, row, "note", cached->note, j->note);
+	differ_i64(a, row, "created", cached->created, j->created);
+	differ_i64(a, row, "seq", cached->seq, j->seq);
+}
+
+static const char *cstatus_name(enum cstatus s)
+{
+	return s == CS_ELIMINATED ? "eliminated" : "active";
+}
+
+void audit_cstate(struct audit *a, const struct cstate *cached)
+{
+	struct audit_cs *ac = cached->consortium ? cs_find(a, cached->consortium) : NULL;
+	char row[96];
+
+	snprintf(row, sizeof(row), "consortium state %.64s",
+		 cached->consortium ? cached->consortium : "(null)");
+	if (ac == NULL) {
+		problem(a, 0, "%s: cached but no eliminate or reinstate entry made it", row);
+		return;
+	}
+	ac->seen = true;
+	const struct cstate *j = &ac->cs;
+	differ_str(a, row, "status", cstatus_name(cached->status), cstatus_name(j->status));
+	differ_i64(a, row, "since", cached->since, j->since);
+	differ_i64(a, row, "designation_until", cached->designation_until, j->designation_until);
+	differ_i64(a, row, "active_from", cached->active_from, j->active_from);
 }
 
 void audit_finish(struct audit *a)
@@ -200,6 +430,14 @@ void audit_finish(struct audit *a)
 			problem(a, 0, "balance %s/%s/%s: the journal has it but the cache lacks it",
 				ab->b.consortium, ab->b.phase, ab->b.gpu);
 	}
+	for (size_t i = 0; i < a->n_allocs; i++)
+		if (!a->allocs[i].seen)
+			problem(a, 0, "allocation %s: the journal reserved it (seq %" PRId64
+				") but the cache lacks it", a->allocs[i].al.id, a->allocs[i].al.seq);
+	for (size_t i = 0; i < a->n_cstates; i++)
+		if (!a->cstates[i].seen)
+			problem(a, 0, "consortium state %s: the journal has it but the cache lacks it",
+				a->cstates[i].cs.consortium);
 }
 
 bool audit_ok(const struct audit *a)

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The audit: recomputes balances from the journal, checks its hash chain,
- * then compares what it found with the cached tables (balances, allocation
- * costs). It is fed entry by entry and row by row, so that the journal
- * never has to be in memory at once, and it knows nothing of the store:
+ * The audit: recomputes the cached tables from the journal (balances,
+ * allocations, consortium states), checks its hash chain, then compares
+ * what it found with the cached rows. It is fed entry by entry and row by
+ * row, so that the journal never has to be in memory at once (what it
+ * keeps is one record per balance, allocation and consortium state), and
+ * it knows nothing of the store:
  * state_audit() walks the database and feeds it, a test can feed it a list.
  * It only collects problems; deciding what to do about them (refuse to
  * start, answer /v1/verify) is the caller's business.
@@ -26,12 +28,17 @@ void audit_free(struct audit *a);
 
 /* The next journal entry, in seq order. */
 void audit_entry(struct audit *a, const struct jentry *e);
-/* Compare a cached balance row / allocation cost with what the journal says. */
+/*
+ * Compare a cached row with what the journal says: a balance, an
+ * allocation (every column: consortium, pool, gpu, phase, gpus, start,
+ * end, booked end, state, cost, note, creation), a consortium state.
+ */
 void audit_balance(struct audit *a, const struct balance *b);
-void audit_alloc_cost(struct audit *a, const struct alloc *al, int64_t journal_sum);
+void audit_alloc(struct audit *a, const struct alloc *al);
+void audit_cstate(struct audit *a, const struct cstate *cs);
 /* A problem found outside the journal (the caller's own checks). */
 void audit_note(struct audit *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* After all rows were compared: reports balances the journal has but the cache lacks. */
+/* After all rows were compared: reports rows the journal has but the cache lacks. */
 void audit_finish(struct audit *a);
 
 /* Whether no problem was found. */

@@ -349,7 +349,7 @@ static int open_state(struct daemon *d)
 		log_event(LOG_ERROR, "audit_failed", "{s:s, s:I, s:o}", "database", d->cfg->database,
 			  "first_bad_seq", (json_int_t)audit_first_bad_seq(a), "problems", p);
 		fprintf(stderr,
-			"gpuledgerd: %s: the journal does not match its hash chain or the cached balances;\n"
+			"gpuledgerd: %s: the journal does not match its hash chain or the cached tables;\n"
 			"refusing to start. Problems: %s\n"
 			"Restore the database from a backup, or inspect it with sqlite3 (see README, Operations).\n",
 			d->cfg->database, text);

@@ -81,15 +81,8 @@ fail_load:
 	return rc < 0 ? rc : -EINVAL;
 }
 
-struct alloc_sum {
-	char *id;
-	int64_t sum;
-};
-
 struct audit_ctx {
 	struct audit *a;
-	struct alloc_sum *sums;
-	size_t n_sums;
 };
 
 static int audit_one_entry(void *arg, const struct jentry *e)
@@ -106,28 +99,26 @@ static int audit_one_balance(void *arg, const struct balance *b)
 	return 0;
 }
 
-static int collect_sum(void *arg, const char *id, int64_t sum)
-{
-	struct audit_ctx *c = arg;
-	c->sums = xreallocarray(c->sums, c->n_sums + 1, sizeof(*c->sums));
-	c->sums[c->n_sums].id = xstrdup(id);
-	c->sums[c->n_sums].sum = sum;
-	c->n_sums++;
-	return 0;
-}
-
-static int sum_cmp(const void *x, const void *y)
-{
-	return strcmp(((const struct alloc_sum *)x)->id, ((const struct alloc_sum *)y)->id);
-}
-
 static int audit_one_alloc(void *arg, const struct alloc *al)
 {
 	struct audit_ctx *c = arg;
-	struct alloc_sum key = {.id = (char *)al->id};
-	struct alloc_sum *s = c->n_sums ? bsearch(&key, c->sums, c->n_sums, sizeof(*c->sums),
-						   sum_cmp) : NULL;
-	audit_alloc_cost(c->a, al, s ? s->sum : 0);
+	audit_alloc(c->a, al);
+	return 0;
+}
+
+static int audit_one_cstate(void *arg, const struct cstate *cs)
+{
+	struct audit_ctx *c = arg;
+	audit_cstate(c->a, cs);
+	return 0;
+}
+
+/* A row too damaged to read is one of the audit's findings, not a failure to read. */
+static int damaged(struct audit *a, struct store *s, int rc)
+{
+	if (rc != -EILSEQ)
+		return rc;
+	audit_note(a, "%s", store_errmsg(s));
 	return 0;
 }
 
@@ -138,19 +129,13 @@ int state_audit(struct store *s, const struct ledger *l, struct audit **out,
 	struct alloc_filter all = {0};
 	int rc;
 
-	rc = store_journal_each(s, 0, NULL, 0, audit_one_entry, &c);
+	rc = damaged(c.a, s, store_journal_each(s, 0, NULL, 0, audit_one_entry, &c));
 	if (rc == 0)
-		rc = store_balances_each(s, audit_one_balance, &c);
+		rc = damaged(c.a, s, store_balances_each(s, audit_one_balance, &c));
 	if (rc == 0)
-		rc = store_allocation_sums_each(s, collect_sum, &c);
-	if (rc == 0) {
-		if (c.n_sums)	/* qsort(NULL, 0) is undefined */
-			qsort(c.sums, c.n_sums, sizeof(*c.sums), sum_cmp);
-		rc = store_allocations_each(s, &all, audit_one_alloc, &c);
-	}
-	for (size_t i = 0; i < c.n_sums; i++)
-		free(c.sums[i].id);
-	free(c.sums);
+		rc = damaged(c.a, s, store_allocations_each(s, &all, audit_one_alloc, &c));
+	if (rc == 0)
+		rc = damaged(c.a, s, store_cstates_each(s, audit_one_cstate, &c));
 	if (rc != 0) {
 		*cause = xasprintf("cannot read the database: %s", store_errmsg(s));
 		audit_free(c.a);

@@ -2,8 +2,8 @@
 /*
  * Bringing the ledger and the store together without an event loop:
  * building the in-memory ledger from the database (start-up, and reload
- * after a failed commit), auditing the database (hash chain, cached
- * balances and allocation costs against the journal), and persisting a
+ * after a failed commit), auditing the database (hash chain and
+ * every cached table against the journal), and persisting a
  * batch of entries in one transaction.
  */
 #pragma once

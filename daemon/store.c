@@ -101,9 +101,6 @@ static_assert(sizeof(((struct alloc *)0)->id) >= ALLOC_ID_BUFSZ,
 	X(VIEW_AT, "SELECT view_hash FROM journal WHERE consortium = ?1"	\
 	  " AND seq <= ?2 ORDER BY seq DESC LIMIT 1")			\
 	X(ALLOC_MAX_NUM, "SELECT COALESCE(MAX(num), 0) FROM allocations") \
-	X(ALLOC_SUMS, "SELECT allocation, SUM(committed_delta) FROM journal" \
-	  " WHERE allocation IS NOT NULL GROUP BY allocation"		\
-	  " ORDER BY allocation")					\
 	X(BALANCES, "SELECT consortium, phase, gpu, granted, committed,"	\
 	  " expired, max_gpus FROM balances"				\
 	  " ORDER BY consortium, phase, gpu")				\
@@ -1386,25 +1383,6 @@ int store_allocation_max_num(struct store *s, int64_t *num)
 	else
 		err = sql_fail(s, rc == SQLITE_DONE ? SQLITE_CORRUPT : rc);
 	store__stmt_done(s, ST_ALLOC_MAX_NUM, st);
-	return err;
-}
-
-int store_allocation_sums_each(struct store *s, store_alloc_sum_cb cb, void *arg)
-{
-	sqlite3_stmt *st;
-	int rc;
-	int err = store__stmt(s, ST_ALLOC_SUMS, stmt_sql[ST_ALLOC_SUMS], &st);
-	if (err < 0)
-		return err;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		err = cb(arg, (const char *)sqlite3_column_text(st, 0),
-			 col_i64(st, 1));
-		if (err != 0)
-			break;
-	}
-	if (err == 0 && rc != SQLITE_DONE)
-		err = sql_fail(s, rc);
-	store__stmt_done(s, ST_ALLOC_SUMS, st);
 	return err;
 }
 

@@ -137,9 +137,6 @@ int store_allocations_each(struct store *s, const struct alloc_filter *f,
 			   store_alloc_cb cb, void *arg);
 /* The highest allocation number used (0 when none). */
 int store_allocation_max_num(struct store *s, int64_t *num);
-/* Sum of committed_delta of the journal entries per allocation id. */
-typedef int (*store_alloc_sum_cb)(void *arg, const char *id, int64_t sum);
-int store_allocation_sums_each(struct store *s, store_alloc_sum_cb cb, void *arg);
 
 int store_balances_each(struct store *s, store_balance_cb cb, void *arg);
 int store_cstates_each(struct store *s, store_cstate_cb cb, void *arg);

@@ -12,6 +12,7 @@
 #include "daemon/audit.h"
 #include "daemon/journal.h"
 #include "daemon/model.h"
+#include "daemon/timefmt.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -88,12 +89,17 @@ static const struct balance c1 = {.consortium = "c1", .phase = "p1", .gpu = "B20
 static const struct balance c2 = {.consortium = "c2", .phase = "p1", .gpu = "B200",
 				  .granted = 50 * HOUR};
 
+/* c2's state after its elimination at 0 (push() leaves start and end 0): no designation. */
+static const struct cstate c2_out = {.consortium = "c2", .status = CS_ELIMINATED, .since = 0,
+				     .designation_until = TIME_MIN, .active_from = TIME_MIN};
+
 static void compare_cache(struct audit *a, const struct balance *b1, const struct balance *b2)
 {
 	if (b1)
 		audit_balance(a, b1);
 	if (b2)
 		audit_balance(a, b2);
+	audit_cstate(a, &c2_out);
 	audit_finish(a);
 }
 
@@ -115,8 +121,6 @@ static void test_clean(void **state)
 	chain(&l);
 	struct audit *a = feed(&l);
 	compare_cache(a, &c1, &c2);
-	struct alloc al = {.id = "A-000001", .cost = 30 * HOUR};
-	audit_alloc_cost(a, &al, 30 * HOUR);
 	assert_true(audit_ok(a));
 	assert_int_equal(audit_entries(a), 5);
 	assert_int_equal(audit_first_bad_seq(a), 0);
@@ -240,11 +244,263 @@ static void test_cached_rows(void **state)
 	expect_problem(a, "c2/p1/B200: the journal has it but the cache lacks it");
 	audit_free(a);
 
-	/* an allocation's cost */
-	struct alloc al = {.id = "A-000001", .cost = 30 * HOUR};
+	jlist_clear(&l);
+}
+
+/* A booking for c1 in pool P of 4 GPUs over [start, end), its note in the reason. */
+static struct jentry *book(struct jlist *l, const char *id, int64_t start, int64_t end,
+			   const char *note)
+{
+	struct jentry *e = push(l, J_RESERVE, "c1", 0);
+	e->allocation = strdup(id);
+	e->pool = strdup("P");
+	e->gpus = 4;
+	e->start = start;
+	e->end = end;
+	e->committed_delta = 4 * (end - start);
+	e->reason = note ? strdup(note) : NULL;
+	return e;
+}
+
+/* An entry of kind about allocation r: its new end and refund. */
+static void change(struct jlist *l, enum jkind kind, size_t r, int64_t end, int64_t refund)
+{
+	struct jentry *e = push(l, kind, "c1", 0);
+	const struct jentry *b = &l->v[r];
+	e->allocation = strdup(b->allocation);
+	e->pool = strdup(b->pool);
+	e->gpus = b->gpus;
+	e->start = b->start;
+	e->end = end;
+	e->committed_delta = refund;
+}
+
+/*
+ * A-000001 booked 1000..2000 then released at 1500; A-000002 booked and
+ * cancelled; A-000003 booked; c2 eliminated, then reinstated at 700.
+ */
+static void booking_chain(struct jlist *l)
+{
+	push(l, J_GRANT, "c1", 100);
+	book(l, "A-000001", 1000, 2000, "first run");
+	book(l, "A-000002", 3000, 3100, NULL);
+	change(l, J_RELEASE, 1, 1500, -2000);
+	change(l, J_CANCEL, 2, 3100, -400);
+	book(l, "A-000003", 5000, 5010, NULL);
+	struct jentry *e = push(l, J_ELIMINATE, "c2", 0);
+	e->start = 600;
+	e->end = 900;
+	e = push(l, J_REINSTATE, "c2", 0);
+	free(e->phase);		/* push() gives every kind but eliminate a balance key */
+	free(e->gpu);
+	e->phase = e->gpu = NULL;
+	e->start = 700;
+	seal_all(l);
+}
+
+/* The rows store_append() makes of booking_chain(); strings are literals. */
+static void booking_rows(struct alloc rows[3])
+{
+	const struct alloc base = {.consortium = "c1", .pool = "P", .gpu = "B200",
+				   .phase = "p1", .gpus = 4, .stored = ALLOC_BOOKED};
+	rows[0] = base;
+	strcpy(rows[0].id, "A-000001");
+	rows[0].num = 1;
+	rows[0].start = 1000;
+	rows[0].end = 1500;
+	rows[0].booked_end = 2000;
+	rows[0].stored = ALLOC_RELEASED;
+	rows[0].cost = 2000;
+	rows[0].note = "first run";
+	rows[0].created = 1002;
+	rows[0].seq = 2;
+	rows[1] = base;
+	strcpy(rows[1].id, "A-000002");
+	rows[1].num = 2;
+	rows[1].start = 3000;
+	rows[1].end = 3100;
+	rows[1].booked_end = 3100;
+	rows[1].stored = ALLOC_CANCELLED;
+	rows[1].cost = 0;
+	rows[1].created = 1003;
+	rows[1].seq = 3;
+	rows[2] = base;
+	strcpy(rows[2].id, "A-000003");
+	rows[2].num = 3;
+	rows[2].start = 5000;
+	rows[2].end = 5010;
+	rows[2].booked_end = 5010;
+	rows[2].cost = 40;
+	rows[2].created = 1006;
+	rows[2].seq = 6;
+}
+
+static const struct cstate c2_back = {.consortium = "c2", .status = CS_ACTIVE, .since = 700,
+				      .designation_until = TIME_MIN, .active_from = 700};
+static const struct balance c1_booked = {.consortium = "c1", .phase = "p1", .gpu = "B200",
+					 .granted = 100 * HOUR, .committed = 2040};
+
+/* Feeds booking_chain()'s cache: its balance, the rows but row `skip` (-1: none), c2's state. */
+static struct audit *compare_rows(const struct jlist *l, const struct alloc rows[3], int skip)
+{
+	struct audit *a = feed(l);
+	audit_balance(a, &c1_booked);
+	for (int i = 0; i < 3; i++)
+		if (i != skip)
+			audit_alloc(a, &rows[i]);
+	audit_cstate(a, &c2_back);
+	return a;
+}
+
+static void test_allocation_rows(void **state)
+{
+	struct jlist l = {0};
+	struct alloc rows[3];
+	booking_chain(&l);
+	booking_rows(rows);
+
+	struct audit *a = compare_rows(&l, rows, -1);
+	audit_finish(a);
+	if (!audit_ok(a)) {
+		json_t *p = audit_problems(a);
+		char *text = json_dumps(p, 0);
+		fail_msg("clean rows: %s", text);
+	}
+	audit_free(a);
+
+	/* every column, changed alone, is named */
+	static const struct {
+		const char *gist;
+	} cols[] = {
+		{"allocation A-000001: cached num 7 but the journal gives 1"},
+		{"allocation A-000001: cached consortium 'c2' but the journal gives 'c1'"},
+		{"allocation A-000001: cached pool 'Q' but the journal gives 'P'"},
+		{"allocation A-000001: cached gpu 'H200' but the journal gives 'B200'"},
+		{"allocation A-000001: cached phase 'p2' but the journal gives 'p1'"},
+		{"allocation A-000001: cached gpus 100 but the journal gives 4"},
+		{"allocation A-000001: cached start 999 but the journal gives 1000"},
+		{"allocation A-000001: cached end 2000 but the journal gives 1500"},
+		{"allocation A-000001: cached booked_end 1500 but the journal gives 2000"},
+		{"allocation A-000001: cached state 'booked' but the journal gives 'released'"},
+		{"allocation A-000001: cached cost 4000 but the journal gives 2000"},
+		{"allocation A-000001: cached note none but the journal gives 'first run'"},
+		{"allocation A-000001: cached created 1 but the journal gives 1002"},
+		{"allocation A-000001: cached seq 3 but the journal gives 2"},
+	};
+	for (size_t i = 0; i < sizeof(cols) / sizeof(cols[0]); i++) {
+		booking_rows(rows);
+		struct alloc *r = &rows[0];
+		switch (i) {
+		case 0: r->num = 7; break;
+		case 1: r->consortium = "c2"; break;
+		case 2: r->pool = "Q"; break;
+		case 3: r->gpu = "H200"; break;
+		case 4: r->phase = "p2"; break;
+		case 5: r->gpus = 100; break;
+		case 6: r->start = 999; break;
+		case 7: r->end = 2000; break;
+		case 8: r->booked_end = 1500; break;
+		case 9: r->stored = ALLOC_BOOKED; break;
+		case 10: r->cost = 4000; break;
+		case 11: r->note = NULL; break;
+		case 12: r->created = 1; break;
+		case 13: r->seq = 3; break;
+		}
+		a = compare_rows(&l, rows, -1);
+		audit_finish(a);
+		expect_problem(a, cols[i].gist);
+		assert_int_equal(audit_first_bad_seq(a), 0);
+		json_t *p = audit_problems(a);
+		assert_int_equal(json_array_size(p), 1);	/* that column only */
+		json_decref(p);
+		audit_free(a);
+	}
+
+	/* a cancelled booking revived in the table */
+	booking_rows(rows);
+	rows[1].stored = ALLOC_BOOKED;
+	rows[1].cost = 400;
+	a = compare_rows(&l, rows, -1);
+	expect_problem(a, "allocation A-000002: cached state 'booked' but the journal gives 'cancelled'");
+	audit_free(a);
+
+	/* a row the journal never made; one it made that the table lost */
+	booking_rows(rows);
+	a = compare_rows(&l, rows, -1);
+	struct alloc ghost = rows[2];
+	strcpy(ghost.id, "A-000009");
+	ghost.num = 9;
+	audit_alloc(a, &ghost);
+	expect_problem(a, "allocation A-000009: cached but no journal entry reserved it");
+	audit_free(a);
+	a = compare_rows(&l, rows, 2);
+	audit_finish(a);
+	expect_problem(a, "allocation A-000003: the journal reserved it (seq 6) but the cache lacks it");
+	audit_free(a);
+	jlist_clear(&l);
+}
+
+/* The journal contradicting itself about an allocation points at the entry. */
+static void test_allocation_entries(void **state)
+{
+	struct jlist l = {0};
+	push(&l, J_GRANT, "c1", 100);
+	book(&l, "A-000001", 1000, 2000, NULL);
+	book(&l, "A-000001", 1000, 2000, NULL);
+	seal_all(&l);
+	struct audit *a = feed(&l);
+	expect_problem(a, "seq 3: allocation A-000001 reserved a second time");
+	assert_int_equal(audit_first_bad_seq(a), 3);
+	audit_free(a);
+	jlist_clear(&l);
+
+	push(&l, J_GRANT, "c1", 100);
+	book(&l, "A-000001", 1000, 2000, NULL);
+	change(&l, J_CANCEL, 1, 2000, -4000);
+	free(l.v[2].allocation);
+	l.v[2].allocation = strdup("A-000002");
+	seal_all(&l);
 	a = feed(&l);
-	audit_alloc_cost(a, &al, 29 * HOUR);
-	expect_problem(a, "allocation A-000001: cached cost");
+	expect_problem(a, "seq 3: cancel of allocation A-000002, which no entry before reserved");
+	assert_int_equal(audit_first_bad_seq(a), 3);
+	audit_free(a);
+	jlist_clear(&l);
+}
+
+static void test_consortium_states(void **state)
+{
+	struct jlist l = {0};
+	struct alloc rows[3];
+	booking_chain(&l);
+	booking_rows(rows);
+
+	struct cstate wrong = c2_back;
+	wrong.status = CS_ELIMINATED;
+	struct audit *a = feed(&l);
+	audit_cstate(a, &wrong);
+	expect_problem(a, "consortium state c2: cached status 'eliminated' but the journal gives 'active'");
+	audit_free(a);
+
+	wrong = c2_back;
+	wrong.active_from = TIME_MIN;
+	a = feed(&l);
+	audit_cstate(a, &wrong);
+	expect_problem(a, "consortium state c2: cached active_from");
+	audit_free(a);
+
+	struct cstate ghost = c2_back;
+	ghost.consortium = "c1";
+	a = feed(&l);
+	audit_cstate(a, &ghost);
+	expect_problem(a, "consortium state c1: cached but no eliminate or reinstate entry made it");
+	audit_free(a);
+
+	a = feed(&l);
+	audit_balance(a, &c1_booked);
+	for (int i = 0; i < 3; i++)
+		audit_alloc(a, &rows[i]);
+	audit_finish(a);
+	expect_problem(a, "consortium state c2: the journal has it but the cache lacks it");
 	audit_free(a);
 	jlist_clear(&l);
 }
@@ -272,6 +528,9 @@ int main(void)
 		cmocka_unit_test(test_broken_link),
 		cmocka_unit_test(test_missing_and_reordered),
 		cmocka_unit_test(test_cached_rows),
+		cmocka_unit_test(test_allocation_rows),
+		cmocka_unit_test(test_allocation_entries),
+		cmocka_unit_test(test_consortium_states),
 		cmocka_unit_test(test_note_and_cap),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

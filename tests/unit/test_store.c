@@ -734,34 +734,6 @@ static void test_reserve_release_cancel_revoke(void **state)
 	assert_int_equal(b.committed, 6000);
 }
 
-static int sum_cb(void *arg, const char *id, int64_t sum)
-{
-	int64_t *sums = arg;
-	int64_t num = atoll(id + 2);
-	assert_true(num >= 1 && num <= 3);
-	sums[num] = sum;
-	return 0;
-}
-
-static void test_allocation_sums(void **state)
-{
-	struct store *s = *state;
-	int64_t sums[4] = {-1, -1, -1, -1};
-
-	struct jentry g = grant(1, "lg", "p1", "B200", 10000000);
-	struct jentry r1 = reserve(2, "lg", "A-000001", "skt", 8, 1000, 2000);
-	struct jentry r2 = reserve(3, "lg", "A-000002", "skt", 1, 0, 10);
-	struct jentry c = change(4, J_RELEASE, &r1, 1250, -6000);
-	append_ok(s, &g, NULL);
-	append_ok(s, &r1, NULL);
-	append_ok(s, &r2, NULL);
-	append_ok(s, &c, NULL);
-	assert_int_equal(store_allocation_sums_each(s, sum_cb, sums), 0);
-	assert_int_equal(sums[1], 2000);
-	assert_int_equal(sums[2], 10);
-	assert_int_equal(sums[3], -1);
-}
-
 static void test_eliminate_reinstate(void **state)
 {
 	struct store *s = *state;
@@ -1647,7 +1619,6 @@ int main(void)
 		MEM_TEST(test_identity_memory),
 		MEM_TEST(test_grant_adjust_cap_expire),
 		MEM_TEST(test_reserve_release_cancel_revoke),
-		MEM_TEST(test_allocation_sums),
 		MEM_TEST(test_eliminate_reinstate),
 		MEM_TEST(test_journal_roundtrip),
 		MEM_TEST(test_journal_each_filters),
