@@ -559,7 +559,7 @@ static void h_clock_post(struct call *c)
 		return;
 	}
 	if (!has_set) {
-		if (duration_parse(adv, &dur) != 0 || !i64_add(c->now, dur, &target)) {
+		if (duration_parse(adv, &dur) != 0) {
 			reply_error(c, ERR_BAD_REQUEST, json_pack("{s:s}", "field", proto_field_name(FIELD_ADVANCE)),
 				    "field 'advance': expected a duration such as 90s, 15m, 2h, 3d, 1w or 1d12h");
 			return;
@@ -577,6 +577,12 @@ static void h_clock_post(struct call *c)
 				"clock_mode", "simulated"));
 }
 
+		if (time_add(c->now, dur, c->api->cfg->tz_offset, &target) != 0) {
+			reply_error(c, ERR_BAD_TIME, json_pack("{s:s, s:s}", "field",
+							       proto_field_name(FIELD_ADVANCE), "value", adv),
+				    "field 'advance': the clock would move past the year 9999");
+			return;
+		}
 static void h_grant(struct call *c)
 {
 	bool has_cap = c->f[FIELD_MAX_GPUS].present;
@@ -860,7 +866,7 @@ static void h_allocate(struct call *c)
 		reply_error(c, ERR_BAD_REQUEST, NULL, "give exactly one of 'end' and 'duration_s'");
 		return;
 	}
-	if (has_dur && (duration <= 0 || !i64_add(req.start, duration, &req.end))) {
+	if (has_dur && duration <= 0) {
 		reply_error(c, ERR_INVALID_WINDOW, NULL, "duration_s must be positive");
 		return;
 	}
@@ -986,6 +992,10 @@ static void alloc_change(struct call *c, bool release)
 		reply_error(c, ERR_BAD_STATE, json_pack("{s:o}", "state", state),
 			    "allocation %s is %s", c->params[0], json_string_value(state));
 		return;
+	if (has_dur && time_add(req.start, duration, c->api->cfg->tz_offset, &req.end) != 0) {
+		reply_error(c, ERR_INVALID_WINDOW, NULL, "the end would lie past the year 9999");
+		return;
+	}
 	}
 	alloc_copy(&before, live);
 	rc = release ? ledger_release(c->api->ledger, &ctx, c->params[0], at, reason, &out, &err)

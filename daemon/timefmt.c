@@ -93,6 +93,30 @@ static bool parse_offset(const char **pp, int32_t *off)
 	return true;
 }
 
+/* 0001-01-01T00:00:00 and 9999-12-31T23:59:59 as local seconds since the epoch. */
+#define LOCAL_FIRST INT64_C(-62135596800)
+#define LOCAL_LAST INT64_C(253402300799)
+
+bool time_in_range(int64_t t, int32_t tz_offset)
+{
+	int64_t local;
+	return i64_add(t, tz_offset, &local) && local >= LOCAL_FIRST && local <= LOCAL_LAST;
+}
+
+int64_t time_last(int32_t tz_offset)
+{
+	return LOCAL_LAST - tz_offset;
+}
+
+int time_add(int64_t t, int64_t d, int32_t tz_offset, int64_t *out)
+{
+	int64_t sum;
+	if (!i64_add(t, d, &sum) || !time_in_range(sum, tz_offset))
+		return -ERANGE;
+	*out = sum;
+	return 0;
+}
+
 int time_parse(const char *s, int32_t tz_offset, int64_t *out,
 	       const char **cause)
 {
@@ -129,6 +153,11 @@ int time_parse(const char *s, int32_t tz_offset, int64_t *out,
 			*cause = "no such time of day";
 			return -EINVAL;
 		}
+		if (*p == '.' || *p == ',') {
+			*cause = "fractional seconds are not supported: instants are whole seconds "
+				 "(write HH:MM:SS)";
+			return -EINVAL;
+		}
 	}
 	if (*p != '\0') {
 		if (!parse_offset(&p, &off) || *p != '\0') {
@@ -136,7 +165,12 @@ int time_parse(const char *s, int32_t tz_offset, int64_t *out,
 			return -EINVAL;
 		}
 	}
-	*out = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - off;
+	int64_t t = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - off;
+	if (!time_in_range(t, tz_offset)) {
+		*cause = "outside the years 0001 to 9999 (in the program's time zone)";
+		return -EINVAL;
+	}
+	*out = t;
 	return 0;
 }
 

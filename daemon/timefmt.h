@@ -8,6 +8,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -19,10 +20,25 @@
  * Parses "2026-01-16", "2026-01-16T09:30", "2026-01-16T09:30:00" (a space
  * may stand for the T), optionally followed by "Z", "+09:00" or "+0900".
  * Without an offset the time is read at tz_offset seconds east of UTC.
+ * Whole seconds only, and only instants of time_in_range() in that zone.
  * Returns 0, or -EINVAL with *cause (static text) saying what is wrong.
  */
 int time_parse(const char *s, int32_t tz_offset, int64_t *out,
 	       const char **cause);
+
+/*
+ * Whether t is an instant the ledger holds: years 0001 to 9999 as shown at
+ * tz_offset, so that whatever the daemon prints can be typed back (a zone
+ * east of UTC shows 9999-12-31T23:00Z in the year 10000).
+ */
+bool time_in_range(int64_t t, int32_t tz_offset);
+/*
+ * A duration added to an instant (clock moves, an allocation's length):
+ * 0 and t + d when the sum is in range at tz_offset, else -ERANGE.
+ */
+int time_add(int64_t t, int64_t d, int32_t tz_offset, int64_t *out);
+/* The last instant in range at tz_offset (9999-12-31T23:59:59 there). */
+int64_t time_last(int32_t tz_offset);
 
 /*
  * Writes t as "2026-01-16T09:30:00+09:00" (or "...Z" for offset 0); TIME_MIN

@@ -69,7 +69,8 @@ static void test_time_parse(void **state)
 	assert_int_equal(tp("1970-01-01T00:00:00Z", SEOUL), 0);
 	assert_int_equal(tp("1969-12-31T23:59:59Z", SEOUL), -1);
 	assert_int_equal(tp("1900-01-01T00:00:00Z", SEOUL), INT64_C(-2208988800));
-	assert_int_equal(tp("9999-12-31T23:59:59Z", SEOUL), INT64_C(253402300799));
+	assert_int_equal(tp("9999-12-31T23:59:59Z", 0), INT64_C(253402300799));
+	assert_int_equal(tp("9999-12-31T23:59:59", SEOUL), INT64_C(253402300799) - SEOUL);
 	assert_int_equal(tp("0001-01-01T00:00:00Z", SEOUL), INT64_C(-62135596800));
 	assert_int_equal(tp("2026-12-31T23:59:59", SEOUL) + 1, tp("2027-01-01", SEOUL));
 
@@ -110,7 +111,11 @@ static void test_time_parse_refused(void **state)
 	/* trailing junk, and offsets that are not offsets */
 	tp_fail("2026-01-16junk", "unexpected text");
 	tp_fail("2026-01-16 ", "expected a time of day");
-	tp_fail("2026-01-16T09:30:00.5", "unexpected text");
+	/* whole seconds: a fraction is named as such, not as a bad offset */
+	tp_fail("2026-01-16T09:30:00.5", "fractional seconds are not supported");
+	tp_fail("2026-01-01T00:00:00.000Z", "fractional seconds are not supported");
+	tp_fail("2026-01-01T00:00:00,5", "fractional seconds are not supported");
+	tp_fail("2026-01-01T00:00.5", "fractional seconds are not supported");
 	tp_fail("2026-01-16T09:30 KST", "unexpected text");
 	tp_fail("2026-01-16T09:30:00Zx", "unexpected text");
 	tp_fail("2026-01-16T09:30:00+09:00x", "unexpected text");
@@ -120,34 +125,6 @@ static void test_time_parse_refused(void **state)
 	tp_fail("2026-01-16T09:30+15:00", "unexpected text");
 	tp_fail("2026-01-16T09:30+09:60", "unexpected text");
 	tp_fail("2026-01-16T09:30+", "unexpected text");
-}
-
-static const char *tf(int64_t t, int32_t tz)
-{
-	static char buf[TIME_BUFSZ];
-	return time_format(t, tz, buf, sizeof(buf));
-}
-
-static void test_time_format(void **state)
-{
-	assert_string_equal(tf(1768489200, SEOUL), "2026-01-16T00:00:00+09:00");
-	assert_string_equal(tf(1768489200, 0), "2026-01-15T15:00:00Z");
-	assert_string_equal(tf(1768575600, -(5 * 3600 + 1800)), "2026-01-16T09:30:00-05:30");
-	assert_string_equal(tf(0, 0), "1970-01-01T00:00:00Z");
-	assert_string_equal(tf(-1, 0), "1969-12-31T23:59:59Z");
-	assert_string_equal(tf(-1, SEOUL), "1970-01-01T08:59:59+09:00");
-	assert_string_equal(tf(INT64_C(-2208988800), 0), "1900-01-01T00:00:00Z");
-	assert_string_equal(tf(INT64_C(951825600), 0), "2000-02-29T12:00:00Z");
-	assert_string_equal(tf(TIME_MIN, SEOUL), "-infinity");
-	assert_string_equal(tf(TIME_MAX, SEOUL), "infinity");
-	/* next to the sentinels, no overflow, and not taken for them */
-	assert_string_equal(tf(TIME_MAX - 1, SEOUL), "+292277026596-12-05T00:30:06+09:00");
-	assert_string_equal(tf(TIME_MIN + 1, -SEOUL), "-292277022657-01-26T23:29:53-09:00");
-
-	/* a short buffer is truncated, never overrun */
-	char small[11];
-	time_format(1768489200, SEOUL, small, sizeof(small));
-	assert_string_equal(small, "2026-01-16");
 }
 
 /*
@@ -196,6 +173,80 @@ static void test_time_format_extremes(void **state)
 			assert_int_equal(back, edges[i]);
 		}
 	}
+}
+
+/*
+ * Years 0001-9999 as shown in the zone the instant is read in: whatever the
+ * daemon prints must parse back, so 9999-12-31T23:59:59Z, which Seoul shows
+ * in the year 10000, is refused there.
+ */
+static void test_time_range(void **state)
+{
+	int64_t t = 42;
+	const char *cause = NULL;
+
+	tp_fail("9999-12-31T23:59:59Z", "outside the years 0001 to 9999");
+	tp_fail("9999-12-31T15:00:00Z", "outside the years 0001 to 9999");
+	tp_fail("0000-12-31", "outside the years 0001 to 9999");
+	assert_int_equal(time_parse("0001-01-01T00:00:00Z", -3600, &t, &cause), -EINVAL);
+	assert_int_equal(t, 42);
+	/* the last and the first instant of the range, in Seoul */
+	assert_int_equal(tp("9999-12-31T14:59:59Z", SEOUL), INT64_C(253402300799) - SEOUL);
+	assert_int_equal(tp("0001-01-01", SEOUL), INT64_C(-62135596800) - SEOUL);
+
+	assert_true(time_in_range(INT64_C(253402300799), 0));
+	assert_false(time_in_range(INT64_C(253402300799), SEOUL));
+	assert_false(time_in_range(INT64_C(253402300800), 0));
+	assert_true(time_in_range(INT64_C(-62135596800), 0));
+	assert_false(time_in_range(INT64_C(-62135596801), 0));
+	assert_false(time_in_range(TIME_MAX, 0));
+	assert_false(time_in_range(TIME_MIN, 0));
+	assert_false(time_in_range(TIME_MAX, SEOUL));
+	assert_false(time_in_range(TIME_MIN, -SEOUL));
+
+	/* a duration added to an instant stays in range, or is refused */
+	int64_t last = INT64_C(253402300799) - SEOUL, out = 7;
+	assert_int_equal(time_add(last - 86400, 86400, SEOUL, &out), 0);
+	assert_int_equal(out, last);
+	out = 7;
+	assert_int_equal(time_add(last, 1, SEOUL, &out), -ERANGE);
+	assert_int_equal(time_add(last, INT64_MAX, SEOUL, &out), -ERANGE);
+	assert_int_equal(time_add(0, INT64_MIN, 0, &out), -ERANGE);
+	assert_int_equal(out, 7);
+
+	/* everything in range prints as it parses back */
+	char buf[TIME_BUFSZ];
+	assert_int_equal(time_parse(time_format(last, SEOUL, buf, sizeof(buf)), SEOUL, &t, NULL), 0);
+	assert_int_equal(t, last);
+	assert_string_equal(buf, "9999-12-31T23:59:59+09:00");
+}
+
+static const char *tf(int64_t t, int32_t tz)
+{
+	static char buf[TIME_BUFSZ];
+	return time_format(t, tz, buf, sizeof(buf));
+}
+
+static void test_time_format(void **state)
+{
+	assert_string_equal(tf(1768489200, SEOUL), "2026-01-16T00:00:00+09:00");
+	assert_string_equal(tf(1768489200, 0), "2026-01-15T15:00:00Z");
+	assert_string_equal(tf(1768575600, -(5 * 3600 + 1800)), "2026-01-16T09:30:00-05:30");
+	assert_string_equal(tf(0, 0), "1970-01-01T00:00:00Z");
+	assert_string_equal(tf(-1, 0), "1969-12-31T23:59:59Z");
+	assert_string_equal(tf(-1, SEOUL), "1970-01-01T08:59:59+09:00");
+	assert_string_equal(tf(INT64_C(-2208988800), 0), "1900-01-01T00:00:00Z");
+	assert_string_equal(tf(INT64_C(951825600), 0), "2000-02-29T12:00:00Z");
+	assert_string_equal(tf(TIME_MIN, SEOUL), "-infinity");
+	assert_string_equal(tf(TIME_MAX, SEOUL), "infinity");
+	/* next to the sentinels, no overflow, and not taken for them */
+	assert_string_equal(tf(TIME_MAX - 1, SEOUL), "+292277026596-12-05T00:30:06+09:00");
+	assert_string_equal(tf(TIME_MIN + 1, -SEOUL), "-292277022657-01-26T23:29:53-09:00");
+
+	/* a short buffer is truncated, never overrun */
+	char small[11];
+	time_format(1768489200, SEOUL, small, sizeof(small));
+	assert_string_equal(small, "2026-01-16");
 }
 
 static void test_time_round_trip(void **state)
@@ -326,6 +377,7 @@ int main(void)
 	static const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_time_parse),
 		cmocka_unit_test(test_time_parse_refused),
+		cmocka_unit_test(test_time_range),
 		cmocka_unit_test(test_time_format),
 		cmocka_unit_test(test_time_format_extremes),
 		cmocka_unit_test(test_time_round_trip),
