@@ -564,6 +564,12 @@ static void h_clock_post(struct call *c)
 				    "field 'advance': expected a duration such as 90s, 15m, 2h, 3d, 1w or 1d12h");
 			return;
 		}
+		if (time_add(c->now, dur, c->api->cfg->tz_offset, &target) != 0) {
+			reply_error(c, ERR_BAD_TIME, json_pack("{s:s, s:s}", "field",
+							       proto_field_name(FIELD_ADVANCE), "value", adv),
+				    "field 'advance': the clock would move past the year 9999");
+			return;
+		}
 	}
 	if (target < c->now) {
 		char a[TIME_BUFSZ], b[TIME_BUFSZ];
@@ -577,12 +583,6 @@ static void h_clock_post(struct call *c)
 				"clock_mode", "simulated"));
 }
 
-		if (time_add(c->now, dur, c->api->cfg->tz_offset, &target) != 0) {
-			reply_error(c, ERR_BAD_TIME, json_pack("{s:s, s:s}", "field",
-							       proto_field_name(FIELD_ADVANCE), "value", adv),
-				    "field 'advance': the clock would move past the year 9999");
-			return;
-		}
 static void h_grant(struct call *c)
 {
 	bool has_cap = c->f[FIELD_MAX_GPUS].present;
@@ -870,6 +870,10 @@ static void h_allocate(struct call *c)
 		reply_error(c, ERR_INVALID_WINDOW, NULL, "duration_s must be positive");
 		return;
 	}
+	if (has_dur && time_add(req.start, duration, c->api->cfg->tz_offset, &req.end) != 0) {
+		reply_error(c, ERR_INVALID_WINDOW, NULL, "the end would lie past the year 9999");
+		return;
+	}
 	if (ledger_allocate(c->api->ledger, &ctx, &req, &out, &id, &err) != 0) {
 		reply_ledger_error(c, &err);
 		return;
@@ -992,10 +996,6 @@ static void alloc_change(struct call *c, bool release)
 		reply_error(c, ERR_BAD_STATE, json_pack("{s:o}", "state", state),
 			    "allocation %s is %s", c->params[0], json_string_value(state));
 		return;
-	if (has_dur && time_add(req.start, duration, c->api->cfg->tz_offset, &req.end) != 0) {
-		reply_error(c, ERR_INVALID_WINDOW, NULL, "the end would lie past the year 9999");
-		return;
-	}
 	}
 	alloc_copy(&before, live);
 	rc = release ? ledger_release(c->api->ledger, &ctx, c->params[0], at, reason, &out, &err)
