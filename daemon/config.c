@@ -516,6 +516,9 @@ static const struct key program_keys[] = {
 	{ "timezone", T_TZ, FIELD(struct config, timezone), .def = DEFAULT_TZ },
 	{ "designation_grace_days", T_INT, FIELD(struct config, designation_grace_days),
 	  .min = 0, .max = 36500, .def = "0" },
+	/* how far in the past an elimination may take effect (rule 8) */
+	{ "retroactive_days", T_INT, FIELD(struct config, retroactive_days),
+	  .min = 0, .max = 3650, .def = "7" },
 	{ .name = NULL },
 };
 

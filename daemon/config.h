@@ -106,6 +106,7 @@ struct config {
 	char *timezone;		/* default "Asia/Seoul" */
 	int32_t tz_offset;	/* seconds east of UTC */
 	int64_t designation_grace_days;	/* default 0 */
+	int64_t retroactive_days;	/* default 7: how far back an elimination may take effect */
 
 	struct cfg_phase *phases;	/* sorted by start, non-overlapping */
 	size_t n_phases;

@@ -215,6 +215,13 @@ static struct cstate *cs_get(struct ledger *l, const char *c)
 	return cs;
 }
 
+/* Appends an elimination span [from, until) to the consortium's history. */
+static void span_push(struct cstate *cs, int64_t from, int64_t until)
+{
+	cs->spans = xreallocarray(cs->spans, cs->n_spans + 1, sizeof(*cs->spans));
+	cs->spans[cs->n_spans++] = (struct cs_span){.from = from, .until = until};
+}
+
 const struct cstate *ledger_cstate(const struct ledger *l, const char *consortium)
 {
 	return cs_find(l, consortium);
@@ -375,11 +382,33 @@ int ledger_load_cstate(struct ledger *l, const struct cstate *c, char **cause)
 				   c->consortium);
 		return -EINVAL;
 	}
+	/* the spans come from the journal's eliminations: in order, and the last open iff eliminated */
+	bool open = c->n_spans > 0 && c->spans[c->n_spans - 1].until == TIME_MAX;
+	for (size_t i = 0; i < c->n_spans; i++) {
+		const struct cs_span *sp = &c->spans[i];
+		if (sp->until < sp->from || (i > 0 && sp->from < c->spans[i - 1].until) ||
+		    (sp->until == TIME_MAX && i + 1 < c->n_spans)) {
+			*cause = xasprintf("the eliminations of consortium '%s' in the journal are out of order",
+					   c->consortium);
+			return -EINVAL;
+		}
+	}
+	if (open != (c->status == CS_ELIMINATED)) {
+		*cause = xasprintf("the state of consortium '%s' does not match its eliminations in the journal",
+				   c->consortium);
+		return -EINVAL;
+	}
 	struct cstate *dst = cs_get(l, c->consortium);
 	dst->status = c->status;
 	dst->since = c->since;
 	dst->designation_until = c->designation_until;
 	dst->active_from = c->active_from;
+	free(dst->spans);
+	dst->spans = NULL;
+	dst->n_spans = 0;
+	for (size_t i = 0; i < c->n_spans; i++)
+		if (c->spans[i].from < c->spans[i].until)	/* a span closed at once hides nothing */
+			span_push(dst, c->spans[i].from, c->spans[i].until);
 	return 0;
 }
 
@@ -457,6 +486,11 @@ static int64_t later(int64_t a, int64_t b)
 	return a > b ? a : b;
 }
 
+static int64_t earlier(int64_t a, int64_t b)
+{
+	return a < b ? a : b;
+}
+
 static int find_consortium(const struct ledger *l, const char *id,
 			   const struct cfg_consortium **out, struct ledger_error *err)
 {
@@ -466,19 +500,36 @@ static int find_consortium(const struct ledger *l, const char *id,
 	return 0;
 }
 
-/* The window over which the consortium may hold allocations. */
-static void active_window(const struct ledger *l, const struct cfg_consortium *c,
-			  int64_t *from, int64_t *until)
+/*
+ * Rule 5: the consortium's active stretches, in time order: from joined
+ * on, except inside the spans its eliminations opened and its
+ * reinstatements closed. The i-th is [*from, *until) (possibly empty);
+ * false past the last. A reinstatement closes a span without touching
+ * the stretch before it, however far ahead the elimination lies.
+ */
+static bool active_stretch(const struct ledger *l, const struct cfg_consortium *c, size_t i,
+			   int64_t *from, int64_t *until)
 {
 	const struct cstate *cs = cs_find(l, c->id);
-	*from = c->joined;
-	*until = TIME_MAX;
-	if (cs == NULL)
-		return;
-	if (cs->active_from != TIME_MIN && cs->active_from > *from)
-		*from = cs->active_from;
-	if (cs->status == CS_ELIMINATED)
-		*until = cs->since;
+	size_t n = cs ? cs->n_spans : 0;
+
+	if (i > n)
+		return false;
+	*from = later(c->joined, i == 0 ? TIME_MIN : cs->spans[i - 1].until);
+	*until = i < n ? cs->spans[i].from : TIME_MAX;
+	return true;
+}
+
+/* The first elimination span that [start, end) runs into, or NULL. */
+static const struct cs_span *span_over(const struct ledger *l, const struct cfg_consortium *c,
+				       int64_t start, int64_t end)
+{
+	const struct cstate *cs = cs_find(l, c->id);
+
+	for (size_t i = 0; cs && i < cs->n_spans; i++)
+		if (later(start, cs->spans[i].from) < earlier(end, cs->spans[i].until))
+			return &cs->spans[i];
+	return NULL;
 }
 
 /* --- grant ------------------------------------------------------------- */
@@ -639,10 +690,9 @@ struct fit {
 	int64_t gpus;
 	int64_t start, end;		/* as asked; rule 6 moves them */
 	int64_t duration;
-	const struct cfg_phase *ph;	/* the phase of the start (rule 1) */
-	int64_t act_from, act_until;	/* the consortium's active stretch (rule 5) */
+	const struct cfg_phase *ph;	/* the phase it is charged to (rules 1, 6) */
 	int64_t lo;			/* earliest allowed start */
-	int64_t hi;			/* latest allowed end */
+	int64_t hi;			/* latest allowed end: phase end or elimination */
 	const struct balance *bal;	/* the quota it is charged to (rule 3) */
 	int64_t cost;
 	const struct cfg_pool *pool;	/* where it lands (rules 2, 4, 6) */
@@ -726,11 +776,7 @@ static json_t *phase_end_details(const struct ledger *l, const struct cfg_phase 
 	return json_pack("{s:s, s:s}", "phase", ph->id, "phase_end", tstr(l, ph->end, t));
 }
 
-/*
- * Rule 1: inside one phase, the phase of the start. With --earliest the
- * daemon moves the start, so then only the length must fit the phase
- * (rule 5's check says whether some start leaves room).
- */
+/* Rule 1: inside one phase, the phase of the start. */
 static int rule_one_phase(const struct ledger *l, struct fit *f, struct ledger_error *err)
 {
 	char t[TIME_BUFSZ];
@@ -739,15 +785,24 @@ static int rule_one_phase(const struct ledger *l, struct fit *f, struct ledger_e
 	if (f->ph == NULL)
 		return fail(err, ERR_CROSSES_PHASE, NULL, "no phase contains the start %s",
 			    tstr(l, f->start, t));
-	if (f->end > f->ph->end && !f->req->earliest)
+	if (f->end > f->ph->end)
 		return fail(err, ERR_CROSSES_PHASE, phase_end_details(l, f->ph),
 			    "the allocation crosses the end of phase %s at %s",
 			    f->ph->id, tstr(l, f->ph->end, t));
-	if (f->duration > f->ph->end - f->ph->start)
-		return fail(err, ERR_CROSSES_PHASE, phase_end_details(l, f->ph),
-			    "the allocation is longer than phase %s, which ends at %s",
-			    f->ph->id, tstr(l, f->ph->end, t));
 	return 0;
+}
+
+/* Rule 1 for a phase the search of rule 6 tries: the daemon moves the start, so only the length must fit. */
+static int phase_long_enough(const struct ledger *l, const struct fit *f,
+			     struct ledger_error *err)
+{
+	char t[TIME_BUFSZ];
+
+	if (f->duration <= f->ph->end - f->ph->start)
+		return 0;
+	return fail(err, ERR_CROSSES_PHASE, phase_end_details(l, f->ph),
+		    "the allocation is longer than phase %s, which ends at %s",
+		    f->ph->id, tstr(l, f->ph->end, t));
 }
 
 /*
@@ -922,80 +977,157 @@ static int rule_quota(const struct ledger *l, struct fit *f, struct ledger_error
 		    f->c->id, hours(available(f->bal), h1), f->gpu, f->ph->id, hours(f->cost, h2));
 }
 
-/* Rule 5 for the window as asked: inside the consortium's active stretch. */
-static int active_over_window(const struct ledger *l, const struct fit *f,
-			      struct ledger_error *err)
-{
-	const struct cstate *cs = cs_find(l, f->c->id);
-	char t1[TIME_BUFSZ], t2[TIME_BUFSZ];
-
-	if (f->start >= f->act_from && f->end <= f->act_until)
-		return 0;
-	if (cs && cs->status == CS_ELIMINATED && f->end > f->act_until)
-		return fail(err, ERR_NOT_ACTIVE,
-			    json_pack("{s:s}", "eliminated_at", tstr(l, f->act_until, t1)),
-			    "%s is eliminated from %s", f->c->id, tstr(l, f->act_until, t2));
-	return fail(err, ERR_NOT_ACTIVE,
-		    json_pack("{s:s}", "active_from", tstr(l, f->act_from, t1)),
-		    "%s is not active before %s", f->c->id, tstr(l, f->act_from, t2));
-}
-
 /*
- * Rule 5 for the search: [lo, hi) must leave room for the duration. The
- * refusal says which bound leaves none: the consortium's status, or the
- * phase.
+ * Rule 5 for the window as asked: the consortium is active over all of it
+ * (not before joined, inside no elimination). Also bounds the hint of a
+ * capacity refusal (rule 2: same phase, and before the next elimination).
  */
-static int active_room_to_search(const struct ledger *l, const struct fit *f,
-				 struct ledger_error *err)
+static int rule_active(const struct ledger *l, struct fit *f, struct ledger_error *err)
 {
+	const struct cs_span *sp;
 	char t1[TIME_BUFSZ], t2[TIME_BUFSZ], t3[TIME_BUFSZ];
 
-	if (f->lo + f->duration <= f->hi)
+	if (f->start < f->c->joined)
+		return fail(err, ERR_NOT_ACTIVE,
+			    json_pack("{s:s}", "active_from", tstr(l, f->c->joined, t1)),
+			    "%s is not active before %s", f->c->id, tstr(l, f->c->joined, t2));
+	sp = span_over(l, f->c, f->start, f->end);
+	if (sp == NULL) {
+		const struct cs_span *next = span_over(l, f->c, f->end, TIME_MAX);
+		f->lo = f->start;
+		f->hi = earlier(f->ph->end, next ? next->from : TIME_MAX);
 		return 0;
-	if (f->act_until < f->ph->end)
+	}
+	if (f->start >= sp->from && sp->until != TIME_MAX)
 		return fail(err, ERR_NOT_ACTIVE,
-			    json_pack("{s:s}", "eliminated_at", tstr(l, f->act_until, t1)),
-			    "%s is eliminated from %s; no window of this length fits before it",
-			    f->c->id, tstr(l, f->act_until, t2));
-	if (f->lo == f->act_from && f->act_from > f->start)
-		return fail(err, ERR_NOT_ACTIVE,
-			    json_pack("{s:s}", "active_from", tstr(l, f->act_from, t1)),
-			    "%s is active only from %s; no window of this length fits in phase %s after that",
-			    f->c->id, tstr(l, f->act_from, t2), f->ph->id);
-	return fail(err, ERR_CROSSES_PHASE, phase_end_details(l, f->ph),
-		    "no start from %s leaves room before the end of phase %s at %s",
-		    tstr(l, f->lo, t1), f->ph->id, tstr(l, f->ph->end, t3));
+			    json_pack("{s:s}", "active_from", tstr(l, sp->until, t1)),
+			    "%s is not active before %s (eliminated from %s)", f->c->id,
+			    tstr(l, sp->until, t2), tstr(l, sp->from, t3));
+	return fail(err, ERR_NOT_ACTIVE,
+		    json_pack("{s:s}", "eliminated_at", tstr(l, sp->from, t1)),
+		    "%s is eliminated from %s", f->c->id, tstr(l, sp->from, t2));
+}
+
+/* A request as asked: rules 1, 5, 3, then 2 and 4 at its window. */
+static int alloc_as_asked(struct ledger *l, struct fit *f, struct ledger_error *err)
+{
+	return rule_one_phase(l, f, err) || whole_nodes(l, f, err) || rule_active(l, f, err) ||
+	       rule_quota(l, f, err) || rule_capacity_and_cap(l, f, err) ? -EINVAL : 0;
 }
 
 /*
- * Rule 5: active for the whole window. Also sets the bounds the search of
- * rule 6 stays within: from the start asked for (but not before now, nor
- * before the consortium is active) to the phase's end or the elimination.
+ * Rule 5 for the search in phase f->ph: no active stretch leaves room for
+ * the duration from lo to the phase's end. The refusal names the bound
+ * that leaves none: the consortium's status, or the phase.
  */
-static int rule_active(const struct ledger *l, const struct ledger_ctx *ctx, struct fit *f,
-		       struct ledger_error *err)
+static int no_room_in_phase(const struct ledger *l, const struct fit *f, int64_t lo,
+			    struct ledger_error *err)
 {
-	active_window(l, f->c, &f->act_from, &f->act_until);
-	f->lo = f->start;
-	if (f->req->earliest)
-		f->lo = later(later(f->lo, ctx->now), f->act_from);
-	f->hi = f->ph->end < f->act_until ? f->ph->end : f->act_until;
-	if (f->req->earliest)
-		return active_room_to_search(l, f, err);
-	return active_over_window(l, f, err);
+	const struct cstate *cs = cs_find(l, f->c->id);
+	char t1[TIME_BUFSZ], t2[TIME_BUFSZ], t3[TIME_BUFSZ];
+	int64_t from = TIME_MAX, until = TIME_MAX;
+	bool found = false;
+
+	/* the first stretch still running at lo, or starting after it */
+	for (size_t i = 0; !found && active_stretch(l, f->c, i, &from, &until); i++)
+		found = until > lo && from < until;
+	if (!found) {
+		/* out for good: only an open elimination ends the last stretch */
+		if (cs == NULL || cs->n_spans == 0)
+			abort();
+		from = cs->spans[cs->n_spans - 1].from;
+		return fail(err, ERR_NOT_ACTIVE, json_pack("{s:s}", "eliminated_at", tstr(l, from, t1)),
+			    "%s is eliminated from %s", f->c->id, tstr(l, from, t2));
+	}
+	if (from < f->ph->end && until < f->ph->end)
+		return fail(err, ERR_NOT_ACTIVE,
+			    json_pack("{s:s}", "eliminated_at", tstr(l, until, t1)),
+			    "%s is eliminated from %s; no window of this length fits before it",
+			    f->c->id, tstr(l, until, t2));
+	if (from > lo)
+		return fail(err, ERR_NOT_ACTIVE,
+			    json_pack("{s:s}", "active_from", tstr(l, from, t1)),
+			    "%s is active only from %s; no window of this length fits in phase %s after that",
+			    f->c->id, tstr(l, from, t2), f->ph->id);
+	return fail(err, ERR_CROSSES_PHASE, phase_end_details(l, f->ph),
+		    "no start from %s leaves room before the end of phase %s at %s",
+		    tstr(l, lo, t1), f->ph->id, tstr(l, f->ph->end, t3));
 }
 
-/* Rule 6: the daemon picks the earliest start in [lo, hi) where rules 2 and 4 hold. */
-static int rule_earliest(struct ledger *l, struct fit *f, struct ledger_error *err)
+/*
+ * Rule 6 in phase f->ph, from lo0 on: rules 1, 5 and 3 as for a request
+ * as asked (the phase's own quota pays), then the earliest start in the
+ * first active stretch of the phase where rules 2 and 4 hold.
+ */
+static int earliest_in_phase(struct ledger *l, struct fit *f, int64_t lo0,
+			     struct ledger_error *err)
 {
+	int64_t from, until, lo = later(lo0, f->ph->start);
+	bool room = false;
 	char t[TIME_BUFSZ], h[HOURS_BUFSZ];
 
-	if (earliest_any(l, f, f->lo, &f->pool, &f->start) != 0)
-		return fail(err, ERR_CAPACITY_UNAVAILABLE, json_pack("{s:n}", "earliest_start"),
-			    "no start from %s fits %" PRId64 " %s GPUs for %s hours in phase %s",
-			    tstr(l, f->lo, t), f->gpus, f->gpu, hours(f->duration, h), f->ph->id);
-	f->end = f->start + f->duration;
-	return 0;
+	if (phase_long_enough(l, f, err))
+		return -EINVAL;
+	for (size_t i = 0; !room && active_stretch(l, f->c, i, &from, &until); i++) {
+		int64_t a = later(lo, from), b = earlier(f->ph->end, until);
+		room = a < b && b - a >= f->duration;
+	}
+	if (!room)
+		return no_room_in_phase(l, f, lo, err);
+	if (rule_quota(l, f, err))
+		return -EINVAL;
+	for (size_t i = 0; active_stretch(l, f->c, i, &from, &until); i++) {
+		f->lo = later(lo, from);
+		f->hi = earlier(f->ph->end, until);
+		if (f->lo >= f->hi || f->hi - f->lo < f->duration)
+			continue;
+		if (earliest_any(l, f, f->lo, &f->pool, &f->start) == 0) {
+			f->end = f->start + f->duration;
+			return 0;
+		}
+	}
+	return fail(err, ERR_CAPACITY_UNAVAILABLE, json_pack("{s:n}", "earliest_start"),
+		    "no start from %s fits %" PRId64 " %s GPUs for %s hours in phase %s",
+		    tstr(l, lo, t), f->gpus, f->gpu, hours(f->duration, h), f->ph->id);
+}
+
+/*
+ * Rule 6: the daemon picks the earliest start from the one asked for (and
+ * from now) at which rules 1-5 hold. The search goes on from the phase of
+ * that start into the later phases, across the gaps between them; the
+ * allocation is charged to the phase it lands in. When no phase takes it,
+ * the refusal is the first phase's.
+ */
+static int rule_earliest(struct ledger *l, const struct ledger_ctx *ctx, struct fit *f,
+			 struct ledger_error *err)
+{
+	const struct config *cfg = l->cfg;
+	int64_t lo0 = later(f->start, ctx->now);
+	size_t first = 0;
+	char t[TIME_BUFSZ];
+
+	if (whole_nodes(l, f, err))
+		return -EINVAL;
+	while (first < cfg->n_phases && cfg->phases[first].end <= lo0)
+		first++;
+	if (first == cfg->n_phases)
+		return fail(err, ERR_CROSSES_PHASE, NULL, "no phase ends after %s",
+			    tstr(l, lo0, t));
+	for (size_t i = first; i < cfg->n_phases; i++) {
+		struct ledger_error later_err = {0};
+		f->ph = &cfg->phases[i];
+		if (earliest_in_phase(l, f, lo0, i == first ? err : &later_err) == 0) {
+			ledger_error_clear(err);
+			return 0;
+		}
+		ledger_error_clear(&later_err);
+	}
+	if (cfg->n_phases - first > 1) {
+		char *msg = xasprintf("%s; no later phase takes it either", err->message);
+		free(err->message);
+		err->message = msg;
+	}
+	return -EINVAL;
 }
 
 /* Books the allocation where the rules placed it and charges its phase's quota. */
@@ -1040,14 +1172,13 @@ int ledger_allocate(struct ledger *l, const struct ledger_ctx *ctx,
 	/*
 	 * The request itself first, then the rules cheapest first: the window
 	 * rules (1, 5) read only the config and the consortium's state, the
-	 * quota (3) one balance, and capacity and cap (2, 4, or the search of
-	 * 6) walk the timelines. When several rules fail, the first in this
-	 * order is the one the refusal names, as it always has.
+	 * quota (3) one balance, and capacity and cap (2, 4) walk the
+	 * timelines. When several rules fail, the first in this order is the
+	 * one the refusal names. With --earliest the search of rule 6 runs the
+	 * same ladder in each phase it tries.
 	 */
 	if (alloc_target(l, &f, err) || alloc_window(l, ctx, &f, err) ||
-	    rule_one_phase(l, &f, err) || whole_nodes(l, &f, err) ||
-	    rule_active(l, ctx, &f, err) || rule_quota(l, &f, err) ||
-	    (req->earliest ? rule_earliest(l, &f, err) : rule_capacity_and_cap(l, &f, err)))
+	    (req->earliest ? rule_earliest(l, ctx, &f, err) : alloc_as_asked(l, &f, err)))
 		return -EINVAL;
 	alloc_apply(l, ctx, &f, out, id_out);
 	return 0;
@@ -1153,18 +1284,24 @@ int ledger_release(struct ledger *l, const struct ledger_ctx *ctx, const char *i
 
 /* --- eliminate, reinstate ---------------------------------------------- */
 
-/* Rule 8: an effective time from now on, for a consortium not already out. */
+/*
+ * Rule 8: an effective time no further back than program.retroactive_days,
+ * for a consortium not already out.
+ */
 static int eliminate_ok(const struct ledger *l, const struct ledger_ctx *ctx,
 			const struct cfg_consortium *c, int64_t effective,
 			struct ledger_error *err)
 {
 	const struct cstate *cs = cs_find(l, c->id);
 	char t1[TIME_BUFSZ], t2[TIME_BUFSZ];
+	int64_t back = l->cfg->retroactive_days * 86400;	/* <= 3650 days: no overflow */
 
-	if (effective < ctx->now)
-		return fail(err, ERR_INVALID_WINDOW, NULL,
-			    "the effective time %s is in the past (now is %s)",
-			    tstr(l, effective, t1), tstr(l, ctx->now, t2));
+	if (effective < ctx->now && ctx->now - effective > back)
+		return fail(err, ERR_INVALID_WINDOW,
+			    json_pack("{s:I}", "retroactive_days", (json_int_t)l->cfg->retroactive_days),
+			    "the effective time %s is more than %" PRId64 " day%s in the past (now is %s)",
+			    tstr(l, effective, t1), l->cfg->retroactive_days,
+			    l->cfg->retroactive_days == 1 ? "" : "s", tstr(l, ctx->now, t2));
 	if (cs && cs->status == CS_ELIMINATED)
 		return fail(err, ERR_BAD_STATE,
 			    json_pack("{s:s}", "eliminated_at", tstr(l, cs->since, t1)),
@@ -1176,7 +1313,10 @@ static int eliminate_ok(const struct ledger *l, const struct ledger_ctx *ctx,
 	return 0;
 }
 
-/* designation_until = T + designation_grace_days; 0 days: the title ends with the team. */
+/*
+ * designation_until = T + designation_grace_days; 0 days: the title ends
+ * with the team. Past the year 9999 it is the last instant the ledger holds.
+ */
 static int64_t designation_until(const struct ledger *l, int64_t effective)
 {
 	int64_t grace, until;
@@ -1184,35 +1324,43 @@ static int64_t designation_until(const struct ledger *l, int64_t effective)
 	if (l->cfg->designation_grace_days == 0)
 		return TIME_MIN;
 	if (!i64_mul(l->cfg->designation_grace_days, 86400, &grace) ||
-	    !i64_add(effective, grace, &until))
-		return TIME_MAX;
+	    time_add(effective, grace, l->cfg->tz_offset, &until) != 0)
+		return time_last(l->cfg->tz_offset);
 	return until;
 }
 
 /*
  * Rule 8: allocations starting at or after T are revoked whole and leave
- * memory; those running at T are cut at T and stay until they end.
+ * memory; those running at T are cut at T and stay until they end. An
+ * elimination in the past refunds only from now: what ran was used.
  */
 static void revoke_allocs(struct ledger *l, const struct ledger_ctx *ctx, const char *c,
 			  int64_t effective, const char *reason, struct jlist *out)
 {
+	int64_t cut = later(effective, ctx->now);
+
 	for (size_t i = 0; i < l->n_allocs;) {
 		struct alloc *a = l->allocs[i];
-		if (strcmp(a->consortium, c) != 0 || a->end <= effective) {
+		if (strcmp(a->consortium, c) != 0 || a->end <= cut) {
 			i++;
 			continue;
 		}
-		bool whole = a->start >= effective;
-		cut_at(l, ctx, a, whole ? a->start : effective, ALLOC_REVOKED, J_REVOKE, reason,
+		bool whole = a->start >= cut;
+		cut_at(l, ctx, a, whole ? a->start : cut, ALLOC_REVOKED, J_REVOKE, reason,
 		       out);
-		if (whole)
+		/* revoked whole, or cut at now (a past T): it is over, as a reload would see */
+		if (whole || cut <= ctx->now)
 			alloc_remove(l, a);
 		else
 			i++;
 	}
 }
 
-/* Rule 8: the available quota of phases that start at or after T; the team is out for all of them. */
+/*
+ * Rule 8: the available quota of phases that start after T; the team is
+ * out for all of them. The phase that runs at T, one that starts at T
+ * included, keeps its quota, which expires at its end (rule 9).
+ */
 static void revoke_quota(struct ledger *l, const struct ledger_ctx *ctx, const char *c,
 			 int64_t effective, const char *reason, struct jlist *out)
 {
@@ -1220,7 +1368,7 @@ static void revoke_quota(struct ledger *l, const struct ledger_ctx *ctx, const c
 		struct balance *b = l->bals[i];
 		const struct cfg_phase *ph = config_phase(l->cfg, b->phase);
 		int64_t avail = available(b);
-		if (strcmp(b->consortium, c) != 0 || ph == NULL || ph->start < effective ||
+		if (strcmp(b->consortium, c) != 0 || ph == NULL || ph->start <= effective ||
 		    avail <= 0)
 			continue;
 		struct jentry *e = entry_new(ctx, out, J_REVOKE, b->consortium, b->phase, b->gpu,
@@ -1250,6 +1398,7 @@ int ledger_eliminate(struct ledger *l, const struct ledger_ctx *ctx,
 	st->status = CS_ELIMINATED;
 	st->since = effective;
 	st->designation_until = until;
+	span_push(st, effective, TIME_MAX);
 
 	revoke_allocs(l, ctx, c->id, effective, reason, out);
 	revoke_quota(l, ctx, c->id, effective, reason, out);
@@ -1282,6 +1431,12 @@ int ledger_reinstate(struct ledger *l, const struct ledger_ctx *ctx,
 	st->since = effective;
 	st->designation_until = TIME_MIN;
 	st->active_from = effective;
+	/* the elimination's span ends here; the stretch before it stays whole */
+	if (st->n_spans == 0)
+		abort();	/* an eliminated consortium has its span */
+	st->spans[st->n_spans - 1].until = effective;
+	if (effective == st->spans[st->n_spans - 1].from)
+		st->n_spans--;	/* reinstated as it took effect: never out */
 	return 0;
 }
 

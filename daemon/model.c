@@ -75,6 +75,9 @@ enum alloc_state alloc_state_at(const struct alloc *a, int64_t now)
 	case ALLOC_RELEASED:
 		return AS_RELEASED;
 	case ALLOC_REVOKED:
+		/* cut at an elimination still ahead: it runs until its new end */
+		if (a->end > a->start && now < a->end)
+			break;
 		return AS_REVOKED;
 	case ALLOC_BOOKED:
 		break;
@@ -122,5 +125,45 @@ void balance_clear(struct balance *b)
 void cstate_clear(struct cstate *c)
 {
 	free(c->consortium);
+	free(c->spans);
 	memset(c, 0, sizeof(*c));
+}
+
+void cstate_copy(struct cstate *dst, const struct cstate *src)
+{
+	*dst = *src;
+	dst->consortium = dup_or_null(src->consortium);
+	dst->spans = NULL;
+	if (src->n_spans > 0) {
+		dst->spans = xreallocarray(NULL, src->n_spans, sizeof(*dst->spans));
+		memcpy(dst->spans, src->spans, src->n_spans * sizeof(*dst->spans));
+	}
+}
+
+enum cstatus cstate_status_at(const struct cstate *c, int64_t now, int64_t *since)
+{
+	int64_t began = INT64_MIN;
+
+	for (size_t i = 0; c != NULL && i < c->n_spans; i++) {
+		const struct cs_span *sp = &c->spans[i];
+		if (sp->from > now)
+			break;
+		if (now < sp->until) {
+			if (since)
+				*since = sp->from;
+			return CS_ELIMINATED;
+		}
+		began = sp->until;
+	}
+	if (since)
+		*since = began;
+	return CS_ACTIVE;
+}
+
+const struct cs_span *cstate_next_span(const struct cstate *c, int64_t now)
+{
+	for (size_t i = 0; c != NULL && i < c->n_spans; i++)
+		if (c->spans[i].until > now && c->spans[i].from < c->spans[i].until)
+			return &c->spans[i];
+	return NULL;
 }

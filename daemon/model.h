@@ -6,6 +6,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* What is stored; reserved/active/completed are derived from the clock. */
@@ -58,22 +59,50 @@ enum cstatus {
 	CS_ELIMINATED,
 };
 
+/*
+ * One elimination: out from its effective instant until the reinstatement
+ * that ended it, [from, until), until = INT64_MAX (TIME_MAX) while none has.
+ */
+struct cs_span {
+	int64_t from;
+	int64_t until;
+};
+
 struct cstate {
 	char *consortium;
 	enum cstatus status;
 	int64_t since;		/* effective instant of the last eliminate/reinstate */
 	int64_t designation_until;	/* TIME_MIN when none */
 	int64_t active_from;	/* the last reinstatement; TIME_MIN: since joined */
+	/*
+	 * Every elimination, in order (from the journal): the consortium is
+	 * active from joined on except inside these, so a reinstatement never
+	 * shortens an active stretch before the elimination it ends. Owned.
+	 */
+	struct cs_span *spans;
+	size_t n_spans;
 };
 
 const char *alloc_stored_name(enum alloc_stored s);
 int alloc_stored_parse(const char *s, enum alloc_stored *out);
 const char *alloc_state_name(enum alloc_state s);
 int alloc_state_parse(const char *s, enum alloc_state *out);
-/* The state a person sees at instant now. */
+/*
+ * The state a person sees at instant now. An allocation cut by an
+ * elimination that takes effect later is reserved or active until then.
+ */
 enum alloc_state alloc_state_at(const struct alloc *a, int64_t now);
 
 void alloc_clear(struct alloc *a);
 void alloc_copy(struct alloc *dst, const struct alloc *src);
 void balance_clear(struct balance *b);
 void cstate_clear(struct cstate *c);
+void cstate_copy(struct cstate *dst, const struct cstate *src);
+/*
+ * What a person sees at instant now: eliminated inside a span, else active.
+ * *since (may be NULL) is when that began: the span's start, or the end of
+ * the last span before now (TIME_MIN: active since it joined).
+ */
+enum cstatus cstate_status_at(const struct cstate *c, int64_t now, int64_t *since);
+/* The span that is running at now or lies ahead of it, or NULL. */
+const struct cs_span *cstate_next_span(const struct cstate *c, int64_t now);

@@ -76,6 +76,10 @@ static_assert(sizeof(((struct alloc *)0)->id) >= ALLOC_ID_BUFSZ,
 	  " designation_until = excluded.designation_until,"		\
 	  " active_from = CASE WHEN excluded.status = 'active'"		\
 	  " THEN excluded.active_from ELSE consortium_state.active_from END") \
+	/* every elimination span, by the partial index of schema 0005 */	\
+	X(CSTATE_SPANS, "SELECT kind, start FROM journal"		\
+	  " WHERE consortium = ?1 AND kind IN ('eliminate', 'reinstate')" \
+	  " ORDER BY seq")						\
 	X(IDEM_PUT, "INSERT INTO idempotency (key, body_hash, status,"	\
 	  " response, time) VALUES (?1, ?2, ?3, ?4, ?5)")		\
 	X(IDEM_GET, "SELECT body_hash, status, response FROM idempotency" \
@@ -1412,6 +1416,51 @@ int store_balances_each(struct store *s, store_balance_cb cb, void *arg)
 	return err;
 }
 
+/*
+ * The consortium's elimination spans, from its eliminate and reinstate
+ * entries in seq order: each elimination opens one, the reinstatement
+ * after it closes it. *out is malloc'd (caller frees).
+ */
+static int cstate_spans(struct store *s, const char *consortium, struct cs_span **out,
+			size_t *n)
+{
+	sqlite3_stmt *st;
+	int rc;
+	int err = store__stmt(s, ST_CSTATE_SPANS, stmt_sql[ST_CSTATE_SPANS], &st);
+
+	*out = NULL;
+	*n = 0;
+	if (err < 0)
+		return err;
+	struct binder b = {st, 0, SQLITE_OK};
+	bind_text(&b, consortium);
+	rc = b.rc;
+	while (b.rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *kind = col_text(st, 0);
+		int64_t at = col_i64(st, 1);
+		bool open = *n > 0 && (*out)[*n - 1].until == TIME_MAX;
+		if (kind != NULL && strcmp(kind, "eliminate") == 0 && !open) {
+			*out = xreallocarray(*out, *n + 1, sizeof(**out));
+			(*out)[(*n)++] = (struct cs_span){.from = at, .until = TIME_MAX};
+		} else if (kind != NULL && strcmp(kind, "reinstate") == 0 && open) {
+			(*out)[*n - 1].until = at;
+		} else {
+			err = fail(s, -EILSEQ, "consortium %.64s: a %.16s in the journal that"
+				   " does not follow its status", consortium, kind ? kind : "(null)");
+			break;
+		}
+	}
+	if (err == 0 && rc != SQLITE_DONE)
+		err = sql_fail(s, rc);
+	store__stmt_done(s, ST_CSTATE_SPANS, st);
+	if (err != 0) {
+		free(*out);
+		*out = NULL;
+		*n = 0;
+	}
+	return err;
+}
+
 int store_cstates_each(struct store *s, store_cstate_cb cb, void *arg)
 {
 	struct cstate c;
@@ -1422,6 +1471,7 @@ int store_cstates_each(struct store *s, store_cstate_cb cb, void *arg)
 		return err;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *status = col_text(st, 1);
+		memset(&c, 0, sizeof(c));
 		c.consortium = col_text(st, 0);
 		if (status != NULL && strcmp(status, "active") == 0) {
 			c.status = CS_ACTIVE;
@@ -1438,7 +1488,10 @@ int store_cstates_each(struct store *s, store_cstate_cb cb, void *arg)
 				      TIME_MIN : col_i64(st, 3);
 		c.active_from = sqlite3_column_type(st, 4) == SQLITE_NULL ?
 				TIME_MIN : col_i64(st, 4);
-		err = cb(arg, &c);
+		err = cstate_spans(s, c.consortium, &c.spans, &c.n_spans);
+		if (err == 0)
+			err = cb(arg, &c);
+		free(c.spans);
 		if (err != 0)
 			break;
 	}

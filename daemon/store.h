@@ -139,6 +139,7 @@ int store_allocations_each(struct store *s, const struct alloc_filter *f,
 int store_allocation_max_num(struct store *s, int64_t *num);
 
 int store_balances_each(struct store *s, store_balance_cb cb, void *arg);
+/* Each consortium's state row, with its elimination spans read from the journal. */
 int store_cstates_each(struct store *s, store_cstate_cb cb, void *arg);
 
 /*

@@ -232,6 +232,9 @@ static const struct bad bad[] = {
 	{ "negative_grace", "program: {name: P, designation_grace_days: -1}\nphases:\n"
 	  "  - {id: p1, name: one, start: 2025-08-04, end: 2026-01-16}\n", 1, "1:44",
 	  "'designation_grace_days' must be at least 0" },
+	{ "negative_retroactive", "program: {name: P, retroactive_days: -1}\nphases:\n"
+	  "  - {id: p1, name: one, start: 2025-08-04, end: 2026-01-16}\n", 1, "1:38",
+	  "'retroactive_days' must be at least 0" },
 	{ "unknown_log_level", HDR "daemon:\n  log_level: verbose\n", 1, "5:14",
 	  "unknown log_level 'verbose' (expected one of: debug, info, warn, error)" },
 	/* and the bad bool does not also condemn the listen address */
@@ -460,6 +463,7 @@ static void test_example_loads(void **state)
 	assert_string_equal(cfg->timezone, "Asia/Seoul");
 	assert_int_equal(cfg->tz_offset, SEOUL);
 	assert_int_equal(cfg->designation_grace_days, 180);
+	assert_int_equal(cfg->retroactive_days, 7);
 	assert_string_equal(cfg->socket, "var/gpuledger.sock");
 	assert_string_equal(cfg->database, "var/gpuledger.db");
 	assert_string_equal(cfg->log, "-");
@@ -718,7 +722,7 @@ static void test_defaults_from_table(void **state)
 		checked++;
 		buf_free(&rp);
 	}
-	assert_int_equal(checked, 18);
+	assert_int_equal(checked, 19);
 
 	/* the same, by field */
 	assert_string_equal(cfg->socket, "var/gpuledger.sock");
@@ -738,6 +742,7 @@ static void test_defaults_from_table(void **state)
 	assert_string_equal(cfg->timezone, "Asia/Seoul");
 	assert_int_equal(cfg->tz_offset, SEOUL);
 	assert_int_equal(cfg->designation_grace_days, 0);
+	assert_int_equal(cfg->retroactive_days, 7);
 	assert_int_equal(cfg->admins.users.n + cfg->admins.groups.n +
 			 cfg->operators.users.n + cfg->operators.groups.n, 0);
 	assert_int_equal(cfg->n_consortium_access + cfg->n_tokens, 0);

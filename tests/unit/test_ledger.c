@@ -170,9 +170,13 @@ static char *snapshot(const struct ledger *l)
 			   as[i]->cost, (int)as[i]->stored, as[i]->seq);
 	for (size_t i = 0; i < cfg->n_consortia; i++) {
 		const struct cstate *cs = ledger_cstate(l, cfg->consortia[i].id);
-		if (cs)
-			buf_printf(&b, "cstate %s %d %" PRId64 " %" PRId64 "\n", cs->consortium,
-				   (int)cs->status, cs->since, cs->designation_until);
+		if (cs == NULL)
+			continue;
+		buf_printf(&b, "cstate %s %d %" PRId64 " %" PRId64 "\n", cs->consortium,
+			   (int)cs->status, cs->since, cs->designation_until);
+		for (size_t j = 0; j < cs->n_spans; j++)
+			buf_printf(&b, "  out %" PRId64 " %" PRId64 "\n", cs->spans[j].from,
+				   cs->spans[j].until);
 	}
 	return buf_take(&b);
 }
@@ -1155,6 +1159,112 @@ static void test_earliest_nothing_fits(void **state)
 	expect_err(f, ERR_NOT_ACTIVE, NULL);
 }
 
+/*
+ * Rule 6: the search does not stop at the end of the phase that contains
+ * the start. It goes on into the later phases and across the gaps between
+ * them, and the allocation is charged to the phase it lands in, whose
+ * quota must cover it. cfg_more has p3 after a gap (2026-08-01 to -09-01)
+ * and two H200 pools, ncloud-h200 listed before kt-h200.
+ */
+static void test_earliest_into_later_phases(void **state)
+{
+	struct fx *f = *state;
+	int64_t now = P2_NOW, p3 = T("2026-09-01");
+
+	reset_with(f, cfg_more);
+	grant_ok(f, now, "lg", "p2", "H200", BIG, -1);
+
+	/* a start in the gap: the next phase, which has no quota yet */
+	assert_int_equal(try_alloc(f, now, "lg", "ncloud-h200", NULL, 8, T("2026-08-10"),
+				   T("2026-08-11"), true), -EINVAL);
+	expect_err(f, ERR_QUOTA_EXCEEDED, "p3");
+	grant_ok(f, now, "lg", "p3", "H200", 1000 * HOUR, -1);
+	assert_int_equal(try_alloc(f, now, "lg", "ncloud-h200", NULL, 8, T("2026-08-10"),
+				   T("2026-08-11"), true), 0);
+	const struct alloc *a = ledger_alloc(f->l, last_id);
+	assert_int_equal(a->start, p3);
+	assert_int_equal(a->end, p3 + DAY);
+	assert_string_equal(a->phase, "p3");
+	assert_int_equal(bal(f, "lg", "p3", "H200")->committed, 8 * DAY);
+	assert_int_equal(bal(f, "lg", "p2", "H200")->committed, 0);
+
+	/* late in a phase, with no room left before its end: the next phase */
+	assert_int_equal(try_alloc(f, now, "lg", "ncloud-h200", NULL, 8, T("2026-07-31T20:00"),
+				   T("2026-08-01T04:00"), true), 0);
+	a = ledger_alloc(f->l, last_id);
+	assert_int_equal(a->start, p3);
+	assert_string_equal(a->phase, "p3");
+	assert_int_equal(bal(f, "lg", "p3", "H200")->committed, 8 * DAY + 64 * HOUR);
+
+	/* a phase that is full: skt holds all of ncloud-h200 to the end of p2 */
+	grant_ok(f, now, "skt", "p2", "H200", BIG, -1);
+	alloc_ok(f, now, "skt", "ncloud-h200", 1024, T("2026-07-01"), T("2026-08-01"));
+	assert_int_equal(try_alloc(f, now, "lg", "ncloud-h200", NULL, 16, T("2026-07-10"),
+				   T("2026-07-10T01:00"), true), 0);
+	a = ledger_alloc(f->l, last_id);
+	assert_int_equal(a->start, p3);
+	assert_string_equal(a->phase, "p3");
+
+	/* the next phase's quota must cover it: else the first phase's refusal */
+	assert_int_equal(try_alloc(f, now, "lg", "ncloud-h200", NULL, 100, T("2026-07-10"),
+				   T("2026-07-11"), true), -EINVAL);
+	expect_err(f, ERR_CAPACITY_UNAVAILABLE, "phase p2");
+	assert_non_null(strstr(f->err.message, "no later phase takes it either"));
+
+	/* --gpu: every pool of the model, in every phase searched; ties to the first listed */
+	assert_int_equal(try_alloc(f, now, "lg", NULL, "H200", 16, T("2026-07-10"),
+				   T("2026-07-10T01:00"), true), 0);
+	a = ledger_alloc(f->l, last_id);
+	assert_int_equal(a->start, T("2026-07-10"));
+	assert_string_equal(a->pool, "kt-h200");
+	assert_string_equal(a->phase, "p2");
+	grant_ok(f, now, "skt", "p3", "H200", BIG, -1);
+	alloc_ok(f, now, "skt", "kt-h200", 512, T("2026-07-01"), T("2026-07-10"));
+	alloc_ok(f, now, "skt", "kt-h200", 512 - 16, T("2026-07-10"), T("2026-07-10T01:00"));
+	alloc_ok(f, now, "skt", "kt-h200", 512, T("2026-07-10T01:00"), T("2026-08-01"));
+	assert_int_equal(try_alloc(f, now, "lg", NULL, "H200", 16, T("2026-07-10"),
+				   T("2026-07-10T01:00"), true), 0);
+	a = ledger_alloc(f->l, last_id);
+	assert_int_equal(a->start, p3);
+	assert_string_equal(a->pool, "ncloud-h200");
+	alloc_ok(f, now, "skt", "ncloud-h200", 1024 - 8 - 8 - 16 - 16, p3, p3 + HOUR);
+	assert_int_equal(try_alloc(f, now, "lg", NULL, "H200", 16, T("2026-07-10"),
+				   T("2026-07-10T01:00"), true), 0);
+	a = ledger_alloc(f->l, last_id);
+	assert_int_equal(a->start, p3);
+	assert_string_equal(a->pool, "kt-h200");
+
+	/* a start in a phase long over, asked at a later now, lands from now on */
+	assert_int_equal(try_alloc(f, now, "lg", "ncloud-h200", NULL, 8, T("2025-09-01"),
+				   T("2025-09-01T01:00"), true), 0);
+	a = ledger_alloc(f->l, last_id);
+	assert_int_equal(a->start, now);
+	assert_string_equal(a->phase, "p2");
+
+	/* after the last phase there is nothing to search */
+	assert_int_equal(try_alloc(f, now, "lg", "ncloud-h200", NULL, 8, T("2027-02-01"),
+				   T("2027-02-01T01:00"), true), -EINVAL);
+	expect_err(f, ERR_CROSSES_PHASE, "no phase ends after 2027-02-01T00:00:00+09:00");
+}
+
+/* The search also goes on past an elimination, into the stretch a reinstatement opens. */
+static void test_earliest_after_reinstatement(void **state)
+{
+	struct fx *f = *state;
+	int64_t now = P2_NOW;
+
+	reset_with(f, cfg_more);
+	grant_ok(f, now, "lg", "p2", "H200", BIG, -1);
+	assert_int_equal(try_eliminate(f, now, "lg", T("2026-03-01")), 0);
+	assert_int_equal(try_reinstate(f, now, "lg", T("2026-10-01")), 0);
+	grant_ok(f, now, "lg", "p3", "H200", BIG, -1);
+	assert_int_equal(try_alloc(f, now, "lg", "ncloud-h200", NULL, 8, T("2026-02-28"),
+				   T("2026-03-02"), true), 0);
+	const struct alloc *a = ledger_alloc(f->l, last_id);
+	assert_int_equal(a->start, T("2026-10-01"));
+	assert_string_equal(a->phase, "p3");
+}
+
 /* --- cancel and release ------------------------------------------------ */
 
 static void test_cancel_reserved(void **state)
@@ -1383,7 +1493,10 @@ static void test_eliminate_revokes_and_cuts(void **state)
 	assert_non_null(a);
 	assert_int_equal(a->end, T_);
 	assert_int_equal(a->cost, 8 * 5 * DAY);
-	assert_int_equal(alloc_state_at(a, now2), AS_REVOKED);
+	/* rule 8: it stays active, ending at T, until T */
+	assert_int_equal(alloc_state_at(a, now2), AS_ACTIVE);
+	assert_int_equal(alloc_state_at(a, T_ - 1), AS_ACTIVE);
+	assert_int_equal(alloc_state_at(a, T_), AS_REVOKED);
 	assert_null(ledger_alloc(f->l, y));
 	assert_null(ledger_alloc(f->l, w));
 	assert_non_null(ledger_alloc(f->l, z));
@@ -1442,21 +1555,103 @@ static void test_eliminate_revokes_later_phase_quota(void **state)
 	assert_int_equal(bal(f, "lg", "p1", "H200")->granted, 100 * HOUR);
 }
 
+/*
+ * Rule 8 revokes the quota of the phases that start after T. A phase that
+ * starts at T is the one that runs at T: it keeps its quota, unusable by
+ * the eliminated team, and that quota expires at the phase's end (rule 9).
+ */
 static void test_eliminate_at_phase_boundary(void **state)
 {
 	struct fx *f = *state;
 	int64_t now = P1_NOW, T_ = T("2026-01-16");	/* the evaluation at p1's end */
 
+	reset_with(f, cfg_more);
 	grant_ok(f, now, "lg", "p1", "H200", 100 * HOUR, -1);
 	grant_ok(f, now, "lg", "p2", "H200", 200 * HOUR, -1);
+	grant_ok(f, now, "lg", "p3", "H200", 300 * HOUR, -1);
 	assert_int_equal(try_eliminate(f, now, "lg", T_), 0);
-	/* p2 starts at T: the team is out for all of it, its quota goes */
+	/* only p3 starts after T */
 	assert_int_equal(f->last.n, 2);
 	assert_int_equal(f->last.v[1].kind, J_REVOKE);
-	assert_string_equal(f->last.v[1].phase, "p2");
-	assert_int_equal(f->last.v[1].granted_delta, -200 * HOUR);
-	assert_int_equal(avail(bal(f, "lg", "p2", "H200")), 0);
+	assert_string_equal(f->last.v[1].phase, "p3");
+	assert_int_equal(f->last.v[1].granted_delta, -300 * HOUR);
+	assert_int_equal(avail(bal(f, "lg", "p3", "H200")), 0);
+	assert_int_equal(avail(bal(f, "lg", "p2", "H200")), 200 * HOUR);
 	assert_int_equal(avail(bal(f, "lg", "p1", "H200")), 100 * HOUR);
+	/* out for all of p2: no booking, no new grant */
+	assert_int_equal(try_alloc(f, now, "lg", "ncloud-h200", NULL, 8, T_, T_ + HOUR, false),
+			 -EINVAL);
+	expect_err(f, ERR_NOT_ACTIVE, "eliminated from 2026-01-16T00:00:00+09:00");
+	assert_int_equal(try_grant(f, now, "lg", "p2", "H200", HOUR, -1), -EINVAL);
+	expect_err(f, ERR_NOT_ACTIVE, NULL);
+	/* and what p2 kept expires with it */
+	tick(f, T("2026-08-01"));
+	assert_int_equal(bal(f, "lg", "p2", "H200")->expired, 200 * HOUR);
+}
+
+/*
+ * Rule 8: an elimination recorded late takes effect up to
+ * program.retroactive_days in the past. Status and designation count from
+ * T; refunds only from now, since what ran until now was used.
+ */
+static void test_eliminate_retroactive(void **state)
+{
+	struct fx *f = *state;
+	int64_t now0 = P2_NOW, T_ = T("2026-02-02"), now = T("2026-02-04T12:00");
+
+	reset_with(f, cfg_more);
+	grant_ok(f, now0, "lg", "p2", "H200", BIG, -1);
+	grant_ok(f, now0, "lg", "p3", "H200", 300 * HOUR, -1);
+	const char *x = alloc_ok(f, now0, "lg", "ncloud-h200", 8, now0, T("2026-02-10"));
+	const char *y = alloc_ok(f, now0, "lg", "ncloud-h200", 4, T("2026-02-03"), T("2026-02-05"));
+	const char *z = alloc_ok(f, now0, "lg", "ncloud-h200", 2, T("2026-02-06"), T("2026-02-07"));
+	const char *w = alloc_ok(f, now0, "lg", "ncloud-h200", 1, T("2026-02-01T06:00"),
+				 T("2026-02-02T06:00"));
+
+	assert_int_equal(try_eliminate(f, now, "lg", T_), 0);
+	assert_int_equal(f->last.v[0].kind, J_ELIMINATE);
+	assert_int_equal(f->last.v[0].start, T_);
+	assert_int_equal(f->last.v[0].end, T_ + 180 * DAY);
+	/* x and y ran until now: cut there; z had not started: revoked whole */
+	assert_int_equal(f->last.n, 5);
+	assert_string_equal(f->last.v[1].allocation, x);
+	assert_int_equal(f->last.v[1].end, now);
+	assert_int_equal(f->last.v[1].committed_delta, -8 * (T("2026-02-10") - now));
+	assert_string_equal(f->last.v[2].allocation, y);
+	assert_int_equal(f->last.v[2].end, now);
+	assert_int_equal(f->last.v[2].committed_delta, -4 * (T("2026-02-05") - now));
+	assert_string_equal(f->last.v[3].allocation, z);
+	assert_int_equal(f->last.v[3].committed_delta, -2 * DAY);
+	/* w ended after T but before now: what ran was used, nothing to refund */
+	assert_int_equal(ledger_alloc(f->l, w)->cost, DAY);
+	/* p3 starts after T: its quota goes */
+	assert_string_equal(f->last.v[4].phase, "p3");
+	assert_int_equal(f->last.v[4].granted_delta, -300 * HOUR);
+	assert_int_equal(bal(f, "lg", "p2", "H200")->committed,
+			 8 * (now - now0) + 4 * (now - T("2026-02-03")) + DAY);
+	/* cut at now, x and y are over: they leave memory as a reload would drop them */
+	assert_null(ledger_alloc(f->l, x));
+	assert_null(ledger_alloc(f->l, y));
+
+	/* eliminated since T, as a person sees it now */
+	int64_t since;
+	const struct cstate *cs = ledger_cstate(f->l, "lg");
+	assert_int_equal(cstate_status_at(cs, now, &since), CS_ELIMINATED);
+	assert_int_equal(since, T_);
+	assert_int_equal(cs->designation_until, T_ + 180 * DAY);
+	assert_int_equal(try_alloc(f, now, "lg", "ncloud-h200", NULL, 8, now, now + HOUR, false),
+			 -EINVAL);
+	expect_err(f, ERR_NOT_ACTIVE, "eliminated from 2026-02-02T00:00:00+09:00");
+
+	/* exactly retroactive_days back is still allowed; a shorter setting refuses it */
+	assert_int_equal(try_eliminate(f, now, "skt", now - 7 * DAY), 0);
+	static const char cfg_retro_1[] =
+		"program: {name: Test program, timezone: Asia/Seoul, retroactive_days: 1}\n" PHASES
+		"pools:\n" POOL_NCLOUD "consortia:\n" C_LG;
+	reset_with(f, cfg_retro_1);
+	assert_int_equal(try_eliminate(f, now, "lg", now - DAY - 1), -EINVAL);
+	expect_err(f, ERR_INVALID_WINDOW, "more than 1 day in the past");
+	assert_int_equal(try_eliminate(f, now, "lg", now - DAY), 0);
 }
 
 static void test_eliminate_refusals(void **state)
@@ -1464,8 +1659,10 @@ static void test_eliminate_refusals(void **state)
 	struct fx *f = *state;
 	int64_t now = P2_NOW;
 
-	assert_int_equal(try_eliminate(f, now, "lg", now - 1), -EINVAL);
-	expect_err(f, ERR_INVALID_WINDOW, "in the past");
+	/* program.retroactive_days (7 by default) back, and no further */
+	assert_int_equal(try_eliminate(f, now, "lg", now - 7 * DAY - 1), -EINVAL);
+	expect_err(f, ERR_INVALID_WINDOW, "more than 7 days in the past");
+	assert_int_equal(detail_int(f, "retroactive_days"), 7);
 	assert_null(ledger_cstate(f->l, "lg"));
 	assert_int_equal(try_eliminate(f, now, "kakao", now), -EINVAL);
 	expect_err(f, ERR_NOT_FOUND, "kakao");
@@ -1539,6 +1736,105 @@ static void test_eliminated_twice_keeps_first_span(void **state)
 	ledger_free(l2);
 }
 
+/*
+ * Rule 8: reinstating before a future elimination takes effect (a
+ * repechage decided early) never shortens the active stretch before it.
+ */
+static void test_reinstate_before_elimination_takes_effect(void **state)
+{
+	struct fx *f = *state;
+	int64_t now = P2_NOW, T_ = T("2026-03-01"), T2 = T("2026-04-01");
+
+	grant_ok(f, now, "lg", "p2", "H200", BIG, -1);
+	assert_int_equal(try_eliminate(f, now, "lg", T_), 0);
+	assert_int_equal(try_reinstate(f, now, "lg", T2), 0);
+	grant_ok(f, now, "lg", "p2", "H200", 1000 * HOUR, -1);
+
+	/* still active before T: now up to T itself */
+	alloc_ok(f, now, "lg", "ncloud-h200", 8, T("2026-02-10"), T("2026-02-11"));
+	alloc_ok(f, now, "lg", "ncloud-h200", 8, T_ - DAY, T_);
+	/* out between T and T2 */
+	assert_int_equal(try_alloc(f, now, "lg", "ncloud-h200", NULL, 8, T_ - HOUR, T_ + HOUR,
+				   false), -EINVAL);
+	expect_err(f, ERR_NOT_ACTIVE, "eliminated from 2026-03-01T00:00:00+09:00");
+	assert_int_equal(try_alloc(f, now, "lg", "ncloud-h200", NULL, 8, T("2026-03-10"),
+				   T("2026-03-11"), false), -EINVAL);
+	expect_err(f, ERR_NOT_ACTIVE, "not active before 2026-04-01T00:00:00+09:00");
+	assert_string_equal(detail_str(f, "active_from"), "2026-04-01T00:00:00+09:00");
+	/* and active again from T2 */
+	alloc_ok(f, now, "lg", "ncloud-h200", 8, T2, T2 + DAY);
+	/* --earliest skips the span: from inside it, and from a window that runs into it */
+	assert_int_equal(try_alloc(f, now, "lg", "ncloud-h200", NULL, 8, T("2026-03-10"),
+				   T("2026-03-11"), true), 0);
+	assert_int_equal(ledger_alloc(f->l, last_id)->start, T2);
+	assert_int_equal(try_alloc(f, now, "lg", "ncloud-h200", NULL, 8, T_ - HOUR,
+				   T_ + 3 * HOUR, true), 0);
+	assert_int_equal(ledger_alloc(f->l, last_id)->start, T2);
+	assert_int_equal(try_alloc(f, now, "lg", "ncloud-h200", NULL, 8, T_ - 4 * HOUR,
+				   T_ - 3 * HOUR, true), 0);
+	assert_int_equal(ledger_alloc(f->l, last_id)->start, T_ - 4 * HOUR);
+
+	/* the status a person sees follows the clock */
+	const struct cstate *cs = ledger_cstate(f->l, "lg");
+	int64_t since = 0;
+	assert_int_equal(cstate_status_at(cs, now, &since), CS_ACTIVE);
+	assert_true(since == TIME_MIN);
+	assert_int_equal(cstate_status_at(cs, T_, &since), CS_ELIMINATED);
+	assert_int_equal(since, T_);
+	assert_int_equal(cstate_status_at(cs, T2, &since), CS_ACTIVE);
+	assert_int_equal(since, T2);
+	assert_int_equal(cstate_next_span(cs, now)->from, T_);
+	assert_null(cstate_next_span(cs, T2));
+
+	/* a ledger loaded from what the store keeps (the spans with the row) agrees */
+	struct ledger *l2 = ledger_new(f->cfg);
+	char *cause = NULL;
+	assert_int_equal(ledger_load_cstate(l2, cs, &cause), 0);
+	assert_int_equal(ledger_load_balance(l2, bal(f, "lg", "p2", "H200"), &cause), 0);
+	struct ledger_ctx ctx = ctx_at(now);
+	struct alloc_req r = {.consortium = "lg", .pool = "ncloud-h200", .gpus = 8,
+			      .start = T("2026-02-12"), .end = T("2026-02-13")};
+	struct jlist out = {0};
+	struct ledger_error err = {0};
+	const char *id;
+	assert_int_equal(ledger_allocate(l2, &ctx, &r, &out, &id, &err), 0);
+	jlist_clear(&out);
+	r.start = T("2026-03-12");
+	r.end = T("2026-03-13");
+	assert_int_equal(ledger_allocate(l2, &ctx, &r, &out, &id, &err), -EINVAL);
+	assert_int_equal(err.code, ERR_NOT_ACTIVE);
+	ledger_error_clear(&err);
+	ledger_free(l2);
+}
+
+/* A loaded state whose eliminations do not line up is refused, not guessed at. */
+static void test_load_cstate_spans_checked(void **state)
+{
+	struct fx *f = *state;
+	char *cause = NULL;
+	struct cs_span bad_order[] = {{T("2026-03-01"), T("2026-04-01")},
+				      {T("2026-02-01"), TIME_MAX}};
+	struct cs_span one_open[] = {{T("2026-03-01"), TIME_MAX}};
+	struct cstate cs = {.consortium = "lg", .status = CS_ELIMINATED, .since = T("2026-02-01"),
+			    .spans = bad_order, .n_spans = 2};
+
+	assert_int_equal(ledger_load_cstate(f->l, &cs, &cause), -EINVAL);
+	assert_non_null(strstr(cause, "out of order"));
+	free(cause);
+	cause = NULL;
+	cs.status = CS_ACTIVE;
+	cs.spans = one_open;
+	cs.n_spans = 1;
+	assert_int_equal(ledger_load_cstate(f->l, &cs, &cause), -EINVAL);
+	assert_non_null(strstr(cause, "does not match"));
+	free(cause);
+	cause = NULL;
+	assert_null(ledger_cstate(f->l, "lg"));
+	cs.status = CS_ELIMINATED;
+	assert_int_equal(ledger_load_cstate(f->l, &cs, &cause), 0);
+	assert_int_equal(ledger_cstate(f->l, "lg")->n_spans, 1);
+}
+
 /* designation_grace_days: 0 means an eliminated team loses the title at once. */
 static void test_eliminate_no_grace(void **state)
 {
@@ -1583,7 +1879,8 @@ static void test_earliest_errors_name_the_bound(void **state)
 static void test_reinstate(void **state)
 {
 	struct fx *f = *state;
-	int64_t now = P1_NOW, T_ = T("2026-01-16"), T2 = T("2026-02-10");
+	/* the evaluation on p1's last day: p2, which starts after it, loses its quota */
+	int64_t now = P1_NOW, T_ = T("2026-01-15"), T2 = T("2026-02-10");
 
 	grant_ok(f, now, "lg", "p2", "H200", 200 * HOUR, -1);
 	assert_int_equal(try_reinstate(f, now, "lg", now), -EINVAL);
@@ -2249,6 +2546,8 @@ int main(void)
 		T_(test_earliest_respects_cap),
 		T_(test_earliest_respects_joined),
 		T_(test_earliest_nothing_fits),
+		T_(test_earliest_into_later_phases),
+		T_(test_earliest_after_reinstatement),
 		T_(test_cancel_reserved),
 		T_(test_cancel_active_bad_state),
 		T_(test_cancel_at_exact_start),
@@ -2260,10 +2559,13 @@ int main(void)
 		T_(test_eliminate_revokes_and_cuts),
 		T_(test_eliminate_revokes_later_phase_quota),
 		T_(test_eliminate_at_phase_boundary),
+		T_(test_eliminate_retroactive),
 		T_(test_eliminate_refusals),
 		T_(test_allocate_after_elimination),
 		T_(test_reinstate),
 		T_(test_eliminated_twice_keeps_first_span),
+		T_(test_reinstate_before_elimination_takes_effect),
+		T_(test_load_cstate_spans_checked),
 		T_(test_eliminate_no_grace),
 		T_(test_earliest_errors_name_the_bound),
 		T_(test_tick_expires_at_phase_end),

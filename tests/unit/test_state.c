@@ -2,7 +2,9 @@
 /*
  * The ledger and the store together, as the daemon uses them: thousands of
  * random operations checked against a small reference model (balances,
- * capacity by brute force), each committed to a real SQLite file, the
+ * capacity by brute force, rules 5, 7 and 8: eliminations ahead or up to a
+ * day back, reinstatements, the spans between them), each committed to a
+ * real SQLite file, the
  * audit passing after every step, the same state after a restart, and a
  * failed commit (forced through the store's test hook) leaving nothing
  * half-applied once the ledger is reloaded.
@@ -39,6 +41,7 @@ static const char fixture[] =
 #define T0 1767225600		/* 2026-01-01T00:00:00Z */
 #define PHASE_END (T0 + 30 * 86400)
 #define MAX_REF 512
+#define MAX_SPANS 64
 
 struct ref_alloc {
 	char id[16];
@@ -47,11 +50,18 @@ struct ref_alloc {
 	bool live;		/* booked, not cancelled */
 };
 
+struct ref_span {
+	int64_t from, until;	/* until INT64_MAX while not reinstated */
+};
+
 struct ref {
 	int64_t granted[2];
 	int64_t committed[2];
 	struct ref_alloc a[MAX_REF];
 	int n;
+	struct ref_span span[2][MAX_SPANS];	/* each consortium's eliminations */
+	int n_span[2];
+	int64_t since[2];	/* the last elimination's or reinstatement's instant */
 };
 
 struct env {
@@ -72,6 +82,24 @@ static unsigned rnd(struct env *e, unsigned n)
 {
 	e->seed = e->seed * 1103515245u + 12345u;
 	return (e->seed >> 8) % n;
+}
+
+/* The consortium's current elimination, not reinstated yet, or NULL. */
+static struct ref_span *ref_open(struct ref *r, int c)
+{
+	int n = r->n_span[c];
+	return n > 0 && r->span[c][n - 1].until == INT64_MAX ? &r->span[c][n - 1] : NULL;
+}
+
+/* Rule 5: [s, t) meets one of the consortium's eliminations. */
+static bool ref_out(const struct ref *r, int c, int64_t s, int64_t t)
+{
+	for (int i = 0; i < r->n_span[c]; i++) {
+		const struct ref_span *sp = &r->span[c][i];
+		if ((s > sp->from ? s : sp->from) < (t < sp->until ? t : sp->until))
+			return true;
+	}
+	return false;
 }
 
 static int64_t ref_booked_max(const struct ref *r, int64_t s, int64_t t)
@@ -123,6 +151,16 @@ static void check(struct env *e)
 				 "/%" PRId64, e->seed, e->steps, cname[c], g, e->ref.granted[c], m,
 				 e->ref.committed[c]);
 	}
+	for (int c = 0; c < 2; c++) {
+		const struct ref_span *sp = NULL;
+		for (int i = 0; i < e->ref.n_span[c]; i++)
+			if (e->ref.span[c][i].from <= e->now && e->now < e->ref.span[c][i].until)
+				sp = &e->ref.span[c][i];
+		if (cstate_status_at(ledger_cstate(e->l, cname[c]), e->now, NULL) !=
+		    (sp ? CS_ELIMINATED : CS_ACTIVE))
+			fail_msg("seed %u step %d: %s's status differs from the reference",
+				 e->seed, e->steps, cname[c]);
+	}
 	struct audit *a;
 	char *cause = NULL;
 	assert_int_equal(state_audit(e->s, e->l, &a, &cause), 0);
@@ -146,8 +184,19 @@ static void op_grant(struct env *e)
 	struct ledger_error err = {0};
 	struct jlist out = {0};
 	bool want_ok = e->ref.granted[c] + amount >= e->ref.committed[c];
+	/* rule 8: no new quota once an elimination has taken effect */
+	const struct ref_span *open = ref_open(&e->ref, c);
+	bool out_now = amount > 0 && open && e->now >= open->from;
 
 	int rc = ledger_grant(e->l, &ctx, &req, &out, &err);
+	if (out_now) {
+		assert_int_not_equal(rc, 0);
+		assert_int_equal(err.code, ERR_NOT_ACTIVE);
+		assert_int_equal(out.n, 0);
+		ledger_error_clear(&err);
+		e->refused++;
+		return;
+	}
 	if (!want_ok) {
 		assert_int_not_equal(rc, 0);
 		assert_int_equal(err.code, ERR_BELOW_COMMITTED);
@@ -179,6 +228,8 @@ static void op_allocate(struct env *e)
 	const char *want = NULL;
 	if (end > PHASE_END)
 		want = "crosses_phase";
+	else if (ref_out(&e->ref, c, start, end))
+		want = "not_active";
 	else if (cost > e->ref.granted[c] - e->ref.committed[c])
 		want = "quota_exceeded";
 	else if (ref_booked_max(&e->ref, start, end) + gpus > 64)
@@ -255,6 +306,86 @@ static void op_release(struct env *e)
 	}
 }
 
+/*
+ * Rule 8: an elimination from a day back to three days ahead. What runs at
+ * max(T, now) is cut there, what starts later is revoked whole (refunds
+ * from now only); the phase started before T, so its quota stays.
+ */
+static void op_eliminate(struct env *e)
+{
+	int c = rnd(e, 2);
+	int64_t t = e->now + ((int64_t)rnd(e, 96) - 24) * 3600;
+	struct ledger_ctx ctx = {.now = e->now, .actor = "test"};
+	struct ledger_error err = {0};
+	struct jlist out = {0};
+	enum error_code want = ERR_NONE;
+
+	if (t < T0)
+		t = T0;
+	if (ref_open(&e->ref, c))
+		want = ERR_BAD_STATE;
+	else if (e->ref.since[c] != INT64_MIN && t < e->ref.since[c])
+		want = ERR_INVALID_WINDOW;
+	int rc = ledger_eliminate(e->l, &ctx, cname[c], t, "r", &out, &err);
+	if (want != ERR_NONE) {
+		if (rc == 0)
+			fail_msg("seed %u step %d: elimination accepted, reference says %s",
+				 e->seed, e->steps, error_name(want));
+		assert_int_equal(err.code, want);
+		assert_int_equal(out.n, 0);
+		ledger_error_clear(&err);
+		e->refused++;
+		return;
+	}
+	if (rc != 0)
+		fail_msg("seed %u step %d: eliminate %s: %s", e->seed, e->steps, cname[c], err.message);
+	if (!commit(e, &out, rnd(e, 20) == 0))
+		return;
+	int64_t cut = t > e->now ? t : e->now;
+	for (int i = 0; i < e->ref.n; i++) {
+		struct ref_alloc *a = &e->ref.a[i];
+		if (!a->live || a->ci != c || a->end <= cut)
+			continue;
+		if (a->start >= cut) {
+			a->live = false;
+			e->ref.committed[c] -= a->gpus * (a->end - a->start);
+		} else {
+			e->ref.committed[c] -= a->gpus * (a->end - cut);
+			a->end = cut;
+		}
+	}
+	assert_true(e->ref.n_span[c] < MAX_SPANS);
+	e->ref.span[c][e->ref.n_span[c]++] = (struct ref_span){t, INT64_MAX};
+	e->ref.since[c] = t;
+}
+
+/* Rule 8: a reinstatement from now, or from the elimination if that is ahead. */
+static void op_reinstate(struct env *e)
+{
+	int c = rnd(e, 2);
+	struct ref_span *open = ref_open(&e->ref, c);
+	int64_t t = (open && open->from > e->now ? open->from : e->now) +
+		    (int64_t)rnd(e, 48) * 3600;
+	struct ledger_ctx ctx = {.now = e->now, .actor = "test"};
+	struct ledger_error err = {0};
+	struct jlist out = {0};
+
+	int rc = ledger_reinstate(e->l, &ctx, cname[c], t, "r", &out, &err);
+	if (open == NULL) {
+		assert_int_not_equal(rc, 0);
+		assert_int_equal(err.code, ERR_BAD_STATE);
+		ledger_error_clear(&err);
+		e->refused++;
+		return;
+	}
+	if (rc != 0)
+		fail_msg("seed %u step %d: reinstate %s: %s", e->seed, e->steps, cname[c], err.message);
+	if (!commit(e, &out, rnd(e, 20) == 0))
+		return;
+	open->until = t;
+	e->ref.since[c] = t;
+}
+
 static void op_advance(struct env *e)
 {
 	struct ledger_ctx ctx = {.actor = "test"};
@@ -288,7 +419,7 @@ static void env_close(struct env *e)
  */
 static void run_sequence(unsigned seed, int steps, int after, bool on_disk)
 {
-	struct env e = {.seed = seed, .now = T0};
+	struct env e = {.seed = seed, .now = T0, .ref.since = {INT64_MIN, INT64_MIN}};
 	char *errors = NULL;
 
 	if (on_disk) {
@@ -302,12 +433,14 @@ static void run_sequence(unsigned seed, int steps, int after, bool on_disk)
 	env_open(&e);
 
 	for (e.steps = 0; e.steps < steps; e.steps++) {
-		switch (rnd(&e, 8)) {
-		case 0: case 1: op_grant(&e); break;
-		case 2: case 3: case 4: op_allocate(&e); break;
-		case 5: op_cancel(&e); break;
-		case 6: op_release(&e); break;
-		case 7: op_advance(&e); break;
+		switch (rnd(&e, 20)) {
+		case 0: case 1: case 2: case 3: case 4: op_grant(&e); break;
+		case 5: case 6: case 7: case 8: case 9: case 10: case 11: op_allocate(&e); break;
+		case 12: case 13: op_cancel(&e); break;
+		case 14: case 15: op_release(&e); break;
+		case 16: case 17: op_advance(&e); break;
+		case 18: op_eliminate(&e); break;
+		case 19: op_reinstate(&e); break;
 		}
 		check(&e);
 	}

@@ -92,6 +92,26 @@ static int64_t raw_int(const char *path, const char *sql)
 	return v;
 }
 
+/* Whether SQLite's plan for sql names index (EXPLAIN QUERY PLAN's detail column). */
+static bool raw_plan_uses(const char *path, const char *sql, const char *index)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	char q[512];
+	bool uses = false;
+
+	snprintf(q, sizeof(q), "EXPLAIN QUERY PLAN %s", sql);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, q, -1, &st, NULL), SQLITE_OK);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *detail = (const char *)sqlite3_column_text(st, 3);
+		uses = uses || (detail && strstr(detail, index));
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return uses;
+}
+
 /* A journal entry with the fields every kind has. */
 static struct jentry entry(int64_t seq, enum jkind kind, const char *consortium)
 {
@@ -245,6 +265,7 @@ static void one_alloc(struct store *s, const char *id, struct alloc *a)
 struct cs_list {
 	struct cstate v[4];
 	char names[4][32];
+	struct cs_span spans[4][4];
 	int n;
 };
 
@@ -252,9 +273,13 @@ static int cs_cb(void *arg, const struct cstate *c)
 {
 	struct cs_list *l = arg;
 	assert_true(l->n < (int)ARRAY_SIZE(l->v));
+	assert_true(c->n_spans <= ARRAY_SIZE(l->spans[0]));
 	l->v[l->n] = *c;
 	snprintf(l->names[l->n], sizeof(l->names[0]), "%s", c->consortium);
 	l->v[l->n].consortium = l->names[l->n];
+	if (c->n_spans)
+		memcpy(l->spans[l->n], c->spans, c->n_spans * sizeof(*c->spans));
+	l->v[l->n].spans = l->spans[l->n];
 	l->n++;
 	return 0;
 }
@@ -328,6 +353,10 @@ static void test_fresh_file(void **state)
 			 store_schema_latest());
 	assert_int_equal(raw_int(t.path, "SELECT count(*) FROM sqlite_master"
 				 " WHERE type = 'index' AND name LIKE 'allocations_%'"), 3);
+	/* a consortium's eliminations are read through their partial index */
+	assert_true(raw_plan_uses(t.path, "SELECT kind, start FROM journal WHERE consortium = 'lg'"
+				  " AND kind IN ('eliminate', 'reinstate') ORDER BY seq",
+				  "journal_status_changes"));
 
 	/* the file and, while it is open, its WAL and shared memory */
 	assert_int_equal(stat(t.path, &sb), 0);
@@ -780,6 +809,15 @@ static void test_eliminate_reinstate(void **state)
 	assert_int_equal(l.v[1].status, CS_ELIMINATED);
 	assert_int_equal(l.v[1].since, 1780000000);
 	assert_int_equal(l.v[1].active_from, 1771556400);
+	/* and every elimination span comes from the journal, in order */
+	assert_int_equal(l.v[1].n_spans, 2);
+	assert_int_equal(l.v[1].spans[0].from, 1768489200);
+	assert_int_equal(l.v[1].spans[0].until, 1771556400);
+	assert_int_equal(l.v[1].spans[1].from, 1780000000);
+	assert_true(l.v[1].spans[1].until == TIME_MAX);
+	assert_int_equal(l.v[0].n_spans, 1);
+	assert_int_equal(l.v[0].spans[0].from, 1000);
+	assert_true(l.v[0].spans[0].until == TIME_MAX);
 	/* neither touches the balances */
 	assert_int_equal(count_balances(s), 0);
 }
@@ -1445,10 +1483,22 @@ static void test_model_copy_clear(void **state)
 	balance_clear(&bl);
 	assert_null(bl.consortium);
 	assert_int_equal(bl.granted, 0);
-	struct cstate c = {xstrdup("lg"), CS_ELIMINATED, 1, 2, 3};
+	struct cs_span sp[] = {{10, 20}, {30, TIME_MAX}};
+	struct cstate c = {.consortium = xstrdup("lg"), .status = CS_ELIMINATED, .since = 1,
+			   .designation_until = 2, .active_from = 3, .spans = sp, .n_spans = 2};
+	struct cstate d;
+	cstate_copy(&d, &c);
+	assert_ptr_not_equal(d.consortium, c.consortium);
+	assert_ptr_not_equal(d.spans, c.spans);
+	assert_int_equal(d.n_spans, 2);
+	assert_int_equal(d.spans[1].from, 30);
+	c.spans = NULL;		/* sp is not malloc'd */
 	cstate_clear(&c);
 	assert_null(c.consortium);
 	assert_int_equal(c.since, 0);
+	cstate_clear(&d);
+	assert_null(d.spans);
+	assert_int_equal(d.n_spans, 0);
 }
 
 #define MEM_TEST(f) cmocka_unit_test_setup_teardown(f, store_setup, store_teardown)
