@@ -397,12 +397,16 @@ static json_t *consortium_json(const struct call *c, const struct cfg_consortium
 	json_t *members = json_array();
 	for (size_t i = 0; i < k->members.n; i++)
 		json_array_append_new(members, json_string(k->members.v[i]));
-	bool elim = cs && cs->status == CS_ELIMINATED;
-	return json_pack("{s:s, s:s, s:s, s:o, s:o, s:s, s:o, s:o}",
+	/* rule 8: the status at now; an elimination still ahead shows as eliminated_from */
+	int64_t since;
+	bool elim = cstate_status_at(cs, c->now, &since) == CS_ELIMINATED;
+	const struct cs_span *next = cstate_next_span(cs, c->now);
+	return json_pack("{s:s, s:s, s:s, s:o, s:o, s:s, s:o, s:o, s:o}",
 			 "id", k->id, "name", k->name, "lead", k->lead, "members", members,
 			 "joined", time_json(c, k->joined),
 			 "status", elim ? "eliminated" : "active",
-			 "since", cs ? time_json(c, cs->since) : json_null(),
+			 "since", time_json(c, since),
+			 "eliminated_from", next ? time_json(c, next->from) : json_null(),
 			 "designation_until", cs ? time_json(c, cs->designation_until) : json_null());
 }
 

@@ -1052,16 +1052,24 @@ static int cmd_program(struct cli *cli, struct cmd_args *a)
 	};
 	table_init(&t, 6, c_head, 0);
 	json_array_foreach(jget(j, "consortia"), i, e) {
-		char *status;
+		char *status, *base;
 		const char *st = jsv(e, "status");
-		if (jstr(e, "since") && jstr(e, "designation_until"))
-			status = xasprintf("%s since %s (title until %s)", st,
-					   jstr(e, "since"),
-					   jstr(e, "designation_until"));
+		const char *ahead = jstr(e, "eliminated_from");
+		if (jstr(e, "since") && jstr(e, "designation_until") &&
+		    strcmp(st, "eliminated") == 0)
+			base = xasprintf("%s since %s (title until %s)", st,
+					 jstr(e, "since"),
+					 jstr(e, "designation_until"));
 		else if (jstr(e, "since"))
-			status = xasprintf("%s since %s", st, jstr(e, "since"));
+			base = xasprintf("%s since %s", st, jstr(e, "since"));
 		else
-			status = xstrdup(st);
+			base = xstrdup(st);
+		/* rule 8: still active until an elimination takes effect */
+		if (ahead && strcmp(st, "active") == 0)
+			status = xasprintf("%s (eliminated from %s)", base, ahead);
+		else
+			status = xstrdup(base);
+		free(base);
 		char *row[] = { jtext(e, "id"), jtext(e, "name"), jtext(e, "lead"),
 				jtext(e, "members"), jtext(e, "joined"),
 				cell_dup(status) };
@@ -1339,7 +1347,8 @@ static int consortium_change(struct cli *cli, struct cmd_args *a, enum proto_req
 	const char *name = jstr(c, "id") ? jstr(c, "id") : a->argv[0];
 	if (id == PROTO_ELIMINATE) {
 		printf("eliminated %s effective %s", name,
-		       jstr(c, "since") ? jstr(c, "since") : flag(a, "effective"));
+		       jstr(c, "eliminated_from") ? jstr(c, "eliminated_from")
+						  : flag(a, "effective"));
 		if (jstr(c, "designation_until"))
 			printf(" (may use the title until %s)",
 			       jstr(c, "designation_until"));
