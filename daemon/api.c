@@ -581,10 +581,14 @@ static void h_clock_post(struct call *c)
 			    tfmt(c, c->now, a), tfmt(c, target, b));
 		return;
 	}
+	/* the move stands once its batch commits; a failed one puts the clock back */
+	clock_move_begin(c->api->clock);
 	sched_move_to(c->api->sched, target);
 	c->now = target;
 	reply(c, 200, json_pack("{s:o, s:s}", "clock", time_json(c, c->now),
 				"clock_mode", "simulated"));
+	if (!writer_open(c->api->writer))
+		clock_move_commit(c->api->clock);	/* nothing to commit: answered already */
 }
 
 static void h_grant(struct call *c)
@@ -884,9 +888,7 @@ static void h_allocate(struct call *c)
 	}
 	json_t *o = json_pack("{s:o}", "allocation",
 			      alloc_json(c, ledger_alloc(c->api->ledger, id)));
-	log_event(LOG_INFO, "allocated", "{s:s, s:s, s:s}", "request_id", c->request_id,
-		  "consortium", req.consortium, "allocation", id);
-	writer_add(c->api->writer, &out, req.note);
+	writer_add(c->api->writer, &out, req.note);	/* logged once committed */
 	reply(c, 201, o);
 }
 
@@ -1066,9 +1068,7 @@ static void consortium_change(struct call *c, bool eliminate)
 			      "revoked", revoked, "cut", cut,
 			      "revoked_quota_gpu_seconds", (json_int_t)quota,
 			      "entries", entries_json(c, &out));
-	log_event(LOG_INFO, eliminate ? "eliminated" : "reinstated", "{s:s, s:s}",
-		  "request_id", c->request_id, "consortium", c->params[0]);
-	writer_add(c->api->writer, &out, NULL);
+	writer_add(c->api->writer, &out, NULL);	/* logged once committed */
 	reply(c, 200, o);
 }
 
@@ -1267,6 +1267,21 @@ static int idempotent_replay(struct call *c)
 	c->mutating = false;
 	finish(c, status, response);
 	return 1;
+}
+
+void api_committed(struct api *api, const struct jentry *entries, size_t n)
+{
+	(void)api;
+	for (size_t i = 0; i < n; i++) {
+		const struct jentry *e = &entries[i];
+		const char *ev = e->kind == J_RESERVE ? "allocated" :
+				 e->kind == J_ELIMINATE ? "eliminated" :
+				 e->kind == J_REINSTATE ? "reinstated" : NULL;
+		if (ev)
+			log_event(LOG_INFO, ev, "{s:s?, s:s?, s:s?, s:I}", "request_id", e->request_id,
+				  "consortium", e->consortium, "allocation", e->allocation,
+				  "seq", (json_int_t)e->seq);
+	}
 }
 
 void api_handle(void *arg, struct server_req *r)

@@ -44,3 +44,10 @@ struct api {
 
 /* The server's handler; arg is a struct api. */
 void api_handle(void *arg, struct server_req *r);
+
+/*
+ * A batch committed (the writer's committed hook, through main): logs the
+ * changes it made durable, so that no "allocated" or "eliminated" line
+ * speaks of a change whose commit failed.
+ */
+void api_committed(struct api *api, const struct jentry *entries, size_t n);

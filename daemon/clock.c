@@ -9,16 +9,20 @@
 #include <stdlib.h>
 #include <time.h>
 
+#define NO_MOVE INT64_MIN
+
 void clock_init_real(struct clock *c)
 {
 	c->simulated = false;
 	c->sim_now = 0;
+	c->move_from = NO_MOVE;
 }
 
 void clock_init_simulated(struct clock *c, int64_t t)
 {
 	c->simulated = true;
 	c->sim_now = t;
+	c->move_from = NO_MOVE;
 }
 
 int64_t clock_now(const struct clock *c)
@@ -36,4 +40,22 @@ void clock_set(struct clock *c, int64_t t)
 	if (!c->simulated)
 		abort();	/* only a simulated clock moves on request */
 	c->sim_now = t;
+}
+
+void clock_move_begin(struct clock *c)
+{
+	if (c->simulated && c->move_from == NO_MOVE)
+		c->move_from = c->sim_now;
+}
+
+void clock_move_commit(struct clock *c)
+{
+	c->move_from = NO_MOVE;
+}
+
+void clock_move_undo(struct clock *c)
+{
+	if (c->simulated && c->move_from != NO_MOVE)
+		c->sim_now = c->move_from;
+	c->move_from = NO_MOVE;
 }

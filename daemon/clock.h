@@ -13,6 +13,7 @@
 struct clock {
 	bool simulated;
 	int64_t sim_now;	/* the simulated instant; unused on the real clock */
+	int64_t move_from;	/* where an uncommitted move began; INT64_MIN: none */
 };
 
 /* The real clock. */
@@ -28,3 +29,16 @@ bool clock_simulated(const struct clock *c);
  * before now). Aborts on the real clock: nothing may set it.
  */
 void clock_set(struct clock *c, int64_t t);
+
+/*
+ * A move of the simulated clock stands only once the batch it joined (the
+ * expiries it fired, its idempotency record) has committed. Before moving,
+ * clock_move_begin() remembers where the clock stood (the first move of a
+ * batch only); clock_move_commit() forgets it when the batch commits, or
+ * when the move joined no batch; clock_move_undo() puts the clock back
+ * there when the batch failed. All three do nothing on the real clock or
+ * without a move pending.
+ */
+void clock_move_begin(struct clock *c);
+void clock_move_commit(struct clock *c);
+void clock_move_undo(struct clock *c);

@@ -45,7 +45,8 @@ static const char usage_text[] =
 	"  -d, --database PATH      override daemon.database\n"
 	"  -l, --log PATH           override daemon.log (\"-\" = stderr)\n"
 	"      --clock TIME         run on a simulated clock that starts at TIME and moves\n"
-	"                           only through `gpuledger clock` (tests and demos)\n"
+	"                           only through `gpuledger clock` (tests and demos);\n"
+	"                           never before the journal head's time\n"
 	"  -h, --help               this text\n"
 	"  -V, --version            the version\n"
 	"\n"
@@ -56,7 +57,7 @@ static const char usage_text[] =
 	"64 usage; 70 internal error, or the database file or its WAL was removed or\n"
 	"replaced while the daemon ran (the change in flight is answered 503, nothing\n"
 	"more is committed); 73 --init: cannot create the database; 78 bad configuration,\n"
-	"or no database (run --init).\n";
+	"no database (run --init), or a --clock before the journal head's time.\n";
 
 static int check_config(const char *path)
 {
@@ -132,6 +133,8 @@ static void on_committed(void *arg, const struct jentry *entries, size_t n)
 {
 	struct daemon *d = arg;
 
+	clock_move_commit(&d->clock);	/* a clock move in this batch now stands */
+	api_committed(&d->api, entries, n);
 	follow_committed(&d->follow, entries, n, d->cfg->tz_offset);
 	sched_committed(&d->sched, entries, n);
 }
@@ -152,6 +155,8 @@ static void on_commit_failed(void *arg, int err)
 		stop(d, "database replaced");
 		return;
 	}
+	/* a clock move answered 503 did not happen; the reload runs at the old time */
+	clock_move_undo(&d->clock);
 	/* the in-memory ledger holds changes the disk refused: rebuild it */
 	if (reload_ledger(d) != 0) {
 		log_event(LOG_ERROR, "reload_failed", NULL);
@@ -319,6 +324,41 @@ static int init_database(const struct daemon *d)
 	return 0;
 }
 
+static int head_time(void *arg, const struct jentry *e)
+{
+	*(int64_t *)arg = e->time;
+	return 0;
+}
+
+/*
+ * A simulated clock never starts before the journal head's time: time
+ * would run back over what the ledger recorded (an ended phase taking
+ * grants again, expiring twice). Returns 0, or -ERANGE after saying why.
+ */
+static int check_clock_start(struct daemon *d)
+{
+	int64_t seq = ledger_head_seq(d->ledger), head = INT64_MIN;
+	char t1[TIME_BUFSZ], t2[TIME_BUFSZ];
+
+	if (!clock_simulated(&d->clock) || seq == 0)
+		return 0;
+	if (store_journal_each(d->store, seq - 1, NULL, 1, head_time, &head) != 0) {
+		fprintf(stderr, "gpuledgerd: %s: cannot read the journal head: %s\n",
+			d->cfg->database, store_errmsg(d->store));
+		return -EIO;
+	}
+	if (clock_now(&d->clock) >= head)
+		return 0;
+	fprintf(stderr,
+		"gpuledgerd: --clock %s is before the journal head's time %s (seq %" PRId64 ");\n"
+		"the clock cannot run back over what the ledger recorded: start at or after it\n",
+		time_format(clock_now(&d->clock), d->cfg->tz_offset, t1, sizeof(t1)),
+		time_format(head, d->cfg->tz_offset, t2, sizeof(t2)), seq);
+	log_event(LOG_ERROR, "clock_before_journal", "{s:s, s:I}", "journal_head_time", t2,
+		  "seq", (json_int_t)seq);
+	return -ERANGE;
+}
+
 static int open_state(struct daemon *d)
 {
 	struct audit *a;
@@ -448,6 +488,10 @@ int main(int argc, char **argv)
 	if (err != 0) {
 		/* no database at all is a setup step missed, not a damaged one */
 		rc = err == -ENOENT || err == -ENODATA ? EXIT_CONFIG : 1;
+		goto fail_state;
+	}
+	if (check_clock_start(&d) != 0) {
+		rc = EXIT_CONFIG;
 		goto fail_state;
 	}
 	/* test hook: the Nth commit from now fails as a full disk would */
