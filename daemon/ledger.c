@@ -1285,23 +1285,34 @@ int ledger_release(struct ledger *l, const struct ledger_ctx *ctx, const char *i
 /* --- eliminate, reinstate ---------------------------------------------- */
 
 /*
- * Rule 8: an effective time no further back than program.retroactive_days,
- * for a consortium not already out.
+ * Rule 8: a decision recorded late may take effect up to
+ * program.retroactive_days in the past, and no further.
  */
+static int effective_recent(const struct ledger *l, const struct ledger_ctx *ctx,
+			    int64_t effective, struct ledger_error *err)
+{
+	char t1[TIME_BUFSZ], t2[TIME_BUFSZ];
+	int64_t back = l->cfg->retroactive_days * 86400;	/* <= 3650 days: no overflow */
+
+	if (effective >= ctx->now || ctx->now - effective <= back)
+		return 0;
+	return fail(err, ERR_INVALID_WINDOW,
+		    json_pack("{s:I}", "retroactive_days", (json_int_t)l->cfg->retroactive_days),
+		    "the effective time %s is more than %" PRId64 " day%s in the past (now is %s)",
+		    tstr(l, effective, t1), l->cfg->retroactive_days,
+		    l->cfg->retroactive_days == 1 ? "" : "s", tstr(l, ctx->now, t2));
+}
+
+/* Rule 8: an effective time not too far back, for a consortium not already out. */
 static int eliminate_ok(const struct ledger *l, const struct ledger_ctx *ctx,
 			const struct cfg_consortium *c, int64_t effective,
 			struct ledger_error *err)
 {
 	const struct cstate *cs = cs_find(l, c->id);
 	char t1[TIME_BUFSZ], t2[TIME_BUFSZ];
-	int64_t back = l->cfg->retroactive_days * 86400;	/* <= 3650 days: no overflow */
 
-	if (effective < ctx->now && ctx->now - effective > back)
-		return fail(err, ERR_INVALID_WINDOW,
-			    json_pack("{s:I}", "retroactive_days", (json_int_t)l->cfg->retroactive_days),
-			    "the effective time %s is more than %" PRId64 " day%s in the past (now is %s)",
-			    tstr(l, effective, t1), l->cfg->retroactive_days,
-			    l->cfg->retroactive_days == 1 ? "" : "s", tstr(l, ctx->now, t2));
+	if (effective_recent(l, ctx, effective, err))
+		return -EINVAL;
 	if (cs && cs->status == CS_ELIMINATED)
 		return fail(err, ERR_BAD_STATE,
 			    json_pack("{s:s}", "eliminated_at", tstr(l, cs->since, t1)),
@@ -1405,23 +1416,28 @@ int ledger_eliminate(struct ledger *l, const struct ledger_ctx *ctx,
 	return 0;
 }
 
-/* Rule 8: reinstate from T2, not before now nor before the elimination. */
+/*
+ * Rule 8: reinstate from T2, not before the elimination and, like an
+ * elimination, at most program.retroactive_days back.
+ */
 int ledger_reinstate(struct ledger *l, const struct ledger_ctx *ctx,
 		     const char *consortium, int64_t effective, const char *reason,
 		     struct jlist *out, struct ledger_error *err)
 {
 	const struct cfg_consortium *c;
-	char t1[TIME_BUFSZ], t2[TIME_BUFSZ], t3[TIME_BUFSZ];
+	char t1[TIME_BUFSZ], t2[TIME_BUFSZ];
 
 	if (find_consortium(l, consortium, &c, err))
 		return -EINVAL;
 	const struct cstate *cs = cs_find(l, c->id);
 	if (cs == NULL || cs->status != CS_ELIMINATED)
 		return fail(err, ERR_BAD_STATE, NULL, "%s is not eliminated", c->id);
-	if (effective < ctx->now || effective < cs->since)
+	if (effective_recent(l, ctx, effective, err))
+		return -EINVAL;
+	if (effective < cs->since)
 		return fail(err, ERR_INVALID_WINDOW, NULL,
-			    "the effective time %s must be from now (%s) and not before the elimination (%s)",
-			    tstr(l, effective, t1), tstr(l, ctx->now, t2), tstr(l, cs->since, t3));
+			    "the effective time %s is before the elimination (%s)",
+			    tstr(l, effective, t1), tstr(l, cs->since, t2));
 
 	struct jentry *e = entry_new(ctx, out, J_REINSTATE, c->id, NULL, NULL, reason);
 	e->start = effective;

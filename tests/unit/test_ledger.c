@@ -1652,6 +1652,16 @@ static void test_eliminate_retroactive(void **state)
 	assert_int_equal(try_eliminate(f, now, "lg", now - DAY - 1), -EINVAL);
 	expect_err(f, ERR_INVALID_WINDOW, "more than 1 day in the past");
 	assert_int_equal(try_eliminate(f, now, "lg", now - DAY), 0);
+
+	/* a reinstatement recorded late: active again since then, bookings from now */
+	assert_int_equal(try_reinstate(f, now, "lg", now - DAY - 1), -EINVAL);
+	expect_err(f, ERR_INVALID_WINDOW, "more than 1 day in the past");
+	assert_int_equal(try_reinstate(f, now, "lg", now - HOUR), 0);
+	cs = ledger_cstate(f->l, "lg");
+	assert_int_equal(cstate_status_at(cs, now, &since), CS_ACTIVE);
+	assert_int_equal(since, now - HOUR);
+	grant_ok(f, now, "lg", "p2", "H200", BIG, -1);
+	alloc_ok(f, now, "lg", "ncloud-h200", 8, now, now + HOUR);
 }
 
 static void test_eliminate_refusals(void **state)
@@ -1890,8 +1900,11 @@ static void test_reinstate(void **state)
 
 	assert_int_equal(try_eliminate(f, now, "lg", T_), 0);
 	int64_t now2 = T("2026-02-01");
-	assert_int_equal(try_reinstate(f, now2, "lg", now2 - 1), -EINVAL);
-	expect_err(f, ERR_INVALID_WINDOW, NULL);
+	/* like an elimination, at most program.retroactive_days back, and not before it */
+	assert_int_equal(try_reinstate(f, now2, "lg", now2 - 7 * DAY - 1), -EINVAL);
+	expect_err(f, ERR_INVALID_WINDOW, "more than 7 days in the past");
+	assert_int_equal(try_reinstate(f, T("2026-01-16"), "lg", T_ - 1), -EINVAL);
+	expect_err(f, ERR_INVALID_WINDOW, "before the elimination");
 
 	assert_int_equal(try_reinstate(f, now2, "lg", T2), 0);
 	assert_int_equal(f->last.n, 1);
