@@ -433,6 +433,29 @@ int ledger_load_alloc(struct ledger *l, const struct alloc *a, char **cause)
 	return 0;
 }
 
+int ledger_load_alloc_ref(struct ledger *l, const struct alloc_ref *r, char **cause)
+{
+	const struct cfg_pool *p = config_pool(l->cfg, r->pool);
+	const struct cfg_consortium *c = config_consortium(l->cfg, r->consortium);
+	char t1[TIME_BUFSZ], t2[TIME_BUFSZ];
+
+	if (p == NULL)
+		*cause = xasprintf("the ledger has allocations in pool '%s', which the configuration lacks",
+				   r->pool);
+	else if (strcmp(p->gpu, r->gpu) != 0)
+		*cause = xasprintf("the ledger has %s allocations in pool '%s', which the configuration makes %s",
+				   r->gpu, r->pool, p->gpu);
+	else if (c == NULL)
+		*cause = xasprintf("the ledger has allocations of consortium '%s', which the configuration lacks",
+				   r->consortium);
+	else if (r->first_start < c->joined)
+		*cause = xasprintf("consortium '%s' has a booking from %s, before it joined (%s)",
+				   c->id, tstr(l, r->first_start, t1), tstr(l, c->joined, t2));
+	else
+		return 0;
+	return -EINVAL;
+}
+
 /* --- entries ----------------------------------------------------------- */
 
 static struct jentry *entry_new(const struct ledger_ctx *ctx, struct jlist *out,
@@ -1591,6 +1614,9 @@ static int config_keeps_rows(const struct ledger *l, const struct config *cfg,
 		if (config_phase(cfg, b->phase) == NULL)
 			return fail(err, ERR_CONFLICT, NULL,
 				    "phase '%s' has ledger rows and cannot be removed", b->phase);
+		if (!config_has_gpu(cfg, b->gpu))
+			return fail(err, ERR_CONFLICT, NULL,
+				    "GPU model %s has ledger rows and cannot lose its last pool", b->gpu);
 	}
 	for (size_t i = 0; i < l->n_cstates; i++)
 		if (config_consortium(cfg, l->cstates[i].consortium) == NULL)
@@ -1600,7 +1626,7 @@ static int config_keeps_rows(const struct ledger *l, const struct config *cfg,
 	return 0;
 }
 
-/* Every live allocation keeps its pool, its GPU model and rule 1. */
+/* Every live allocation keeps its pool, its GPU model, rule 1 and its consortium's joining. */
 static int config_keeps_allocs(const struct ledger *l, const struct config *cfg,
 			       struct ledger_error *err)
 {
@@ -1616,6 +1642,11 @@ static int config_keeps_allocs(const struct ledger *l, const struct config *cfg,
 			return fail(err, ERR_CONFLICT, NULL,
 				    "live allocation %s would no longer lie inside phase '%s'",
 				    a->id, a->phase);
+		const struct cfg_consortium *c = config_consortium(cfg, a->consortium);
+		if (c == NULL || a->start < c->joined)
+			return fail(err, ERR_CONFLICT, NULL,
+				    "live allocation %s would start before consortium '%s' joined",
+				    a->id, a->consortium);
 	}
 	return 0;
 }
@@ -1640,11 +1671,19 @@ static int config_capacity_holds(struct ledger *l, const struct config *cfg,
 	return 0;
 }
 
-int ledger_set_config(struct ledger *l, const struct config *cfg,
-		      struct ledger_error *err)
+int ledger_check_config(struct ledger *l, const struct config *cfg,
+			struct ledger_error *err)
 {
 	if (config_keeps_rows(l, cfg, err) || config_keeps_allocs(l, cfg, err) ||
 	    config_capacity_holds(l, cfg, err))
+		return -EINVAL;
+	return 0;
+}
+
+int ledger_set_config(struct ledger *l, const struct config *cfg,
+		      struct ledger_error *err)
+{
+	if (ledger_check_config(l, cfg, err) != 0)
 		return -EINVAL;
 	l->cfg = cfg;
 	l->bals_sorted = false;

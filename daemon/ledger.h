@@ -51,9 +51,20 @@ void ledger_free(struct ledger *l);
 const struct config *ledger_config(const struct ledger *l);
 
 /*
- * Swaps in a new configuration (SIGHUP). Refuses, with err, a config that
- * drops an entity the ledger refers to or whose capacities would overbook
- * live allocations; then nothing changes.
+ * Whether cfg can carry what the ledger holds: every consortium, phase and
+ * GPU model of a balance, every consortium with a state; every live
+ * allocation keeps its pool (of its GPU model), its phase around it, its
+ * consortium joined by its start, and room in the pool's capacity. 0, or
+ * -EINVAL with err. state_load() runs it on every ledger it builds, so the
+ * start-up and SIGHUP refuse the same configurations.
+ */
+int ledger_check_config(struct ledger *l, const struct config *cfg,
+			struct ledger_error *err);
+/*
+ * Swaps in a new configuration after ledger_check_config(); on a refusal
+ * nothing changes. The daemon's SIGHUP instead builds a new ledger from the
+ * store with state_load(), which also checks the history that is no longer
+ * in memory.
  */
 int ledger_set_config(struct ledger *l, const struct config *cfg,
 		      struct ledger_error *err);
@@ -72,6 +83,12 @@ void ledger_load_view(struct ledger *l, const char *consortium, int64_t entries,
 int ledger_load_balance(struct ledger *l, const struct balance *b, char **cause);
 int ledger_load_cstate(struct ledger *l, const struct cstate *c, char **cause);
 int ledger_load_alloc(struct ledger *l, const struct alloc *a, char **cause);
+/*
+ * What the whole history of bookings asks of the configuration (also the
+ * finished and cancelled ones, which are not loaded): the pool, with the
+ * same GPU model, and the consortium, joined by its first booking.
+ */
+int ledger_load_alloc_ref(struct ledger *l, const struct alloc_ref *r, char **cause);
 
 int64_t ledger_head_seq(const struct ledger *l);
 void ledger_head_hash(const struct ledger *l, uint8_t hash[HASH_LEN]);

@@ -245,8 +245,8 @@ static void notify_serving(const struct daemon *d)
 static void apply_config(struct daemon *d)
 {
 	struct config *cfg;
-	char *errors = NULL;
-	struct ledger_error err = {0};
+	struct ledger *l;
+	char *errors = NULL, *cause = NULL;
 
 	if (config_load(d->config_path, &cfg, &errors) != 0) {
 		log_event(LOG_ERROR, "config_invalid", "{s:s, s:s}", "file", d->config_path,
@@ -255,16 +255,29 @@ static void apply_config(struct daemon *d)
 		return;
 	}
 	apply_overrides(d, cfg);
-	if (ledger_set_config(d->ledger, cfg, &err) != 0) {
-		log_event(LOG_ERROR, "config_refused", "{s:s, s:s}", "file", d->config_path,
-			  "error", err.message);
-		ledger_error_clear(&err);
+	/*
+	 * The start-up's own check on the same database (state_load()), so that
+	 * no reload is accepted that a restart would refuse; the store holds
+	 * everything once the open batch is committed.
+	 */
+	writer_flush(&d->writer);
+	if (d->stopping) {
 		config_free(cfg);
 		return;
 	}
+	if (state_load(d->store, cfg, clock_now(&d->clock), &l, &cause) != 0) {
+		log_event(LOG_ERROR, "config_refused", "{s:s, s:s}", "file", d->config_path,
+			  "error", cause);
+		free(cause);
+		config_free(cfg);
+		return;
+	}
+
 	/* where the daemon listens and keeps its data is fixed until restart */
 	config_keep_restart_keys(d->cfg, cfg, report_restart, d);
 	log_set_level(cfg->log_level);
+	ledger_free(d->ledger);
+	d->ledger = l;
 	config_free(d->cfg);
 	d->cfg = cfg;
 	share(d);

@@ -54,6 +54,18 @@ struct balance {
 	int64_t max_gpus;	/* 0 = no cap */
 };
 
+/*
+ * What a consortium's bookings in one pool, over the whole history, ask of
+ * the configuration: the pool, of that GPU model, and the consortium, joined
+ * no later than its first booking that was not cancelled.
+ */
+struct alloc_ref {
+	const char *consortium;
+	const char *pool;
+	const char *gpu;
+	int64_t first_start;	/* TIME_MAX when every booking was cancelled */
+};
+
 enum cstatus {
 	CS_ACTIVE,
 	CS_ELIMINATED,

@@ -43,6 +43,25 @@ static int load_alloc(void *arg, const struct alloc *a)
 	return ledger_load_alloc(c->l, a, &c->cause);
 }
 
+static int load_alloc_ref(void *arg, const struct alloc_ref *r)
+{
+	struct load_ctx *c = arg;
+	return ledger_load_alloc_ref(c->l, r, &c->cause);
+}
+
+/* The configuration carries what the ledger holds (ledger_check_config()). */
+static int config_fits(struct load_ctx *c, const struct config *cfg)
+{
+	struct ledger_error err = {0};
+
+	if (ledger_check_config(c->l, cfg, &err) == 0)
+		return 0;
+	c->cause = err.message;
+	err.message = NULL;
+	ledger_error_clear(&err);
+	return -EINVAL;
+}
+
 int state_load(struct store *s, const struct config *cfg, int64_t now,
 	       struct ledger **out, char **cause)
 {
@@ -67,6 +86,10 @@ int state_load(struct store *s, const struct config *cfg, int64_t now,
 		rc = store_cstates_each(s, load_cstate, &c);
 	if (rc == 0)
 		rc = store_allocations_each(s, &live, load_alloc, &c);
+	if (rc == 0)
+		rc = store_allocation_refs_each(s, load_alloc_ref, &c);
+	if (rc == 0)
+		rc = config_fits(&c, cfg);
 	if (rc != 0) {
 		if (c.cause == NULL)
 			c.cause = xasprintf("cannot load the ledger: %s", store_errmsg(s));

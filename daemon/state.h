@@ -2,7 +2,7 @@
 /*
  * Bringing the ledger and the store together without an event loop:
  * building the in-memory ledger from the database (start-up, and reload
- * after a failed commit), auditing the database (hash chain and
+ * after a failed commit, SIGHUP), auditing the database (hash chain and
  * every cached table against the journal), and persisting a
  * batch of entries in one transaction.
  */
@@ -15,8 +15,11 @@
 
 /*
  * A ledger over cfg holding the store's head, balances, consortium states
- * and the allocations still live at now. Returns 0, or a negative errno
- * with *cause malloc'd.
+ * and the allocations still live at now. The one check of a configuration
+ * against a database, for the start-up and for SIGHUP alike: cfg must
+ * carry everything the ledger refers to, over the whole history of the
+ * allocations table, and pass ledger_check_config(). Returns 0, or a
+ * negative errno with *cause malloc'd.
  */
 int state_load(struct store *s, const struct config *cfg, int64_t now,
 	       struct ledger **out, char **cause);

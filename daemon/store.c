@@ -110,6 +110,10 @@ static_assert(sizeof(((struct alloc *)0)->id) >= ALLOC_ID_BUFSZ,
 	  " ORDER BY consortium, phase, gpu")				\
 	X(CSTATES, "SELECT consortium, status, since, designation_until,"	\
 	  " active_from FROM consortium_state ORDER BY consortium")	\
+	X(ALLOC_REFS, "SELECT consortium, pool, gpu, MIN(CASE WHEN"	\
+	  " stored <> 'cancelled' AND \"end\" > start THEN start END)"	\
+	  " FROM allocations GROUP BY consortium, pool, gpu"		\
+	  " ORDER BY consortium, pool, gpu")				\
 	X(LEDGER_ID_GET, "SELECT id FROM ledger WHERE one = 1")		\
 	X(LEDGER_ID_SET, "INSERT INTO ledger (one, id) VALUES (1, ?1)")
 
@@ -1387,6 +1391,34 @@ int store_allocation_max_num(struct store *s, int64_t *num)
 	else
 		err = sql_fail(s, rc == SQLITE_DONE ? SQLITE_CORRUPT : rc);
 	store__stmt_done(s, ST_ALLOC_MAX_NUM, st);
+	return err;
+}
+
+int store_allocation_refs_each(struct store *s, store_alloc_ref_cb cb, void *arg)
+{
+	struct alloc_ref r;
+	sqlite3_stmt *st;
+	int rc;
+	int err = store__stmt(s, ST_ALLOC_REFS, stmt_sql[ST_ALLOC_REFS], &st);
+	if (err < 0)
+		return err;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		r.consortium = col_text(st, 0);
+		r.pool = col_text(st, 1);
+		r.gpu = col_text(st, 2);
+		r.first_start = sqlite3_column_type(st, 3) == SQLITE_NULL ? TIME_MAX
+									  : col_i64(st, 3);
+		if (r.consortium == NULL || r.pool == NULL || r.gpu == NULL) {
+			err = fail(s, -EILSEQ, "an allocation without a consortium, pool or GPU model");
+			break;
+		}
+		err = cb(arg, &r);
+		if (err != 0)
+			break;
+	}
+	if (err == 0 && rc != SQLITE_DONE)
+		err = sql_fail(s, rc);
+	store__stmt_done(s, ST_ALLOC_REFS, st);
 	return err;
 }
 

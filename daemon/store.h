@@ -135,6 +135,12 @@ struct alloc_filter {
 /* In id order. */
 int store_allocations_each(struct store *s, const struct alloc_filter *f,
 			   store_alloc_cb cb, void *arg);
+/*
+ * What the allocations table refers to, over its whole history: one
+ * alloc_ref per (consortium, pool, gpu), in that order.
+ */
+typedef int (*store_alloc_ref_cb)(void *arg, const struct alloc_ref *r);
+int store_allocation_refs_each(struct store *s, store_alloc_ref_cb cb, void *arg);
 /* The highest allocation number used (0 when none). */
 int store_allocation_max_num(struct store *s, int64_t *num);
 

@@ -763,6 +763,51 @@ static void test_reserve_release_cancel_revoke(void **state)
 	assert_int_equal(b.committed, 6000);
 }
 
+struct ref_list {
+	size_t n;
+	struct {
+		char consortium[16], pool[16], gpu[16];
+		int64_t first_start;
+	} v[4];
+};
+
+static int ref_cb(void *arg, const struct alloc_ref *r)
+{
+	struct ref_list *l = arg;
+	assert_true(l->n < ARRAY_SIZE(l->v));
+	snprintf(l->v[l->n].consortium, sizeof(l->v[l->n].consortium), "%s", r->consortium);
+	snprintf(l->v[l->n].pool, sizeof(l->v[l->n].pool), "%s", r->pool);
+	snprintf(l->v[l->n].gpu, sizeof(l->v[l->n].gpu), "%s", r->gpu);
+	l->v[l->n].first_start = r->first_start;
+	l->n++;
+	return 0;
+}
+
+/* What the whole history of bookings asks of the config: a cancelled one names its pool but no start. */
+static void test_allocation_refs(void **state)
+{
+	struct store *s = *state;
+	struct ref_list l = {0};
+
+	struct jentry g = grant(1, "lg", "p1", "B200", 10000000);
+	struct jentry r1 = reserve(2, "lg", "A-000001", "skt", 8, 1000, 2000);
+	struct jentry r2 = reserve(3, "lg", "A-000002", "skt", 1, 500, 510);
+	struct jentry r3 = reserve(4, "lg", "A-000003", "nhn", 1, 100, 110);
+	struct jentry c = change(5, J_RELEASE, &r1, 1250, -6000);
+	struct jentry x = change(6, J_CANCEL, &r3, 0, -10);
+	struct jentry *all[] = {&g, &r1, &r2, &r3, &c, &x};
+	for (size_t i = 0; i < ARRAY_SIZE(all); i++)
+		append_ok(s, all[i], NULL);
+	assert_int_equal(store_allocation_refs_each(s, ref_cb, &l), 0);
+	assert_int_equal(l.n, 2);
+	assert_string_equal(l.v[0].pool, "nhn");
+	assert_true(l.v[0].first_start == TIME_MAX);	/* only a cancelled one */
+	assert_string_equal(l.v[1].consortium, "lg");
+	assert_string_equal(l.v[1].pool, "skt");
+	assert_string_equal(l.v[1].gpu, "B200");
+	assert_int_equal(l.v[1].first_start, 500);
+}
+
 static void test_eliminate_reinstate(void **state)
 {
 	struct store *s = *state;
@@ -1669,6 +1714,7 @@ int main(void)
 		MEM_TEST(test_identity_memory),
 		MEM_TEST(test_grant_adjust_cap_expire),
 		MEM_TEST(test_reserve_release_cancel_revoke),
+		MEM_TEST(test_allocation_refs),
 		MEM_TEST(test_eliminate_reinstate),
 		MEM_TEST(test_journal_roundtrip),
 		MEM_TEST(test_journal_each_filters),
