@@ -350,7 +350,10 @@ changes() {
 			fi
 		done
 		run 0 "$r" eliminate upstage --effective "${elim[k]}" --reason "$who"
-		check "$who eliminate upstage" 'd["consortium"]["status"]' eliminated
+		# rule 8: active until the elimination takes effect; eliminated_from
+		# names the first one ahead (the first round's, 2025-12-01)
+		check "$who eliminate upstage" 'd["consortium"]["status"]' active
+		check "$who eliminate upstage ahead" 'd["consortium"]["eliminated_from"]' "${elim[1]}T00:00:00+09:00"
 		run 0 "$r" reinstate upstage --effective "${back[k]}" --reason "$who"
 		check "$who reinstate upstage" 'd["consortium"]["status"]' active
 		run 0 "$r" clock set "2025-08-0$((4 + k))T09:00"
