@@ -19,10 +19,12 @@
 #include "daemon/util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -65,10 +67,11 @@ typedef void (*handler_fn)(struct call *c);
 
 /* --- replies ----------------------------------------------------------- */
 
-/* Sends body (taken) with its content type (static; NULL for JSON). */
-static void finish_as(struct call *c, int status, const char *content_type, char *body)
+/* A reply of c, ready for the writer: body (taken) and the log line's strings. */
+static struct held_reply held_of(const struct call *c, int status, const char *content_type,
+				 char *body)
 {
-	struct held_reply h = {
+	return (struct held_reply){
 		.req = c->r,
 		.status = status,
 		.body = body,
@@ -80,6 +83,12 @@ static void finish_as(struct call *c, int status, const char *content_type, char
 		.path = xstrdup(c->http->path),
 		.start_us = c->start_us,
 	};
+}
+
+/* Sends body (taken) with its content type (static; NULL for JSON). */
+static void finish_as(struct call *c, int status, const char *content_type, char *body)
+{
+	struct held_reply h = held_of(c, status, content_type, body);
 	writer_reply(c->api->writer, &h);
 }
 
@@ -734,6 +743,111 @@ static void h_journal(struct call *c)
 		return;
 	}
 	reply(c, 200, o);
+}
+
+/*
+ * GET /v1/backup: a consistent copy of the database, made on the thread
+ * pool through SQLite's online backup API (its own read connection sees
+ * one committed state), so the loop keeps serving while it runs. The copy
+ * is sent whole: it is read into memory.
+ */
+struct backup_job {
+	uv_work_t work;
+	struct api *api;
+	struct held_reply h;
+	char *src, *tmp;
+	int err;
+	char *cause;
+	struct buf data;
+};
+
+static int read_whole(const char *path, struct buf *out, char **cause)
+{
+	char chunk[65536];
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0) {
+		*cause = xasprintf("cannot read the copy %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	while ((n = read(fd, chunk, sizeof(chunk))) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int err = -errno;
+			*cause = xasprintf("cannot read the copy %s: %s", path, strerror(errno));
+			close(fd);
+			return err;
+		}
+		buf_append(out, chunk, (size_t)n);
+	}
+	close(fd);
+	return 0;
+}
+
+static void backup_work(uv_work_t *w)
+{
+	struct backup_job *j = w->data;
+	j->err = store_backup_file(j->src, j->tmp, &j->cause);
+	if (j->err == 0)
+		j->err = read_whole(j->tmp, &j->data, &j->cause);
+	unlink(j->tmp);
+}
+
+static void backup_done(uv_work_t *w, int status)
+{
+	struct backup_job *j = w->data;
+
+	if (j->err == 0 && status == 0 && j->data.len > 0) {
+		j->h.status = 200;
+		j->h.body_len = j->data.len;
+		j->h.body = buf_take(&j->data);
+		log_event(LOG_INFO, "backup", "{s:s, s:I}", "request_id", j->h.request_id,
+			  "bytes", (json_int_t)j->h.body_len);
+	} else {
+		log_event(LOG_ERROR, "backup_failed", "{s:s, s:s?}", "request_id", j->h.request_id,
+			  "error", j->cause);
+		metrics_refusal(j->api->metrics, ERR_STORAGE_UNAVAILABLE);
+		j->h.status = error_status(ERR_STORAGE_UNAVAILABLE);
+		j->h.content_type = NULL;
+		j->h.body = error_body(ERR_STORAGE_UNAVAILABLE,
+				       j->cause ? j->cause : "the backup failed", NULL);
+	}
+	writer_reply(j->api->writer, &j->h);
+	buf_free(&j->data);
+	free(j->cause);
+	free(j->src);
+	free(j->tmp);
+	free(j);
+}
+
+static void h_backup(struct call *c)
+{
+	struct backup_job *j = xcalloc(1, sizeof(*j));
+	uint8_t rnd[8];
+	char hex[17];
+
+	randombytes_buf(rnd, sizeof(rnd));
+	sodium_bin2hex(hex, sizeof(hex), rnd, sizeof(rnd));
+	j->api = c->api;
+	j->src = xstrdup(c->api->cfg->database);
+	/* beside the database: the one place the daemon may write (StateDirectory) */
+	j->tmp = xasprintf("%s.backup-%s", c->api->cfg->database, hex);
+	j->h = held_of(c, 0, "application/vnd.sqlite3", NULL);
+	j->work.data = j;
+	int rc = uv_queue_work(c->api->loop, &j->work, backup_work, backup_done);
+	if (rc != 0) {
+		free(j->h.request_id);
+		free(j->h.actor);
+		free(j->h.method);
+		free(j->h.path);
+		free(j->src);
+		free(j->tmp);
+		free(j);
+		reply_error(c, ERR_STORAGE_UNAVAILABLE, NULL, "cannot start the backup: %s",
+			    uv_strerror(rc));
+	}
 }
 
 /* GET /metrics: Prometheus text. Held behind an open batch like any read. */

@@ -31,6 +31,7 @@ static const char usage_text[] =
 	"                  [--clock TIME]\n"
 	"       gpuledgerd --config FILE [--database PATH] --init\n"
 	"       gpuledgerd --check-config FILE\n"
+	"       gpuledgerd --verify-db FILE\n"
 	"\n"
 	"The gpuledger daemon: holds the GPU allocation and quota ledger of a program,\n"
 	"serves its HTTP API on a Unix socket (and optionally TCP), and runs in the\n"
@@ -38,6 +39,9 @@ static const char usage_text[] =
 	"\n"
 	"  -c, --config FILE        the YAML configuration (see README.md)\n"
 	"      --check-config FILE  validate FILE, print FILE:LINE:COL errors; exit 0 or 78\n"
+	"      --verify-db FILE     audit a database file offline (a backup, say): the hash\n"
+	"                           chain and every cached table against the journal;\n"
+	"                           no configuration needed; exit 0 ok, 1 not\n"
 	"      --init               create the database with a new, random ledger id and\n"
 	"                           exit; refused (73) if the file exists. A normal start\n"
 	"                           never creates one: a missing database exits 78\n"
@@ -58,6 +62,45 @@ static const char usage_text[] =
 	"replaced while the daemon ran (the change in flight is answered 503, nothing\n"
 	"more is committed); 73 --init: cannot create the database; 78 bad configuration,\n"
 	"no database (run --init), or a --clock before the journal head's time.\n";
+
+/* --verify-db: the start-up audit of a database file, without a daemon. */
+static int verify_db(const char *path)
+{
+	struct store *s;
+	struct audit *a;
+	char *cause = NULL;
+	int rc = 1;
+
+	if (access(path, F_OK) != 0) {
+		fprintf(stderr, "gpuledgerd: %s: %s\n", path, strerror(errno));
+		return 1;
+	}
+	if (store_open_flags(path, 0, &s, &cause) != 0) {
+		fprintf(stderr, "gpuledgerd: %s: %s\n", path, cause);
+		free(cause);
+		return 1;
+	}
+	if (state_audit(s, NULL, &a, &cause) != 0) {
+		fprintf(stderr, "gpuledgerd: %s: %s\n", path, cause);
+		free(cause);
+		goto out;
+	}
+	if (audit_ok(a)) {
+		printf("%s: ok (%lld journal entries)\n", path, (long long)audit_entries(a));
+		rc = 0;
+	} else {
+		json_t *p = audit_problems(a);
+		char *text = json_dumps(p, JSON_COMPACT);
+		printf("%s: FAILED at seq %lld: %s\n", path, (long long)audit_first_bad_seq(a),
+		       text ? text : "?");
+		free(text);
+		json_decref(p);
+	}
+	audit_free(a);
+out:
+	store_close(s);
+	return rc;
+}
 
 static int check_config(const char *path)
 {
@@ -165,11 +208,10 @@ static void on_commit_failed(void *arg, int err)
 }
 
 static void on_reply(void *arg, struct server_req *r, int status, const char *content_type,
-		     char *body)
+		     char *body, size_t len)
 {
 	(void)arg;
-	server_reply(r, status, content_type ? content_type : "application/json", body,
-		     body ? strlen(body) : 0);
+	server_reply(r, status, content_type ? content_type : "application/json", body, len);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -232,6 +274,26 @@ static void report_restart(void *arg, const char *key)
 		  "key", key);
 }
 
+/*
+ * The sockets systemd passed (gpuledgerd.socket) first; then, for what it
+ * did not pass, the configured socket and listener.
+ */
+static int open_listeners(struct daemon *d, char **cause)
+{
+	int n = sdnotify_listen_fds();
+	for (int i = 0; i < n; i++)
+		if (server_listen_fd(d->server, SDNOTIFY_LISTEN_FDS_START + i, cause) != 0)
+			return -1;
+	if (!server_listening_unix(d->server) &&
+	    server_listen_unix(d->server, d->cfg->socket, (unsigned)d->cfg->socket_mode,
+			       d->cfg->socket_group, cause) != 0)
+		return -1;
+	if (d->cfg->listen && !server_listening_tcp(d->server) &&
+	    server_listen_tcp(d->server, d->cfg->listen, cause) != 0)
+		return -1;
+	return 0;
+}
+
 /* Tells systemd the daemon serves, with what. */
 static void notify_serving(const struct daemon *d)
 {
@@ -272,7 +334,6 @@ static void apply_config(struct daemon *d)
 		config_free(cfg);
 		return;
 	}
-
 	/* where the daemon listens and keeps its data is fixed until restart */
 	config_keep_restart_keys(d->cfg, cfg, report_restart, d);
 	log_set_level(cfg->log_level);
@@ -316,27 +377,6 @@ static void on_signal(uv_signal_t *h, int signum)
 	}
 }
 
-/*
- * --init: the database, created where there is none, with its schema and a
- * fresh random ledger id. Exit 0, or 73 when it exists or cannot be made.
- */
-static int init_database(const struct daemon *d)
-{
-	struct store *s;
-	char *cause = NULL;
-	int err = store_open_flags(d->cfg->database, STORE_CREATE | STORE_EXCL, &s, &cause);
-
-	if (err != 0) {
-		fprintf(stderr, "gpuledgerd: %s%s\n", cause,
-			err == -EEXIST ? "; --init creates a new ledger only where there is none" : "");
-		free(cause);
-		return EXIT_CANTCREAT;
-	}
-	printf("%s: created, ledger id %s\n", d->cfg->database, store_ledger_id(s));
-	store_close(s);
-	return 0;
-}
-
 static int head_time(void *arg, const struct jentry *e)
 {
 	*(int64_t *)arg = e->time;
@@ -372,6 +412,27 @@ static int check_clock_start(struct daemon *d)
 	return -ERANGE;
 }
 
+/*
+ * --init: the database, created where there is none, with its schema and a
+ * fresh random ledger id. Exit 0, or 73 when it exists or cannot be made.
+ */
+static int init_database(const struct daemon *d)
+{
+	struct store *s;
+	char *cause = NULL;
+	int err = store_open_flags(d->cfg->database, STORE_CREATE | STORE_EXCL, &s, &cause);
+
+	if (err != 0) {
+		fprintf(stderr, "gpuledgerd: %s%s\n", cause,
+			err == -EEXIST ? "; --init creates a new ledger only where there is none" : "");
+		free(cause);
+		return EXIT_CANTCREAT;
+	}
+	printf("%s: created, ledger id %s\n", d->cfg->database, store_ledger_id(s));
+	store_close(s);
+	return 0;
+}
+
 static int open_state(struct daemon *d)
 {
 	struct audit *a;
@@ -390,7 +451,6 @@ static int open_state(struct daemon *d)
 		free(cause);
 		return err;
 	}
-
 	if (state_audit(d->store, NULL, &a, &cause) != 0) {
 		fprintf(stderr, "gpuledgerd: %s: %s\n", d->cfg->database, cause);
 		free(cause);
@@ -426,6 +486,7 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{"config", required_argument, NULL, 'c'},
 		{"check-config", required_argument, NULL, 'C'},
+		{"verify-db", required_argument, NULL, 'v'},
 		{"socket", required_argument, NULL, 's'},
 		{"database", required_argument, NULL, 'd'},
 		{"log", required_argument, NULL, 'l'},
@@ -445,6 +506,7 @@ int main(int argc, char **argv)
 		switch (opt) {
 		case 'c': d.config_path = optarg; break;
 		case 'C': return check_config(optarg);
+		case 'v': return verify_db(optarg);
 		case 's': socket = optarg; break;
 		case 'd': database = optarg; break;
 		case 'l': logpath = optarg; break;
@@ -546,9 +608,7 @@ int main(int argc, char **argv)
 	d.server = server_new(d.loop, api_handle, &d.api);
 	d.api.server = d.server;
 	limit_connections(&d);
-	if (server_listen_unix(d.server, d.cfg->socket, (unsigned)d.cfg->socket_mode,
-			       d.cfg->socket_group, &cause) != 0 ||
-	    (d.cfg->listen && server_listen_tcp(d.server, d.cfg->listen, &cause) != 0)) {
+	if (open_listeners(&d, &cause) != 0) {
 		fprintf(stderr, "gpuledgerd: %s\n", cause);
 		log_event(LOG_ERROR, "listen_failed", "{s:s}", "error", cause);
 		free(cause);

@@ -1532,3 +1532,55 @@ int store_cstates_each(struct store *s, store_cstate_cb cb, void *arg)
 	store__stmt_done(s, ST_CSTATES, st);
 	return err;
 }
+
+/* --- online backup ------------------------------------------------------- */
+
+int store_backup_file(const char *src_path, const char *dest_path, char **cause)
+{
+	sqlite3 *src = NULL, *dest = NULL;
+	sqlite3_backup *b;
+	int rc, err = 0;
+
+	*cause = NULL;
+	/* its own connections: this runs off the loop thread */
+	rc = sqlite3_open_v2(src_path, &src, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		*cause = xasprintf("cannot open %s: %s", src_path,
+				   src ? sqlite3_errmsg(src) : sqlite3_errstr(rc));
+		err = errno_from_sqlite(rc);
+		goto out;
+	}
+	sqlite3_busy_timeout(src, BUSY_TIMEOUT_MS);
+	rc = sqlite3_open_v2(dest_path, &dest,
+			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		*cause = xasprintf("cannot create %s: %s", dest_path,
+				   dest ? sqlite3_errmsg(dest) : sqlite3_errstr(rc));
+		err = errno_from_sqlite(rc);
+		goto out;
+	}
+	b = sqlite3_backup_init(dest, "main", src, "main");
+	if (b == NULL) {
+		*cause = xasprintf("cannot back up %s: %s", src_path, sqlite3_errmsg(dest));
+		err = -EIO;
+		goto out;
+	}
+	/* one step: one read transaction, so the copy is one committed state */
+	rc = sqlite3_backup_step(b, -1);
+	sqlite3_backup_finish(b);
+	if (rc != SQLITE_DONE) {
+		*cause = xasprintf("backup of %s failed: %s", src_path, sqlite3_errstr(rc));
+		err = errno_from_sqlite(rc);
+		goto out;
+	}
+	/* a copy that stands alone: no -wal beside it */
+	rc = sqlite3_exec(dest, "PRAGMA journal_mode=DELETE", NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		*cause = xasprintf("cannot finish %s: %s", dest_path, sqlite3_errmsg(dest));
+		err = errno_from_sqlite(rc);
+	}
+out:
+	sqlite3_close_v2(dest);
+	sqlite3_close_v2(src);
+	return err;
+}

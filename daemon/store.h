@@ -149,6 +149,16 @@ int store_balances_each(struct store *s, store_balance_cb cb, void *arg);
 int store_cstates_each(struct store *s, store_cstate_cb cb, void *arg);
 
 /*
+ * A consistent copy of the database at src_path, written to dest_path
+ * (which must not exist), through SQLite's online backup API on
+ * connections of its own: it may run on another thread while the daemon
+ * commits (WAL readers see one committed state). The copy is in rollback
+ * journal mode, a single file. Returns 0, or a negative errno with *cause
+ * malloc'd.
+ */
+int store_backup_file(const char *src_path, const char *dest_path, char **cause);
+
+/*
  * Test hook: the nth store_commit() from now (1 = the next one) fails with
  * err (a negative errno) and rolls back, as a full disk or an I/O error
  * would. 0 disarms.

@@ -41,7 +41,8 @@ static void send_reply(struct writer *w, struct held_reply *r)
 		  "method", r->method, "path", r->path, "status", r->status,
 		  "duration_us", (json_int_t)(now_us() - r->start_us));
 	metrics_request(w->metrics, r->route, r->status, now_us() - r->start_us);
-	w->hooks.reply(w->hooks.arg, r->req, r->status, r->content_type, r->body);
+	size_t len = r->body_len ? r->body_len : r->body ? strlen(r->body) : 0;
+	w->hooks.reply(w->hooks.arg, r->req, r->status, r->content_type, r->body, len);
 	free(r->request_id);
 	free(r->actor);
 	free(r->method);
@@ -218,6 +219,7 @@ int writer_flush(struct writer *w)
 			r->body = error_body(ERR_STORAGE_UNAVAILABLE, COMMIT_FAILED_MESSAGE, NULL);
 			r->status = error_status(ERR_STORAGE_UNAVAILABLE);
 			r->content_type = NULL;
+			r->body_len = 0;
 		}
 		send_reply(w, r);
 	}

@@ -30,6 +30,7 @@ struct held_reply {
 	int status;
 	char *body;
 	const char *content_type;	/* static; NULL is application/json */
+	size_t body_len;	/* 0: strlen(body); a binary body gives its length */
 	int route;		/* enum proto_req, or -1: for the metrics */
 	/* for the request log line */
 	char *request_id;
@@ -57,7 +58,7 @@ struct writer_hooks {
 	 * Required.
 	 */
 	void (*reply)(void *arg, struct server_req *req, int status, const char *content_type,
-		      char *body);
+		      char *body, size_t len);
 	void *arg;
 };
 

@@ -1790,6 +1790,112 @@ out:
 	return rc;
 }
 
+/* backup: the body goes to a file as it arrives; an error body is kept for handle_reply. */
+struct download {
+	struct cli *cli;
+	int fd;
+	size_t bytes;
+	struct buf err;		/* the body of a non-2xx answer */
+	bool write_failed;
+};
+
+static size_t download_write(char *p, size_t size, size_t n, void *arg)
+{
+	struct download *d = arg;
+	size_t len = size * n;
+	long status = 0;
+
+	curl_easy_getinfo(d->cli->curl, CURLINFO_RESPONSE_CODE, &status);
+	if (status < 200 || status >= 300) {
+		if (d->err.len + len > MAX_REPLY)
+			return 0;
+		buf_append(&d->err, p, len);
+		return len;
+	}
+	for (size_t done = 0; done < len;) {
+		ssize_t w = write(d->fd, p + done, len - done);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0) {
+			d->write_failed = true;
+			return 0;
+		}
+		done += (size_t)w;
+	}
+	d->bytes += len;
+	return len;
+}
+
+/*
+ * backup FILE: the daemon's consistent copy of its database, written to
+ * FILE.partial, synced, then renamed to FILE, so a FILE that exists is
+ * whole. An existing FILE is never overwritten.
+ */
+static int cmd_backup(struct cli *cli, struct cmd_args *a)
+{
+	const char *file = a->argv[0];
+	char *part = xasprintf("%s.partial", file);
+	struct download d = { .cli = cli, .fd = -1 };
+	struct req r;
+	int rc;
+
+	if (access(file, F_OK) == 0) {
+		errmsg("%s exists; not overwriting it", file);
+		rc = EXIT_DATAERR;
+		goto out;
+	}
+	d.fd = open(part, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (d.fd < 0) {
+		errmsg("cannot create %s: %s", part, strerror(errno));
+		rc = EXIT_DATAERR;
+		goto out;
+	}
+	req_init(&r, PROTO_BACKUP);
+	char *path = req_path(cli, &r);
+	struct curl_slist *h = http_setup(cli, proto_request(r.id)->method, path, "");
+	curl_easy_setopt(cli->curl, CURLOPT_WRITEFUNCTION, download_write);
+	curl_easy_setopt(cli->curl, CURLOPT_WRITEDATA, &d);
+	CURLcode cc = curl_easy_perform(cli->curl);
+	long status = 0;
+	curl_easy_getinfo(cli->curl, CURLINFO_RESPONSE_CODE, &status);
+	if (d.write_failed) {
+		errmsg("cannot write %s: %s", part, strerror(errno));
+		rc = EXIT_SOFTWARE;
+	} else if (cc != CURLE_OK) {
+		rc = transport_error(cli, cc, false);
+	} else if (status < 200 || status >= 300) {
+		json_t *j = NULL;
+		rc = handle_reply(cli, status, &d.err, &j);
+		json_decref(j);
+	} else if (fsync(d.fd) != 0 || close(d.fd) != 0 || rename(part, file) != 0) {
+		errmsg("cannot finish %s: %s", file, strerror(errno));
+		rc = EXIT_SOFTWARE;
+		d.fd = -1;
+	} else {
+		d.fd = -1;
+		rc = 0;
+		json_t *o = cli->json ? json_pack("{s:{s:s, s:I}}", "backup", "file", file,
+						  "bytes", (json_int_t)d.bytes) : NULL;
+		if (o)
+			print_json(o);
+		json_decref(o);
+		if (!cli->json)
+			printf("backed up %zu bytes to %s; check it with gpuledgerd --verify-db %s\n",
+			       d.bytes, file, file);
+	}
+	curl_slist_free_all(h);
+	free(path);
+	req_free(&r);
+	buf_free(&d.err);
+out:
+	if (d.fd >= 0)
+		close(d.fd);
+	if (rc != 0)
+		unlink(part);
+	free(part);
+	return rc;
+}
+
 static int cmd_verify(struct cli *cli, struct cmd_args *a)
 {
 	json_t *j, *p;
@@ -2111,6 +2217,7 @@ static void print_help(FILE *f)
 }
 
 static int cmd_help(struct cli *cli, struct cmd_args *a);
+static int cmd_completion(struct cli *cli, struct cmd_args *a);
 
 /* The one table of commands; help and prefix lookup read it. */
 static const struct cmd_entry cmd_table[] = {
@@ -2213,6 +2320,11 @@ static const struct cmd_entry cmd_table[] = {
 		.exec = cmd_verify,
 	},
 	{
+		.name = "backup", .usage = "FILE",
+		.help = "a consistent copy of the daemon's database, into FILE (admin)",
+		.min_args = 1, .max_args = 1, .exec = cmd_backup,
+	},
+	{
 		.name = "statement",
 		.usage = "[--since SEQ] [--consortium C] > FILE | statement verify FILE",
 		.help = "a consortium's own entries with their proofs; verify checks one "
@@ -2235,6 +2347,11 @@ static const struct cmd_entry cmd_table[] = {
 		.name = "help", .usage = "[COMMAND]",
 		.help = "this list, or one command's usage",
 		.max_args = 1, .local = true, .exec = cmd_help,
+	},
+	{
+		.name = "completion", .usage = "bash",
+		.help = "print the bash completion script (made from this command table)",
+		.min_args = 1, .max_args = 1, .local = true, .exec = cmd_completion,
 	},
 };
 static const size_t cmd_count = ARRAY_SIZE(cmd_table);
@@ -2376,6 +2493,56 @@ static const struct flag_spec global_flags[] = {
 	[G_HELP] = { "help", FLAG_BOOL },
 	[G_VERSION] = { "version", FLAG_BOOL },
 };
+
+/*
+ * completion bash: the script completes command names, then each command's
+ * own options and the global ones, all read from the tables above, so it
+ * cannot fall behind them.
+ */
+static int cmd_completion(struct cli *cli, struct cmd_args *a)
+{
+	if (strcmp(a->argv[0], "bash") != 0)
+		return usage_error(a->cmd, "only 'bash' completion exists");
+	fputs("# bash completion for gpuledger; made by `gpuledger completion bash`\n"
+	      "_gpuledger() {\n"
+	      "\tlocal cur=${COMP_WORDS[COMP_CWORD]} cmd= i words\n"
+	      "\tfor ((i = 1; i < COMP_CWORD; i++)); do\n"
+	      "\t\tcase ${COMP_WORDS[i]} in\n"
+	      "\t\t", stdout);
+	/* a global option's value is not the command */
+	bool first = true;
+	for (size_t i = 0; i < ARRAY_SIZE(global_flags); i++) {
+		if (global_flags[i].kind != FLAG_VALUE)
+			continue;
+		printf("%s--%s", first ? "" : " | ", global_flags[i].name);
+		first = false;
+	}
+	fputs(") ((i++)) ;;\n"
+	      "\t\t-*) ;;\n"
+	      "\t\t*) cmd=${COMP_WORDS[i]}; break ;;\n"
+	      "\t\tesac\n"
+	      "\tdone\n"
+	      "\tlocal global='", stdout);
+	for (size_t i = 0; i < ARRAY_SIZE(global_flags); i++)
+		printf("%s--%s", i ? " " : "", global_flags[i].name);
+	fputs("'\n\tcase $cmd in\n\t'')\n\t\twords='", stdout);
+	for (size_t i = 0; i < cmd_count; i++)
+		printf("%s%s", i ? " " : "", cmd_table[i].name);
+	fputs(" '$global ;;\n", stdout);
+	for (size_t i = 0; i < cmd_count; i++) {
+		const struct cmd_entry *c = &cmd_table[i];
+		printf("\t%s)\n\t\twords='", c->name);
+		for (int f = 0; f < MAX_FLAGS && c->flags[f].name; f++)
+			printf("%s--%s", f ? " " : "", c->flags[f].name);
+		fputs(" '$global ;;\n", stdout);
+	}
+	fputs("\tesac\n"
+	      "\t# shellcheck disable=SC2207\n"
+	      "\tCOMPREPLY=($(compgen -W \"$words\" -- \"$cur\"))\n"
+	      "}\n"
+	      "complete -o default -F _gpuledger gpuledger\n", stdout);
+	return 0;
+}
 
 /* Index of name in specs[0..n) (n = -1: up to a NULL name), or -1. */
 static int flag_index(const struct flag_spec *specs, int n, const char *name,

@@ -115,7 +115,7 @@ static void on_failed(void *arg, int err)
 }
 
 static void on_reply(void *arg, struct server_req *req, int status, const char *content_type,
-		     char *body)
+		     char *body, size_t len)
 {
 	struct env *e = arg;
 	assert_true(e->n_replies < MAX_REPLIES);
