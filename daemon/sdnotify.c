@@ -71,3 +71,13 @@ void sdnotify_status(const char *status)
 {
 	send_statef("", status);
 }
+
+int sdnotify_listen_fds(void)
+{
+	int n = sd_listen_fds(1);
+	if (n < 0) {
+		log_event(LOG_WARN, "listen_fds_failed", "{s:i}", "errno", -n);
+		return 0;
+	}
+	return n;
+}

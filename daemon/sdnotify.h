@@ -5,7 +5,8 @@
  * around a SIGHUP, STOPPING=1, and WATCHDOG=1 from a timer at half the
  * interval systemd asked for. The watchdog runs on the loop's real time,
  * also when the ledger runs on a simulated clock. Without $NOTIFY_SOCKET
- * every call does nothing.
+ * every call does nothing. Also the sockets systemd passes (socket
+ * activation, $LISTEN_FDS).
  */
 #pragma once
 
@@ -32,3 +33,12 @@ void sdnotify_reloading(void);
 void sdnotify_stopping(const char *status);
 /* A STATUS= line alone. */
 void sdnotify_status(const char *status);
+
+/* The first descriptor systemd passes (SD_LISTEN_FDS_START). */
+#define SDNOTIFY_LISTEN_FDS_START 3
+/*
+ * How many sockets systemd passed for this process (socket activation),
+ * from SDNOTIFY_LISTEN_FDS_START on; 0 when none. Unsets $LISTEN_FDS so
+ * that no child inherits them.
+ */
+int sdnotify_listen_fds(void);

@@ -1493,7 +1493,8 @@ void server_shutdown(struct server *s, void (*done)(void *arg), void *arg)
 	s->done_arg = arg;
 	if (s->unix_open) {
 		uv_close((uv_handle_t *)&s->unix_listener, listener_closed);
-		unlink(s->unix_path);
+		if (s->unix_path)	/* NULL: systemd's socket, not ours to remove */
+			unlink(s->unix_path);
 		s->unix_open = false;
 	}
 	if (s->tcp_open) {
@@ -1654,4 +1655,81 @@ void server_stream_end(struct server_req *r)
 	buf_puts(&r->out, "0\r\n\r\n");
 	stream_finish(r);
 	conn_flush(r->conn);
+}
+
+/* Socket activation */
+
+int server_listen_fd(struct server *s, int fd, char **cause)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int rc;
+
+	if (s->shutting_down) {
+		*cause = xasprintf("shutting down");
+		return -EALREADY;
+	}
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0) {
+		rc = -errno;
+		*cause = xasprintf("passed descriptor %d is not a socket: %s", fd, strerror(errno));
+		return rc;
+	}
+	if (ss.ss_family == AF_UNIX) {
+		if (s->unix_inited) {
+			*cause = xasprintf("passed descriptor %d: a second Unix socket", fd);
+			return -EALREADY;
+		}
+		rc = uv_pipe_init(s->loop, &s->unix_listener, 0);
+		if (rc == 0) {
+			s->unix_listener.data = s;
+			s->unix_inited = true;
+			s->open_handles++;
+			rc = uv_pipe_open(&s->unix_listener, fd);
+			if (rc == 0)
+				rc = uv_listen((uv_stream_t *)&s->unix_listener, 128, on_connection);
+			if (rc < 0)
+				uv_close((uv_handle_t *)&s->unix_listener, listener_closed);
+		}
+		if (rc == 0) {
+			s->unix_open = true;
+			s->unix_path = NULL;
+			log_event(LOG_INFO, "listening", "{s:s, s:i}", "socket", "systemd", "fd", fd);
+		}
+	} else if (ss.ss_family == AF_INET || ss.ss_family == AF_INET6) {
+		if (s->tcp_inited) {
+			*cause = xasprintf("passed descriptor %d: a second TCP socket", fd);
+			return -EALREADY;
+		}
+		rc = uv_tcp_init(s->loop, &s->tcp_listener);
+		if (rc == 0) {
+			s->tcp_listener.data = s;
+			s->tcp_inited = true;
+			s->open_handles++;
+			rc = uv_tcp_open(&s->tcp_listener, fd);
+			if (rc == 0)
+				rc = uv_listen((uv_stream_t *)&s->tcp_listener, 128, on_connection);
+			if (rc < 0)
+				uv_close((uv_handle_t *)&s->tcp_listener, listener_closed);
+		}
+		if (rc == 0) {
+			s->tcp_open = true;
+			log_event(LOG_INFO, "listening", "{s:s, s:i}", "tcp", "systemd", "fd", fd);
+		}
+	} else {
+		*cause = xasprintf("passed descriptor %d: not a Unix or TCP socket", fd);
+		return -EAFNOSUPPORT;
+	}
+	if (rc < 0)
+		*cause = xasprintf("cannot listen on passed descriptor %d: %s", fd, uv_strerror(rc));
+	return rc;
+}
+
+bool server_listening_unix(const struct server *s)
+{
+	return s->unix_open;
+}
+
+bool server_listening_tcp(const struct server *s)
+{
+	return s->tcp_open;
 }

@@ -104,6 +104,16 @@ int server_listen_unix(struct server *s, const char *path, unsigned mode,
 int server_listen_tcp(struct server *s, const char *hostport, char **cause);
 
 /*
+ * Listens on a socket systemd passed (socket activation): a Unix one stands
+ * for daemon.socket (and is not removed at shutdown: systemd owns it), a
+ * TCP one for daemon.listen. Same contract as above.
+ */
+int server_listen_fd(struct server *s, int fd, char **cause);
+/* Whether a Unix / TCP listener is open (passed in, or bound). */
+bool server_listening_unix(const struct server *s);
+bool server_listening_tcp(const struct server *s);
+
+/*
  * Stops accepting, lets requests already handed out finish (their replies
  * are still sent), closes streams and idle connections, then calls done.
  * The server is freed after done returns.

@@ -74,4 +74,29 @@ GPULEDGERD=$GPULEDGERD_REAL
 start_daemon
 expect_exit 0 gl status
 stop_daemon
+
+# Socket activation: the socket systemd passes (here systemd-socket-activate,
+# as gpuledgerd.socket would) is served instead of daemon.socket, and the
+# daemon does not remove it when it stops.
+if command -v systemd-socket-activate >/dev/null; then
+	ACT=$T/activated.sock
+	GPULEDGERD=$T/gpuledgerd-act
+	cat >"$GPULEDGERD" <<SH
+#!/usr/bin/env bash
+exec systemd-socket-activate -l "$ACT" "$GPULEDGERD_REAL" "\$@"
+SH
+	chmod +x "$GPULEDGERD"
+	SOCK_CONFIGURED=$SOCK
+	SOCK=$ACT
+	# systemd-socket-activate binds first, then starts the daemon on the first connection
+	start_daemon --socket "$SOCK_CONFIGURED"
+	expect_exit 0 gl --json status
+	[[ -e $SOCK_CONFIGURED ]] && fail "the daemon bound daemon.socket although systemd passed one"
+	grep -q '"socket":"systemd"' "$LOG" || fail "no listening line for the passed socket"
+	stop_daemon
+	[[ -S $ACT ]] || fail "the daemon removed systemd's socket"
+	ok "socket activation: the passed socket is served, daemon.socket is not bound, nor removed"
+	GPULEDGERD=$GPULEDGERD_REAL
+	SOCK=$SOCK_CONFIGURED
+fi
 pass

@@ -11,10 +11,10 @@ command -v systemd-analyze >/dev/null ||
 
 U=$T/units
 mkdir -p "$U"
-for f in gpuledgerd.service; do
+for f in gpuledgerd.service gpuledgerd.socket; do
 	sed -e "s#/usr/sbin/gpuledgerd#$GPULEDGERD#g" "$SOURCE_ROOT/config/$f" >"$U/$f"
 done
-expect_exit 0 systemd-analyze verify --man=no "$U/gpuledgerd.service"
+expect_exit 0 systemd-analyze verify --man=no "$U/gpuledgerd.socket" "$U/gpuledgerd.service"
 [[ -z $ERR ]] || fail "systemd-analyze verify complained: $ERR"
 ok "systemd-analyze verify: no complaint"
 
@@ -29,5 +29,9 @@ ok "systemd-analyze security: exposure $level (at most 2.0)"
 # SO_PEERCRED report the wrong uids.
 grep -q '^PrivateUsers=' "$SOURCE_ROOT/config/gpuledgerd.service" && fail "PrivateUsers= is set"
 grep -q '^Type=notify' "$SOURCE_ROOT/config/gpuledgerd.service" || fail "not Type=notify"
-ok "Type=notify, no PrivateUsers="
+grep -q '^SocketMode=0666' "$SOURCE_ROOT/config/gpuledgerd.socket" || fail "socket not 0666"
+sock=$(sed -n 's/^ListenStream=//p' "$SOURCE_ROOT/config/gpuledgerd.socket")
+grep -q "^  socket: $sock" "$(dirname "$GPULEDGERD")/../config/config.yaml" ||
+	fail "the installed config's daemon.socket is not the socket unit's $sock"
+ok "Type=notify, no PrivateUsers=, socket 0666 at the installed config's daemon.socket"
 pass
