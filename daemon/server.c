@@ -1659,6 +1659,25 @@ void server_stream_end(struct server_req *r)
 
 /* Socket activation */
 
+/*
+ * A listener handle initialised and opened on a passed descriptor (open_rc
+ * is uv_pipe_open()'s or uv_tcp_open()'s result): counted, listening, or
+ * closed again on failure.
+ */
+static int adopt(struct server *s, uv_stream_t *h, bool *inited, int open_rc)
+{
+	int rc = open_rc;
+
+	h->data = s;
+	*inited = true;
+	s->open_handles++;
+	if (rc == 0)
+		rc = uv_listen(h, 128, on_connection);
+	if (rc < 0)
+		uv_close((uv_handle_t *)h, listener_closed);
+	return rc;
+}
+
 int server_listen_fd(struct server *s, int fd, char **cause)
 {
 	struct sockaddr_storage ss;
@@ -1680,16 +1699,9 @@ int server_listen_fd(struct server *s, int fd, char **cause)
 			return -EALREADY;
 		}
 		rc = uv_pipe_init(s->loop, &s->unix_listener, 0);
-		if (rc == 0) {
-			s->unix_listener.data = s;
-			s->unix_inited = true;
-			s->open_handles++;
-			rc = uv_pipe_open(&s->unix_listener, fd);
-			if (rc == 0)
-				rc = uv_listen((uv_stream_t *)&s->unix_listener, 128, on_connection);
-			if (rc < 0)
-				uv_close((uv_handle_t *)&s->unix_listener, listener_closed);
-		}
+		if (rc == 0)
+			rc = adopt(s, (uv_stream_t *)&s->unix_listener, &s->unix_inited,
+				   uv_pipe_open(&s->unix_listener, fd));
 		if (rc == 0) {
 			s->unix_open = true;
 			s->unix_path = NULL;
@@ -1701,16 +1713,9 @@ int server_listen_fd(struct server *s, int fd, char **cause)
 			return -EALREADY;
 		}
 		rc = uv_tcp_init(s->loop, &s->tcp_listener);
-		if (rc == 0) {
-			s->tcp_listener.data = s;
-			s->tcp_inited = true;
-			s->open_handles++;
-			rc = uv_tcp_open(&s->tcp_listener, fd);
-			if (rc == 0)
-				rc = uv_listen((uv_stream_t *)&s->tcp_listener, 128, on_connection);
-			if (rc < 0)
-				uv_close((uv_handle_t *)&s->tcp_listener, listener_closed);
-		}
+		if (rc == 0)
+			rc = adopt(s, (uv_stream_t *)&s->tcp_listener, &s->tcp_inited,
+				   uv_tcp_open(&s->tcp_listener, fd));
 		if (rc == 0) {
 			s->tcp_open = true;
 			log_event(LOG_INFO, "listening", "{s:s, s:i}", "tcp", "systemd", "fd", fd);

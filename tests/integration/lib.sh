@@ -120,6 +120,18 @@ gl() {
 	"$GPULEDGER" --socket "$SOCK" "$@"
 }
 
+# tcp_consortium_config OUT: a consortium token for lg in $T/token (TOKEN,
+# SHA), a free-ish PORT, and the TCP fixture filled in with both, in OUT.
+tcp_consortium_config() {
+	expect_exit 0 "$GPULEDGER" token new lg-ci --role consortium --consortium lg
+	TOKEN=$(printf '%s\n' "$OUT" | head -n 1)
+	printf '%s\n' "$TOKEN" >"$T/token"
+	chmod 600 "$T/token"
+	SHA=$(printf '%s' "$TOKEN" | sha256sum | cut -d' ' -f1)
+	PORT=$((20000 + RANDOM % 20000))
+	sed -e "s/@PORT@/$PORT/" -e "s/@SHA@/$SHA/" "$FIXTURES/itest-tcp.yaml.in" >"$1"
+}
+
 # init_db [CONFIG]: creates $DB with `gpuledgerd --init` (a normal start never
 # creates a database).
 init_db() {

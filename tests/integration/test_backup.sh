@@ -72,15 +72,10 @@ ok "restored: the daemon serves the copy and verify is ok"
 
 # A consortium may not take a backup.
 stop_daemon
-expect_exit 0 "$GPULEDGER" token new lg-ci --role consortium --consortium lg
-token=$(printf '%s\n' "$OUT" | head -n 1)
-printf '%s\n' "$token" >"$T/token"
-sha=$(printf '%s' "$token" | sha256sum | cut -d' ' -f1)
-port=$((20000 + RANDOM % 20000))
-sed -e "s/@PORT@/$port/" -e "s/@SHA@/$sha/" "$FIXTURES/itest-tcp.yaml.in" >"$T/tcp.yaml"
+tcp_consortium_config "$T/tcp.yaml"
 DB=$T/db2
 start_daemon "$T/tcp.yaml"
-expect_exit 77 "$GPULEDGER" --url "http://127.0.0.1:$port" --token-file "$T/token" backup "$T/c2.db"
+expect_exit 77 "$GPULEDGER" --url "http://127.0.0.1:$PORT" --token-file "$T/token" backup "$T/c2.db"
 [[ ! -e $T/c2.db && ! -e $T/c2.db.partial ]] || fail "a refused backup left a file"
 ok "a consortium gets 403 and no file"
 stop_daemon

@@ -76,15 +76,10 @@ grep -q '^gpuledger_build_info{version="' "$T/metrics.txt" || fail "no build_inf
 
 # A consortium may not read the metrics (operator and admin only).
 stop_daemon
-expect_exit 0 "$GPULEDGER" token new lg-ci --role consortium --consortium lg
-token=$(printf '%s\n' "$OUT" | head -n 1)
-printf '%s\n' "$token" >"$T/token"
-sha=$(printf '%s' "$token" | sha256sum | cut -d' ' -f1)
-port=$((20000 + RANDOM % 20000))
-sed -e "s/@PORT@/$port/" -e "s/@SHA@/$sha/" "$FIXTURES/itest-tcp.yaml.in" >"$T/tcp.yaml"
+tcp_consortium_config "$T/tcp.yaml"
 DB=$T/db2
 start_daemon "$T/tcp.yaml"
-python3 - "$port" "$token" <<'PY' || fail "a consortium token read /metrics"
+python3 - "$PORT" "$TOKEN" <<'PY' || fail "a consortium token read /metrics"
 import http.client, sys
 c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=10)
 c.request("GET", "/metrics", headers={"Authorization": "Bearer " + sys.argv[2]})
