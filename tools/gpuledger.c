@@ -1826,6 +1826,18 @@ static size_t download_write(char *p, size_t size, size_t n, void *arg)
 	return len;
 }
 
+/* Syncs and closes *fd (set to -1), then renames part to file: 0 or an errno. */
+static int finish_file(int *fd, const char *part, const char *file)
+{
+	int err = fsync(*fd) != 0 ? errno : 0;
+	if (close(*fd) != 0 && err == 0)
+		err = errno;
+	*fd = -1;
+	if (err == 0 && rename(part, file) != 0)
+		err = errno;
+	return err;
+}
+
 /*
  * backup FILE: the daemon's consistent copy of its database, written to
  * FILE.partial, synced, then renamed to FILE, so a FILE that exists is
@@ -1867,13 +1879,10 @@ static int cmd_backup(struct cli *cli, struct cmd_args *a)
 		json_t *j = NULL;
 		rc = handle_reply(cli, status, &d.err, &j);
 		json_decref(j);
-	} else if (fsync(d.fd) != 0 || close(d.fd) != 0 || rename(part, file) != 0) {
-		errmsg("cannot finish %s: %s", file, strerror(errno));
+	} else if ((rc = finish_file(&d.fd, part, file)) != 0) {
+		errmsg("cannot finish %s: %s", file, strerror(rc));
 		rc = EXIT_SOFTWARE;
-		d.fd = -1;
 	} else {
-		d.fd = -1;
-		rc = 0;
 		json_t *o = cli->json ? json_pack("{s:{s:s, s:I}}", "backup", "file", file,
 						  "bytes", (json_int_t)d.bytes) : NULL;
 		if (o)
