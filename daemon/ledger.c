@@ -31,6 +31,22 @@ struct cap_tl {
 	struct timeline *tl;
 };
 
+/*
+ * An instant at which allocation num starts or ends. The queue is not
+ * updated when an allocation changes or leaves: an entry whose allocation
+ * is gone or no longer starts or ends at `at` is stale and skipped.
+ */
+struct due {
+	int64_t at;
+	int64_t num;
+};
+
+/* A vector of due instants; as a heap, the earliest first. */
+struct dueq {
+	struct due *v;
+	size_t n, cap;
+};
+
 struct ledger {
 	const struct config *cfg;
 	int64_t seq;
@@ -49,6 +65,12 @@ struct ledger {
 	size_t n_pools;
 	struct cap_tl *caps;
 	size_t n_caps;
+
+	/* what falls due, so that time passing visits only what is due */
+	struct dueq due;		/* min-heap by instant */
+	struct dueq ripe;		/* at or before a next_due's now, not yet ticked */
+	struct alloc **fired;		/* ledger_due_at's answer */
+	size_t n_fired;
 
 	char last_id[24];
 };
@@ -133,6 +155,9 @@ void ledger_free(struct ledger *l)
 		timeline_free(l->caps[i].tl);
 	}
 	free(l->caps);
+	free(l->due.v);
+	free(l->ripe.v);
+	free(l->fired);
 	jviews_clear(&l->views);
 	free(l);
 }
@@ -318,6 +343,80 @@ static void alloc_remove(struct ledger *l, struct alloc *a)
 	free(a);
 }
 
+/* --- the queue of due instants ---------------------------------------- */
+
+static void dueq_append(struct dueq *q, struct due d)
+{
+	if (q->n == q->cap) {
+		q->cap = q->cap ? 2 * q->cap : 16;
+		q->v = xreallocarray(q->v, q->cap, sizeof(*q->v));
+	}
+	q->v[q->n++] = d;
+}
+
+static void due_swap(struct dueq *q, size_t i, size_t j)
+{
+	struct due t = q->v[i];
+	q->v[i] = q->v[j];
+	q->v[j] = t;
+}
+
+static void heap_push(struct dueq *q, struct due d)
+{
+	dueq_append(q, d);
+	for (size_t i = q->n - 1; i > 0 && q->v[(i - 1) / 2].at > q->v[i].at; i = (i - 1) / 2)
+		due_swap(q, i, (i - 1) / 2);
+}
+
+static struct due heap_pop(struct dueq *q)
+{
+	struct due top = q->v[0];
+	q->v[0] = q->v[--q->n];
+	for (size_t i = 0;;) {
+		size_t m = i, c = 2 * i + 1;
+		if (c < q->n && q->v[c].at < q->v[m].at)
+			m = c;
+		if (c + 1 < q->n && q->v[c + 1].at < q->v[m].at)
+			m = c + 1;
+		if (m == i)
+			break;
+		due_swap(q, i, m);
+		i = m;
+	}
+	return top;
+}
+
+/* The live allocation d is about, or NULL when d is stale. */
+static struct alloc *due_alloc(const struct ledger *l, struct due d)
+{
+	bool found;
+	size_t i = alloc_pos(l, d.num, &found);
+	if (!found || (l->allocs[i]->start != d.at && l->allocs[i]->end != d.at))
+		return NULL;
+	return l->allocs[i];
+}
+
+/* Queues an instant of a; called wherever an allocation gets a start or end. */
+static void due_push(struct ledger *l, const struct alloc *a, int64_t at)
+{
+	heap_push(&l->due, (struct due){.at = at, .num = a->num});
+}
+
+/*
+ * Moves what is due at or before now from the heap to the ripe list,
+ * dropping stale entries on the way. The ledger is const to the readers
+ * that ask for the next instant; the queue behind it only reorders.
+ */
+static void due_ripen(const struct ledger *l, int64_t now)
+{
+	struct dueq *due = (struct dueq *)&l->due, *ripe = (struct dueq *)&l->ripe;
+	while (due->n > 0 && (due->v[0].at <= now || due_alloc(l, due->v[0]) == NULL)) {
+		struct due d = heap_pop(due);
+		if (due_alloc(l, d) != NULL)
+			dueq_append(ripe, d);
+	}
+}
+
 static struct capacity pool_capacity(const struct cfg_pool *p)
 {
 	return (struct capacity){
@@ -428,6 +527,8 @@ int ledger_load_alloc(struct ledger *l, const struct alloc *a, char **cause)
 	alloc_copy(dst, a);
 	alloc_insert(l, dst);
 	book(l, dst, dst->start, dst->end, 1);
+	due_push(l, dst, dst->start);
+	due_push(l, dst, dst->end);
 	if (a->num > l->alloc_num)
 		l->alloc_num = a->num;
 	return 0;
@@ -1174,6 +1275,8 @@ static void alloc_apply(struct ledger *l, const struct ledger_ctx *ctx, const st
 	a->created = ctx->now;
 	alloc_insert(l, a);
 	book(l, a, a->start, a->end, 1);
+	due_push(l, a, a->start);
+	due_push(l, a, a->end);
 	bal_get(l, f->c->id, f->ph->id, a->gpu)->committed += f->cost;
 
 	struct jentry *e = entry_new(ctx, out, J_RESERVE, a->consortium, a->phase, a->gpu,
@@ -1234,6 +1337,7 @@ static void cut_at(struct ledger *l, const struct ledger_ctx *ctx, struct alloc 
 
 	book(l, a, at, a->end, -1);
 	a->end = at;
+	due_push(l, a, at);
 	a->cost -= refund;
 	a->stored = stored;
 	bal->committed -= refund;
@@ -1503,15 +1607,27 @@ static int expire_ended_phases(struct ledger *l, const struct ledger_ctx *ctx,
 	return n;
 }
 
-/* Completed allocations leave memory, and the past leaves the timelines; the store keeps both. */
+/*
+ * Completed allocations leave memory, and the past leaves the timelines;
+ * the store keeps both. Every live allocation has its end queued, so
+ * visiting what is due at or before now finds every one that ended.
+ */
 static void forget_past(struct ledger *l, int64_t now)
 {
-	for (size_t i = 0; i < l->n_allocs;) {
-		if (l->allocs[i]->end <= now)
-			alloc_remove(l, l->allocs[i]);
-		else
-			i++;
+	size_t keep = 0;
+
+	due_ripen(l, now);
+	for (size_t i = 0; i < l->ripe.n; i++) {
+		struct due d = l->ripe.v[i];
+		if (d.at > now) {
+			l->ripe.v[keep++] = d;	/* ripened by a next_due further ahead */
+			continue;
+		}
+		struct alloc *a = due_alloc(l, d);
+		if (a != NULL && a->end <= now)
+			alloc_remove(l, a);
 	}
+	l->ripe.n = keep;
 	for (size_t i = 0; i < l->n_pools; i++)
 		timeline_prune(l->pools[i].tl, now);
 	for (size_t i = 0; i < l->n_caps; i++)
@@ -1525,6 +1641,7 @@ int ledger_tick(struct ledger *l, const struct ledger_ctx *ctx, struct jlist *ou
 	return n;
 }
 
+/* The phases are the configuration's few; the allocations come from the queue. */
 int64_t ledger_next_due(const struct ledger *l, int64_t now)
 {
 	int64_t next = TIME_MAX;
@@ -1532,14 +1649,42 @@ int64_t ledger_next_due(const struct ledger *l, int64_t now)
 	for (size_t i = 0; i < l->cfg->n_phases; i++)
 		if (l->cfg->phases[i].end > now && l->cfg->phases[i].end < next)
 			next = l->cfg->phases[i].end;
-	for (size_t i = 0; i < l->n_allocs; i++) {
-		const struct alloc *a = l->allocs[i];
-		if (a->start > now && a->start < next)
-			next = a->start;
-		if (a->end > now && a->end < next)
-			next = a->end;
+	due_ripen(l, now);
+	if (l->due.n > 0 && l->due.v[0].at < next)
+		next = l->due.v[0].at;
+	/* a reader may have asked further ahead without a tick between */
+	for (size_t i = 0; i < l->ripe.n; i++) {
+		struct due d = l->ripe.v[i];
+		if (d.at > now && d.at < next && due_alloc(l, d) != NULL)
+			next = d.at;
 	}
 	return next;
+}
+
+static int alloc_num_cmp(const void *x, const void *y)
+{
+	int64_t a = (*(struct alloc *const *)x)->num, b = (*(struct alloc *const *)y)->num;
+	return (a > b) - (a < b);
+}
+
+size_t ledger_due_at(struct ledger *l, int64_t t, const struct alloc *const **out)
+{
+	size_t n = 0;
+
+	due_ripen(l, t);
+	l->fired = xreallocarray(l->fired, l->ripe.n + 1, sizeof(*l->fired));
+	for (size_t i = 0; i < l->ripe.n; i++) {
+		struct alloc *a = l->ripe.v[i].at == t ? due_alloc(l, l->ripe.v[i]) : NULL;
+		if (a != NULL)
+			l->fired[n++] = a;
+	}
+	qsort(l->fired, n, sizeof(*l->fired), alloc_num_cmp);
+	l->n_fired = 0;
+	for (size_t i = 0; i < n; i++)	/* an instant queued twice is one transition */
+		if (l->n_fired == 0 || l->fired[l->n_fired - 1] != l->fired[i])
+			l->fired[l->n_fired++] = l->fired[i];
+	*out = (const struct alloc *const *)l->fired;
+	return l->n_fired;
 }
 
 /* --- reads ------------------------------------------------------------- */

@@ -146,6 +146,12 @@ int ledger_tick(struct ledger *l, const struct ledger_ctx *ctx, struct jlist *ou
  * allocation start or end), or TIME_MAX.
  */
 int64_t ledger_next_due(const struct ledger *l, int64_t now);
+/*
+ * The live allocations that start or end exactly at t, in id order, not
+ * yet passed by a ledger_tick() at t or later (valid until the next
+ * operation). O(k log n) for the k instants due.
+ */
+size_t ledger_due_at(struct ledger *l, int64_t t, const struct alloc *const **out);
 
 /* Reads. */
 const struct balance *ledger_balance(const struct ledger *l, const char *consortium,

@@ -16,11 +16,11 @@
 /* The real clock is re-read at least this often, in case it jumps. */
 #define SCHED_MAX_SLEEP_MS (3600 * 1000)
 
-/* Logs the allocations that start or end exactly at t. */
+/* Logs the allocations that start or end exactly at t (from the ledger's queue, not a scan). */
 static void log_transitions(struct sched *s, int64_t t)
 {
 	const struct alloc *const *v;
-	size_t n = ledger_allocs(s->ledger, &v);
+	size_t n = ledger_due_at(s->ledger, t, &v);
 	int32_t tz = ledger_config(s->ledger)->tz_offset;
 	char buf[TIME_BUFSZ];
 

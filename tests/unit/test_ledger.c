@@ -2042,6 +2042,149 @@ static void test_consumed(void **state)
 	assert_int_equal(ledger_consumed(f->l, b, e + DAY), 80 * HOUR);
 }
 
+/*
+ * References for the queue of due instants and the consumed sums: the
+ * scans over every live allocation that the ledger used to make.
+ */
+static int64_t scan_next_due(const struct fx *f, int64_t now)
+{
+	const struct alloc *const *v;
+	size_t n = ledger_allocs(f->l, &v);
+	int64_t next = TIME_MAX;
+
+	for (size_t i = 0; i < f->cfg->n_phases; i++)
+		if (f->cfg->phases[i].end > now && f->cfg->phases[i].end < next)
+			next = f->cfg->phases[i].end;
+	for (size_t i = 0; i < n; i++) {
+		if (v[i]->start > now && v[i]->start < next)
+			next = v[i]->start;
+		if (v[i]->end > now && v[i]->end < next)
+			next = v[i]->end;
+	}
+	return next;
+}
+
+static int64_t scan_consumed(const struct fx *f, const struct balance *b, int64_t now)
+{
+	const struct alloc *const *v;
+	size_t n = ledger_allocs(f->l, &v);
+	int64_t future = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct alloc *a = v[i];
+		if (a->end <= now || strcmp(a->consortium, b->consortium) != 0 ||
+		    strcmp(a->phase, b->phase) != 0 || strcmp(a->gpu, b->gpu) != 0)
+			continue;
+		future += a->gpus * (a->end - (a->start > now ? a->start : now));
+	}
+	return b->committed - future;
+}
+
+static uint64_t rng_state;
+
+static uint64_t rnd(uint64_t n)
+{
+	rng_state = rng_state * 6364136223846793005u + 1442695040888963407u;
+	return (rng_state >> 33) % n;
+}
+
+/* The live allocations that start or end exactly at t, as the scheduler's log found them. */
+static void check_due_at(struct fx *f, int64_t t)
+{
+	const struct alloc *const *v, *const *got;
+	size_t n = ledger_allocs(f->l, &v), k = 0;
+	size_t m = ledger_due_at(f->l, t, &got);
+
+	for (size_t i = 0; i < n; i++) {
+		if (v[i]->start != t && v[i]->end != t)
+			continue;
+		assert_true(k < m);
+		assert_string_equal(got[k]->id, v[i]->id);
+		k++;
+	}
+	assert_int_equal(k, m);
+}
+
+/* After a tick at now no live allocation has ended, and none that runs on left. */
+static void check_tick(struct fx *f, int64_t now)
+{
+	const struct alloc *const *v;
+	size_t n = ledger_allocs(f->l, &v), running = 0;
+
+	for (size_t i = 0; i < n; i++)
+		running += v[i]->end > now;
+	tick(f, now);
+	n = ledger_allocs(f->l, &v);
+	assert_int_equal(n, running);
+	for (size_t i = 0; i < n; i++)
+		assert_true(v[i]->end > now);
+}
+
+static void check_reads(struct fx *f, int64_t now)
+{
+	const struct balance **bs;
+	size_t n = ledger_balances(f->l, &bs);
+	int64_t ahead = now + (int64_t)rnd(30) * HOUR;
+
+	assert_int_equal(ledger_next_due(f->l, now), scan_next_due(f, now));
+	for (size_t i = 0; i < n; i++) {
+		assert_int_equal(ledger_consumed(f->l, bs[i], now), scan_consumed(f, bs[i], now));
+		assert_int_equal(ledger_consumed(f->l, bs[i], ahead), scan_consumed(f, bs[i], ahead));
+	}
+}
+
+/* One random change: book, cancel, release, or eliminate and reinstate. */
+static void random_op(struct fx *f, int64_t now)
+{
+	static const char *const cs[] = {"lg", "skt", "motif"};
+	const struct alloc *const *v;
+	size_t n = ledger_allocs(f->l, &v);
+	char id[24] = "A-000000";
+	uint64_t what = rnd(10);
+
+	if (n > 0)
+		snprintf(id, sizeof(id), "%s", v[rnd(n)]->id);
+	if (what < 5) {
+		int64_t start = now + (int64_t)rnd(12) * HOUR;
+		try_alloc(f, now, cs[rnd(3)], "ncloud-h200", NULL, 1 + (int64_t)rnd(300), start,
+			  start + (1 + (int64_t)rnd(8)) * HOUR, false);
+	} else if (what < 7) {
+		try_cancel(f, now, id);
+	} else if (what < 9) {
+		try_release(f, now, id, now + (int64_t)rnd(4) * HOUR);
+	} else if (try_eliminate(f, now, "skt", now) != 0) {
+		try_reinstate(f, now, "skt", now);
+	}
+}
+
+/*
+ * Random histories in whole hours, so that starts, ends, cuts and the
+ * phase end often meet at one instant: the queue answers what the scans
+ * answered, and visiting a later instant first changes nothing.
+ */
+static void test_due_queue_matches_scan(void **state)
+{
+	struct fx *f = *state;
+	int64_t now = T("2026-07-10");
+
+	rng_state = 42;
+	for (size_t i = 0; i < 3; i++)
+		grant_ok(f, P2_NOW, i == 0 ? "lg" : i == 1 ? "skt" : "motif", "p2", "H200", BIG, -1);
+	for (int step = 0; step < 600; step++) {
+		if (step == 0 || rnd(4) != 0) {
+			now += (1 + (int64_t)rnd(2)) * HOUR;
+			check_due_at(f, now);
+			check_tick(f, now);
+		}
+		for (uint64_t k = rnd(3); k > 0; k--) {
+			random_op(f, now);
+			check_reads(f, now);
+		}
+		check_reads(f, now);
+	}
+	assert_true(f->all.n > 300);
+}
+
 /* --- journal and audit ------------------------------------------------- */
 
 /* A bit of everything, so that every kind of entry is in the journal. */
@@ -2585,6 +2728,7 @@ int main(void)
 		T_(test_tick_drops_completed),
 		T_(test_next_due),
 		T_(test_consumed),
+		T_(test_due_queue_matches_scan),
 		T_(test_journal_chain),
 		T_(test_journal_any_change_shows),
 		T_(test_audit_ok),
