@@ -41,6 +41,30 @@ struct due {
 	int64_t num;
 };
 
+/*
+ * What a key's live allocations still have to run, as signed GPU counts
+ * at instants: -gpus at each start, +gpus at each end, merged per instant
+ * in a treap. The GPU-seconds after now are then the sum over the instants
+ * t > now of w * (t - now), two subtree sums away (O(log n) per read).
+ * Times are kept relative to the key's first instant so that the products
+ * stay far from overflow.
+ */
+struct usenode {
+	int64_t t;
+	int64_t w;		/* signed GPUs at t */
+	int64_t sw, swt;	/* subtree sums of w and of w * (t - base) */
+	uint64_t prio;
+	struct usenode *left, *right;
+};
+
+struct use_tl {
+	char *consortium;
+	char *phase;
+	char *gpu;
+	int64_t base;
+	struct usenode *root;
+};
+
 /* A vector of due instants; as a heap, the earliest first. */
 struct dueq {
 	struct due *v;
@@ -65,6 +89,8 @@ struct ledger {
 	size_t n_pools;
 	struct cap_tl *caps;
 	size_t n_caps;
+	struct use_tl *uses;		/* per (consortium, phase, gpu) */
+	size_t n_uses;
 
 	/* what falls due, so that time passing visits only what is due */
 	struct dueq due;		/* min-heap by instant */
@@ -118,6 +144,138 @@ static const char *hours(int64_t secs, char buf[HOURS_BUFSZ])
 	return gpu_hours_format(secs, buf, HOURS_BUFSZ);
 }
 
+/* --- what the live allocations still have to run ---------------------- */
+
+static void use_free(struct usenode *n)
+{
+	if (n == NULL)
+		return;
+	use_free(n->left);
+	use_free(n->right);
+	free(n);
+}
+
+static int64_t sum_w(const struct usenode *n)
+{
+	return n ? n->sw : 0;
+}
+
+static int64_t sum_wt(const struct usenode *n)
+{
+	return n ? n->swt : 0;
+}
+
+static struct usenode *use_pull(struct usenode *n, int64_t base)
+{
+	n->sw = n->w + sum_w(n->left) + sum_w(n->right);
+	n->swt = n->w * (n->t - base) + sum_wt(n->left) + sum_wt(n->right);
+	return n;
+}
+
+/* Splits n into the instants before t (or at or before it, with at) and the rest. */
+static void use_split(struct usenode *n, int64_t t, bool at, int64_t base,
+		      struct usenode **lo, struct usenode **hi)
+{
+	if (n == NULL) {
+		*lo = *hi = NULL;
+	} else if (n->t < t || (at && n->t == t)) {
+		use_split(n->right, t, at, base, &n->right, hi);
+		*lo = use_pull(n, base);
+	} else {
+		use_split(n->left, t, at, base, lo, &n->left);
+		*hi = use_pull(n, base);
+	}
+}
+
+/* Joins two treaps, every instant of a before every one of b. */
+static struct usenode *use_merge(struct usenode *a, struct usenode *b, int64_t base)
+{
+	if (a == NULL || b == NULL)
+		return a ? a : b;
+	if (a->prio > b->prio) {
+		a->right = use_merge(a->right, b, base);
+		return use_pull(a, base);
+	}
+	b->left = use_merge(a, b->left, base);
+	return use_pull(b, base);
+}
+
+/* A priority fixed by the instant (splitmix64): deterministic, and balanced in expectation. */
+static uint64_t use_prio(int64_t t)
+{
+	uint64_t z = (uint64_t)t + 0x9e3779b97f4a7c15u;
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+	return z ^ (z >> 31);
+}
+
+/* Adds w GPUs at instant t; an instant whose GPUs cancel out leaves. */
+static void use_add(struct use_tl *u, int64_t t, int64_t w)
+{
+	struct usenode *lo, *mid, *hi;
+
+	use_split(u->root, t, false, u->base, &lo, &hi);
+	use_split(hi, t, true, u->base, &mid, &hi);
+	if (mid == NULL) {
+		mid = xcalloc(1, sizeof(*mid));
+		mid->t = t;
+		mid->prio = use_prio(t);
+	}
+	mid->w += w;
+	if (mid->w == 0) {
+		free(mid);
+		mid = NULL;
+	} else {
+		use_pull(mid, u->base);
+	}
+	u->root = use_merge(use_merge(lo, mid, u->base), hi, u->base);
+}
+
+/* GPU-seconds the key's live allocations run after now. */
+static int64_t use_after(const struct use_tl *u, int64_t now)
+{
+	int64_t w = 0, wt = 0;
+
+	for (const struct usenode *n = u->root; n != NULL;) {
+		if (n->t > now) {
+			w += n->w + sum_w(n->right);
+			wt += n->w * (n->t - u->base) + sum_wt(n->right);
+			n = n->left;
+		} else {
+			n = n->right;
+		}
+	}
+	return wt - (now - u->base) * w;
+}
+
+static struct use_tl *use_find(const struct ledger *l, const char *c, const char *ph,
+			       const char *gpu)
+{
+	for (size_t i = 0; i < l->n_uses; i++)
+		if (strcmp(l->uses[i].consortium, c) == 0 && strcmp(l->uses[i].phase, ph) == 0 &&
+		    strcmp(l->uses[i].gpu, gpu) == 0)
+			return &l->uses[i];
+	return NULL;
+}
+
+/* Counts (sign 1) or uncounts (-1) [start,end) of a live allocation in its key's sums. */
+static void use_book(struct ledger *l, const struct alloc *a, int64_t start, int64_t end,
+		     int64_t sign)
+{
+	if (start >= end)
+		return;
+	struct use_tl *u = use_find(l, a->consortium, a->phase, a->gpu);
+	if (u == NULL) {
+		l->uses = xreallocarray(l->uses, l->n_uses + 1, sizeof(*l->uses));
+		u = &l->uses[l->n_uses++];
+		*u = (struct use_tl){.consortium = xstrdup(a->consortium),
+				     .phase = xstrdup(a->phase), .gpu = xstrdup(a->gpu),
+				     .base = start};
+	}
+	use_add(u, start, -sign * a->gpus);
+	use_add(u, end, sign * a->gpus);
+}
+
 /* --- lookups ----------------------------------------------------------- */
 
 struct ledger *ledger_new(const struct config *cfg)
@@ -155,6 +313,13 @@ void ledger_free(struct ledger *l)
 		timeline_free(l->caps[i].tl);
 	}
 	free(l->caps);
+	for (size_t i = 0; i < l->n_uses; i++) {
+		free(l->uses[i].consortium);
+		free(l->uses[i].phase);
+		free(l->uses[i].gpu);
+		use_free(l->uses[i].root);
+	}
+	free(l->uses);
 	free(l->due.v);
 	free(l->ripe.v);
 	free(l->fired);
@@ -329,6 +494,7 @@ static void alloc_insert(struct ledger *l, struct alloc *a)
 	memmove(&l->allocs[i + 1], &l->allocs[i], (l->n_allocs - i) * sizeof(*l->allocs));
 	l->allocs[i] = a;
 	l->n_allocs++;
+	use_book(l, a, a->start, a->end, 1);
 }
 
 static void alloc_remove(struct ledger *l, struct alloc *a)
@@ -339,6 +505,7 @@ static void alloc_remove(struct ledger *l, struct alloc *a)
 		abort();
 	memmove(&l->allocs[i], &l->allocs[i + 1], (l->n_allocs - i - 1) * sizeof(*l->allocs));
 	l->n_allocs--;
+	use_book(l, a, a->start, a->end, -1);
 	alloc_clear(a);
 	free(a);
 }
@@ -1336,6 +1503,7 @@ static void cut_at(struct ledger *l, const struct ledger_ctx *ctx, struct alloc 
 	struct balance *bal = bal_get(l, a->consortium, a->phase, a->gpu);
 
 	book(l, a, at, a->end, -1);
+	use_book(l, a, at, a->end, -1);
 	a->end = at;
 	due_push(l, a, at);
 	a->cost -= refund;
@@ -1691,15 +1859,8 @@ size_t ledger_due_at(struct ledger *l, int64_t t, const struct alloc *const **ou
 
 int64_t ledger_consumed(const struct ledger *l, const struct balance *b, int64_t now)
 {
-	int64_t future = 0;
-	for (size_t i = 0; i < l->n_allocs; i++) {
-		const struct alloc *a = l->allocs[i];
-		if (a->end <= now || strcmp(a->consortium, b->consortium) != 0 ||
-		    strcmp(a->phase, b->phase) != 0 || strcmp(a->gpu, b->gpu) != 0)
-			continue;
-		future += a->gpus * (a->end - (a->start > now ? a->start : now));
-	}
-	return b->committed - future;
+	const struct use_tl *u = use_find(l, b->consortium, b->phase, b->gpu);
+	return b->committed - (u ? use_after(u, now) : 0);
 }
 
 static size_t index_of_consortium(const struct config *cfg, const char *id)

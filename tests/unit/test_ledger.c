@@ -2133,6 +2133,36 @@ static void check_reads(struct fx *f, int64_t now)
 	}
 }
 
+/* Many overlapping allocations of one key, some cut and some cancelled: the sums stay exact. */
+static void test_consumed_many_matches_scan(void **state)
+{
+	struct fx *f = *state;
+	int64_t now = P2_NOW, s = T("2026-03-01");
+	const struct alloc *const *v;
+
+	grant_ok(f, now, "lg", "p2", "H200", BIG, -1);
+	rng_state = 7;
+	for (int i = 0; i < 600; i++) {
+		int64_t start = s + (int64_t)rnd(2000) * 60;
+		try_alloc(f, now, "lg", "ncloud-h200", NULL, 1 + (int64_t)rnd(3), start,
+			  start + (1 + (int64_t)rnd(3000)) * 60, false);
+	}
+	size_t n = ledger_allocs(f->l, &v);
+	assert_true(n > 300);
+	for (size_t i = 0; i < n; i += 3) {
+		char id[24];
+		snprintf(id, sizeof(id), "%s", v[i]->id);
+		if (rnd(2))
+			try_cancel(f, now, id);
+		else
+			try_release(f, s + 2000 * 60, id, s + 2000 * 60);
+		n = ledger_allocs(f->l, &v);
+	}
+	const struct balance *b = bal(f, "lg", "p2", "H200");
+	for (int64_t t = now; t < s + 6000 * 60; t += 97 * 60)
+		assert_int_equal(ledger_consumed(f->l, b, t), scan_consumed(f, b, t));
+}
+
 /* One random change: book, cancel, release, or eliminate and reinstate. */
 static void random_op(struct fx *f, int64_t now)
 {
@@ -2159,10 +2189,11 @@ static void random_op(struct fx *f, int64_t now)
 
 /*
  * Random histories in whole hours, so that starts, ends, cuts and the
- * phase end often meet at one instant: the queue answers what the scans
- * answered, and visiting a later instant first changes nothing.
+ * phase end often meet at one instant: the queue of due instants and the
+ * consumed sums answer what the scans answered, and visiting a later
+ * instant first changes nothing.
  */
-static void test_due_queue_matches_scan(void **state)
+static void test_queue_and_sums_match_scans(void **state)
 {
 	struct fx *f = *state;
 	int64_t now = T("2026-07-10");
@@ -2728,7 +2759,8 @@ int main(void)
 		T_(test_tick_drops_completed),
 		T_(test_next_due),
 		T_(test_consumed),
-		T_(test_due_queue_matches_scan),
+		T_(test_queue_and_sums_match_scans),
+		T_(test_consumed_many_matches_scan),
 		T_(test_journal_chain),
 		T_(test_journal_any_change_shows),
 		T_(test_audit_ok),
