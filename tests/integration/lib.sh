@@ -120,6 +120,12 @@ gl() {
 	"$GPULEDGER" --socket "$SOCK" "$@"
 }
 
+# free_port: a TCP port on 127.0.0.1 that nothing listens on now (the kernel
+# picks it), so tests running in parallel do not collide as random ones did.
+free_port() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
 # tcp_consortium_config OUT: a consortium token for lg in $T/token (TOKEN,
 # SHA), a free-ish PORT, and the TCP fixture filled in with both, in OUT.
 tcp_consortium_config() {
@@ -128,7 +134,7 @@ tcp_consortium_config() {
 	printf '%s\n' "$TOKEN" >"$T/token"
 	chmod 600 "$T/token"
 	SHA=$(printf '%s' "$TOKEN" | sha256sum | cut -d' ' -f1)
-	PORT=$((20000 + RANDOM % 20000))
+	PORT=$(free_port)
 	sed -e "s/@PORT@/$PORT/" -e "s/@SHA@/$SHA/" "$FIXTURES/itest-tcp.yaml.in" >"$1"
 }
 

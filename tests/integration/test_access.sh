@@ -14,7 +14,7 @@ sha=$(printf '%s' "$token" | sha256sum | cut -d' ' -f1)
 expect_contains "$sha"
 printf '%s\n' "$token" >"$T/token"
 chmod 600 "$T/token"
-port=$((20000 + RANDOM % 20000))
+port=$(free_port)
 sed -e "s/@PORT@/$port/" -e "s/@SHA@/$sha/" "$FIXTURES/itest-tcp.yaml.in" >"$T/config.yaml"
 start_daemon "$T/config.yaml"
 remote() { "$GPULEDGER" --url "http://127.0.0.1:$port" --token-file "$T/token" "$@"; }
@@ -79,7 +79,7 @@ ok "valid config on SIGHUP applied"
 
 # A key that needs a restart (the TCP listener) is kept, and said so: the
 # old listener keeps serving, the new port is not opened.
-port2=$((port + 1))
+port2=$(free_port)
 sed -e "s/127.0.0.1:$port/localhost:$port2/" "$T/config.good" >"$T/config.yaml"
 expect_exit 0 "$GPULEDGERD" --check-config "$T/config.yaml"
 kill -HUP "$DAEMON_PID"

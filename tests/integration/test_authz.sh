@@ -159,7 +159,7 @@ if [[ -n $UNIX_USERS ]]; then
 	chmod 0755 "$T"
 fi
 
-port=$((20000 + RANDOM % 20000))
+port=$(free_port)
 # shellcheck disable=SC2154 # SHA_* are declared above
 sed -e "s/@PORT@/$port/" -e "s/@SHA_ADMIN@/$SHA_admin/" \
 	-e "s/@SHA_OPERATOR@/$SHA_operator/" -e "s/@SHA_LG@/$SHA_lg/" \

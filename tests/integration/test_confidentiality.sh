@@ -18,7 +18,7 @@ token=$(printf '%s\n' "$OUT" | head -n 1)
 sha=$(printf '%s' "$token" | sha256sum | cut -d' ' -f1)
 printf '%s\n' "$token" >"$T/token"
 chmod 600 "$T/token"
-port=$((20000 + RANDOM % 20000))
+port=$(free_port)
 # the fixture's program, with a second phase for entries after the first one's expiry
 sed -e "s/@PORT@/$port/" -e "s/@SHA@/$sha/" \
 	-e '/id: p1,/a\  - {id: p2, name: "2nd stage", start: 2026-01-16, end: 2026-08-01}' \

@@ -24,7 +24,7 @@ new_token moved
 sha_moved=$SHA
 new_token kept
 sha_kept=$SHA
-port=$((20000 + RANDOM % 20000))
+port=$(free_port)
 
 # config TOKEN-LINES...: the TCP fixture with these access.tokens lines
 config() {
