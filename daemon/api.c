@@ -751,6 +751,15 @@ static void h_journal(struct call *c)
  * one committed state), so the loop keeps serving while it runs. The copy
  * is sent whole: it is read into memory.
  */
+/* 64 random bits as 16 hex digits: request ids, temporary names. */
+#define RANDOM_HEX_LEN 16
+static void random_hex(char out[RANDOM_HEX_LEN + 1])
+{
+	uint8_t rnd[RANDOM_HEX_LEN / 2];
+	randombytes_buf(rnd, sizeof(rnd));
+	sodium_bin2hex(out, RANDOM_HEX_LEN + 1, rnd, sizeof(rnd));
+}
+
 struct backup_job {
 	uv_work_t work;
 	struct api *api;
@@ -825,11 +834,9 @@ static void backup_done(uv_work_t *w, int status)
 static void h_backup(struct call *c)
 {
 	struct backup_job *j = xcalloc(1, sizeof(*j));
-	uint8_t rnd[8];
-	char hex[17];
+	char hex[RANDOM_HEX_LEN + 1];
 
-	randombytes_buf(rnd, sizeof(rnd));
-	sodium_bin2hex(hex, sizeof(hex), rnd, sizeof(rnd));
+	random_hex(hex);
 	j->api = c->api;
 	j->src = xstrdup(c->api->cfg->database);
 	/* beside the database: the one place the daemon may write (StateDirectory) */
@@ -1410,10 +1417,8 @@ void api_handle(void *arg, struct server_req *r)
 	if (c.http->idempotency_key)
 		c.request_id = xstrdup(c.http->idempotency_key);
 	else {
-		uint8_t rnd[8];
-		char hex[17];
-		randombytes_buf(rnd, sizeof(rnd));
-		sodium_bin2hex(hex, sizeof(hex), rnd, sizeof(rnd));
+		char hex[RANDOM_HEX_LEN + 1];
+		random_hex(hex);
 		c.request_id = xstrdup(hex);
 	}
 
