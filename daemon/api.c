@@ -60,6 +60,7 @@ struct call {
 		bool b;		/* PT_BOOL */
 	} f[FIELD__COUNT];
 	bool mutating;
+	bool dry_run;		/* "dry_run": true: see dry_run() */
 	uint8_t body_hash[HASH_LEN];
 };
 
@@ -97,9 +98,22 @@ static void finish(struct call *c, int status, char *body)
 	finish_as(c, status, NULL, body);
 }
 
-/* Takes o. A successful POST's answer is kept for idempotent retries. */
+static json_t *entries_json(const struct call *c, const struct jlist *l);
+
+/*
+ * Takes o. A successful POST's answer is kept for idempotent retries. A
+ * dry run's says so, with the entries it would have written; it answers
+ * 200 whatever the real request would (nothing was created).
+ */
 static void reply(struct call *c, int status, json_t *o)
 {
+	if (c->dry_run && status < 300 && json_is_object(o)) {
+		status = 200;
+		json_object_set_new(o, "dry_run", json_true());
+		if (json_object_get(o, "entries") == NULL)
+			json_object_set_new(o, "entries",
+					    entries_json(c, writer_trial_entries(c->api->writer)));
+	}
 	char *body = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
 	if (c->mutating && status < 300 && c->http->idempotency_key)
@@ -124,7 +138,8 @@ static void reply_error(struct call *c, enum error_code code, json_t *details,
 			  "code", error_name(code), "message", msg);
 	json_t *o = error_json(code, msg, details);
 	free(msg);
-	metrics_refusal(c->api->metrics, code);
+	if (!c->dry_run)	/* a dry run's refusal refused nothing */
+		metrics_refusal(c->api->metrics, code);
 	c->mutating = false;	/* refusals are not remembered */
 	reply(c, status, o);
 }
@@ -1390,6 +1405,34 @@ static int idempotent_replay(struct call *c)
 	return 1;
 }
 
+/*
+ * A dry run ("dry_run": true on any POST): the handler runs unchanged, and
+ * every rule with it, against a throwaway copy of the ledger while the
+ * writer keeps its entries aside, so the answer is exactly what the real
+ * request would answer now, and nothing reaches the live ledger, the disk,
+ * the idempotency records or the clock. The open batch commits first: its
+ * hooks (the scheduler's) must run on the live ledger, never on the copy.
+ */
+static void dry_run(struct call *c)
+{
+	struct api *api = c->api;
+
+	settle(c);
+	struct ledger *live = api->ledger, *copy = ledger_clone(live);
+	int64_t clock = clock_now(api->clock);
+
+	api->ledger = copy;
+	api->sched->ledger = copy;
+	writer_trial_begin(api->writer);
+	routes[c->req].fn(c);
+	writer_trial_end(api->writer);
+	api->ledger = live;
+	api->sched->ledger = live;
+	if (clock_simulated(api->clock) && clock_now(api->clock) != clock)
+		clock_set(api->clock, clock);	/* a clock set tried, not made */
+	ledger_free(copy);
+}
+
 void api_committed(struct api *api, const struct jentry *entries, size_t n)
 {
 	(void)api;
@@ -1458,7 +1501,14 @@ void api_handle(void *arg, struct server_req *r)
 				    "a POST needs an Idempotency-Key header of 1-128 printable characters");
 			goto out;
 		}
-		if (idempotent_replay(&c))
+		if (c.http->body_len > 0)
+			c.body = json_loadb(c.http->body, c.http->body_len,
+					    JSON_REJECT_DUPLICATES, &jerr);
+		else
+			c.body = json_object();
+		/* a dry run is not an idempotent request: no record is read or kept */
+		c.dry_run = json_is_true(json_object_get(c.body, proto_field_name(FIELD_DRY_RUN)));
+		if (!c.dry_run && idempotent_replay(&c))
 			goto out;
 		c.mutating = true;
 		if (c.http->body_len > 0) {
@@ -1481,7 +1531,10 @@ void api_handle(void *arg, struct server_req *r)
 		if (take_fields(&c))
 			goto out;
 	}
-	routes[c.req].fn(&c);
+	if (c.dry_run)
+		dry_run(&c);
+	else
+		routes[c.req].fn(&c);
 out:
 	call_free(&c);
 }

@@ -71,6 +71,7 @@ struct dueq {
 	size_t n, cap;
 };
 
+/* ledger_clone() copies every field: one added here is added there. */
 struct ledger {
 	const struct config *cfg;
 	int64_t seq;
@@ -325,6 +326,91 @@ void ledger_free(struct ledger *l)
 	free(l->fired);
 	jviews_clear(&l->views);
 	free(l);
+}
+
+static struct usenode *use_clone(const struct usenode *n)
+{
+	if (n == NULL)
+		return NULL;
+	struct usenode *c = xmalloc(sizeof(*c));
+	*c = *n;
+	c->left = use_clone(n->left);
+	c->right = use_clone(n->right);
+	return c;
+}
+
+static struct dueq dueq_clone(const struct dueq *q)
+{
+	struct dueq c = {.n = q->n, .cap = q->n};
+	if (q->n > 0) {
+		c.v = xreallocarray(NULL, q->n, sizeof(*c.v));
+		memcpy(c.v, q->v, q->n * sizeof(*c.v));
+	}
+	return c;
+}
+
+/*
+ * Every field of struct ledger, deep: a field added there is added here,
+ * or a dry run would answer from a ledger that lacks it.
+ */
+struct ledger *ledger_clone(const struct ledger *l)
+{
+	struct ledger *c = xcalloc(1, sizeof(*c));
+
+	c->cfg = l->cfg;
+	c->seq = l->seq;
+	memcpy(c->head, l->head, HASH_LEN);
+	for (size_t i = 0; i < l->views.n; i++) {
+		const struct jview *v = &l->views.v[i];
+		jviews_set(&c->views, v->consortium, v->entries, v->last_seq, v->head);
+	}
+	c->alloc_num = l->alloc_num;
+	c->bals = xreallocarray(NULL, l->n_bals + 1, sizeof(*c->bals));
+	for (size_t i = 0; i < l->n_bals; i++) {
+		struct balance *b = xmalloc(sizeof(*b));
+		*b = *l->bals[i];
+		b->consortium = xstrdup(b->consortium);
+		b->phase = xstrdup(b->phase);
+		b->gpu = xstrdup(b->gpu);
+		c->bals[i] = b;
+	}
+	c->n_bals = l->n_bals;
+	c->bals_sorted = l->bals_sorted;
+	c->cstates = xreallocarray(NULL, l->n_cstates + 1, sizeof(*c->cstates));
+	for (size_t i = 0; i < l->n_cstates; i++)
+		cstate_copy(&c->cstates[i], &l->cstates[i]);
+	c->n_cstates = l->n_cstates;
+	c->allocs = xreallocarray(NULL, l->n_allocs + 1, sizeof(*c->allocs));
+	for (size_t i = 0; i < l->n_allocs; i++) {
+		c->allocs[i] = xmalloc(sizeof(*c->allocs[i]));
+		alloc_copy(c->allocs[i], l->allocs[i]);
+	}
+	c->n_allocs = l->n_allocs;
+	c->pools = xreallocarray(NULL, l->n_pools + 1, sizeof(*c->pools));
+	for (size_t i = 0; i < l->n_pools; i++)
+		c->pools[i] = (struct pool_tl){.pool = xstrdup(l->pools[i].pool),
+					       .tl = timeline_clone(l->pools[i].tl)};
+	c->n_pools = l->n_pools;
+	c->caps = xreallocarray(NULL, l->n_caps + 1, sizeof(*c->caps));
+	for (size_t i = 0; i < l->n_caps; i++)
+		c->caps[i] = (struct cap_tl){.consortium = xstrdup(l->caps[i].consortium),
+					     .gpu = xstrdup(l->caps[i].gpu),
+					     .tl = timeline_clone(l->caps[i].tl)};
+	c->n_caps = l->n_caps;
+	c->uses = xreallocarray(NULL, l->n_uses + 1, sizeof(*c->uses));
+	for (size_t i = 0; i < l->n_uses; i++) {
+		c->uses[i] = l->uses[i];
+		c->uses[i].consortium = xstrdup(l->uses[i].consortium);
+		c->uses[i].phase = xstrdup(l->uses[i].phase);
+		c->uses[i].gpu = xstrdup(l->uses[i].gpu);
+		c->uses[i].root = use_clone(l->uses[i].root);
+	}
+	c->n_uses = l->n_uses;
+	c->due = dueq_clone(&l->due);
+	c->ripe = dueq_clone(&l->ripe);
+	/* fired is ledger_due_at()'s scratch answer: nothing to carry */
+	memcpy(c->last_id, l->last_id, sizeof(c->last_id));
+	return c;
 }
 
 const struct config *ledger_config(const struct ledger *l)

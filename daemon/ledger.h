@@ -48,6 +48,12 @@ struct ledger;
  */
 struct ledger *ledger_new(const struct config *cfg);
 void ledger_free(struct ledger *l);
+/*
+ * A deep copy of l over the same configuration (a dry run works on one and
+ * throws it away): it answers every operation exactly as l would. O(the
+ * live state), not the history. Caller frees with ledger_free().
+ */
+struct ledger *ledger_clone(const struct ledger *l);
 const struct config *ledger_config(const struct ledger *l);
 
 /*

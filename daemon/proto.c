@@ -21,15 +21,20 @@ static const struct {
 #define Q(f) FIELD_##f,
 #define REQ(f) {FIELD_##f, true},
 #define OPT(f) {FIELD_##f, false},
+/* every POST may be a dry run: the one place its field joins the bodies */
+#define DRY_RUN_POST {FIELD_DRY_RUN, false},
+#define DRY_RUN_GET
 static const struct proto_request requests[PROTO__COUNT] = {
 #define REQUEST(id, fn, m, p, role, query, body) \
-	[PROTO_##id] = {#id, #m, p, PR_##role, {query FIELD_NONE}, {body {FIELD_NONE, false}}},
+	[PROTO_##id] = {#id, #m, p, PR_##role, {query FIELD_NONE}, {body DRY_RUN_##m {FIELD_NONE, false}}},
 #include "daemon/proto.def"
 #undef REQUEST
 };
 #undef Q
 #undef REQ
 #undef OPT
+#undef DRY_RUN_POST
+#undef DRY_RUN_GET
 
 const struct proto_request *proto_request(enum proto_req r)
 {

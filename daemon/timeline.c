@@ -170,6 +170,30 @@ static struct node *tree_build(struct node **cur, size_t count)
 	return root;
 }
 
+struct timeline *timeline_clone(const struct timeline *src)
+{
+	struct timeline *t = timeline_new();
+	struct node *last = NULL;
+
+	t->horizon = src->horizon;
+	for (const struct node *s = src->head; s != NULL; s = s->next) {
+		struct node *n = xcalloc(1, sizeof(*n));
+		n->key = s->key;
+		n->level = s->level;
+		n->prev = last;
+		if (last)
+			last->next = n;
+		else
+			t->head = n;
+		last = n;
+	}
+	t->tail = last;
+	t->size = src->size;
+	struct node *cur = t->head;
+	t->root = tree_build(&cur, t->size);
+	return t;
+}
+
 /* The last point at or before x, or NULL. */
 static struct node *floor_node(const struct timeline *t, int64_t x)
 {

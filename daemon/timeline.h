@@ -31,6 +31,8 @@ struct timeline;
 
 struct timeline *timeline_new(void);
 void timeline_free(struct timeline *t);
+/* A deep copy with the same points and horizon (a dry run's scratch ledger); caller frees. */
+struct timeline *timeline_clone(const struct timeline *src);
 
 /*
  * Adds units (negative to remove) over [start, end), start < end. Removing

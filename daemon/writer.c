@@ -107,6 +107,7 @@ void writer_close(struct writer *w)
 	struct batch b;
 
 	uv_close((uv_handle_t *)&w->idle, NULL);
+	jlist_clear(&w->trial_entries);
 	batch_take(w, &b);
 	batch_free(&b);
 	for (size_t i = 0; i < w->n_held; i++) {
@@ -128,6 +129,13 @@ bool writer_open(const struct writer *w)
 
 void writer_add(struct writer *w, struct jlist *out, const char *note)
 {
+	if (w->trial) {
+		for (size_t i = 0; i < out->n; i++)
+			*jlist_push(&w->trial_entries) = out->v[i];	/* moves the strings */
+		free(out->v);
+		memset(out, 0, sizeof(*out));
+		return;
+	}
 	for (size_t i = 0; i < out->n; i++) {
 		struct jentry *e = jlist_push(&w->entries);
 		*e = out->v[i];		/* moves the strings */
@@ -147,6 +155,8 @@ void writer_add(struct writer *w, struct jlist *out, const char *note)
 void writer_add_idem(struct writer *w, const char *key, const uint8_t hash[HASH_LEN],
 		     int status, const char *response)
 {
+	if (w->trial)
+		return;		/* a dry run is not remembered */
 	w->idem = xreallocarray(w->idem, w->n_idem + 1, sizeof(*w->idem));
 	struct idem_rec *r = &w->idem[w->n_idem++];
 	r->key = xstrdup(key);
@@ -155,6 +165,22 @@ void writer_add_idem(struct writer *w, const char *key, const uint8_t hash[HASH_
 	r->response = xstrdup(response);
 	r->time = clock_now(w->clock);
 	arm(w);
+}
+
+void writer_trial_begin(struct writer *w)
+{
+	w->trial = true;
+}
+
+const struct jlist *writer_trial_entries(const struct writer *w)
+{
+	return &w->trial_entries;
+}
+
+void writer_trial_end(struct writer *w)
+{
+	jlist_clear(&w->trial_entries);
+	w->trial = false;
 }
 
 const struct idem_rec *writer_find_idem(const struct writer *w, const char *key)

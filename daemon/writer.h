@@ -76,6 +76,9 @@ struct writer {
 	size_t n_held;
 	uv_idle_t idle;
 	bool idle_on;
+	/* a dry run: entries kept aside, never batched (writer_trial_begin) */
+	bool trial;
+	struct jlist trial_entries;
 
 	/* where replies and commits are counted; NULL for none. Set by the owner. */
 	struct metrics *metrics;
@@ -104,6 +107,20 @@ void writer_add_idem(struct writer *w, const char *key, const uint8_t hash[HASH_
 		     int status, const char *response);
 /* A pending idempotency record of the open batch, or NULL. */
 const struct idem_rec *writer_find_idem(const struct writer *w, const char *key);
+/*
+ * A dry run: until writer_trial_end(), writer_add() keeps the entries it
+ * is given aside instead of batching them (they are never committed, and
+ * open no batch) and writer_add_idem() records nothing, so whatever a
+ * handler does through the writer changes nothing on disk.
+ */
+void writer_trial_begin(struct writer *w);
+/* The entries the dry run would have written so far, in order. */
+const struct jlist *writer_trial_entries(const struct writer *w);
+/* Ends the dry run and frees the entries kept aside. */
+void writer_trial_end(struct writer *w);
+/* The usage entry of the open batch for (source, job_id), or NULL. */
+const struct jentry *writer_find_usage(const struct writer *w, const char *source,
+				       const char *job_id);
 /* Sends now, or holds until the open batch commits. Takes body and the strings of r. */
 void writer_reply(struct writer *w, struct held_reply *r);
 /*

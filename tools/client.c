@@ -417,13 +417,27 @@ int handle_reply(struct cli *cli, long status, const struct buf *raw,
 int api_call(struct cli *cli, const struct req *r, json_t **out)
 {
 	const char *method = proto_request(r->id)->method;
-	char *path = req_path(cli, r);
-	char *text = r->body ? json_dumps(r->body, JSON_COMPACT) : NULL;
+	bool post = strcmp(method, "POST") == 0;
+	char *path, *text = NULL;
 	struct buf raw = { 0 };
 	long status = 0;
 	int rc;
 
 	*out = NULL;
+	if (cli->dry_run && !post) {
+		errmsg("--dry-run: only a command that changes the ledger can be tried");
+		return EXIT_USAGE;
+	}
+	if (cli->dry_run) {
+		/* the one place a dry run is asked for: every change goes through here */
+		json_t *body = r->body ? json_deep_copy(r->body) : json_object();
+		json_object_set_new(body, proto_field_name(FIELD_DRY_RUN), json_true());
+		text = json_dumps(body, JSON_COMPACT);
+		json_decref(body);
+	} else if (r->body) {
+		text = json_dumps(r->body, JSON_COMPACT);
+	}
+	path = req_path(cli, r);
 	struct curl_slist *h = http_setup(cli, method, path, text ? text : "{}");
 	curl_easy_setopt(cli->curl, CURLOPT_WRITEFUNCTION, collect);
 	curl_easy_setopt(cli->curl, CURLOPT_WRITEDATA, &raw);
@@ -436,6 +450,8 @@ int api_call(struct cli *cli, const struct req *r, json_t **out)
 	}
 	curl_easy_getinfo(cli->curl, CURLINFO_RESPONSE_CODE, &status);
 	rc = handle_reply(cli, status, &raw, out);
+	if (rc == 0 && cli->dry_run && !cli->json)
+		fputs("dry run: this is what would happen; nothing was changed\n", stderr);
 out:
 	curl_slist_free_all(h);
 	buf_free(&raw);

@@ -35,6 +35,7 @@ struct cli {
 	const char *request_id;
 	bool json;
 	bool hold;			/* --json: the command prints the answer itself */
+	bool dry_run;			/* --dry-run: every POST asks what would happen */
 	char *token;			/* trimmed content of token_file */
 	char *url_base;			/* owned copy of url, trimmed */
 	const char *idem_key;		/* Idempotency-Key of this invocation */

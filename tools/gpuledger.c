@@ -1762,6 +1762,8 @@ static void print_help(FILE *f)
 	      "  --json             print the API's JSON instead of tables\n"
 	      "  --request-id ID    the Idempotency-Key of a change (default: a "
 	      "fresh UUID)\n"
+	      "  --dry-run          of a change: run every rule, print what would "
+	      "happen, change nothing\n"
 	      "  -h, --help         this help\n"
 	      "  --version          the version\n\n"
 	      "exit codes: 0 ok, 1 refused/not found/verify failed, 64 usage, "
@@ -1952,7 +1954,7 @@ static int cmd_help(struct cli *cli, struct cmd_args *a)
 
 /* ---- setup ---------------------------------------------------------------- */
 
-enum { G_SOCKET, G_URL, G_TOKEN_FILE, G_JSON, G_REQUEST_ID, G_HELP, G_VERSION };
+enum { G_SOCKET, G_URL, G_TOKEN_FILE, G_JSON, G_REQUEST_ID, G_HELP, G_VERSION, G_DRY_RUN };
 static const struct flag_spec global_flags[] = {
 	[G_SOCKET] = { "socket", FLAG_VALUE },
 	[G_URL] = { "url", FLAG_VALUE },
@@ -1961,6 +1963,7 @@ static const struct flag_spec global_flags[] = {
 	[G_REQUEST_ID] = { "request-id", FLAG_VALUE },
 	[G_HELP] = { "help", FLAG_BOOL },
 	[G_VERSION] = { "version", FLAG_BOOL },
+	[G_DRY_RUN] = { "dry-run", FLAG_BOOL },
 };
 
 /*
@@ -2179,6 +2182,7 @@ static int parse_args(int argc, char **argv, struct cli *cli, struct cmd_args *a
 	if (gval[G_SOCKET] && gval[G_URL])
 		return usage_error(a->cmd, "--socket and --url exclude each other");
 	cli->json = gval[G_JSON] != NULL;
+	cli->dry_run = gval[G_DRY_RUN] != NULL;
 	cli->request_id = gval[G_REQUEST_ID];
 	/* an option beats the environment; a --socket beats $GPULEDGER_URL */
 	cli->url = gval[G_URL] ? gval[G_URL] : gval[G_SOCKET] ? NULL : env("GPULEDGER_URL");

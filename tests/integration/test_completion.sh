@@ -16,7 +16,7 @@ got=$(bash -c '. "$1"; COMP_WORDS=(gpuledger --socket x gra); COMP_CWORD=3; _gpu
 	COMP_WORDS=(gpuledger ""); COMP_CWORD=1; _gpuledger
 	printf "%s\n" "${#COMPREPLY[@]}"' _ "$T/completion.bash")
 ncmd=$("$GPULEDGER" help | grep -c '^  [a-z]')
-nglobal=7
+nglobal=8
 expect_eq "$got" $'grant\n--max-gpus\n'$((ncmd + nglobal)) "completion of a command, an option, and the whole list"
 expect_exit 64 "$GPULEDGER" completion zsh
 built=$(dirname "$GPULEDGER")/../config/gpuledger

@@ -2697,11 +2697,68 @@ static void test_error_statuses(void **state)
 				 error_status(want[i].code), want[i].status);
 }
 
+/* --- clone (dry runs) -------------------------------------------------- */
+
+/*
+ * A clone answers every operation as the original would, and what is done
+ * to it never shows in the original: the two promises a dry run keeps.
+ */
+static void test_clone_answers_alike(void **state)
+{
+	struct fx *f = *state;
+	int64_t now = T("2025-09-01T00:00");
+
+	grant_ok(f, now, "lg", "p1", "B200", 4000 * HOUR, 0);
+	grant_ok(f, now, "skt", "p1", "B200", 4000 * HOUR, 64);
+	alloc_ok(f, now, "lg", "skt-b200", 1000, now + HOUR, now + 3 * HOUR);
+	const char *b = alloc_ok(f, now, "skt", "skt-b200", 24, now + 2 * HOUR, now + 4 * HOUR);
+	assert_int_equal(try_eliminate(f, now, "skt", now + 3 * HOUR), 0);
+	tick(f, now + 90 * 60);	/* prunes the timelines' past */
+
+	char *orig = snapshot(f->l);
+	struct ledger *c = ledger_clone(f->l);
+	char *copy = snapshot(c);
+	assert_string_equal(copy, orig);
+	free(copy);
+	assert_int_equal(ledger_next_due(c, now), ledger_next_due(f->l, now));
+	const struct balance *bo = ledger_balance(f->l, "lg", "p1", "B200");
+	const struct balance *bc = ledger_balance(c, "lg", "p1", "B200");
+	assert_int_equal(ledger_consumed(c, bc, now + 2 * HOUR),
+			 ledger_consumed(f->l, bo, now + 2 * HOUR));
+
+	/* the same search on both lands on the same instant, pool and id */
+	struct alloc_req r = {.consortium = "lg", .gpu = "B200", .gpus = 64,
+			      .start = now + 2 * HOUR, .end = now + 3 * HOUR, .earliest = true};
+	struct ledger_ctx ctx = ctx_at(now + 2 * HOUR);
+	struct jlist oc = {0}, oo = {0};
+	struct ledger_error ec = {0}, eo = {0};
+	const char *idc, *ido;
+	assert_int_equal(ledger_allocate(c, &ctx, &r, &oc, &idc, &ec), 0);
+	char *after_clone_op = snapshot(f->l);
+	assert_string_equal(after_clone_op, orig);	/* the original saw nothing */
+	free(after_clone_op);
+	assert_int_equal(ledger_allocate(f->l, &ctx, &r, &oo, &ido, &eo), 0);
+	assert_string_equal(idc, ido);
+	assert_int_equal(oc.v[0].start, oo.v[0].start);
+	assert_string_equal(oc.v[0].pool, oo.v[0].pool);
+	assert_int_equal(oc.v[0].seq, oo.v[0].seq);
+	assert_int_equal(oc.v[0].committed_delta, oo.v[0].committed_delta);
+	/* a cancel on the clone leaves the original's booking */
+	assert_int_equal(ledger_cancel(c, &ctx, b, "x", &oc, &ec), 0);
+	assert_null(ledger_alloc(c, b));
+	assert_non_null(ledger_alloc(f->l, b));
+	jlist_clear(&oc);
+	jlist_clear(&oo);
+	ledger_free(c);
+	free(orig);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 #define T_(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 		T_(test_grant_entry),
+		T_(test_clone_answers_alike),
 		T_(test_grant_negative_is_adjust),
 		T_(test_grant_adjust_below_committed),
 		T_(test_grant_with_cap),
