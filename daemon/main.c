@@ -60,7 +60,8 @@ static const char usage_text[] =
 	"Exit status: 0 clean stop; 1 the database failed its audit or could not be opened;\n"
 	"64 usage; 70 internal error, or the database file or its WAL was removed or\n"
 	"replaced while the daemon ran (the change in flight is answered 503, nothing\n"
-	"more is committed); 73 --init: cannot create the database; 78 bad configuration,\n"
+	"more is committed); 73 --init: cannot create the database; 74 an fsync of the\n"
+	"database failed (never retried: the restart reads what the disk holds); 78 bad configuration,\n"
 	"no database (run --init), or a --clock before the journal head's time.\n";
 
 /* --verify-db: the start-up audit of a database file, without a daemon. */
@@ -196,6 +197,16 @@ static void on_commit_failed(void *arg, int err)
 			  d->cfg->database, "error", store_errmsg(d->store));
 		d->exit_status = EXIT_SOFTWARE;
 		stop(d, "database replaced");
+		return;
+	}
+	if (err == -ENOTRECOVERABLE) {
+		/* never retry an fsync: what is in memory may not be on disk;
+		 * take no more changes, answer what is in flight, exit 74 and
+		 * let the restart read what the disk really holds */
+		log_event(LOG_ERROR, "fsync_failed", "{s:s, s:s}", "database",
+			  d->cfg->database, "error", store_errmsg(d->store));
+		d->exit_status = EXIT_IOERR;
+		stop(d, "fsync failed");
 		return;
 	}
 	/* a clock move answered 503 did not happen; the reload runs at the old time */

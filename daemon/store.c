@@ -156,6 +156,7 @@ struct store {
 	char ledger_id[STORE_LEDGER_ID_LEN + 1];
 	struct file_id file, wal;	/* paths NULL for ":memory:" */
 	bool stale;		/* store_check_identity() failed once */
+	bool sync_failed;	/* an fsync failed once: nothing more commits */
 };
 
 __attribute__((format(printf, 3, 4)))
@@ -193,6 +194,13 @@ static int sql_fail(struct store *s, int rc)
 {
 	const char *msg = sqlite3_errcode(s->db) == rc ? sqlite3_errmsg(s->db)
 						      : sqlite3_errstr(rc);
+	/* after a failed fsync the kernel may have dropped the pages it could
+	 * not write and a second fsync succeeds over the hole (PostgreSQL's
+	 * "fsyncgate", 2018): never retry one, nothing later is durable */
+	if (rc == SQLITE_IOERR_FSYNC || rc == SQLITE_IOERR_DIR_FSYNC) {
+		s->sync_failed = true;
+		return fail(s, -ENOTRECOVERABLE, "fsync failed: %s", msg);
+	}
 	return fail(s, errno_from_sqlite(rc), "%s", msg);
 }
 
@@ -785,6 +793,10 @@ int store_commit(struct store *s)
 		store_rollback(s);
 		return fail(s, err, "commit failed by the test hook: %s",
 			    strerror(-err));
+	}
+	if (s->sync_failed) {
+		store_rollback(s);
+		return fail(s, -ENOTRECOVERABLE, "an fsync failed: nothing more is committed");
 	}
 	/* what commits must land in the files a restart reads, before the
 	 * COMMIT and after it (a removal can come between the two) */

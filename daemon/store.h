@@ -65,6 +65,12 @@ int store_schema_latest(void);
 /* The last failure's message from SQLite (static until the next call). */
 const char *store_errmsg(struct store *s);
 
+/*
+ * store_commit(): 0, or a negative errno. -ENOTRECOVERABLE: an fsync failed
+ * (in this commit or an earlier one); the store commits nothing more, since
+ * the kernel may have dropped what it could not write, and only a restart,
+ * reading what is really on disk, may go on.
+ */
 int store_begin(struct store *s);
 int store_commit(struct store *s);
 void store_rollback(struct store *s);
