@@ -17,6 +17,7 @@
 #include "daemon/timefmt.h"
 #include "daemon/timeline.h"
 #include "daemon/util.h"
+#include "daemon/web.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -1224,47 +1225,59 @@ static int book_into(void *arg, const struct alloc *a)
 	return 0;
 }
 
-static void h_calendar(struct call *c)
+/*
+ * The window of a calendar or availability request: from (default the
+ * current hour), to (default a week on) and step (default an hour up to
+ * two days, else a day), checked. Returns 0, or -1 once answered.
+ */
+static int calendar_window(struct call *c, int64_t *from, int64_t *to, int64_t *step)
 {
-	const struct cfg_pool *p = config_pool(c->api->cfg, c->params[0]);
-	int64_t from, to, step = 0;
 	int rc;
 
-	settle(c);
-	if (p == NULL) {
-		reply_error(c, ERR_NOT_FOUND, NULL, "no pool '%s'", c->params[0]);
-		return;
-	}
-	if ((rc = query_time(c, FIELD_FROM, &from)) < 0)
-		return;
+	*step = 0;
+	if ((rc = query_time(c, FIELD_FROM, from)) < 0)
+		return -1;
 	if (rc > 0)
-		from = c->now - (c->now + c->api->cfg->tz_offset) % 3600;
-	if ((rc = query_time(c, FIELD_TO, &to)) < 0)
-		return;
-	if (rc > 0 && !i64_add(from, 7 * 86400, &to))
-		to = from;	/* refused below */
-	if ((rc = query_int(c, FIELD_STEP, &step)) < 0)
-		return;
+		*from = c->now - (c->now + c->api->cfg->tz_offset) % 3600;
+	if ((rc = query_time(c, FIELD_TO, to)) < 0)
+		return -1;
+	if (rc > 0 && !i64_add(*from, 7 * 86400, to))
+		*to = *from;	/* refused below */
+	if ((rc = query_int(c, FIELD_STEP, step)) < 0)
+		return -1;
 	/* every number here comes from the client: no arithmetic may wrap */
 	int64_t span, n_slots;
-	if (to <= from || !i64_sub(to, from, &span)) {
+	if (*to <= *from || !i64_sub(*to, *from, &span)) {
 		reply_error(c, ERR_INVALID_WINDOW, NULL, "'to' must be after 'from'");
-		return;
+		return -1;
 	}
 	if (rc > 0)
-		step = span <= 2 * 86400 ? 3600 : 86400;
-	if (step < 1 || step > CALENDAR_MAX_STEP) {
+		*step = span <= 2 * 86400 ? 3600 : 86400;
+	if (*step < 1 || *step > CALENDAR_MAX_STEP) {
 		reply_error(c, ERR_BAD_REQUEST, json_pack("{s:s}", "parameter", "step"),
 			    "parameter 'step' must be between 1 and %d seconds", CALENDAR_MAX_STEP);
-		return;
+		return -1;
 	}
-	n_slots = span / step + (span % step != 0);
+	n_slots = span / *step + (span % *step != 0);
 	if (n_slots > CALENDAR_MAX_SLOTS) {
 		reply_error(c, ERR_INVALID_WINDOW, NULL,
 			    "the window needs at most %d slots; use a larger step or a shorter window",
 			    CALENDAR_MAX_SLOTS);
-		return;
+		return -1;
 	}
+	return 0;
+}
+
+/*
+ * The pool's slots over [from,to): per slot the least capacity and the most
+ * GPUs booked at any instant, by everyone. With free_only (what a
+ * consortium may see) a slot says only how many GPUs are free (bookable, in
+ * whole nodes where the pool books nodes), never who booked the others.
+ * Returns the "slots" array, or NULL once answered (storage failed).
+ */
+static json_t *calendar_slots(struct call *c, const struct cfg_pool *p, int64_t from, int64_t to,
+			      int64_t step, bool free_only)
+{
 	struct capacity cap = {.units = p->gpus, .from = p->available_from,
 			       .until = p->available_until, .node = p->gpus_per_node};
 	/* past and future alike: the bookings of the window, from the store */
@@ -1275,7 +1288,7 @@ static void h_calendar(struct call *c)
 		timeline_free(tl);
 		reply_error(c, ERR_STORAGE_UNAVAILABLE, NULL, "cannot read allocations: %s",
 			    store_errmsg(c->api->store));
-		return;
+		return NULL;
 	}
 	json_t *slots = json_array();
 	for (int64_t s = from, e; s < to; s = e) {
@@ -1288,14 +1301,67 @@ static void h_calendar(struct call *c)
 		if ((p->available_from > s && p->available_from < e) ||
 		    (p->available_until > s && p->available_until < e))
 			capa = 0;
-		json_array_append_new(slots, json_pack("{s:o, s:o, s:I, s:I}",
-			"start", time_json(c, s), "end", time_json(c, e),
-			"capacity", (json_int_t)capa, "booked", (json_int_t)booked));
+		json_t *slot = json_pack("{s:o, s:o, s:I}", "start", time_json(c, s),
+					 "end", time_json(c, e), "capacity", (json_int_t)capa);
+		if (free_only) {
+			int64_t free_gpus = capa > booked ? capa - booked : 0;
+			if (p->gpus_per_node > 0)
+				free_gpus -= free_gpus % p->gpus_per_node;
+			json_object_set_new(slot, "free", json_integer(free_gpus));
+		} else {
+			json_object_set_new(slot, "booked", json_integer(booked));
+		}
+		json_array_append_new(slots, slot);
 	}
 	timeline_free(tl);
+	return slots;
+}
+
+/* GET /v1/pools/{id}/calendar, or with free_only its availability. */
+static void calendar_reply(struct call *c, bool free_only)
+{
+	const struct cfg_pool *p = config_pool(c->api->cfg, c->params[0]);
+	int64_t from, to, step;
+
+	settle(c);
+	if (p == NULL) {
+		reply_error(c, ERR_NOT_FOUND, NULL, "no pool '%s'", c->params[0]);
+		return;
+	}
+	if (calendar_window(c, &from, &to, &step) != 0)
+		return;
+	json_t *slots = calendar_slots(c, p, from, to, step, free_only);
+	if (slots == NULL)
+		return;
 	reply(c, 200, json_pack("{s:s, s:s, s:o, s:o, s:I, s:o}", "pool", p->id, "gpu", p->gpu,
 				"from", time_json(c, from), "to", time_json(c, to),
 				"step_s", (json_int_t)step, "slots", slots));
+}
+
+static void h_calendar(struct call *c)
+{
+	calendar_reply(c, false);
+}
+
+static void h_availability(struct call *c)
+{
+	calendar_reply(c, true);
+}
+
+/* GET / and the page's files: the same bytes for everyone (they hold no data). */
+static void h_web(struct call *c)
+{
+	const struct web_file *f = web_file(c->http->path);
+	if (f == NULL) {	/* proto.def has a route web.c lacks: a build error */
+		reply_error(c, ERR_UNKNOWN_PATH, NULL, "no such path: %s", c->http->path);
+		return;
+	}
+	char *body = xmalloc(f->len + 1);
+	memcpy(body, f->data, f->len);
+	body[f->len] = '\0';
+	struct held_reply h = held_of(c, 200, f->content_type, body);
+	h.body_len = f->len;
+	writer_reply(c->api->writer, &h);
 }
 
 /* --- dispatch ---------------------------------------------------------- */
@@ -1465,17 +1531,19 @@ void api_handle(void *arg, struct server_req *r)
 		c.request_id = xstrdup(hex);
 	}
 
-	if (c.who.role == ROLE_NONE) {
+	bool path_utf8 = utf8_valid(c.http->path, strlen(c.http->path));
+	int req = path_utf8 ? proto_match(c.http->method, c.http->path, c.params, &path_known) : -1;
+	/* only a route whose least role is NONE (the page's files) skips this */
+	if (c.who.role == ROLE_NONE && (req < 0 || routes[req].least != ROLE_NONE)) {
 		reply_error(&c, ERR_UNAUTHENTICATED, NULL,
 			    c.http->peer_unix ? "this Unix user is not mapped to any role in access:"
 					      : "a valid bearer token is required");
 		goto out;
 	}
-	if (!utf8_valid(c.http->path, strlen(c.http->path))) {
+	if (!path_utf8) {
 		reply_error(&c, ERR_BAD_REQUEST, NULL, "the path is not valid UTF-8");
 		goto out;
 	}
-	int req = proto_match(c.http->method, c.http->path, c.params, &path_known);
 	if (req < 0) {
 		if (path_known)
 			reply_error(&c, ERR_METHOD_NOT_ALLOWED, NULL, "%s is not allowed on %s",

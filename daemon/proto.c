@@ -82,6 +82,7 @@ bool proto_has_body(enum proto_req r, enum proto_field f)
 const char *proto_role_name(enum proto_role role)
 {
 	switch (role) {
+	case PR_NONE: return "anyone";
 	case PR_CONSORTIUM: return "consortium";
 	case PR_OPERATOR: return "operator";
 	case PR_ADMIN: return "admin";

@@ -280,6 +280,7 @@ static void response_head(struct buf *b, const struct server_req *r,
 		   http_status_str((enum http_status)status));
 	if (content_type != NULL)
 		buf_printf(b, "Content-Type: %s\r\n", content_type);
+	buf_puts(b, SERVER_SECURITY_HEADERS);
 	if (close)
 		buf_puts(b, "Connection: close\r\n");
 	else if (r->http10)

@@ -34,6 +34,21 @@
 #define SERVER_STREAM_MAX_QUEUE (1 << 20)	/* bytes queued to a follower */
 #define SERVER_SOCKET_MODE 0666
 
+/*
+ * Sent with every response, JSON included: the web page's policy (its own
+ * script and style only, nothing inline, no frame, no form, requests to
+ * this origin only), no type sniffing, no referrer, and no caching of
+ * answers that carry a team's figures.
+ */
+#define SERVER_CSP "default-src 'none'; script-src 'self'; style-src 'self'; " \
+	"img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; " \
+	"frame-ancestors 'none'"
+#define SERVER_SECURITY_HEADERS \
+	"Content-Security-Policy: " SERVER_CSP "\r\n" \
+	"X-Content-Type-Options: nosniff\r\n" \
+	"Referrer-Policy: no-referrer\r\n" \
+	"Cache-Control: no-store\r\n"
+
 struct http_request {
 	const char *method;	/* "GET", "POST", ... */
 	char *path;		/* decoded path, no query */

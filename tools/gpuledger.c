@@ -1254,6 +1254,68 @@ static void journal_note(const json_t *j, bool tail)
 
 #define JOURNAL_ALL_PAGE 1000	/* entries per request of journal --all */
 
+/* pool availability POOL: free GPUs per slot (no booking is shown, whose or not). */
+static int pool_availability(struct cli *cli, struct cmd_args *a)
+{
+	const char *step = flag(a, "step");
+	char secs[24];
+	struct req r;
+	json_t *j, *s;
+	size_t i;
+	int rc;
+
+	if (a->argc != 2)
+		return usage_error(a->cmd, "pool availability needs a POOL");
+	if ((rc = check_time("--from", flag(a, "from"))) ||
+	    (rc = check_time("--to", flag(a, "to"))))
+		return rc;
+	if (step) {
+		int64_t d;
+		if (duration_parse(step, &d) != 0 || d <= 0) {
+			errmsg("--step: not a duration (90s, 15m, 2h, 3d, 1w, 1d12h): '%s'", step);
+			return EXIT_DATAERR;
+		}
+		snprintf(secs, sizeof(secs), "%" PRId64, d);
+	}
+	req_init(&r, PROTO_AVAILABILITY);
+	r.params[0] = a->argv[1];
+	req_query(cli, &r, FIELD_FROM, flag(a, "from"));
+	req_query(cli, &r, FIELD_TO, flag(a, "to"));
+	req_query(cli, &r, FIELD_STEP, step ? secs : NULL);
+	rc = api_call(cli, &r, &j);
+	req_free(&r);
+	if (rc != 0 || cli->json)
+		goto out;
+
+	int64_t st_s;
+	char *st = jint(j, "step_s", &st_s) ? duration_text(st_s) : xstrdup("-");
+	printf("pool %s (%s), %s to %s, one row per %s\n", jsv(j, "pool"),
+	       jsv(j, "gpu"), jsv(j, "from"), jsv(j, "to"), st);
+	free(st);
+
+	static const char *const head[] = { "START", "END", "FREE", "CAPACITY" };
+	struct table t;
+	table_init(&t, 4, head, 0xc);
+	json_array_foreach(jget(j, "slots"), i, s) {
+		char *row[] = { jtext(s, "start"), jtext(s, "end"), jtext(s, "free"),
+				jtext(s, "capacity") };
+		table_add(&t, row);
+	}
+	table_print(&t, stdout);
+	table_free(&t);
+out:
+	json_decref(j);
+	return rc;
+}
+
+/* pool SUB ...: what concerns one pool. */
+static int cmd_pool(struct cli *cli, struct cmd_args *a)
+{
+	if (strcmp(a->argv[0], "availability") == 0)
+		return pool_availability(cli, a);
+	return usage_error(a->cmd, "unknown pool command '%s'", a->argv[0]);
+}
+
 static int cmd_journal(struct cli *cli, struct cmd_args *a)
 {
 	struct journal_ask q = { .since = -1, .limit = 100 };
@@ -1857,6 +1919,12 @@ static const struct cmd_entry cmd_table[] = {
 		.help = "booked GPUs against capacity over time, as a chart",
 		.flags = { { "from", FLAG_VALUE }, { "to", FLAG_VALUE } },
 		.min_args = 1, .max_args = 1, .exec = cmd_calendar,
+	},
+	{
+		.name = "pool", .usage = "availability POOL [--from T] [--to T] [--step DURATION]",
+		.help = "free GPUs of a pool per slot (consortia too: nobody's bookings shown)",
+		.flags = { { "from", FLAG_VALUE }, { "to", FLAG_VALUE }, { "step", FLAG_VALUE } },
+		.min_args = 1, .max_args = 2, .exec = cmd_pool,
 	},
 	{
 		.name = "journal",
