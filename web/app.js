@@ -661,7 +661,7 @@ function leaseText(p) {
 }
 
 // One row of cells per slot: with kind 'booked' the share of capacity booked,
-// with 'free' the share free; a slot without capacity (outside a lease) is hatched.
+// with 'free' the share free; a slot without capacity (outside a lease) is grey.
 function heatStrip(p, cal, kind) {
 	const n = cal.slots.length;
 	const W = 900, H = 26, cw = W / Math.max(n, 1);
