@@ -432,6 +432,7 @@ static const char *const role_names[] = {
 };
 
 static const char *valid_listen(const char *s);
+static const char *valid_duration(const char *s);
 static const char *valid_gpu(const char *s);
 static const char *valid_slug(const char *s);
 static const char *valid_id(const char *s);
@@ -476,6 +477,9 @@ static const struct key daemon_keys[] = {
 	  .min = 1, .max = 100000, .def = "32" },
 	{ "max_followers", T_INT, FIELD(struct config, max_followers),
 	  .min = 1, .max = 100000, .def = "64" },
+	/* how long an Idempotency-Key answers a retry; older records are pruned */
+	{ "idempotency_retention", T_STR, FIELD(struct config, idempotency_retention),
+	  .valid = valid_duration, .def = "30d" },
 	{ "tcp", T_MAP, .sub = tcp_keys },
 	{ .name = NULL },
 };
@@ -648,6 +652,15 @@ static const char *valid_listen(const char *s)
 
 	if (hostport_parse(s, &hp) != 0)
 		return "expected HOST:PORT such as 127.0.0.1:8470, localhost:8470 or [::1]:8470";
+	return NULL;
+}
+
+static const char *valid_duration(const char *s)
+{
+	int64_t d;
+
+	if (duration_parse(s, &d) != 0 || d <= 0)
+		return "expected a duration such as 12h, 30d or 1w";
 	return NULL;
 }
 

@@ -89,6 +89,7 @@ struct config {
 	int64_t max_connections;	/* on the Unix socket, default 256 */
 	int64_t max_per_uid;		/* of a non-admin uid there, default 32 */
 	int64_t max_followers;		/* open journal follow streams, default 64 */
+	char *idempotency_retention;	/* a duration (duration_parse()), default "30d" */
 	int64_t tcp_max_connections;	/* daemon.tcp.max_connections, 256 */
 	int64_t tcp_max_per_peer;	/* daemon.tcp.max_per_peer, 16 */
 	int64_t tcp_first_byte_timeout;	/* daemon.tcp.first_byte_timeout, s, 5 */

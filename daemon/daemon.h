@@ -45,6 +45,7 @@ struct daemon {
 	struct sdnotify notify;	/* systemd: READY=1, WATCHDOG=1, ... */
 
 	uv_signal_t sig_term, sig_int, sig_hup, sig_usr1;
+	uv_timer_t prune;	/* idempotency records past daemon.idempotency_retention */
 	bool stopping;
 	int exit_status;	/* non-zero: why a clean stop still ends the daemon non-zero */
 	uint64_t reloads;

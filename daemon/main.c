@@ -227,6 +227,33 @@ static void on_reply(void *arg, struct server_req *r, int status, const char *co
 
 /* ------------------------------------------------------------------------ */
 
+/*
+ * Idempotency records older than daemon.idempotency_retention go, a
+ * bounded chunk per minute (and at start-up), so that the table holds what
+ * a retry may still need, not the whole history.
+ */
+#define PRUNE_INTERVAL_MS 60000
+#define PRUNE_CHUNK 10000
+
+static void prune_idempotency(struct daemon *d)
+{
+	int64_t keep, deleted = 0;
+
+	if (duration_parse(d->cfg->idempotency_retention, &keep) != 0)
+		return;		/* the config check refuses such a value */
+	int64_t before = clock_now(&d->clock) - keep;
+	if (store_idem_prune(d->store, before, PRUNE_CHUNK, &deleted) != 0)
+		log_event(LOG_WARN, "idempotency_prune_failed", "{s:s}", "error",
+			  store_errmsg(d->store));
+	else if (deleted > 0)
+		log_event(LOG_INFO, "idempotency_pruned", "{s:I}", "records", (json_int_t)deleted);
+}
+
+static void on_prune(uv_timer_t *t)
+{
+	prune_idempotency(t->data);
+}
+
 static void on_server_done(void *arg)
 {
 	struct daemon *d = arg;
@@ -240,6 +267,7 @@ static void on_server_done(void *arg)
 	uv_close((uv_handle_t *)&d->sig_int, NULL);
 	uv_close((uv_handle_t *)&d->sig_hup, NULL);
 	uv_close((uv_handle_t *)&d->sig_usr1, NULL);
+	uv_close((uv_handle_t *)&d->prune, NULL);
 	sdnotify_close(&d->notify);
 }
 
@@ -604,6 +632,10 @@ int main(int argc, char **argv)
 	uv_signal_init(d.loop, &d.sig_usr1);
 	d.sig_term.data = d.sig_int.data = d.sig_hup.data = d.sig_usr1.data = &d;
 	sdnotify_init(&d.notify, d.loop);
+	uv_timer_init(d.loop, &d.prune);
+	d.prune.data = &d;
+	uv_timer_start(&d.prune, on_prune, PRUNE_INTERVAL_MS, PRUNE_INTERVAL_MS);
+	uv_unref((uv_handle_t *)&d.prune);	/* no reason on its own to keep running */
 	d.api = (struct api){
 		.loop = d.loop,
 		.store = d.store,
@@ -635,6 +667,7 @@ int main(int argc, char **argv)
 
 	/* settle what fell due while the daemon was down */
 	sched_run(&d.sched);
+	prune_idempotency(&d);
 	{
 		char buf[TIME_BUFSZ];
 		log_event(LOG_INFO, "started", "{s:s, s:s, s:s?, s:s, s:s, s:s, s:I}",

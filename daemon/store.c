@@ -84,6 +84,10 @@ static_assert(sizeof(((struct alloc *)0)->id) >= ALLOC_ID_BUFSZ,
 	  " response, time) VALUES (?1, ?2, ?3, ?4, ?5)")		\
 	X(IDEM_GET, "SELECT body_hash, status, response FROM idempotency" \
 	  " WHERE key = ?1")						\
+	/* the oldest max rows (rowids grow with time), of those the expired */ \
+	X(IDEM_PRUNE, "DELETE FROM idempotency WHERE rowid IN (SELECT rowid FROM" \
+	  " (SELECT rowid, time FROM idempotency ORDER BY rowid LIMIT ?2)" \
+	  " WHERE time < ?1)")					\
 	X(JOURNAL_ALL, "SELECT " JOURNAL_COLUMNS " FROM journal"	\
 	  " WHERE seq > ?1 ORDER BY seq LIMIT ?2")			\
 	X(JOURNAL_OF, "SELECT " JOURNAL_COLUMNS " FROM journal"		\
@@ -1051,6 +1055,21 @@ int store_idem_put(struct store *s, const char *key,
 	bind_i64(&b, time);
 	err = step_done(s, &b);
 	store__stmt_done(s, ST_IDEM_PUT, st);
+	return err;
+}
+
+int store_idem_prune(struct store *s, int64_t before, int64_t max, int64_t *deleted)
+{
+	sqlite3_stmt *st;
+	int err = store__stmt(s, ST_IDEM_PRUNE, stmt_sql[ST_IDEM_PRUNE], &st);
+	if (err < 0)
+		return err;
+	struct binder b = {st, 0, SQLITE_OK};
+	bind_i64(&b, before);
+	bind_i64(&b, max);
+	err = step_done(s, &b);
+	*deleted = err == 0 ? sqlite3_changes(s->db) : 0;
+	store__stmt_done(s, ST_IDEM_PRUNE, st);
 	return err;
 }
 

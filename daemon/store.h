@@ -86,6 +86,12 @@ int store_append(struct store *s, const struct jentry *e, const char *note);
 int store_idem_put(struct store *s, const char *key,
 		   const uint8_t body_hash[HASH_LEN], int status,
 		   const char *response, int64_t time);
+/*
+ * Removes idempotency records written before `before`, at most max of the
+ * oldest (one statement, its own transaction: the work per call stays
+ * bounded however many there are); *deleted says how many went.
+ */
+int store_idem_prune(struct store *s, int64_t before, int64_t max, int64_t *deleted);
 /* 0 and the record (*response malloc'd, caller frees), or -ENOENT. */
 int store_idem_get(struct store *s, const char *key,
 		   uint8_t body_hash[HASH_LEN], int *status, char **response);

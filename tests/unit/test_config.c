@@ -469,6 +469,7 @@ static void test_example_loads(void **state)
 	assert_string_equal(cfg->log, "-");
 	assert_int_equal(cfg->log_level, LOG_INFO);
 	assert_null(cfg->listen);
+	assert_string_equal(cfg->idempotency_retention, "30d");
 	assert_false(cfg->allow_plaintext);
 
 	assert_int_equal(cfg->admins.users.n, 1);
@@ -722,7 +723,7 @@ static void test_defaults_from_table(void **state)
 		checked++;
 		buf_free(&rp);
 	}
-	assert_int_equal(checked, 19);
+	assert_int_equal(checked, 20);
 
 	/* the same, by field */
 	assert_string_equal(cfg->socket, "var/gpuledger.sock");
