@@ -49,6 +49,8 @@ struct audit {
 	size_t n_allocs;
 	struct audit_cs *cstates;
 	size_t n_cstates;
+	json_t *config;		/* the structure of the last config entry, or NULL */
+	struct jentry out;	/* a transfer_out waiting for its transfer_in (kind set), else zeroed */
 };
 
 struct audit *audit_new(void)
@@ -71,6 +73,8 @@ void audit_free(struct audit *a)
 	for (size_t i = 0; i < a->n_cstates; i++)
 		cstate_clear(&a->cstates[i].cs);
 	free(a->cstates);
+	json_decref(a->config);
+	jentry_clear(&a->out);
 	jviews_clear(&a->views);
 	json_decref(a->problems);
 	free(a);
@@ -310,6 +314,64 @@ static void cstate_apply(struct audit *a, const struct jentry *e)
 	}
 }
 
+/*
+ * A config entry: the file's SHA-256, its structure, and the summary and
+ * reason that the structure of the config entry before it and its own give.
+ */
+static void config_apply(struct audit *a, const struct jentry *e)
+{
+	const json_t *sha = json_object_get(e->extra, "sha256");
+	const json_t *cur = json_object_get(e->extra, "structure");
+	uint8_t bin[HASH_LEN];
+
+	if (e->kind != J_CONFIG)
+		return;
+	if (!json_is_string(sha) || json_string_length(sha) != HASH_HEX_LEN ||
+	    hash_unhex(json_string_value(sha), bin) != 0 || !json_is_object(cur)) {
+		problem(a, e->seq, "seq %" PRId64 ": config entry without a SHA-256 and a structure",
+			e->seq);
+		return;
+	}
+	json_t *want = jconfig_summary(a->config, cur);
+	char *text = jconfig_summary_text(want);
+	if (!json_equal(want, json_object_get(e->extra, "summary")) || e->reason == NULL ||
+	    strcmp(text, e->reason) != 0)
+		problem(a, e->seq, "seq %" PRId64 ": config summary is not what the structures before and now give",
+			e->seq);
+	json_decref(want);
+	free(text);
+	json_decref(a->config);
+	a->config = json_deep_copy(cur);
+}
+
+/*
+ * A transfer is a pair: each transfer_out is followed at once by the
+ * transfer_in of the same request, phase and model that gets its amount.
+ */
+static void transfer_apply(struct audit *a, const struct jentry *e)
+{
+	bool pending = a->out.kind == J_TRANSFER_OUT;
+
+	if (pending && (e->kind != J_TRANSFER_IN || e->granted_delta != -a->out.granted_delta ||
+			!e->phase || !a->out.phase || strcmp(e->phase, a->out.phase) != 0 ||
+			!e->gpu || !a->out.gpu || strcmp(e->gpu, a->out.gpu) != 0 ||
+			!e->request_id || !a->out.request_id ||
+			strcmp(e->request_id, a->out.request_id) != 0))
+		problem(a, a->out.seq, "seq %" PRId64 ": transfer_out without its transfer_in right after it",
+			a->out.seq);
+	else if (!pending && e->kind == J_TRANSFER_IN)
+		problem(a, e->seq, "seq %" PRId64 ": transfer_in without a transfer_out before it",
+			e->seq);
+	jentry_clear(&a->out);
+	if (e->kind == J_TRANSFER_OUT) {
+		if (e->granted_delta >= 0)
+			problem(a, e->seq, "seq %" PRId64 ": transfer_out of a non-negative amount", e->seq);
+		jentry_copy(&a->out, e);
+		json_decref(a->out.extra);
+		a->out.extra = NULL;
+	}
+}
+
 void audit_entry(struct audit *a, const struct jentry *e)
 {
 	a->entries++;
@@ -317,6 +379,8 @@ void audit_entry(struct audit *a, const struct jentry *e)
 	apply_amounts(a, e);
 	alloc_apply(a, e);
 	cstate_apply(a, e);
+	config_apply(a, e);
+	transfer_apply(a, e);
 }
 
 void audit_note(struct audit *a, const char *fmt, ...)
@@ -424,6 +488,9 @@ void audit_cstate(struct audit *a, const struct cstate *cached)
 
 void audit_finish(struct audit *a)
 {
+	if (a->out.kind == J_TRANSFER_OUT)
+		problem(a, a->out.seq, "seq %" PRId64 ": transfer_out without its transfer_in right after it",
+			a->out.seq);
 	for (size_t i = 0; i < a->n_bals; i++) {
 		const struct audit_bal *ab = &a->bals[i];
 		if (!ab->seen && balance_nonzero(&ab->b))

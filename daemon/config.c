@@ -554,6 +554,8 @@ static const struct key consortium_keys[] = {
 	/* -infinity stands for "not given": check_consortia() puts the
 	 * start of the first phase there */
 	{ "joined", T_TIME, FIELD(struct cfg_consortium, joined), .def = NEG_INF_TIME },
+	/* -infinity: eligible for quota as soon as it joined */
+	{ "eligible_from", T_TIME, FIELD(struct cfg_consortium, eligible_from), .def = NEG_INF_TIME },
 	{ .name = NULL },
 };
 
@@ -1231,6 +1233,11 @@ static void check_consortia(struct ctx *ctx, const struct node *seq, void *base,
 			last_end = cfg->phases[i].end;
 	for (size_t i = 0; i < cfg->n_consortia; i++) {
 		struct cfg_consortium *c = &cfg->consortia[i];
+		/* transfers name the program's unassigned budget so */
+		if (c->id && strcmp(c->id, CONFIG_RESERVE) == 0)
+			err(ctx, where(seq->items[i], "id"),
+			    "consortium id '%s' is taken: it names the program reserve",
+			    CONFIG_RESERVE);
 		if (c->joined == TIME_MIN && cfg->n_phases > 0)
 			c->joined = cfg->phases[0].start;
 		/* it could never be active in any phase: a typo in the year */
@@ -1825,4 +1832,46 @@ int config__get(const struct config *cfg, const char *path, char *buf,
 		size_t len)
 {
 	return get(cfg, top_keys, cfg, path, buf, len);
+}
+
+/* --- the structure a config entry records ------------------------------ */
+
+static json_t *instant_json(int64_t t)
+{
+	return t == TIME_MIN || t == TIME_MAX ? json_null() : json_integer(t);
+}
+
+json_t *config_structure(const struct config *cfg)
+{
+	json_t *phases = json_array(), *pools = json_array(), *cons = json_array();
+
+	for (size_t i = 0; i < cfg->n_phases; i++) {
+		const struct cfg_phase *p = &cfg->phases[i];
+		json_array_append_new(phases, json_pack("{s:s, s:s, s:o, s:o}", "id", p->id,
+							"name", p->name, "start", instant_json(p->start),
+							"end", instant_json(p->end)));
+	}
+	for (size_t i = 0; i < cfg->n_pools; i++) {
+		const struct cfg_pool *p = &cfg->pools[i];
+		json_array_append_new(pools, json_pack("{s:s, s:s, s:s, s:I, s:o, s:o, s:I}",
+			"id", p->id, "provider", p->provider, "gpu", p->gpu,
+			"gpus", (json_int_t)p->gpus, "available_from", instant_json(p->available_from),
+			"available_until", instant_json(p->available_until),
+			"gpus_per_node", (json_int_t)p->gpus_per_node));
+	}
+	for (size_t i = 0; i < cfg->n_consortia; i++) {
+		const struct cfg_consortium *c = &cfg->consortia[i];
+		json_t *members = json_array();
+		for (size_t j = 0; j < c->members.n; j++)
+			json_array_append_new(members, json_string(c->members.v[j]));
+		json_array_append_new(cons, json_pack("{s:s, s:s, s:s, s:o, s:o, s:o}",
+			"id", c->id, "name", c->name, "lead", c->lead, "members", members,
+			"joined", instant_json(c->joined),
+			"eligible_from", instant_json(c->eligible_from)));
+	}
+	return json_pack("{s:{s:s, s:s, s:I, s:I}, s:o, s:o, s:o}",
+			 "program", "name", cfg->program_name, "timezone", cfg->timezone,
+			 "designation_grace_days", (json_int_t)cfg->designation_grace_days,
+			 "retroactive_days", (json_int_t)cfg->retroactive_days,
+			 "phases", phases, "pools", pools, "consortia", cons);
 }

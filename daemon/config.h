@@ -12,6 +12,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
+/* What a transfer names as its source for the program's unassigned budget; no consortium may be called so. */
+#define CONFIG_RESERVE "reserve"
+
 enum role {
 	ROLE_NONE = 0,		/* unauthenticated / unmapped */
 	ROLE_CONSORTIUM,	/* reads its own rows only */
@@ -54,6 +59,11 @@ struct cfg_consortium {
 	char *lead;
 	struct cfg_strlist members;
 	int64_t joined;		/* default: start of the first phase */
+	/*
+	 * No quota for it effective before this instant (a team that leases
+	 * its own GPUs to the program); TIME_MIN: eligible since it joined.
+	 */
+	int64_t eligible_from;
 };
 
 struct cfg_principals {
@@ -146,6 +156,13 @@ void config_keep_restart_keys(const struct config *old, struct config *new,
 			      void *arg);
 
 /* Lookups by id; NULL when absent. */
+/*
+ * The program's structure as a JSON object (new reference): program,
+ * phases, pools and consortia with every field that shapes the ledger,
+ * instants as Unix seconds (null for -/+infinity). What a config entry of
+ * the journal records, and compares to decide whether one is due.
+ */
+json_t *config_structure(const struct config *cfg);
 const struct cfg_phase *config_phase(const struct config *cfg, const char *id);
 const struct cfg_pool *config_pool(const struct config *cfg, const char *id);
 const struct cfg_consortium *config_consortium(const struct config *cfg,

@@ -49,6 +49,7 @@ void jentry_clear(struct jentry *e)
 	free(e->allocation);
 	free(e->pool);
 	free(e->reason);
+	json_decref(e->extra);
 	memset(e, 0, sizeof(*e));
 }
 
@@ -68,6 +69,7 @@ void jentry_copy(struct jentry *dst, const struct jentry *src)
 	dst->allocation = dup_or_null(src->allocation);
 	dst->pool = dup_or_null(src->pool);
 	dst->reason = dup_or_null(src->reason);
+	dst->extra = src->extra ? json_deep_copy(src->extra) : NULL;
 }
 
 static json_t *str_or_null(const char *s)
@@ -102,6 +104,8 @@ json_t *jentry_canonical_json(const struct jentry *e)
 		sodium_bin2hex(hex, sizeof(hex), e->salt, SALT_LEN);
 		json_object_set_new(o, "salt", json_string(hex));
 	}
+	if (e->extra)
+		json_object_set(o, "extra", e->extra);
 	return o;
 }
 
@@ -170,6 +174,14 @@ int jentry_from_canonical_json(const json_t *o, struct jentry *e, const char **w
 			       SALT_LEN) != 0)
 			goto fail;
 		e->salted = true;
+		want++;
+	}
+	const json_t *extra = json_object_get(o, "extra");
+	if (extra) {
+		*why = "an entry's extra is not a JSON object";
+		if (!json_is_object(extra))
+			goto fail;
+		e->extra = json_deep_copy(extra);
 		want++;
 	}
 	*why = "an entry has a key that is not part of the canonical encoding";
@@ -288,6 +300,7 @@ json_t *jentry_to_json(const struct jentry *e, int32_t tz)
 	hash_hex(e->view_hash, view);
 	json_object_set_new(o, "salt", e->salted ? json_string(salt) : json_null());
 	json_object_set_new(o, "view_hash", e->consortium ? json_string(view) : json_null());
+	json_object_set_new(o, "extra", e->extra ? json_deep_copy(e->extra) : json_null());
 	return o;
 }
 
@@ -411,4 +424,89 @@ void jlist_clear(struct jlist *l)
 		jentry_clear(&l->v[i]);
 	free(l->v);
 	memset(l, 0, sizeof(*l));
+}
+
+/* --- config entries ---------------------------------------------------- */
+
+/* The items of list (objects with an "id") that other lacks by id, or holds otherwise. */
+static void section_diff(const json_t *prev, const json_t *cur, json_t *added, json_t *changed,
+			 json_t *removed)
+{
+	size_t i, j;
+	json_t *a, *b;
+
+	json_array_foreach(cur, i, a) {
+		const json_t *old = NULL;
+		json_array_foreach(prev, j, b)
+			if (json_equal(json_object_get(a, "id"), json_object_get(b, "id")))
+				old = b;
+		if (old == NULL)
+			json_array_append(added, json_object_get(a, "id"));
+		else if (!json_equal(old, a))
+			json_array_append(changed, json_object_get(a, "id"));
+	}
+	json_array_foreach(prev, j, b) {
+		bool kept = false;
+		json_array_foreach(cur, i, a)
+			kept = kept || json_equal(json_object_get(a, "id"), json_object_get(b, "id"));
+		if (!kept)
+			json_array_append(removed, json_object_get(b, "id"));
+	}
+}
+
+static const char *const config_sections[] = {"phases", "pools", "consortia"};
+
+json_t *jconfig_summary(const json_t *prev, const json_t *cur)
+{
+	json_t *o = json_object();
+
+	for (size_t k = 0; k < sizeof(config_sections) / sizeof(config_sections[0]); k++) {
+		const char *sec = config_sections[k];
+		json_t *added = json_array(), *changed = json_array(), *removed = json_array();
+		section_diff(prev ? json_object_get(prev, sec) : NULL, json_object_get(cur, sec),
+			     added, changed, removed);
+		json_object_set_new(o, sec, json_pack("{s:o, s:o, s:o}", "added", added,
+						      "changed", changed, "removed", removed));
+	}
+	json_object_set_new(o, "program", json_boolean(
+		!json_equal(prev ? json_object_get(prev, "program") : NULL,
+			    json_object_get(cur, "program"))));
+	return o;
+}
+
+char *jconfig_summary_text(const json_t *summary)
+{
+	static const char *const how[] = {"added", "changed", "removed"};
+	char *text = xstrdup("");
+
+	if (json_is_true(json_object_get(summary, "program"))) {
+		free(text);
+		text = xstrdup("program changed");
+	}
+	for (size_t k = 0; k < sizeof(config_sections) / sizeof(config_sections[0]); k++) {
+		const json_t *sec = json_object_get(summary, config_sections[k]);
+		for (size_t h = 0; h < 3; h++) {
+			const json_t *ids = json_object_get(sec, how[h]);
+			size_t i;
+			json_t *id;
+			if (json_array_size(ids) == 0)
+				continue;
+			char *part = xasprintf("%s %s:", config_sections[k], how[h]);
+			json_array_foreach(ids, i, id) {
+				char *next = xasprintf("%s%s %s", part, i ? "," : "",
+						       json_is_string(id) ? json_string_value(id) : "?");
+				free(part);
+				part = next;
+			}
+			char *next = xasprintf("%s%s%s", text, *text ? "; " : "", part);
+			free(part);
+			free(text);
+			text = next;
+		}
+	}
+	if (*text == '\0') {
+		free(text);
+		text = xstrdup("no change of the program's structure");
+	}
+	return text;
 }

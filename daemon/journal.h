@@ -38,7 +38,10 @@
 	X(REVOKE, "revoke")		\
 	X(EXPIRE, "expire")		\
 	X(ELIMINATE, "eliminate")	\
-	X(REINSTATE, "reinstate")
+	X(REINSTATE, "reinstate")	\
+	X(TRANSFER_OUT, "transfer_out")	\
+	X(TRANSFER_IN, "transfer_in")	\
+	X(CONFIG, "config")
 
 enum jkind {
 #define X(e, s) J_##e,
@@ -65,6 +68,15 @@ enum jkind {
  *   expire:       consortium phase gpu expired_delta (> 0)
  *   eliminate:    consortium start (effective) end (designation_until)
  *   reinstate:    consortium start (effective)
+ *   transfer_out: consortium (NULL: the program reserve) phase gpu
+ *                 granted_delta (< 0); extra {"oversubscribe": true} when
+ *                 the pair was allowed past the procured budget
+ *   transfer_in:  consortium phase gpu granted_delta (> 0), right after
+ *                 its transfer_out, with the same request id
+ *   config:       no consortium; extra {"sha256", "structure", "summary"}:
+ *                 the file's SHA-256, the program's structure (phases,
+ *                 pools, consortia) and what changed since the last one
+ * A grant may also carry extra {"oversubscribe": true}.
  */
 struct jentry {
 	int64_t seq;		/* 1, 2, ... */
@@ -85,6 +97,12 @@ struct jentry {
 	int64_t expired_delta;
 	int64_t max_gpus;
 	char *reason;
+	/*
+	 * Kind-specific fields, a JSON object (owned), or NULL. In the
+	 * canonical encoding under key "extra" only when present, so the
+	 * hashes of entries without one are those they always had.
+	 */
+	json_t *extra;
 	bool salted;		/* false only for entries older than schema 3 */
 	uint8_t salt[SALT_LEN];
 	uint8_t prev_hash[HASH_LEN];
@@ -184,6 +202,18 @@ bool jviews_check(struct jviews *vs, const struct jentry *e);
  */
 void jentry_check(const struct jentry *e, struct jviews *vs, bool *hash_ok, bool *view_ok);
 void jviews_clear(struct jviews *vs);
+
+/*
+ * A config entry's summary: what changed from the program structure prev
+ * (NULL: none journaled before) to cur, as {"phases", "pools",
+ * "consortia": {"added", "changed", "removed": [ids]}, "program": bool}.
+ * The structure is config_structure()'s. New reference. The ledger writes
+ * it and the audit recomputes it from the structures of consecutive
+ * config entries.
+ */
+json_t *jconfig_summary(const json_t *prev, const json_t *cur);
+/* The summary in words, the entry's reason ("consortia added: motif"). Caller frees. */
+char *jconfig_summary_text(const json_t *summary);
 
 /* A growable list of entries. */
 struct jlist {

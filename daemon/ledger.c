@@ -976,6 +976,130 @@ static int grant_usable(const struct ledger *l, const struct ledger_ctx *ctx,
 		    g->c->id, tstr(l, cs->since, t2), g->ph->id);
 }
 
+/*
+ * Eligibility: quota takes effect at the later of now and the phase's
+ * start, and none may for a consortium before its eligible_from (a team
+ * that leases its GPUs to the program gets none until then).
+ */
+static int rule_eligible(const struct ledger *l, const struct ledger_ctx *ctx,
+			 const struct cfg_consortium *c, const struct cfg_phase *ph,
+			 struct ledger_error *err)
+{
+	char t1[TIME_BUFSZ], t2[TIME_BUFSZ], t3[TIME_BUFSZ];
+	int64_t effective = later(ph->start, ctx->now);
+
+	if (effective >= c->eligible_from)
+		return 0;
+	return fail(err, ERR_NOT_ELIGIBLE,
+		    json_pack("{s:s, s:s}", "eligible_from", tstr(l, c->eligible_from, t1),
+			      "effective", tstr(l, effective, t2)),
+		    "%s is not eligible for quota before %s; quota of %s would take effect at %s",
+		    c->id, tstr(l, c->eligible_from, t3), ph->id, tstr(l, effective, t2));
+}
+
+static int grant_eligible(const struct ledger *l, const struct ledger_ctx *ctx,
+			  const struct grant *g, struct ledger_error *err)
+{
+	if (g->req->gpu_seconds <= 0)
+		return 0;	/* adjustments down and caps stay allowed */
+	return rule_eligible(l, ctx, g->c, g->ph, err);
+}
+
+/* --- the procured budget ------------------------------------------------ */
+
+/* GPU-seconds pool p is available inside [from, until); saturates, never wraps. */
+static int64_t pool_seconds(const struct cfg_pool *p, int64_t from, int64_t until)
+{
+	int64_t a = from > p->available_from ? from : p->available_from;
+	int64_t b = until < p->available_until ? until : p->available_until;
+	int64_t r;
+
+	if (a >= b)
+		return 0;
+	return i64_mul(p->gpus, b - a, &r) ? r : INT64_MAX / 4;
+}
+
+/* Procured GPU-seconds of model gpu inside phase ph. */
+static int64_t procured(const struct ledger *l, const struct cfg_phase *ph, const char *gpu)
+{
+	int64_t sum = 0;
+
+	for (size_t i = 0; i < l->cfg->n_pools; i++) {
+		const struct cfg_pool *p = &l->cfg->pools[i];
+		if (strcmp(p->gpu, gpu) == 0 &&
+		    !i64_add(sum, pool_seconds(p, ph->start, ph->end), &sum))
+			sum = INT64_MAX / 4;
+	}
+	return sum;
+}
+
+/* Granted and committed GPU-seconds of (phase, gpu), over every consortium. */
+static void budget_sums(const struct ledger *l, const char *phase, const char *gpu,
+			int64_t *granted, int64_t *committed)
+{
+	*granted = *committed = 0;
+	for (size_t i = 0; i < l->n_bals; i++) {
+		const struct balance *b = l->bals[i];
+		if (strcmp(b->phase, phase) == 0 && strcmp(b->gpu, gpu) == 0) {
+			*granted += b->granted;	/* each row <= INT64_MAX / 4 */
+			*committed += b->committed;
+		}
+	}
+}
+
+/*
+ * Conservation: what the program grants of (phase, gpu) stays within what
+ * it procured, unless the request says it means to oversubscribe.
+ */
+static int rule_budget(const struct ledger *l, const struct cfg_phase *ph, const char *gpu,
+		       int64_t more, bool oversubscribe, struct ledger_error *err)
+{
+	char h1[HOURS_BUFSZ], h2[HOURS_BUFSZ], h3[HOURS_BUFSZ];
+	int64_t granted, committed, after, have = procured(l, ph, gpu);
+
+	budget_sums(l, ph->id, gpu, &granted, &committed);
+	if (more <= 0 || oversubscribe || !i64_add(granted, more, &after) || after <= have)
+		return 0;
+	return fail(err, ERR_OVERSUBSCRIBED,
+		    json_pack("{s:I, s:I, s:I, s:I}",
+			      "procured_gpu_seconds", (json_int_t)have,
+			      "granted_gpu_seconds", (json_int_t)granted,
+			      "requested_gpu_seconds", (json_int_t)more,
+			      "reserve_gpu_seconds", (json_int_t)(have - granted)),
+		    "%s of %s GPU-hours would make %s GPU-hours granted in %s, more than the %s procured (oversubscribe to allow it)",
+		    hours(more, h1), gpu, hours(granted + more, h2), ph->id, hours(have, h3));
+}
+
+size_t ledger_budget(const struct ledger *l, struct budget_row **out)
+{
+	const struct config *cfg = l->cfg;
+	size_t n = 0;
+
+	*out = xreallocarray(NULL, cfg->n_phases * cfg->n_pools + 1, sizeof(**out));
+	for (size_t i = 0; i < cfg->n_phases; i++) {
+		for (size_t j = 0; j < cfg->n_pools; j++) {
+			const char *gpu = cfg->pools[j].gpu;
+			bool seen = false;
+			for (size_t k = 0; k < j && !seen; k++)
+				seen = strcmp(cfg->pools[k].gpu, gpu) == 0;
+			if (seen)
+				continue;
+			struct budget_row *r = &(*out)[n++];
+			r->phase = cfg->phases[i].id;
+			r->gpu = gpu;
+			r->procured = procured(l, &cfg->phases[i], gpu);
+			budget_sums(l, r->phase, gpu, &r->granted, &r->committed);
+		}
+	}
+	return n;
+}
+
+static int grant_within_budget(const struct ledger *l, const struct grant *g,
+			       struct ledger_error *err)
+{
+	return rule_budget(l, g->ph, g->req->gpu, g->req->gpu_seconds, g->req->oversubscribe, err);
+}
+
 /* The new granted amount: no overflow, and no less than is committed or expired. */
 static int grant_amount(const struct ledger *l, struct grant *g, struct ledger_error *err)
 {
@@ -1030,6 +1154,8 @@ static void grant_apply(struct ledger *l, const struct ledger_ctx *ctx,
 		struct jentry *e = entry_new(ctx, out, req->gpu_seconds > 0 ? J_GRANT : J_ADJUST,
 					     g->c->id, g->ph->id, req->gpu, req->reason);
 		e->granted_delta = req->gpu_seconds;
+		if (req->oversubscribe && req->gpu_seconds > 0)
+			e->extra = json_pack("{s:b}", "oversubscribe", 1);
 		seal(l, e);
 		bal->granted = g->granted;
 	}
@@ -1049,10 +1175,159 @@ int ledger_grant(struct ledger *l, const struct ledger_ctx *ctx,
 	struct grant g = {.req = req};
 
 	if (grant_target(l, &g, err) || grant_phase_open(l, ctx, &g, err) ||
-	    grant_usable(l, ctx, &g, err) || grant_amount(l, &g, err) ||
+	    grant_usable(l, ctx, &g, err) || grant_eligible(l, ctx, &g, err) ||
+	    grant_amount(l, &g, err) || grant_within_budget(l, &g, err) ||
 	    grant_cap_holds(l, ctx, &g, err))
 		return -EINVAL;
 	grant_apply(l, ctx, &g, out);
+	return 0;
+}
+
+/* --- config ------------------------------------------------------------ */
+
+bool ledger_config_entry(struct ledger *l, const struct ledger_ctx *ctx, const char *sha256,
+			 const json_t *last, struct jlist *out)
+{
+	json_t *cur = config_structure(l->cfg);
+
+	if (last != NULL && json_equal(last, cur)) {
+		json_decref(cur);
+		return false;
+	}
+	json_t *summary = jconfig_summary(last, cur);
+	char *text = jconfig_summary_text(summary);
+	struct jentry *e = entry_new(ctx, out, J_CONFIG, NULL, NULL, NULL, text);
+	e->extra = json_pack("{s:s, s:o, s:o}", "sha256", sha256, "structure", cur,
+			     "summary", summary);
+	seal(l, e);
+	free(text);
+	return true;
+}
+
+/* --- transfer ---------------------------------------------------------- */
+
+/* A transfer as the checks see it, filled in as they pass. */
+struct transfer {
+	const struct transfer_req *req;
+	const struct cfg_consortium *from;	/* NULL: the program reserve */
+	const struct cfg_consortium *to;
+	const struct cfg_phase *ph;
+	const struct balance *src;		/* from's row (NULL: none, or the reserve) */
+};
+
+/* What a transfer names exists: two consortia (or the reserve and one), a phase, a model, an amount. */
+static int transfer_target(const struct ledger *l, struct transfer *t, struct ledger_error *err)
+{
+	const struct transfer_req *req = t->req;
+
+	if (req->from == NULL || strcmp(req->from, CONFIG_RESERVE) != 0) {
+		if (find_consortium(l, req->from, &t->from, err))
+			return -EINVAL;
+	}
+	if (find_consortium(l, req->to, &t->to, err))
+		return -EINVAL;
+	if (t->from == t->to)
+		return fail(err, ERR_INVALID_AMOUNT, json_pack("{s:s}", "field", "to_consortium"),
+			    "a transfer from %s to itself moves nothing", t->to->id);
+	t->ph = req->phase ? config_phase(l->cfg, req->phase) : NULL;
+	if (t->ph == NULL)
+		return fail(err, ERR_UNKNOWN_PHASE, NULL, "no phase '%s'",
+			    req->phase ? req->phase : "");
+	if (req->gpu == NULL || !config_has_gpu(l->cfg, req->gpu))
+		return fail(err, ERR_UNKNOWN_GPU, NULL, "no pool has GPU model '%s'",
+			    req->gpu ? req->gpu : "");
+	if (req->gpu_seconds <= 0 || req->gpu_seconds > INT64_MAX / 4)
+		return fail(err, ERR_INVALID_AMOUNT, NULL,
+			    "a transfer moves a positive amount of GPU-hours");
+	return 0;
+}
+
+/* Rule 9: quota moves into a phase only while it runs or lies ahead. */
+static int transfer_phase_open(const struct ledger *l, const struct ledger_ctx *ctx,
+			       const struct transfer *t, struct ledger_error *err)
+{
+	char t1[TIME_BUFSZ], t2[TIME_BUFSZ];
+
+	if (ctx->now < t->ph->end)
+		return 0;
+	return fail(err, ERR_PHASE_CLOSED,
+		    json_pack("{s:s}", "phase_end", tstr(l, t->ph->end, t1)),
+		    "phase %s ended at %s; its quota can no longer change",
+		    t->ph->id, tstr(l, t->ph->end, t2));
+}
+
+/* Rule 8: the receiver must be able to use it, as for a grant. */
+static int transfer_usable(const struct ledger *l, const struct ledger_ctx *ctx,
+			   const struct transfer *t, struct ledger_error *err)
+{
+	struct grant_req gr = {.gpu_seconds = t->req->gpu_seconds};
+	struct grant g = {.req = &gr, .c = t->to, .ph = t->ph};
+
+	if (grant_usable(l, ctx, &g, err) || rule_eligible(l, ctx, t->to, t->ph, err))
+		return -EINVAL;
+	return 0;
+}
+
+/*
+ * Rule 3 for the giver: no more than its available quota. From the
+ * reserve: no more than the procured budget leaves, unless oversubscribe.
+ */
+static int transfer_covered(const struct ledger *l, struct transfer *t, struct ledger_error *err)
+{
+	const struct transfer_req *req = t->req;
+	char h1[HOURS_BUFSZ], h2[HOURS_BUFSZ];
+	int64_t to_granted;
+	const struct balance *dst = bal_find(l, t->to->id, t->ph->id, req->gpu);
+
+	if (!i64_add(dst ? dst->granted : 0, req->gpu_seconds, &to_granted) ||
+	    to_granted > INT64_MAX / 4)
+		return fail(err, ERR_INVALID_AMOUNT, NULL, "the transfer would overflow the ledger");
+	if (t->from == NULL)
+		return rule_budget(l, t->ph, req->gpu, req->gpu_seconds, req->oversubscribe, err);
+	t->src = bal_find(l, t->from->id, t->ph->id, req->gpu);
+	if (req->gpu_seconds <= available(t->src))
+		return 0;
+	return fail(err, ERR_QUOTA_EXCEEDED,
+		    json_pack("{s:I, s:I}",
+			      "available_gpu_seconds", (json_int_t)available(t->src),
+			      "needed_gpu_seconds", (json_int_t)req->gpu_seconds),
+		    "%s has %s GPU-hours of %s left in %s; the transfer needs %s",
+		    t->from->id, hours(available(t->src), h1), req->gpu, t->ph->id,
+		    hours(req->gpu_seconds, h2));
+}
+
+/* The pair of entries, out first, and both balances. */
+static void transfer_apply(struct ledger *l, const struct ledger_ctx *ctx,
+			   const struct transfer *t, struct jlist *out)
+{
+	const struct transfer_req *req = t->req;
+	const char *from = t->from ? t->from->id : NULL;
+
+	struct jentry *e = entry_new(ctx, out, J_TRANSFER_OUT, from, t->ph->id, req->gpu,
+				     req->reason);
+	e->granted_delta = -req->gpu_seconds;
+	if (from == NULL && req->oversubscribe)
+		e->extra = json_pack("{s:b}", "oversubscribe", 1);
+	seal(l, e);
+	if (from)
+		bal_get(l, from, t->ph->id, req->gpu)->granted -= req->gpu_seconds;
+
+	e = entry_new(ctx, out, J_TRANSFER_IN, t->to->id, t->ph->id, req->gpu, req->reason);
+	e->granted_delta = req->gpu_seconds;
+	seal(l, e);
+	bal_get(l, t->to->id, t->ph->id, req->gpu)->granted += req->gpu_seconds;
+}
+
+int ledger_transfer(struct ledger *l, const struct ledger_ctx *ctx,
+		    const struct transfer_req *req, struct jlist *out,
+		    struct ledger_error *err)
+{
+	struct transfer t = {.req = req};
+
+	if (transfer_target(l, &t, err) || transfer_phase_open(l, ctx, &t, err) ||
+	    transfer_usable(l, ctx, &t, err) || transfer_covered(l, &t, err))
+		return -EINVAL;
+	transfer_apply(l, ctx, &t, out);
 	return 0;
 }
 

@@ -109,10 +109,60 @@ struct grant_req {
 	int64_t gpu_seconds;	/* > 0 grant, < 0 adjust, 0 cap only */
 	int64_t max_gpus;	/* -1 = leave as is; 0 = no cap */
 	const char *reason;
+	bool oversubscribe;	/* allowed past the procured budget (recorded) */
 };
 int ledger_grant(struct ledger *l, const struct ledger_ctx *ctx,
 		 const struct grant_req *req, struct jlist *out,
 		 struct ledger_error *err);
+
+/*
+ * Moves available quota of (phase, gpu) from one consortium, or from the
+ * program reserve (from = CONFIG_RESERVE), to another: a transfer_out and
+ * a transfer_in entry, or a typed refusal and nothing.
+ */
+struct transfer_req {
+	const char *from;
+	const char *to;
+	const char *phase;
+	const char *gpu;
+	int64_t gpu_seconds;	/* > 0 */
+	const char *reason;
+	bool oversubscribe;	/* from the reserve past the procured budget */
+};
+int ledger_transfer(struct ledger *l, const struct ledger_ctx *ctx,
+		    const struct transfer_req *req, struct jlist *out,
+		    struct ledger_error *err);
+
+/*
+ * The program's budget of one (phase, GPU model): procured = the GPUs of
+ * the model's pools times the seconds each is available inside the phase
+ * (leases that start or end count); granted and committed summed over the
+ * consortia. The reserve is procured - granted (negative when
+ * oversubscribed).
+ */
+struct budget_row {
+	const char *phase;	/* borrowed from the configuration */
+	const char *gpu;
+	int64_t procured;
+	int64_t granted;
+	int64_t committed;
+};
+/*
+ * Every (phase, model) of the configuration, in phase order and then the
+ * order models first appear among the pools. *out is malloc'd (caller
+ * frees); returns its length.
+ */
+size_t ledger_budget(const struct ledger *l, struct budget_row **out);
+
+/*
+ * A config entry when the configuration's program structure
+ * (config_structure()) differs from last, the structure of the journal's
+ * last config entry (NULL: none yet, as at a database's first start):
+ * sha256 is the file's (64 hex digits), actor who applied it (NULL:
+ * unknown). Returns true when it appended one.
+ */
+bool ledger_config_entry(struct ledger *l, const struct ledger_ctx *ctx, const char *sha256,
+			 const json_t *last, struct jlist *out);
 
 struct alloc_req {
 	const char *consortium;

@@ -35,11 +35,13 @@ static_assert(sizeof(((struct alloc *)0)->id) >= ALLOC_ID_BUFSZ,
 
 #define BUSY_TIMEOUT_MS 5000
 
-#define JOURNAL_COLUMNS							\
+/* The columns up to schema 0005; 0004's step reads them before 0006 runs. */
+#define JOURNAL_COLUMNS_V5						\
 	"seq, time, kind, actor, request_id, consortium, phase, gpu,"	\
 	" allocation, pool, gpus, start, \"end\", granted_delta,"	\
 	" committed_delta, expired_delta, max_gpus, reason, prev_hash, hash,"	\
 	" salt, view_hash"
+#define JOURNAL_COLUMNS JOURNAL_COLUMNS_V5 ", extra"
 
 #define ALLOC_COLUMNS							\
 	"id, num, consortium, pool, gpu, phase, gpus, start, \"end\","	\
@@ -53,7 +55,7 @@ static_assert(sizeof(((struct alloc *)0)->id) >= ALLOC_ID_BUFSZ,
 	X(USER_VERSION, "PRAGMA user_version")				\
 	X(JOURNAL_INSERT, "INSERT INTO journal (" JOURNAL_COLUMNS ")"	\
 	  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"	\
-	  " ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)")		\
+	  " ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)")	\
 	X(BALANCE_ADD, "INSERT INTO balances (consortium, phase, gpu,"	\
 	  " granted, committed, expired, max_gpus)"			\
 	  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"			\
@@ -101,6 +103,9 @@ static_assert(sizeof(((struct alloc *)0)->id) >= ALLOC_ID_BUFSZ,
 	X(JOURNAL_NEWEST_OF, "SELECT seq FROM journal"			\
 	  " WHERE consortium = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2")	\
 	X(JOURNAL_HEAD, "SELECT seq, hash FROM journal"			\
+	  " ORDER BY seq DESC LIMIT 1")					\
+	/* by the partial index of schema 0006 */				\
+	X(CONFIG_LAST, "SELECT extra FROM journal WHERE kind = 'config'"	\
 	  " ORDER BY seq DESC LIMIT 1")					\
 	X(VIEW_HEADS, "SELECT j.consortium, v.n, j.seq, j.view_hash"	\
 	  " FROM journal j JOIN (SELECT COUNT(*) AS n, MAX(seq) AS last"	\
@@ -879,7 +884,10 @@ static int journal_insert(struct store *s, const struct jentry *e)
 		bind_hash(&b, e->view_hash);
 	else
 		bind_text(&b, NULL);
+	char *extra = e->extra ? json_dumps(e->extra, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	bind_text(&b, extra);
 	err = step_done(s, &b);
+	free(extra);
 	store__stmt_done(s, ST_JOURNAL_INSERT, st);
 	return err;
 }
@@ -975,7 +983,10 @@ static int append_check(struct store *s, const struct jentry *e)
 	if ((unsigned)e->kind >= J__COUNT)
 		return fail(s, -EINVAL, "journal entry %" PRId64 ": unknown kind %d",
 			    e->seq, (int)e->kind);
-	if (e->consortium == NULL)
+	/* a configuration belongs to no consortium, nor does the program reserve */
+	if (e->kind == J_CONFIG)
+		return 0;
+	if (e->consortium == NULL && e->kind != J_TRANSFER_OUT)
 		return fail(s, -EINVAL, "journal entry %" PRId64 ": %s without"
 			    " a consortium", e->seq, jkind_name(e->kind));
 	switch (e->kind) {
@@ -1029,7 +1040,12 @@ int store_append(struct store *s, const struct jentry *e, const char *note)
 		err = cstate_set(s, e, e->kind == J_ELIMINATE ? CS_ELIMINATED
 							       : CS_ACTIVE);
 		break;
+	case J_CONFIG:
+		moves_balance = false;
+		break;
 	default:
+		/* a transfer out of the program reserve moves no consortium's row */
+		moves_balance = e->consortium != NULL;
 		break;
 	}
 	/* every other kind moves the (consortium, phase, gpu) balance by its
@@ -1125,6 +1141,16 @@ static int row_jentry(struct store *s, sqlite3_stmt *st, struct jentry *e)
 	col_hash(st, 19, e->hash);
 	col_salt(st, 20, e);
 	col_hash(st, 21, e->view_hash);
+	/* schema 0006's extra, owned by e (the strings above are not) */
+	if (sqlite3_column_count(st) > 22 && col_text(st, 22) != NULL) {
+		e->extra = json_loads(col_text(st, 22), JSON_REJECT_DUPLICATES, NULL);
+		if (!json_is_object(e->extra)) {
+			json_decref(e->extra);
+			e->extra = NULL;
+			return fail(s, -EILSEQ, "journal entry %" PRId64 ": extra is not"
+				    " a JSON object", e->seq);
+		}
+	}
 	return 0;
 }
 
@@ -1148,6 +1174,7 @@ int store_journal_each(struct store *s, int64_t since, const char *consortium,
 		err = row_jentry(s, st, &e);
 		if (err == 0)
 			err = cb(arg, &e);
+		json_decref(e.extra);
 		if (err != 0)
 			break;
 	}
@@ -1225,6 +1252,30 @@ int store_journal_head(struct store *s, int64_t *seq, uint8_t hash[HASH_LEN])
 	return err;
 }
 
+int store_config_last(struct store *s, json_t **structure)
+{
+	sqlite3_stmt *st;
+	int err = store__stmt(s, ST_CONFIG_LAST, stmt_sql[ST_CONFIG_LAST], &st);
+	if (err < 0)
+		return err;
+	*structure = NULL;
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		const char *text = col_text(st, 0);
+		json_t *extra = text ? json_loads(text, JSON_REJECT_DUPLICATES, NULL) : NULL;
+		json_t *cur = json_object_get(extra, "structure");
+		if (json_is_object(cur))
+			*structure = json_incref(cur);
+		else
+			err = fail(s, -EILSEQ, "the last config entry has no structure");
+		json_decref(extra);
+	} else if (rc != SQLITE_DONE) {
+		err = sql_fail(s, rc);
+	}
+	store__stmt_done(s, ST_CONFIG_LAST, st);
+	return err;
+}
+
 /*
  * For 0004: the view hash of every entry written before it, each
  * consortium's chain from its first entry. Computed first and written
@@ -1241,7 +1292,7 @@ static int fill_view_hashes(struct store *s)
 	size_t n = 0, cap = 0;
 	struct jentry e;
 	int err = 0;
-	int rc = sqlite3_prepare_v2(s->db, "SELECT " JOURNAL_COLUMNS " FROM journal"
+	int rc = sqlite3_prepare_v2(s->db, "SELECT " JOURNAL_COLUMNS_V5 " FROM journal"
 				    " WHERE consortium IS NOT NULL ORDER BY seq", -1, &sel, NULL);
 
 	while (rc == SQLITE_OK || rc == SQLITE_ROW) {

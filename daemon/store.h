@@ -122,6 +122,12 @@ int store_journal_newest(struct store *s, const char *consortium, int64_t skip,
 /* The last entry's seq and hash (0 and zeros when empty). */
 int store_journal_head(struct store *s, int64_t *seq, uint8_t hash[HASH_LEN]);
 /*
+ * The program structure of the journal's last config entry (a new
+ * reference), or NULL in *structure when there is none. 0, or a negative
+ * errno (-EILSEQ: the entry is damaged).
+ */
+int store_config_last(struct store *s, json_t **structure);
+/*
  * The head of every consortium's view chain that has an entry, by
  * consortium: its entry count, last seq and view hash.
  */

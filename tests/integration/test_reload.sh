@@ -43,7 +43,7 @@ hup() {
 
 start_daemon "$CFG"
 expect_exit 0 gl grant lg --phase p1 --gpu H200 --gpu-hours 100 --reason budget
-expect_exit 0 gl grant skt --phase p1 --gpu H100 --gpu-hours 100 --reason budget
+expect_exit 0 gl grant upstage --phase p1 --gpu H100 --gpu-hours 100 --reason budget
 expect_exit 0 gl allocate lg --gpus 8 --pool ncloud-h200 --start 2025-08-05 --hours 2
 expect_exit 0 gl clock set 2025-08-06T12:00
 expect_exit 0 gl --json show A-000001

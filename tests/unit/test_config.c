@@ -333,6 +333,9 @@ static const struct bad bad[] = {
 	  PHASE("p2", "2026-01-16", "2026-08-01")
 	  "consortia:\n  - {id: lg, name: LG, lead: LG, joined: 2027-02-20}\n", 1, "12:42",
 	  "after the last phase ends (2026-08-01T00:00:00+09:00)" },
+	/* issue 14: transfers name the program reserve "reserve" */
+	{ "reserve_id", HDR "consortia:\n  - {id: reserve, name: R, lead: R}\n", 1, "5:10",
+	  "consortium id 'reserve' is taken: it names the program reserve" },
 	/* issue 9, item 14: names obey the API's text rule */
 	{ "name_control_char", HDR "consortia:\n  - {id: lg, name: \"LG\\x1f\", lead: LG}\n",
 	  1, "5:20", "'name' must not contain control characters (U+001F at byte 2)" },
@@ -522,6 +525,9 @@ static void test_example_loads(void **state)
 	assert_int_equal(c->members.n, 6);
 	assert_string_equal(c->members.v[5], "Riiid");
 	assert_int_equal(c->joined, T("2025-08-04"));
+	assert_int_equal(c->eligible_from, TIME_MIN);
+	/* it leases its GPUs to the program: no support until H2 2026 */
+	assert_int_equal(config_consortium(cfg, "skt")->eligible_from, T("2026-07-01"));
 	c = config_consortium(cfg, "motif");
 	assert_int_equal(c->joined, T("2026-02-20"));
 	assert_string_equal(c->members.v[0], "Moreh");
@@ -723,7 +729,7 @@ static void test_defaults_from_table(void **state)
 		checked++;
 		buf_free(&rp);
 	}
-	assert_int_equal(checked, 20);
+	assert_int_equal(checked, 21);
 
 	/* the same, by field */
 	assert_string_equal(cfg->socket, "var/gpuledger.sock");

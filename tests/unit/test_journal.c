@@ -176,6 +176,85 @@ static void test_from_canonical(void **state)
 	assert_int_equal(jentry_from_canonical_json(json_null(), &back, &why), -EINVAL);
 }
 
+/*
+ * extra: in the canonical encoding (sorted inside too) only when present,
+ * so an entry without one keeps the text, and the hash, it always had;
+ * covered by the hash, and given back by the inverse.
+ */
+static void test_extra(void **state)
+{
+	struct jentry e, back;
+	const char *why;
+
+	sample(&e);
+	char *plain = jentry_canonical(&e);
+	assert_null(strstr(plain, "extra"));
+	jentry_seal(&e);
+	uint8_t before[HASH_LEN];
+	memcpy(before, e.hash, HASH_LEN);
+	e.extra = json_pack("{s:b, s:{s:i, s:i}}", "oversubscribe", 1, "old", "gpus", 8, "end", 1);
+	char *s = jentry_canonical(&e);
+	assert_non_null(strstr(s, "\"extra\":{\"old\":{\"end\":1,\"gpus\":8},\"oversubscribe\":true},"));
+	assert_false(jentry_hash_ok(&e));
+	jentry_seal(&e);
+	assert_memory_not_equal(before, e.hash, HASH_LEN);
+	json_object_set_new(e.extra, "oversubscribe", json_false());
+	assert_false(jentry_hash_ok(&e));
+
+	json_t *o = jentry_canonical_json(&e);
+	assert_int_equal(jentry_from_canonical_json(o, &back, &why), 0);
+	char *s2 = jentry_canonical(&back), *s3 = jentry_canonical(&e);
+	assert_string_equal(s2, s3);
+	struct jentry copy;
+	jentry_copy(&copy, &e);
+	assert_true(json_equal(copy.extra, e.extra) && copy.extra != e.extra);
+	jentry_clear(&copy);
+	jentry_clear(&back);
+	json_object_set_new(o, "extra", json_string("x"));
+	assert_int_equal(jentry_from_canonical_json(o, &back, &why), -EINVAL);
+	assert_non_null(strstr(why, "extra"));
+	json_t *shown = jentry_to_json(&e, 9 * 3600);
+	assert_true(json_equal(json_object_get(shown, "extra"), e.extra));
+	json_decref(shown);
+	json_decref(o);
+	free(plain);
+	free(s);
+	free(s2);
+	free(s3);
+	jentry_clear(&e);
+}
+
+/* A config summary says what was added, changed and removed, by id; its text is the entry's reason. */
+static void test_config_summary(void **state)
+{
+	json_t *a = json_pack("{s:{s:s}, s:[{s:s, s:i}], s:[{s:s}], s:[{s:s}, {s:s}]}",
+			      "program", "name", "P", "phases", "id", "p1", "end", 1,
+			      "pools", "id", "x", "consortia", "id", "lg", "id", "naver");
+	json_t *b = json_deep_copy(a);
+	json_object_set_new(json_array_get(json_object_get(b, "phases"), 0), "end", json_integer(2));
+	json_array_remove(json_object_get(b, "consortia"), 1);
+	json_array_append_new(json_object_get(b, "consortia"), json_pack("{s:s}", "id", "motif"));
+
+	json_t *sum = jconfig_summary(a, b);
+	char *text = jconfig_summary_text(sum);
+	assert_string_equal(text, "phases changed: p1; consortia added: motif; consortia removed: naver");
+	assert_false(json_is_true(json_object_get(sum, "program")));
+	free(text);
+	json_decref(sum);
+	sum = jconfig_summary(a, a);
+	text = jconfig_summary_text(sum);
+	assert_string_equal(text, "no change of the program's structure");
+	free(text);
+	json_decref(sum);
+	sum = jconfig_summary(NULL, a);
+	text = jconfig_summary_text(sum);
+	assert_string_equal(text, "program changed; phases added: p1; pools added: x; consortia added: lg, naver");
+	free(text);
+	json_decref(sum);
+	json_decref(a);
+	json_decref(b);
+}
+
 /* view_hash = SHA-256(hex(previous view hash) ":" canonical), per consortium. */
 static void test_views(void **state)
 {
@@ -310,6 +389,8 @@ int main(void)
 		cmocka_unit_test(test_every_field_is_covered),
 		cmocka_unit_test(test_salted_canonical),
 		cmocka_unit_test(test_from_canonical),
+		cmocka_unit_test(test_extra),
+		cmocka_unit_test(test_config_summary),
 		cmocka_unit_test(test_views),
 		cmocka_unit_test(test_kind_names),
 		cmocka_unit_test(test_hex_round_trip),

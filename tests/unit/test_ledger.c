@@ -240,15 +240,28 @@ static int op_end(struct fx *f, struct op *op, int rc)
 	return rc;
 }
 
-static int try_grant(struct fx *f, int64_t now, const char *c, const char *phase,
-		     const char *gpu, int64_t secs, int64_t max_gpus)
+static int try_grant_budget(struct fx *f, int64_t now, const char *c, const char *phase,
+			    const char *gpu, int64_t secs, int64_t max_gpus, bool oversubscribe)
 {
 	struct op op;
 	struct ledger_ctx ctx = ctx_at(now);
 	struct grant_req r = {.consortium = c, .phase = phase, .gpu = gpu,
-			      .gpu_seconds = secs, .max_gpus = max_gpus, .reason = "test"};
+			      .gpu_seconds = secs, .max_gpus = max_gpus, .reason = "test",
+			      .oversubscribe = oversubscribe};
 	op_begin(f, &op, now);
 	return op_end(f, &op, ledger_grant(f->l, &ctx, &r, &op.out, &f->err));
+}
+
+/*
+ * The tests of the other rules grant far more than the fixture's pools
+ * procure, so that quota never stands in the way of the rule under test:
+ * they oversubscribe on purpose. The conservation tests use
+ * try_grant_budget() without it.
+ */
+static int try_grant(struct fx *f, int64_t now, const char *c, const char *phase,
+		     const char *gpu, int64_t secs, int64_t max_gpus)
+{
+	return try_grant_budget(f, now, c, phase, gpu, secs, max_gpus, true);
 }
 
 static void grant_ok(struct fx *f, int64_t now, const char *c, const char *phase,
@@ -306,6 +319,18 @@ static int try_release(struct fx *f, int64_t now, const char *id, int64_t at)
 	struct ledger_ctx ctx = ctx_at(now);
 	op_begin(f, &op, now);
 	return op_end(f, &op, ledger_release(f->l, &ctx, id, at, "done early", &op.out, &f->err));
+}
+
+static int try_transfer(struct fx *f, int64_t now, const char *from, const char *to,
+			const char *phase, const char *gpu, int64_t secs, bool oversubscribe)
+{
+	struct op op;
+	struct ledger_ctx ctx = ctx_at(now);
+	struct transfer_req r = {.from = from, .to = to, .phase = phase, .gpu = gpu,
+				 .gpu_seconds = secs, .reason = "redistribution",
+				 .oversubscribe = oversubscribe};
+	op_begin(f, &op, now);
+	return op_end(f, &op, ledger_transfer(f->l, &ctx, &r, &op.out, &f->err));
 }
 
 static int try_eliminate(struct fx *f, int64_t now, const char *c, int64_t effective)
@@ -2235,6 +2260,11 @@ static void scenario(struct fx *f)
 	assert_int_equal(try_release(f, T("2025-12-10T12:00"), a, TIME_MIN), 0);
 	assert_int_equal(try_eliminate(f, T("2025-12-10T12:00"), "skt", T("2025-12-11")), 0);
 	assert_int_equal(try_reinstate(f, T("2025-12-20"), "skt", T("2025-12-21")), 0);
+	assert_int_equal(try_transfer(f, T("2025-12-20"), "lg", "skt", "p2", "H200", 10 * HOUR,
+				      false), 0);
+	struct ledger_ctx ctx = ctx_at(T("2025-12-20"));
+	assert_true(ledger_config_entry(f->l, &ctx, "00112233445566778899aabbccddeeff"
+					"00112233445566778899aabbccddeeff", NULL, &f->all));
 	assert_int_equal(tick(f, T("2026-01-16")), 2);
 	(void)b;
 }
@@ -2753,11 +2783,253 @@ static void test_clone_answers_alike(void **state)
 	free(orig);
 }
 
+/* --- transfers, the procured budget, eligibility, config entries ------- */
+
+#define P1_SECS (T("2026-01-16") - T("2025-08-04"))
+/* B200 in p2: the SK Telecom lease until 2026-07-01, the NHN nodes from then */
+#define P2_B200 (1024 * (T("2026-07-01") - T("2026-01-16")) + 64 * (T("2026-08-01") - T("2026-07-01")))
+
+static const struct budget_row *budget_of(struct budget_row *v, size_t n, const char *phase,
+					  const char *gpu)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(v[i].phase, phase) == 0 && strcmp(v[i].gpu, gpu) == 0)
+			return &v[i];
+	return NULL;
+}
+
+/* Every (phase, model) of the config, leases counted, with what was granted and committed. */
+static void test_budget_rows(void **state)
+{
+	struct fx *f = *state;
+	struct budget_row *v;
+
+	grant_ok(f, P1_NOW, "lg", "p1", "H200", 500 * HOUR, -1);
+	grant_ok(f, P1_NOW, "skt", "p1", "H200", 300 * HOUR, -1);
+	alloc_ok(f, P1_NOW, "lg", "ncloud-h200", 8, T("2025-12-10"), T("2025-12-11"));
+	size_t n = ledger_budget(f->l, &v);
+	assert_int_equal(n, 4);	/* p1, p2 x B200, H200 (pool order) */
+	assert_string_equal(v[0].phase, "p1");
+	assert_string_equal(v[0].gpu, "B200");
+	assert_string_equal(v[1].gpu, "H200");
+	assert_string_equal(v[2].phase, "p2");
+	assert_int_equal(v[0].procured, 1024 * P1_SECS);
+	assert_int_equal(v[0].granted, 0);
+	const struct budget_row *h = budget_of(v, n, "p1", "H200");
+	assert_int_equal(h->procured, 1024 * P1_SECS);
+	assert_int_equal(h->granted, 800 * HOUR);
+	assert_int_equal(h->committed, 8 * 24 * HOUR);
+	assert_int_equal(budget_of(v, n, "p2", "B200")->procured, P2_B200);
+	free(v);
+}
+
+/* Conservation: granted stays within procured unless the grant says it oversubscribes. */
+static void test_grant_oversubscribed(void **state)
+{
+	struct fx *f = *state;
+	int64_t have = 1024 * P1_SECS;
+
+	assert_int_equal(try_grant_budget(f, P1_NOW, "lg", "p1", "B200", have - HOUR, -1, false), 0);
+	assert_int_equal(try_grant_budget(f, P1_NOW, "skt", "p1", "B200", HOUR + 1, -1, false),
+			 -EINVAL);
+	assert_int_equal(f->err.code, ERR_OVERSUBSCRIBED);
+	assert_int_equal(json_integer_value(json_object_get(f->err.details, "procured_gpu_seconds")),
+			 have);
+	assert_int_equal(json_integer_value(json_object_get(f->err.details, "granted_gpu_seconds")),
+			 have - HOUR);
+	/* exactly what is left fits; an adjustment down and a cap are no grant */
+	assert_int_equal(try_grant_budget(f, P1_NOW, "skt", "p1", "B200", HOUR, -1, false), 0);
+	assert_null(f->last.v[0].extra);
+	assert_int_equal(try_grant_budget(f, P1_NOW, "skt", "p1", "B200", -HOUR, 8, false), 0);
+	/* past it with oversubscribe: allowed, and recorded in the entry */
+	assert_int_equal(try_grant_budget(f, P1_NOW, "skt", "p1", "B200", 2 * HOUR, -1, true), 0);
+	assert_true(json_is_true(json_object_get(f->last.v[0].extra, "oversubscribe")));
+	struct budget_row *v;
+	size_t n = ledger_budget(f->l, &v);
+	const struct budget_row *b = budget_of(v, n, "p1", "B200");
+	assert_int_equal(b->granted - b->procured, HOUR);
+	free(v);
+}
+
+/* SK Telecom leases GPUs to the program: no quota that takes effect before H2 2026. */
+static void test_not_eligible(void **state)
+{
+	struct fx *f = *state;
+	static const char cfg[] = PROGRAM PHASES PHASE3
+		"pools:\n" POOL_SKT POOL_NCLOUD POOL_NHN
+		"consortia:\n" C_LG
+		"  - {id: skt, name: SK Telecom, lead: SK Telecom, eligible_from: 2026-07-01}\n";
+	ledger_free(f->l);
+	config_free(f->cfg);
+	f->cfg = parse_config(cfg);
+	f->l = ledger_new(f->cfg);
+
+	assert_int_equal(try_grant(f, P1_NOW, "skt", "p2", "H200", 10 * HOUR, -1), -EINVAL);
+	assert_int_equal(f->err.code, ERR_NOT_ELIGIBLE);
+	assert_string_equal(json_string_value(json_object_get(f->err.details, "eligible_from")),
+			    "2026-07-01T00:00:00+09:00");
+	assert_int_equal(try_grant(f, T("2026-06-30T23:59:59"), "skt", "p2", "H200", HOUR, -1),
+			 -EINVAL);
+	/* a transfer to it is refused alike */
+	grant_ok(f, P1_NOW, "lg", "p2", "H200", 10 * HOUR, -1);
+	assert_int_equal(try_transfer(f, P2_NOW, "lg", "skt", "p2", "H200", HOUR, false), -EINVAL);
+	assert_int_equal(f->err.code, ERR_NOT_ELIGIBLE);
+	/* quota of a phase that starts after it, or granted from it on, is fine */
+	grant_ok(f, P1_NOW, "skt", "p3", "H200", 10 * HOUR, -1);
+	grant_ok(f, T("2026-07-01"), "skt", "p2", "H200", HOUR, -1);
+	assert_int_equal(try_transfer(f, T("2026-07-02"), "lg", "skt", "p2", "H200", HOUR, false), 0);
+}
+
+/* A transfer moves available quota in one pair of entries, or refuses and changes nothing. */
+static void test_transfer(void **state)
+{
+	struct fx *f = *state;
+
+	grant_ok(f, P1_NOW, "lg", "p2", "H200", 100 * HOUR, -1);
+	alloc_ok(f, P1_NOW, "lg", "ncloud-h200", 1, T("2026-02-01"), T("2026-02-03"));	/* 48 h */
+	assert_int_equal(try_transfer(f, P1_NOW, "lg", "skt", "p2", "H200", 52 * HOUR, false), 0);
+	assert_int_equal(f->last.n, 2);
+	assert_int_equal(f->last.v[0].kind, J_TRANSFER_OUT);
+	assert_string_equal(f->last.v[0].consortium, "lg");
+	assert_int_equal(f->last.v[0].granted_delta, -52 * HOUR);
+	assert_int_equal(f->last.v[1].kind, J_TRANSFER_IN);
+	assert_string_equal(f->last.v[1].consortium, "skt");
+	assert_int_equal(f->last.v[1].granted_delta, 52 * HOUR);
+	assert_int_equal(ledger_balance(f->l, "lg", "p2", "H200")->granted, 48 * HOUR);
+	assert_int_equal(ledger_balance(f->l, "skt", "p2", "H200")->granted, 52 * HOUR);
+
+	/* every refusal is typed and changes nothing (op_end checks) */
+	assert_int_equal(try_transfer(f, P1_NOW, "lg", "skt", "p2", "H200", 1, false), -EINVAL);
+	assert_int_equal(f->err.code, ERR_QUOTA_EXCEEDED);
+	assert_int_equal(json_integer_value(json_object_get(f->err.details, "available_gpu_seconds")), 0);
+	assert_int_equal(try_transfer(f, P1_NOW, "nobody", "skt", "p2", "H200", 1, false), -EINVAL);
+	assert_int_equal(f->err.code, ERR_NOT_FOUND);
+	assert_int_equal(try_transfer(f, P1_NOW, "skt", "nobody", "p2", "H200", 1, false), -EINVAL);
+	assert_int_equal(f->err.code, ERR_NOT_FOUND);
+	assert_int_equal(try_transfer(f, P1_NOW, "skt", "lg", "p9", "H200", 1, false), -EINVAL);
+	assert_int_equal(f->err.code, ERR_UNKNOWN_PHASE);
+	assert_int_equal(try_transfer(f, P1_NOW, "skt", "lg", "p2", "A100", 1, false), -EINVAL);
+	assert_int_equal(f->err.code, ERR_UNKNOWN_GPU);
+	assert_int_equal(try_transfer(f, P1_NOW, "skt", "lg", "p2", "H200", 0, false), -EINVAL);
+	assert_int_equal(f->err.code, ERR_INVALID_AMOUNT);
+	assert_int_equal(try_transfer(f, P1_NOW, "skt", "skt", "p2", "H200", HOUR, false), -EINVAL);
+	assert_int_equal(f->err.code, ERR_INVALID_AMOUNT);
+	assert_int_equal(try_transfer(f, P1_NOW, "skt", "reserve", "p2", "H200", HOUR, false), -EINVAL);
+	assert_int_equal(f->err.code, ERR_NOT_FOUND);
+	/* into a closed phase */
+	grant_ok(f, P1_NOW, "lg", "p1", "H200", 10 * HOUR, -1);
+	assert_int_equal(try_transfer(f, T("2026-01-16"), "lg", "skt", "p1", "H200", HOUR, false),
+			 -EINVAL);
+	assert_int_equal(f->err.code, ERR_PHASE_CLOSED);
+	/* to an eliminated consortium */
+	assert_int_equal(try_eliminate(f, P1_NOW, "skt", T("2026-01-16")), 0);
+	assert_int_equal(try_transfer(f, P1_NOW, "lg", "skt", "p1", "H200", HOUR, false), 0);
+	assert_int_equal(try_transfer(f, P1_NOW, "lg", "skt", "p2", "H200", HOUR, false), -EINVAL);
+	assert_int_equal(f->err.code, ERR_NOT_ACTIVE);
+}
+
+/* The reserve gives what procured leaves ungranted; past it only with oversubscribe. */
+static void test_transfer_from_reserve(void **state)
+{
+	struct fx *f = *state;
+	int64_t have = 1024 * P1_SECS;
+
+	grant_ok(f, P1_NOW, "lg", "p1", "H200", 0, 8);	/* a cap alone grants nothing */
+	assert_int_equal(try_grant_budget(f, P1_NOW, "lg", "p1", "H200", have - 10 * HOUR, -1,
+					  false), 0);
+	assert_int_equal(try_transfer(f, P1_NOW, "reserve", "skt", "p1", "H200", 10 * HOUR + 1,
+				      false), -EINVAL);
+	assert_int_equal(f->err.code, ERR_OVERSUBSCRIBED);
+	assert_int_equal(json_integer_value(json_object_get(f->err.details, "reserve_gpu_seconds")),
+			 10 * HOUR);
+	assert_int_equal(try_transfer(f, P1_NOW, "reserve", "skt", "p1", "H200", 10 * HOUR, false),
+			 0);
+	assert_null(f->last.v[0].consortium);	/* the reserve's side belongs to no view */
+	assert_int_equal(f->last.v[0].granted_delta, -10 * HOUR);
+	assert_int_equal(ledger_balance(f->l, "skt", "p1", "H200")->granted, 10 * HOUR);
+	assert_int_equal(try_transfer(f, P1_NOW, "reserve", "skt", "p1", "H200", HOUR, true), 0);
+	assert_true(json_is_true(json_object_get(f->last.v[0].extra, "oversubscribe")));
+	struct budget_row *v;
+	size_t n = ledger_budget(f->l, &v);
+	assert_int_equal(budget_of(v, n, "p1", "H200")->granted, have + HOUR);
+	free(v);
+}
+
+/* A config entry: the first in full, then only when the structure changes; the audit recomputes it. */
+static void test_config_entry(void **state)
+{
+	struct fx *f = *state;
+	struct ledger_ctx ctx = ctx_at(P1_NOW);
+	const char *sha = "ab00000000000000000000000000000000000000000000000000000000000000";
+	struct jlist out = {0};
+
+	assert_true(ledger_config_entry(f->l, &ctx, sha, NULL, &out));
+	assert_int_equal(out.n, 1);
+	const struct jentry *e = &out.v[0];
+	assert_int_equal(e->kind, J_CONFIG);
+	assert_null(e->consortium);
+	assert_string_equal(e->reason, "program changed; phases added: p1, p2; pools added: skt-b200, ncloud-h200, "
+			    "nhn-b200; consortia added: lg, skt, motif");
+	assert_string_equal(json_string_value(json_object_get(e->extra, "sha256")), sha);
+	json_t *first = json_deep_copy(json_object_get(e->extra, "structure"));
+	assert_false(ledger_config_entry(f->l, &ctx, sha, first, &out));
+	assert_int_equal(out.n, 1);
+
+	/* the repechage: Motif's join date, and Upstage added */
+	f->extra = parse_config(PROGRAM PHASES "pools:\n" POOL_SKT POOL_NCLOUD POOL_NHN
+				"consortia:\n" C_LG C_SKT
+				"  - {id: motif, name: Motif Technologies, lead: Motif Technologies, joined: 2026-02-21}\n"
+				C_UPSTAGE);
+	assert_int_equal(ledger_set_config(f->l, f->extra, &f->err), 0);
+	assert_true(ledger_config_entry(f->l, &ctx, sha, first, &out));
+	assert_int_equal(out.n, 2);
+	assert_string_equal(out.v[1].reason, "consortia added: upstage; consortia changed: motif");
+
+	struct audit *a = audit_new();
+	for (size_t i = 0; i < out.n; i++)
+		audit_entry(a, &out.v[i]);
+	audit_finish(a);
+	assert_true(audit_ok(a));
+	audit_free(a);
+	/* a summary that does not follow from the structures shows */
+	json_object_set_new(json_object_get(json_object_get(out.v[1].extra, "summary"), "pools"),
+			    "added", json_pack("[s]", "x"));
+	a = audit_new();
+	for (size_t i = 0; i < out.n; i++)
+		audit_entry(a, &out.v[i]);
+	assert_false(audit_ok(a));
+	audit_free(a);
+	json_decref(first);
+	jlist_clear(&out);
+}
+
+/* verify sees a transfer_out without its transfer_in. */
+static void test_audit_transfer_pair(void **state)
+{
+	struct fx *f = *state;
+
+	grant_ok(f, P1_NOW, "lg", "p2", "H200", 100 * HOUR, -1);
+	assert_int_equal(try_transfer(f, P1_NOW, "lg", "skt", "p2", "H200", HOUR, false), 0);
+	struct audit *a = audit_new();
+	for (size_t i = 0; i + 1 < f->all.n; i++)	/* without the transfer_in */
+		audit_entry(a, &f->all.v[i]);
+	audit_finish(a);
+	assert_false(audit_ok(a));
+	audit_free(a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 #define T_(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 		T_(test_grant_entry),
+		T_(test_budget_rows),
+		T_(test_grant_oversubscribed),
+		T_(test_not_eligible),
+		T_(test_transfer),
+		T_(test_transfer_from_reserve),
+		T_(test_config_entry),
+		T_(test_audit_transfer_pair),
 		T_(test_clone_answers_alike),
 		T_(test_grant_negative_is_adjust),
 		T_(test_grant_adjust_below_committed),
