@@ -120,7 +120,7 @@ static char *write_config(const char *name, const char *db, const char *sock)
 		"pools:\n"
 		"  - {id: bench, provider: Bench, gpu: B200, gpus: %d}\n"
 		"consortia:\n",
-		sock, db, log, MAX_CONNS + 16, pw ? pw->pw_name : "root", POOL_GPUS);
+		sock, db, log, 4 * MAX_CONNS + 16, pw ? pw->pw_name : "root", POOL_GPUS);
 	for (int i = 0; i < N_CONSORTIA; i++)
 		fprintf(f, "  - {id: c%d, name: Consortium %d, lead: Lead %d, members: []}\n",
 			i, i, i);
@@ -640,10 +640,13 @@ static uint64_t ceiling(uint64_t batch)
 			       " prev_hash, hash, salt, view_hash) VALUES (?1, 1893456000, 'reserve', 'root',"
 			       " ?2, 'c0', 'p1', 'B200', ?3, 'bench', 1, 1893456000, 1893459600, 3600,"
 			       " ?4, ?4, ?4, ?4)", -1, &j, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(db, "INSERT INTO allocations VALUES (?3, ?1, 'c0', 'bench', 'B200', 'p1',"
+	    sqlite3_prepare_v2(db, "INSERT INTO allocations (id, num, consortium, pool, gpu, phase, gpus,"
+			       " start, \"end\", booked_end, stored, cost, note, created, seq)"
+			       " VALUES (?3, ?1, 'c0', 'bench', 'B200', 'p1',"
 			       " 1, 1893456000, 1893459600, 1893459600, 'booked', 3600, NULL,"
 			       " 1893456000, ?1)", -1, &a, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(db, "INSERT INTO idempotency VALUES (?2, ?4, 201, ?5, 1893456000)",
+	    sqlite3_prepare_v2(db, "INSERT INTO idempotency (key, body_hash, status, response, time)"
+			       " VALUES (?2, ?4, 201, ?5, 1893456000)",
 			       -1, &i, NULL) != SQLITE_OK)
 		die("prepare: %s", sqlite3_errmsg(db));
 	uint64_t t0 = mono_ns(), end = t0 + (uint64_t)run_ns / 2, n = 0;
