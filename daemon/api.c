@@ -12,6 +12,7 @@
 #include "daemon/auth.h"
 #include "daemon/error.h"
 #include "daemon/grammar.h"
+#include "daemon/history.h"
 #include "daemon/proto.h"
 #include "daemon/log.h"
 #include "daemon/timefmt.h"
@@ -638,6 +639,7 @@ static void h_grant(struct call *c)
 		.gpu_seconds = c->f[FIELD_GPU_SECONDS].i,
 		.max_gpus = has_cap ? c->f[FIELD_MAX_GPUS].i : -1,
 		.reason = c->f[FIELD_REASON].s,
+		.oversubscribe = c->f[FIELD_OVERSUBSCRIBE].present && c->f[FIELD_OVERSUBSCRIBE].b,
 	};
 	struct ledger_error err = {0};
 	struct jlist out = {0};
@@ -664,17 +666,160 @@ static void h_grant(struct call *c)
 	reply(c, 200, o);
 }
 
+/*
+ * Both entries of a transfer and the receiver's row: the giver's row (or
+ * the reserve, in GET /v1/budget) is another party's, and an admin asks.
+ */
+static void h_transfer(struct call *c)
+{
+	struct transfer_req req = {
+		.from = c->f[FIELD_FROM_CONSORTIUM].s,
+		.to = c->f[FIELD_TO_CONSORTIUM].s,
+		.phase = c->f[FIELD_PHASE].s,
+		.gpu = c->f[FIELD_GPU].s,
+		.gpu_seconds = c->f[FIELD_GPU_SECONDS].i,
+		.reason = c->f[FIELD_REASON].s,
+		.oversubscribe = c->f[FIELD_OVERSUBSCRIBE].present && c->f[FIELD_OVERSUBSCRIBE].b,
+	};
+	struct ledger_error err = {0};
+	struct jlist out = {0};
+	struct ledger_ctx ctx = ctx_of(c);
+
+	if (*req.reason == '\0') {
+		reply_error(c, ERR_BAD_REQUEST, json_pack("{s:s}", "field", proto_field_name(FIELD_REASON)),
+			    "field 'reason' must not be empty");
+		return;
+	}
+	if (ledger_transfer(c->api->ledger, &ctx, &req, &out, &err) != 0) {
+		reply_ledger_error(c, &err);
+		return;
+	}
+	const struct balance *from = strcmp(req.from, CONFIG_RESERVE) == 0 ? NULL :
+		ledger_balance(c->api->ledger, req.from, req.phase, req.gpu);
+	json_t *o = json_pack("{s:{s:s, s:s, s:s, s:s, s:I}, s:o, s:o, s:o}",
+			      "transfer", "from_consortium", req.from, "to_consortium", req.to,
+			      "phase", req.phase, "gpu", req.gpu,
+			      "gpu_seconds", (json_int_t)req.gpu_seconds,
+			      "from", from ? quota_json(c, from) : json_null(),
+			      "to", quota_json(c, ledger_balance(c->api->ledger, req.to, req.phase,
+								 req.gpu)),
+			      "entries", entries_json(c, &out));
+	writer_add(c->api->writer, &out, NULL);
+	reply(c, 200, o);
+}
+
+static void h_budget(struct call *c)
+{
+	const char *phase = query_get(c, FIELD_PHASE);
+	struct budget_row *v;
+	json_t *rows = json_array();
+
+	behind_batch(c);
+	if (phase && config_phase(c->api->cfg, phase) == NULL) {
+		json_decref(rows);
+		reply_error(c, ERR_UNKNOWN_PHASE, NULL, "no phase '%s'", phase);
+		return;
+	}
+	size_t n = ledger_budget(c->api->ledger, &v);
+	for (size_t i = 0; i < n; i++) {
+		if (phase && strcmp(v[i].phase, phase) != 0)
+			continue;
+		json_array_append_new(rows, json_pack("{s:s, s:s, s:I, s:I, s:I, s:I}",
+			"phase", v[i].phase, "gpu", v[i].gpu,
+			"procured_gpu_seconds", (json_int_t)v[i].procured,
+			"granted_gpu_seconds", (json_int_t)v[i].granted,
+			"committed_gpu_seconds", (json_int_t)v[i].committed,
+			"reserve_gpu_seconds", (json_int_t)(v[i].procured - v[i].granted)));
+	}
+	free(v);
+	reply(c, 200, json_pack("{s:o}", "budget", rows));
+}
+
+/* The time of the journal's first entry; TIME_MAX while it has none. */
+static int first_entry_time(void *arg, const struct jentry *e)
+{
+	*(int64_t *)arg = e->time;
+	return 0;
+}
+
+static int history_feed(void *arg, const struct jentry *e)
+{
+	history_entry(arg, e);
+	return 0;
+}
+
+/*
+ * GET /v1/quota?at=T: the rows as they stood at T, folded from the
+ * journal (a consortium's own entries only, for a consortium), for T from
+ * the first entry to now. The journal is read from disk: the open batch
+ * is settled first.
+ */
+static void quota_at(struct call *c, const char *who, const char *phase, const char *gpu,
+		     int64_t at)
+{
+	char t1[TIME_BUFSZ], t2[TIME_BUFSZ], t3[TIME_BUFSZ];
+	int64_t first = TIME_MAX;
+	int err;
+
+	settle(c);
+	err = store_journal_each(c->api->store, 0, NULL, 1, first_entry_time, &first);
+	if (err == 0 && (at < first || at > c->now)) {
+		json_t *d = json_pack("{s:o, s:o}", "first_entry", time_json(c, first),
+				      "now", time_json(c, c->now));
+		if (first == TIME_MAX)
+			reply_error(c, ERR_INVALID_WINDOW, d, "the journal is empty: no balance stood at %s",
+				    tfmt(c, at, t1));
+		else
+			reply_error(c, ERR_INVALID_WINDOW, d,
+				    "balances are known from the first entry (%s) to now (%s), not at %s",
+				    tfmt(c, first, t1), tfmt(c, c->now, t2), tfmt(c, at, t3));
+		return;
+	}
+	struct history *h = history_new(at);
+	if (err == 0)
+		err = store_journal_each(c->api->store, 0, who, 0, history_feed, h);
+	if (err != 0) {
+		history_free(h);
+		reply_error(c, ERR_STORAGE_UNAVAILABLE, NULL, "the journal could not be read");
+		return;
+	}
+	const struct history_row *const *v;
+	size_t n = history_rows(h, c->api->cfg, &v);
+	json_t *rows = json_array();
+	for (size_t i = 0; i < n; i++) {
+		const struct balance *b = &v[i]->b;
+		if ((phase && strcmp(b->phase, phase) != 0) || (gpu && strcmp(b->gpu, gpu) != 0))
+			continue;
+		json_array_append_new(rows, json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:o}",
+			"consortium", b->consortium, "phase", b->phase, "gpu", b->gpu,
+			"granted_gpu_seconds", (json_int_t)b->granted,
+			"committed_gpu_seconds", (json_int_t)b->committed,
+			"available_gpu_seconds", (json_int_t)(b->granted - b->committed - b->expired),
+			"consumed_gpu_seconds", (json_int_t)v[i]->consumed,
+			"expired_gpu_seconds", (json_int_t)b->expired,
+			"max_gpus", b->max_gpus > 0 ? json_integer(b->max_gpus) : json_null()));
+	}
+	history_free(h);
+	reply(c, 200, json_pack("{s:o, s:o}", "at", time_json(c, at), "quota", rows));
+}
+
 static void h_quota(struct call *c)
 {
 	const char *who, *phase = query_get(c, FIELD_PHASE), *gpu = query_get(c, FIELD_GPU);
 	const struct balance **v;
-	json_t *rows = json_array();
+	int64_t at;
+	int rc;
+	json_t *rows;
 
 	behind_batch(c);
-	if (scope(c, query_get(c, FIELD_CONSORTIUM), &who)) {
-		json_decref(rows);
+	if (scope(c, query_get(c, FIELD_CONSORTIUM), &who))
+		return;
+	if ((rc = query_time(c, FIELD_AT, &at)) <= 0) {
+		if (rc == 0)
+			quota_at(c, who, phase, gpu, at);
 		return;
 	}
+	rows = json_array();
 	size_t n = ledger_balances(c->api->ledger, &v);
 	for (size_t i = 0; i < n; i++) {
 		if ((who && strcmp(v[i]->consortium, who) != 0) ||

@@ -641,7 +641,10 @@ static int cmd_quota(struct cli *cli, struct cmd_args *a)
 	req_query(cli, &r, FIELD_CONSORTIUM, cons);
 	req_query(cli, &r, FIELD_PHASE, flag(a, "phase"));
 	req_query(cli, &r, FIELD_GPU, flag(a, "gpu"));
+	req_query(cli, &r, FIELD_AT, flag(a, "at"));
 	rc = api_call(cli, &r, &j);
+	if (rc == 0 && !cli->json && jstr(j, "at"))
+		printf("as at %s\n", jstr(j, "at"));
 	if (rc == 0 && !cli->json)
 		quota_print(jget(j, "quota"), false);
 	json_decref(j);
@@ -677,6 +680,8 @@ static int cmd_grant(struct cli *cli, struct cmd_args *a)
 	req_str(&r, FIELD_REASON, flag(a, "reason"));
 	if (maxg >= 0)
 		req_int(&r, FIELD_MAX_GPUS, maxg);
+	if (flag(a, "oversubscribe"))
+		req_set(&r, FIELD_OVERSUBSCRIBE, json_true());
 	rc = api_call(cli, &r, &j);
 	if (rc != 0 || cli->json)
 		goto out;
@@ -716,6 +721,102 @@ static int cmd_grant(struct cli *cli, struct cmd_args *a)
 out:
 	req_free(&r);
 	json_decref(j);
+	return rc;
+}
+
+/* The seqs of a reply's entries, as " (seq 4, 5)", appended to line. */
+static void seqs_append(struct buf *line, const json_t *j)
+{
+	size_t i;
+	json_t *e;
+	bool first = true;
+
+	json_array_foreach(jget(j, "entries"), i, e) {
+		char *seq = jtext(e, "seq");
+		buf_printf(line, "%s%s", first ? " (seq " : ", ", seq);
+		free(seq);
+		first = false;
+	}
+	if (!first)
+		buf_puts(line, ")");
+}
+
+static int cmd_transfer(struct cli *cli, struct cmd_args *a)
+{
+	static const char *const req[] = { "phase", "gpu", "gpu-hours", "reason", NULL };
+	int64_t secs;
+	json_t *j = NULL;
+	struct req r;
+	int rc;
+
+	if ((rc = require(a, req)) ||
+	    (rc = parse_hours("--gpu-hours", flag(a, "gpu-hours"), &secs)))
+		return rc;
+	if (secs <= 0) {
+		errmsg("--gpu-hours: a transfer moves a positive amount");
+		return EXIT_DATAERR;
+	}
+	req_init(&r, PROTO_TRANSFER);
+	req_str(&r, FIELD_FROM_CONSORTIUM, a->argv[0]);
+	req_str(&r, FIELD_TO_CONSORTIUM, a->argv[1]);
+	req_str(&r, FIELD_PHASE, flag(a, "phase"));
+	req_str(&r, FIELD_GPU, flag(a, "gpu"));
+	req_int(&r, FIELD_GPU_SECONDS, secs);
+	req_str(&r, FIELD_REASON, flag(a, "reason"));
+	if (flag(a, "oversubscribe"))
+		req_set(&r, FIELD_OVERSUBSCRIBE, json_true());
+	rc = api_call(cli, &r, &j);
+	if (rc != 0 || cli->json)
+		goto out;
+
+	struct buf line = { 0 };
+	char h[48];
+	gpu_hours_format(secs, h, sizeof(h));
+	buf_printf(&line, "%s %s GPU-hours of %s from %s to %s in %s",
+		   jget(j, "dry_run") == json_true() ? "would transfer" : "transferred",
+		   h, flag(a, "gpu"), a->argv[0], a->argv[1], flag(a, "phase"));
+	seqs_append(&line, j);
+	puts(line.data);
+	buf_free(&line);
+	if (json_is_object(jget(j, "from")))
+		quota_print(jget(j, "from"), true);
+	if (json_is_object(jget(j, "to")))
+		quota_print(jget(j, "to"), true);
+out:
+	req_free(&r);
+	json_decref(j);
+	return rc;
+}
+
+static int cmd_budget(struct cli *cli, struct cmd_args *a)
+{
+	static const char *const head[] = {
+		"PHASE", "GPU", "PROCURED", "GRANTED", "COMMITTED", "RESERVE",
+	};
+	struct req r;
+	json_t *j = NULL, *e;
+	size_t i;
+
+	req_init(&r, PROTO_BUDGET);
+	req_query(cli, &r, FIELD_PHASE, flag(a, "phase"));
+	int rc = api_call(cli, &r, &j);
+	if (rc == 0 && !cli->json) {
+		struct table t;
+		table_init(&t, ARRAY_SIZE(head), head, 0x3c);
+		json_array_foreach(jget(j, "budget"), i, e) {
+			char *row[] = { jtext(e, "phase"), jtext(e, "gpu"),
+					jhours(e, "procured_gpu_seconds"),
+					jhours(e, "granted_gpu_seconds"),
+					jhours(e, "committed_gpu_seconds"),
+					jhours(e, "reserve_gpu_seconds") };
+			table_add(&t, row);
+		}
+		puts("budget (GPU-hours)");
+		table_print(&t, stdout);
+		table_free(&t);
+	}
+	json_decref(j);
+	req_free(&r);
 	return rc;
 }
 
@@ -1850,22 +1951,39 @@ static const struct cmd_entry cmd_table[] = {
 	},
 	{
 		.name = "quota",
-		.usage = "[CONSORTIUM | --consortium C] [--phase P] [--gpu MODEL]",
-		.help = "balances in GPU-hours per consortium, phase and GPU model",
+		.usage = "[CONSORTIUM | --consortium C] [--phase P] [--gpu MODEL] [--at T]",
+		.help = "balances in GPU-hours per consortium, phase and GPU model (--at: as they stood then)",
 		.flags = { { "phase", FLAG_VALUE }, { "gpu", FLAG_VALUE },
-			   { "consortium", FLAG_VALUE } },
+			   { "consortium", FLAG_VALUE }, { "at", FLAG_VALUE } },
 		.max_args = 1, .exec = cmd_quota,
 	},
 	{
 		.name = "grant",
 		.usage = "CONSORTIUM --phase P --gpu MODEL --gpu-hours H "
-			 "[--max-gpus N] --reason TEXT",
+			 "[--max-gpus N] [--oversubscribe] --reason TEXT",
 		.help = "grant GPU-hours (negative: take back), or set the GPU cap",
 		.flags = { { "phase", FLAG_VALUE }, { "gpu", FLAG_VALUE },
 			   { "gpu-hours", FLAG_VALUE }, { "max-gpus", FLAG_VALUE },
-			   { "reason", FLAG_TEXT } },
+			   { "reason", FLAG_TEXT }, { "oversubscribe", FLAG_BOOL } },
 		.min_args = 1, .max_args = 1, .exec = cmd_grant,
 	},
+	{
+		.name = "transfer",
+		.usage = "FROM TO --phase P --gpu MODEL --gpu-hours H "
+			 "[--oversubscribe] --reason TEXT",
+		.help = "move available GPU-hours between consortia (FROM may be 'reserve')",
+		.flags = { { "phase", FLAG_VALUE }, { "gpu", FLAG_VALUE },
+			   { "gpu-hours", FLAG_VALUE }, { "reason", FLAG_TEXT },
+			   { "oversubscribe", FLAG_BOOL } },
+		.min_args = 2, .max_args = 2, .exec = cmd_transfer,
+	},
+	{
+		.name = "budget", .usage = "[--phase P]",
+		.help = "procured, granted, committed and reserve GPU-hours per phase and model",
+		.flags = { { "phase", FLAG_VALUE } },
+		.exec = cmd_budget,
+	},
+
 	{
 		.name = "allocate",
 		.usage = "CONSORTIUM --gpus N (--pool POOL | --gpu MODEL) --start T "
