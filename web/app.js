@@ -380,9 +380,7 @@ function statusLine(k) {
 	if (!k)
 		return [];
 	const parts = [el('span', { class: 'badge ' + k.status, 'data-status': k.status }, k.status)];
-	if (k.status === 'eliminated' && k.since)
-		parts.push(` since ${when(k.since)}`);
-	else if (k.since)
+	if (k.since)
 		parts.push(` since ${when(k.since)}`);
 	if (k.status === 'active' && k.eliminated_from)
 		parts.push(' · ', el('span', { class: 'warn' }, `eliminated from ${when(k.eliminated_from)}`));
