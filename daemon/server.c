@@ -48,6 +48,10 @@
 
 /* Requests parsed but unanswered before we stop reading a connection. */
 #define PIPELINE_MAX 64
+/* Connections the kernel queues before an accept: a burst of clients
+ * (cron, a cluster's jobs) must wait there, not get EAGAIN as with 128. The
+ * kernel caps it at net.core.somaxconn. */
+#define LISTEN_BACKLOG SOMAXCONN
 #define READ_BUF_SIZE 16384
 /* Method, spaces, version and CRLFs of the request line, roughly. */
 #define REQUEST_LINE_OVERHEAD 16
@@ -1351,7 +1355,7 @@ int server_listen_unix(struct server *s, const char *path, unsigned mode,
 		*cause = xasprintf("cannot chmod %s: %s", path, strerror(errno));
 		goto fail_listen;
 	}
-	rc = uv_listen((uv_stream_t *)&s->unix_listener, 128, on_connection);
+	rc = uv_listen((uv_stream_t *)&s->unix_listener, LISTEN_BACKLOG, on_connection);
 	if (rc < 0) {
 		*cause = xasprintf("cannot listen on %s: %s", path,
 				   uv_strerror(rc));
@@ -1409,7 +1413,7 @@ int server_listen_tcp(struct server *s, const char *hostport, char **cause)
 	rc = uv_tcp_bind(&s->tcp_listener, (struct sockaddr *)&ss,
 			 ss.ss_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0);
 	if (rc == 0)
-		rc = uv_listen((uv_stream_t *)&s->tcp_listener, 128,
+		rc = uv_listen((uv_stream_t *)&s->tcp_listener, LISTEN_BACKLOG,
 			       on_connection);
 	if (rc < 0) {
 		*cause = xasprintf("cannot listen on %s: %s", hostport,
@@ -1673,7 +1677,7 @@ static int adopt(struct server *s, uv_stream_t *h, bool *inited, int open_rc)
 	*inited = true;
 	s->open_handles++;
 	if (rc == 0)
-		rc = uv_listen(h, 128, on_connection);
+		rc = uv_listen(h, LISTEN_BACKLOG, on_connection);
 	if (rc < 0)
 		uv_close((uv_handle_t *)h, listener_closed);
 	return rc;
