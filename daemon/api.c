@@ -80,6 +80,9 @@ static struct held_reply held_of(const struct call *c, int status, const char *c
 		.body = body,
 		.content_type = content_type,
 		.route = c->route,
+		/* a GET is answered again if the batch it waits for fails */
+		.reread = c->http->method && strcmp(c->http->method, "GET") == 0 &&
+			  c->route != PROTO_BACKUP,
 		.request_id = xstrdup(c->request_id),
 		.actor = xstrdup(c->who.name),
 		.method = xstrdup(c->http->method),

@@ -218,6 +218,18 @@ static void on_commit_failed(void *arg, int err)
 	}
 }
 
+/* A read that waited for a batch that failed: answered from the rebuilt
+ * ledger, unless the daemon stops without rebuilding it. */
+static bool on_reread(void *arg, struct server_req *r)
+{
+	struct daemon *d = arg;
+
+	if (d->stopping)
+		return false;
+	api_handle(&d->api, r);
+	return true;
+}
+
 static void on_reply(void *arg, struct server_req *r, int status, const char *content_type,
 		     char *body, size_t len)
 {
@@ -619,6 +631,7 @@ int main(int argc, char **argv)
 		.committed = on_committed,
 		.failed = on_commit_failed,
 		.reply = on_reply,
+		.reread = on_reread,
 		.arg = &d,
 	};
 	writer_init(&d.writer, d.loop, d.store, &d.clock, &hooks);

@@ -240,6 +240,8 @@ int writer_flush(struct writer *w)
 	}
 	for (size_t i = 0; i < n_held; i++) {
 		struct held_reply *r = &held[i];
+		if (rc != 0 && r->reread && w->hooks.reread)
+			continue;	/* once the ledger is rebuilt, below */
 		if (rc != 0) {
 			free(r->body);
 			r->body = error_body(ERR_STORAGE_UNAVAILABLE, COMMIT_FAILED_MESSAGE, NULL);
@@ -249,8 +251,28 @@ int writer_flush(struct writer *w)
 		}
 		send_reply(w, r);
 	}
-	free(held);
 	if (rc != 0 && w->hooks.failed)
 		w->hooks.failed(w->hooks.arg, rc);
+	/* a read answered from what the failed batch held would show what did
+	 * not commit, and a 503 would fail a read on a full disk: answer it
+	 * again from the rebuilt ledger */
+	for (size_t i = 0; rc != 0 && w->hooks.reread && i < n_held; i++) {
+		struct held_reply *r = &held[i];
+		if (!r->reread)
+			continue;
+		free(r->body);
+		free(r->request_id);
+		free(r->actor);
+		free(r->method);
+		free(r->path);
+		if (w->hooks.reread(w->hooks.arg, r->req))
+			continue;
+		*r = (struct held_reply){.req = r->req, .route = r->route, .start_us = r->start_us,
+					 .status = error_status(ERR_STORAGE_UNAVAILABLE),
+					 .body = error_body(ERR_STORAGE_UNAVAILABLE,
+							    COMMIT_FAILED_MESSAGE, NULL)};
+		send_reply(w, r);
+	}
+	free(held);
 	return rc;
 }

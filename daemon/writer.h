@@ -32,6 +32,9 @@ struct held_reply {
 	const char *content_type;	/* static; NULL is application/json */
 	size_t body_len;	/* 0: strlen(body); a binary body gives its length */
 	int route;		/* enum proto_req, or -1: for the metrics */
+	/* a read: when the batch it waits for fails, it is handed back to be
+	 * answered again from the rebuilt ledger (hooks.reread), not 503 */
+	bool reread;
 	/* for the request log line */
 	char *request_id;
 	char *actor;
@@ -59,6 +62,12 @@ struct writer_hooks {
 	 */
 	void (*reply)(void *arg, struct server_req *req, int status, const char *content_type,
 		      char *body, size_t len);
+	/*
+	 * A read held behind a batch that failed (held_reply.reread), after the
+	 * failed hook: answer it anew. false: it cannot (the ledger was not
+	 * rebuilt), and the writer answers it 503. Optional (NULL: 503).
+	 */
+	bool (*reread)(void *arg, struct server_req *req);
 	void *arg;
 };
 
