@@ -120,7 +120,7 @@ def main():
     p.add_argument("--config", required=True)
     p.add_argument("--connections", type=int, default=2000)
     p.add_argument("--max-hwm-mb", type=int, default=256)
-    p.add_argument("--probe-limit", type=float, default=20.0)
+    p.add_argument("--probe-limit", type=float, default=30.0)
     args = p.parse_args()
     args.powerloss = False
     args.synchronous = None
