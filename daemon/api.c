@@ -549,6 +549,38 @@ static void h_status(struct call *c)
 	reply(c, 200, o);
 }
 
+/* The pool's cuts (gpuledger pool cut), which override its configured capacity. */
+static json_t *pool_cuts_json(const struct call *c, const char *pool)
+{
+	size_t n = ledger_pool_cuts(c->api->ledger, pool, NULL, NULL, 0);
+	int64_t *at = xreallocarray(NULL, n + 1, sizeof(*at));
+	int64_t *gpus = xreallocarray(NULL, n + 1, sizeof(*gpus));
+	json_t *arr = json_array();
+
+	ledger_pool_cuts(c->api->ledger, pool, at, gpus, n);
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(arr, json_pack("{s:o, s:I}", "at", time_json(c, at[i]),
+						     "gpus", (json_int_t)gpus[i]));
+	free(at);
+	free(gpus);
+	return arr;
+}
+
+/*
+ * A phase with its dates as the ledger keeps them (start, end: a phase move
+ * overrides the config) and as the config file gives them.
+ */
+static json_t *phase_json(const struct call *c, const struct cfg_phase *file)
+{
+	const struct cfg_phase *ph = config_phase(ledger_config(c->api->ledger), file->id);
+	if (ph == NULL)
+		ph = file;
+	return json_pack("{s:s, s:s, s:o, s:o, s:o, s:o}", "id", file->id, "name", file->name,
+			 "start", time_json(c, ph->start), "end", time_json(c, ph->end),
+			 "config_start", time_json(c, file->start),
+			 "config_end", time_json(c, file->end));
+}
+
 static void h_program(struct call *c)
 {
 	const struct config *cfg = c->api->cfg;
@@ -556,18 +588,17 @@ static void h_program(struct call *c)
 
 	behind_batch(c);
 	for (size_t i = 0; i < cfg->n_phases; i++)
-		json_array_append_new(phases, json_pack("{s:s, s:s, s:o, s:o}",
-			"id", cfg->phases[i].id, "name", cfg->phases[i].name,
-			"start", time_json(c, cfg->phases[i].start),
-			"end", time_json(c, cfg->phases[i].end)));
+		json_array_append_new(phases, phase_json(c, &cfg->phases[i]));
 	for (size_t i = 0; i < cfg->n_pools; i++) {
 		const struct cfg_pool *p = &cfg->pools[i];
-		json_array_append_new(pools, json_pack("{s:s, s:s, s:s, s:I, s:o, s:o, s:o}",
+		json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:o, s:o, s:o}",
 			"id", p->id, "provider", p->provider, "gpu", p->gpu,
 			"gpus", (json_int_t)p->gpus,
 			"available_from", time_json(c, p->available_from),
 			"available_until", time_json(c, p->available_until),
-			"gpus_per_node", p->gpus_per_node ? json_integer(p->gpus_per_node) : json_null()));
+			"gpus_per_node", p->gpus_per_node ? json_integer(p->gpus_per_node) : json_null());
+		json_object_set_new(o, "cuts", pool_cuts_json(c, p->id));
+		json_array_append_new(pools, o);
 	}
 	for (size_t i = 0; i < cfg->n_consortia; i++) {
 		const struct cfg_consortium *k = &cfg->consortia[i];
@@ -1273,6 +1304,27 @@ static json_t *alloc_after(struct call *c, const struct alloc *before, const str
 	return o;
 }
 
+/*
+ * The refusal of a change to an allocation that is not live: bad_state
+ * with its state when it has finished, not_found when there is none.
+ */
+static void refuse_not_live(struct call *c)
+{
+	struct alloc_filter af = {.id = c->params[0]};
+	struct alloc_page p = {.c = c};
+
+	settle(c);
+	store_allocations_each(c->api->store, &af, alloc_one, &p);
+	if (p.arr == NULL) {
+		reply_error(c, ERR_NOT_FOUND, NULL, "no allocation '%s'", c->params[0]);
+		return;
+	}
+	json_t *state = json_incref(json_object_get(p.arr, "state"));
+	json_decref(p.arr);
+	reply_error(c, ERR_BAD_STATE, json_pack("{s:o}", "state", state),
+		    "allocation %s is %s", c->params[0], json_string_value(state));
+}
+
 static void alloc_change(struct call *c, bool release)
 {
 	const char *reason = c->f[FIELD_REASON].s;
@@ -1285,19 +1337,7 @@ static void alloc_change(struct call *c, bool release)
 
 	const struct alloc *live = ledger_alloc(c->api->ledger, c->params[0]);
 	if (live == NULL) {
-		/* distinguish a finished allocation from a missing one */
-		struct alloc_filter af = {.id = c->params[0]};
-		struct alloc_page p = {.c = c};
-		settle(c);
-		store_allocations_each(c->api->store, &af, alloc_one, &p);
-		if (p.arr == NULL) {
-			reply_error(c, ERR_NOT_FOUND, NULL, "no allocation '%s'", c->params[0]);
-			return;
-		}
-		json_t *state = json_incref(json_object_get(p.arr, "state"));
-		json_decref(p.arr);
-		reply_error(c, ERR_BAD_STATE, json_pack("{s:o}", "state", state),
-			    "allocation %s is %s", c->params[0], json_string_value(state));
+		refuse_not_live(c);
 		return;
 	}
 	alloc_copy(&before, live);
@@ -1324,6 +1364,155 @@ static void h_cancel(struct call *c)
 static void h_release(struct call *c)
 {
 	alloc_change(c, true);
+}
+
+/* POST /v1/allocations/{id}/modify: a new shape, through rules 1-5. */
+static void h_modify(struct call *c)
+{
+	struct modify_req req = {
+		.id = c->params[0],
+		.pool = c->f[FIELD_POOL].s,
+		.gpus = c->f[FIELD_GPUS].present ? c->f[FIELD_GPUS].i : 0,
+		.start = c->f[FIELD_START].present ? c->f[FIELD_START].i : TIME_MIN,
+		.end = c->f[FIELD_END].present ? c->f[FIELD_END].i : TIME_MIN,
+		.reason = c->f[FIELD_REASON].s,
+	};
+	struct ledger_error err = {0};
+	struct jlist out = {0};
+	struct ledger_ctx ctx = ctx_of(c);
+
+	if (!req.pool && !c->f[FIELD_GPUS].present && !c->f[FIELD_START].present &&
+	    !c->f[FIELD_END].present) {
+		reply_error(c, ERR_BAD_REQUEST, NULL,
+			    "give at least one of 'start', 'end', 'gpus' and 'pool'");
+		return;
+	}
+	if (c->f[FIELD_GPUS].present && req.gpus < 1) {
+		reply_error(c, ERR_INVALID_AMOUNT, NULL, "gpus must be at least 1");
+		return;
+	}
+	if (*req.reason == '\0') {
+		reply_error(c, ERR_BAD_REQUEST, json_pack("{s:s}", "field", proto_field_name(FIELD_REASON)),
+			    "field 'reason' must not be empty");
+		return;
+	}
+	if (ledger_alloc(c->api->ledger, req.id) == NULL) {
+		refuse_not_live(c);
+		return;
+	}
+	if (ledger_modify(c->api->ledger, &ctx, &req, &out, &err) != 0) {
+		reply_ledger_error(c, &err);
+		return;
+	}
+	json_t *o = json_pack("{s:o, s:I, s:o}", "allocation",
+			      alloc_json(c, ledger_alloc(c->api->ledger, req.id)),
+			      "cost_delta_gpu_seconds", (json_int_t)out.v[0].committed_delta,
+			      "entries", entries_json(c, &out));
+	writer_add(c->api->writer, &out, NULL);
+	reply(c, 200, o);
+}
+
+/*
+ * POST /v1/pools/{id}/cut: the capacity from at drops to gpus; the answer
+ * lists what was cut and what revoked, with the refunds.
+ */
+static void h_pool_cut(struct call *c)
+{
+	struct pool_cut_req req = {
+		.pool = c->params[0],
+		.at = c->f[FIELD_AT].i,
+		.gpus = c->f[FIELD_GPUS].present ? c->f[FIELD_GPUS].i : 0,
+		.reason = c->f[FIELD_REASON].s,
+	};
+	struct ledger_error err = {0};
+	struct jlist out = {0};
+	struct ledger_ctx ctx = ctx_of(c);
+
+	if (*req.reason == '\0') {
+		reply_error(c, ERR_BAD_REQUEST, json_pack("{s:s}", "field", proto_field_name(FIELD_REASON)),
+			    "field 'reason' must not be empty");
+		return;
+	}
+	if (ledger_pool_cut(c->api->ledger, &ctx, &req, &out, &err) != 0) {
+		reply_ledger_error(c, &err);
+		return;
+	}
+	json_t *cut = json_array(), *revoked = json_array();
+	int64_t refund = 0;
+	for (size_t i = 0; i < out.n; i++) {
+		const struct jentry *e = &out.v[i];
+		if (e->kind != J_REVOKE)
+			continue;
+		bool whole = e->end <= e->start;
+		json_t *row = json_pack("{s:s, s:s, s:s, s:I}", "allocation", e->allocation,
+					"consortium", e->consortium, "phase", e->phase,
+					"refund_gpu_seconds", (json_int_t)-e->committed_delta);
+		if (!whole)
+			json_object_set_new(row, "end", time_json(c, e->end));
+		json_array_append_new(whole ? revoked : cut, row);
+		refund -= e->committed_delta;
+	}
+	json_t *o = json_pack("{s:s, s:o, s:I, s:I, s:o, s:o, s:I, s:o}", "pool", req.pool,
+			      "at", time_json(c, req.at), "gpus", (json_int_t)req.gpus,
+			      "capacity", (json_int_t)ledger_pool_capacity(c->api->ledger, req.pool,
+									   req.at),
+			      "cut", cut, "revoked", revoked,
+			      "refund_gpu_seconds", (json_int_t)refund,
+			      "entries", entries_json(c, &out));
+	writer_add(c->api->writer, &out, NULL);
+	reply(c, 200, o);
+}
+
+/* POST /v1/phases/{id}/move: the evaluation that slips. */
+static void h_phase_move(struct call *c)
+{
+	struct phase_move_req req = {
+		.phase = c->params[0],
+		.end = c->f[FIELD_END].i,
+		.cut = c->f[FIELD_CUT].b,
+		.reason = c->f[FIELD_REASON].s,
+	};
+	struct ledger_error err = {0};
+	struct jlist out = {0};
+	struct ledger_ctx ctx = ctx_of(c);
+	const struct cfg_phase *file = config_phase(c->api->cfg, req.phase);
+
+	if (*req.reason == '\0') {
+		reply_error(c, ERR_BAD_REQUEST, json_pack("{s:s}", "field", proto_field_name(FIELD_REASON)),
+			    "field 'reason' must not be empty");
+		return;
+	}
+	if (ledger_phase_move(c->api->ledger, &ctx, &req, &out, &err) != 0) {
+		reply_ledger_error(c, &err);
+		return;
+	}
+	json_t *cut = json_array(), *revoked = json_array();
+	int64_t refund = 0, restored = 0;
+	for (size_t i = 0; i < out.n; i++) {
+		const struct jentry *e = &out.v[i];
+		if (e->kind == J_EXPIRE)
+			restored -= e->expired_delta;
+		if (e->kind != J_REVOKE)
+			continue;
+		bool whole = e->end <= e->start;
+		json_t *row = json_pack("{s:s, s:s, s:s, s:I}", "allocation", e->allocation,
+					"consortium", e->consortium, "phase", e->phase,
+					"refund_gpu_seconds", (json_int_t)-e->committed_delta);
+		if (!whole)
+			json_object_set_new(row, "end", time_json(c, e->end));
+		json_array_append_new(whole ? revoked : cut, row);
+		refund -= e->committed_delta;
+	}
+	const char *next = json_string_value(json_object_get(out.v[0].extra, "next"));
+	const struct cfg_phase *next_file = next ? config_phase(c->api->cfg, next) : NULL;
+	json_t *o = json_pack("{s:o, s:o, s:o, s:o, s:I, s:I, s:o}", "phase", phase_json(c, file),
+			      "next", next_file ? phase_json(c, next_file) : json_null(),
+			      "cut", cut, "revoked", revoked,
+			      "refund_gpu_seconds", (json_int_t)refund,
+			      "restored_gpu_seconds", (json_int_t)restored,
+			      "entries", entries_json(c, &out));
+	writer_add(c->api->writer, &out, NULL);
+	reply(c, 200, o);
 }
 
 static void consortium_change(struct call *c, bool eliminate)

@@ -242,6 +242,28 @@ static void alloc_reserve(struct audit *a, const struct jentry *e)
 	al->seq = e->seq;
 }
 
+/* A modify entry re-books the row in its new shape, as store_append() does. */
+static void alloc_modify(struct audit *a, struct audit_alloc *aa, const struct jentry *e)
+{
+	struct alloc *al = &aa->al;
+	int64_t cost;
+
+	if (al->stored != ALLOC_BOOKED)
+		problem(a, e->seq, "seq %" PRId64 ": modify of allocation %s, which is %s",
+			e->seq, e->allocation, alloc_stored_name(al->stored));
+	free(al->pool);
+	al->pool = dup(e->pool);
+	al->gpus = e->gpus;
+	al->start = e->start;
+	al->end = e->end;
+	al->booked_end = e->end;
+	if (!i64_add(al->cost, e->committed_delta, &al->cost))
+		problem(a, e->seq, "seq %" PRId64 ": amounts overflow", e->seq);
+	else if (!i64_mul(e->gpus, e->end - e->start, &cost) || cost != al->cost)
+		problem(a, e->seq, "seq %" PRId64 ": modify of allocation %s leaves a cost that is not its GPUs times its window",
+			e->seq, e->allocation);
+}
+
 /* Cancel, release and revoke change the row as store_append() updates it. */
 static void alloc_apply(struct audit *a, const struct jentry *e)
 {
@@ -264,6 +286,9 @@ static void alloc_apply(struct audit *a, const struct jentry *e)
 	case J_REVOKE:
 		to = ALLOC_REVOKED;
 		break;
+	case J_MODIFY:
+		to = ALLOC_BOOKED;
+		break;
 	default:
 		return;
 	}
@@ -271,6 +296,10 @@ static void alloc_apply(struct audit *a, const struct jentry *e)
 	if (aa == NULL) {
 		problem(a, e->seq, "seq %" PRId64 ": %s of allocation %s, which no entry before reserved",
 			e->seq, jkind_name(e->kind), e->allocation);
+		return;
+	}
+	if (e->kind == J_MODIFY) {
+		alloc_modify(a, aa, e);
 		return;
 	}
 	aa->al.stored = to;

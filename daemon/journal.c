@@ -284,9 +284,11 @@ json_t *jentry_to_json(const struct jentry *e, int32_t tz)
 			 "gpu", str_or_null(e->gpu),
 			 "allocation", str_or_null(e->allocation),
 			 "pool", str_or_null(e->pool),
-			 "gpus", e->allocation ? json_integer(e->gpus) : json_null(),
-			 "start", time_or_null(e->start, has_window, tz),
-			 "end", time_or_null(e->end, has_window && (e->kind != J_REINSTATE), tz),
+			 "gpus", e->allocation || e->kind == J_POOL_CUT ? json_integer(e->gpus) : json_null(),
+			 "start", time_or_null(e->start, has_window || e->kind == J_POOL_CUT ||
+						      e->kind == J_PHASE, tz),
+			 "end", time_or_null(e->end, (has_window && e->kind != J_REINSTATE) ||
+						    e->kind == J_PHASE, tz),
 			 "granted_delta_gpu_seconds", (json_int_t)e->granted_delta,
 			 "committed_delta_gpu_seconds", (json_int_t)e->committed_delta,
 			 "expired_delta_gpu_seconds", (json_int_t)e->expired_delta,

@@ -41,7 +41,10 @@
 	X(REINSTATE, "reinstate")	\
 	X(TRANSFER_OUT, "transfer_out")	\
 	X(TRANSFER_IN, "transfer_in")	\
-	X(CONFIG, "config")
+	X(CONFIG, "config")		\
+	X(MODIFY, "modify")		\
+	X(POOL_CUT, "pool_cut")		\
+	X(PHASE, "phase")
 
 enum jkind {
 #define X(e, s) J_##e,
@@ -76,6 +79,17 @@ enum jkind {
  *   config:       no consortium; extra {"sha256", "structure", "summary"}:
  *                 the file's SHA-256, the program's structure (phases,
  *                 pools, consortia) and what changed since the last one
+ *   modify:       consortium phase gpu allocation pool gpus start end (the
+ *                 new shape) committed_delta (new cost - old cost); extra
+ *                 {"old": {"pool", "gpus", "start", "end", "cost"}}
+ *   pool_cut:     no consortium; pool gpu gpus (what the pool holds from
+ *                 then on) start (from when); the revoke entries of what
+ *                 it cut follow it
+ *   phase:        no consortium; phase start end (the new end); extra
+ *                 {"old_end", "next" (the phase whose start moved with it,
+ *                 or absent), "cut"}; revoke entries of what it cut and
+ *                 expire entries with a negative amount (what the phase's
+ *                 end had expired, given back) follow it
  * A grant may also carry extra {"oversubscribe": true}.
  */
 struct jentry {

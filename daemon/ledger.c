@@ -20,9 +20,30 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A pool cut: from at on, the pool holds at most gpus (a lease ending early, nodes lost). */
+struct pool_cut {
+	int64_t at;
+	int64_t gpus;
+};
+
+/* GPUs a pool's cuts take away over [start, end), booked in its timeline. */
+struct lost {
+	int64_t start, end, gpus;
+};
+
+/*
+ * A pool's booked GPUs. Its cuts are booked into the same timeline as if
+ * they were allocations of the GPUs they take away, so that every check
+ * and search of rules 2 and 6 sees the smaller capacity without knowing of
+ * cuts; the readers of what is booked subtract them again.
+ */
 struct pool_tl {
 	char *pool;
 	struct timeline *tl;
+	struct pool_cut *cuts;		/* in order of at */
+	size_t n_cuts;
+	struct lost *lost;		/* what the cuts book, as booked */
+	size_t n_lost;
 };
 
 struct cap_tl {
@@ -71,9 +92,29 @@ struct dueq {
 	size_t n, cap;
 };
 
+/*
+ * A phase move (gpuledger phase move): from its entry on, the journal's
+ * end of the phase (and start of the touching next one) overrides the
+ * configuration's dates.
+ */
+struct phase_move {
+	char *phase;
+	int64_t end;
+	char *next;		/* the next phase, which started at the old end; or NULL */
+};
+
 /* ledger_clone() copies every field: one added here is added there. */
 struct ledger {
+	/*
+	 * What every rule reads: &eff, the configuration as given (file) with
+	 * its phases as the journal moved them (eff.phases is owned; every
+	 * other pointer of eff is file's).
+	 */
 	const struct config *cfg;
+	const struct config *file;
+	struct config eff;
+	struct phase_move *moves;
+	size_t n_moves;
 	int64_t seq;
 	uint8_t head[HASH_LEN];
 	struct jviews views;		/* each consortium's own chain */
@@ -279,11 +320,72 @@ static void use_book(struct ledger *l, const struct alloc *a, int64_t start, int
 
 /* --- lookups ----------------------------------------------------------- */
 
+/*
+ * The configuration cfg with the phase moves applied, into eff (its
+ * phases array malloc'd). 0, or -EINVAL with *why (static) when a move
+ * names a phase cfg lacks or would make the phases overlap.
+ */
+static int effective_config(const struct config *cfg, const struct phase_move *moves,
+			    size_t n_moves, struct config *eff, const char **why)
+{
+	*eff = *cfg;
+	eff->phases = xreallocarray(NULL, cfg->n_phases + 1, sizeof(*eff->phases));
+	memcpy(eff->phases, cfg->phases, cfg->n_phases * sizeof(*eff->phases));
+	for (size_t m = 0; m < n_moves; m++) {
+		size_t i = 0;
+		while (i < eff->n_phases && strcmp(eff->phases[i].id, moves[m].phase) != 0)
+			i++;
+		*why = "the journal moved a phase the configuration lacks";
+		if (i == eff->n_phases)
+			goto fail;
+		eff->phases[i].end = moves[m].end;
+		if (moves[m].next) {
+			*why = "the journal moved the start of a phase that no longer follows it";
+			if (i + 1 == eff->n_phases || strcmp(eff->phases[i + 1].id, moves[m].next) != 0)
+				goto fail;
+			eff->phases[i + 1].start = moves[m].end;
+		}
+	}
+	for (size_t i = 0; i < eff->n_phases; i++) {
+		*why = "the journal's phase dates make the configuration's phases overlap";
+		if (eff->phases[i].end <= eff->phases[i].start ||
+		    (i > 0 && eff->phases[i].start < eff->phases[i - 1].end))
+			goto fail;
+	}
+	return 0;
+fail:
+	free(eff->phases);
+	eff->phases = NULL;
+	return -EINVAL;
+}
+
+/* Makes file, with the moves, the configuration the rules read. */
+static int ledger_use_config(struct ledger *l, const struct config *file, const char **why)
+{
+	struct config eff;
+
+	if (effective_config(file, l->moves, l->n_moves, &eff, why) != 0)
+		return -EINVAL;
+	free(l->eff.phases);
+	l->eff = eff;
+	l->file = file;
+	l->cfg = &l->eff;
+	l->bals_sorted = false;
+	return 0;
+}
+
 struct ledger *ledger_new(const struct config *cfg)
 {
 	struct ledger *l = xcalloc(1, sizeof(*l));
-	l->cfg = cfg;
+	const char *why;
+	if (ledger_use_config(l, cfg, &why) != 0)
+		abort();	/* no moves yet: nothing can fail */
 	return l;
+}
+
+const struct config *ledger_file_config(const struct ledger *l)
+{
+	return l->file;
 }
 
 void ledger_free(struct ledger *l)
@@ -306,6 +408,8 @@ void ledger_free(struct ledger *l)
 	for (size_t i = 0; i < l->n_pools; i++) {
 		free(l->pools[i].pool);
 		timeline_free(l->pools[i].tl);
+		free(l->pools[i].cuts);
+		free(l->pools[i].lost);
 	}
 	free(l->pools);
 	for (size_t i = 0; i < l->n_caps; i++) {
@@ -325,6 +429,12 @@ void ledger_free(struct ledger *l)
 	free(l->ripe.v);
 	free(l->fired);
 	jviews_clear(&l->views);
+	for (size_t i = 0; i < l->n_moves; i++) {
+		free(l->moves[i].phase);
+		free(l->moves[i].next);
+	}
+	free(l->moves);
+	free(l->eff.phases);
 	free(l);
 }
 
@@ -356,8 +466,16 @@ static struct dueq dueq_clone(const struct dueq *q)
 struct ledger *ledger_clone(const struct ledger *l)
 {
 	struct ledger *c = xcalloc(1, sizeof(*c));
+	const char *why;
 
-	c->cfg = l->cfg;
+	c->moves = xreallocarray(NULL, l->n_moves + 1, sizeof(*c->moves));
+	for (size_t i = 0; i < l->n_moves; i++)
+		c->moves[i] = (struct phase_move){.phase = xstrdup(l->moves[i].phase),
+						  .end = l->moves[i].end,
+						  .next = l->moves[i].next ? xstrdup(l->moves[i].next) : NULL};
+	c->n_moves = l->n_moves;
+	if (ledger_use_config(c, l->file, &why) != 0)
+		abort();	/* the same moves over the same file held in l */
 	c->seq = l->seq;
 	memcpy(c->head, l->head, HASH_LEN);
 	for (size_t i = 0; i < l->views.n; i++) {
@@ -387,9 +505,16 @@ struct ledger *ledger_clone(const struct ledger *l)
 	}
 	c->n_allocs = l->n_allocs;
 	c->pools = xreallocarray(NULL, l->n_pools + 1, sizeof(*c->pools));
-	for (size_t i = 0; i < l->n_pools; i++)
-		c->pools[i] = (struct pool_tl){.pool = xstrdup(l->pools[i].pool),
-					       .tl = timeline_clone(l->pools[i].tl)};
+	for (size_t i = 0; i < l->n_pools; i++) {
+		const struct pool_tl *src = &l->pools[i];
+		c->pools[i] = (struct pool_tl){.pool = xstrdup(src->pool),
+					       .tl = timeline_clone(src->tl),
+					       .n_cuts = src->n_cuts, .n_lost = src->n_lost};
+		c->pools[i].cuts = xreallocarray(NULL, src->n_cuts + 1, sizeof(*src->cuts));
+		memcpy(c->pools[i].cuts, src->cuts, src->n_cuts * sizeof(*src->cuts));
+		c->pools[i].lost = xreallocarray(NULL, src->n_lost + 1, sizeof(*src->lost));
+		memcpy(c->pools[i].lost, src->lost, src->n_lost * sizeof(*src->lost));
+	}
 	c->n_pools = l->n_pools;
 	c->caps = xreallocarray(NULL, l->n_caps + 1, sizeof(*c->caps));
 	for (size_t i = 0; i < l->n_caps; i++)
@@ -503,15 +628,37 @@ const struct cstate *ledger_cstate(const struct ledger *l, const char *consortiu
 	return cs_find(l, consortium);
 }
 
-static struct timeline *pool_tl(struct ledger *l, const char *pool)
+static struct pool_tl *pool_find(const struct ledger *l, const char *pool)
 {
 	for (size_t i = 0; i < l->n_pools; i++)
 		if (strcmp(l->pools[i].pool, pool) == 0)
-			return l->pools[i].tl;
+			return &l->pools[i];
+	return NULL;
+}
+
+static struct pool_tl *pool_get(struct ledger *l, const char *pool)
+{
+	struct pool_tl *pt = pool_find(l, pool);
+	if (pt)
+		return pt;
 	l->pools = xreallocarray(l->pools, l->n_pools + 1, sizeof(*l->pools));
-	l->pools[l->n_pools].pool = xstrdup(pool);
-	l->pools[l->n_pools].tl = timeline_new();
-	return l->pools[l->n_pools++].tl;
+	pt = &l->pools[l->n_pools++];
+	*pt = (struct pool_tl){.pool = xstrdup(pool), .tl = timeline_new()};
+	return pt;
+}
+
+static struct timeline *pool_tl(struct ledger *l, const char *pool)
+{
+	return pool_get(l, pool)->tl;
+}
+
+/* GPUs the pool's cuts take away at t. */
+static int64_t lost_at(const struct pool_tl *pt, int64_t t)
+{
+	for (size_t i = 0; pt && i < pt->n_lost; i++)
+		if (pt->lost[i].start <= t && t < pt->lost[i].end)
+			return pt->lost[i].gpus;
+	return 0;
 }
 
 static struct timeline *cap_tl(struct ledger *l, const char *c, const char *gpu)
@@ -564,10 +711,35 @@ size_t ledger_allocs(const struct ledger *l, const struct alloc *const **out)
 
 int64_t ledger_pool_booked(const struct ledger *l, const char *pool, int64_t t)
 {
-	for (size_t i = 0; i < l->n_pools; i++)
-		if (strcmp(l->pools[i].pool, pool) == 0)
-			return timeline_at(l->pools[i].tl, t);
-	return 0;
+	const struct pool_tl *pt = pool_find(l, pool);
+	return pt ? timeline_at(pt->tl, t) - lost_at(pt, t) : 0;
+}
+
+/* The usable GPUs of a pool at instant t: the configuration's, less its cuts. */
+static int64_t pool_capacity_at(const struct ledger *l, const struct cfg_pool *p, int64_t t)
+{
+	struct capacity c = {.units = p->gpus, .from = p->available_from,
+			     .until = p->available_until, .node = p->gpus_per_node};
+	int64_t cap = capacity_at(&c, t) - lost_at(pool_find(l, p->id), t);
+	return cap > 0 ? cap : 0;
+}
+
+int64_t ledger_pool_capacity(const struct ledger *l, const char *pool, int64_t t)
+{
+	const struct cfg_pool *p = config_pool(l->cfg, pool);
+	return p ? pool_capacity_at(l, p, t) : 0;
+}
+
+size_t ledger_pool_cuts(const struct ledger *l, const char *pool, int64_t *at, int64_t *gpus,
+			size_t max)
+{
+	const struct pool_tl *pt = pool_find(l, pool);
+	size_t n = 0;
+	for (; pt && n < pt->n_cuts && n < max; n++) {
+		at[n] = pt->cuts[n].at;
+		gpus[n] = pt->cuts[n].gpus;
+	}
+	return pt ? pt->n_cuts : 0;
 }
 
 static void alloc_insert(struct ledger *l, struct alloc *a)
@@ -1019,7 +1191,23 @@ static int64_t pool_seconds(const struct cfg_pool *p, int64_t from, int64_t unti
 	return i64_mul(p->gpus, b - a, &r) ? r : INT64_MAX / 4;
 }
 
-/* Procured GPU-seconds of model gpu inside phase ph. */
+/* GPU-seconds a pool's cuts take away inside [from, until), within its lease. */
+static int64_t cut_seconds(const struct ledger *l, const struct cfg_pool *p, int64_t from,
+			   int64_t until)
+{
+	const struct pool_tl *pt = pool_find(l, p->id);
+	int64_t sum = 0, r;
+
+	for (size_t i = 0; pt && i < pt->n_lost; i++) {
+		int64_t a = later(later(from, p->available_from), pt->lost[i].start);
+		int64_t b = earlier(earlier(until, p->available_until), pt->lost[i].end);
+		if (a < b && i64_mul(pt->lost[i].gpus, b - a, &r))
+			sum += r;	/* within the pool's own GPU-seconds: no overflow */
+	}
+	return sum;
+}
+
+/* Procured GPU-seconds of model gpu inside phase ph (its dates as moved, less pool cuts). */
 static int64_t procured(const struct ledger *l, const struct cfg_phase *ph, const char *gpu)
 {
 	int64_t sum = 0;
@@ -1027,7 +1215,8 @@ static int64_t procured(const struct ledger *l, const struct cfg_phase *ph, cons
 	for (size_t i = 0; i < l->cfg->n_pools; i++) {
 		const struct cfg_pool *p = &l->cfg->pools[i];
 		if (strcmp(p->gpu, gpu) == 0 &&
-		    !i64_add(sum, pool_seconds(p, ph->start, ph->end), &sum))
+		    !i64_add(sum, pool_seconds(p, ph->start, ph->end) -
+				  cut_seconds(l, p, ph->start, ph->end), &sum))
 			sum = INT64_MAX / 4;
 	}
 	return sum;
@@ -1938,6 +2127,462 @@ int ledger_release(struct ledger *l, const struct ledger_ctx *ctx, const char *i
 	return 0;
 }
 
+/* --- modify ----------------------------------------------------------- */
+
+/* A modification as the checks see it: the allocation and its new shape. */
+struct change {
+	const struct modify_req *req;
+	struct alloc *a;
+	const struct cfg_pool *pool;	/* the new pool */
+	int64_t gpus, start, end;	/* the new shape */
+	struct alloc_req as_req;	/* the new shape as a booking, for rules 1-5 */
+};
+
+/*
+ * What may change: all of a reservation (now <= start); of an active
+ * allocation only the end, to a later instant than now. The pool keeps
+ * the GPU model, so that the change is one key's.
+ */
+static int modify_target(const struct ledger *l, const struct ledger_ctx *ctx,
+			 struct change *ch, struct ledger_error *err)
+{
+	const struct modify_req *req = ch->req;
+	struct alloc *a;
+	char t1[TIME_BUFSZ], t2[TIME_BUFSZ];
+
+	if (live_alloc(l, req->id, &ch->a, ctx->now, err))
+		return -EINVAL;
+	a = ch->a;
+	ch->pool = config_pool(l->cfg, req->pool ? req->pool : a->pool);
+	if (ch->pool == NULL)
+		return fail(err, ERR_NOT_FOUND, NULL, "no pool '%s'", req->pool);
+	if (strcmp(ch->pool->gpu, a->gpu) != 0)
+		return fail(err, ERR_UNKNOWN_GPU, json_pack("{s:s}", "gpu", a->gpu),
+			    "pool %s has %s GPUs; %s is of %s (cancel it and book anew to change the model)",
+			    ch->pool->id, ch->pool->gpu, a->id, a->gpu);
+	ch->gpus = req->gpus > 0 ? req->gpus : a->gpus;
+	ch->start = req->start != TIME_MIN ? req->start : a->start;
+	ch->end = req->end != TIME_MIN ? req->end : a->end;
+	bool active = a->start < ctx->now;
+	bool same_place = strcmp(ch->pool->id, a->pool) == 0 && ch->start == a->start &&
+			  ch->gpus == a->gpus;
+	if (active && !same_place)
+		return fail(err, ERR_BAD_STATE, json_pack("{s:s}", "state", "active"),
+			    "allocation %s is active since %s; only its end can change",
+			    a->id, tstr(l, a->start, t1));
+	if (ch->end <= ch->start)
+		return fail(err, ERR_INVALID_WINDOW, NULL, "the end (%s) must be after the start (%s)",
+			    tstr(l, ch->end, t1), tstr(l, ch->start, t2));
+	if (!active && ch->start < ctx->now)
+		return fail(err, ERR_INVALID_WINDOW, json_pack("{s:s}", "now", tstr(l, ctx->now, t1)),
+			    "the start %s is in the past (now is %s)", tstr(l, ch->start, t2),
+			    tstr(l, ctx->now, t1));
+	if (active && ch->end <= ctx->now)
+		return fail(err, ERR_INVALID_WINDOW, json_pack("{s:s}", "now", tstr(l, ctx->now, t1)),
+			    "the new end %s is not after now (%s); release the allocation instead",
+			    tstr(l, ch->end, t2), tstr(l, ctx->now, t1));
+	if (same_place && ch->end == a->end)
+		return fail(err, ERR_INVALID_WINDOW, NULL, "the new shape of %s is its present one",
+			    a->id);
+	return 0;
+}
+
+/*
+ * Rules 1-5 for the new shape, as for a booking of it, with the
+ * allocation's own shape taken out of its timelines and its quota for the
+ * time of the check (and put back, exactly, either way): it does not
+ * stand in its own way. The phase is the allocation's: a change that
+ * would move it into another is crosses_phase.
+ */
+static int modify_rules(struct ledger *l, struct change *ch, struct ledger_error *err)
+{
+	struct alloc *a = ch->a;
+	struct balance *bal = bal_get(l, a->consortium, a->phase, a->gpu);
+	const struct cfg_phase *ph = config_phase(l->cfg, a->phase);
+	char t1[TIME_BUFSZ], t2[TIME_BUFSZ];
+	int rc;
+
+	ch->as_req = (struct alloc_req){.consortium = a->consortium, .pool = ch->pool->id,
+					.gpus = ch->gpus, .start = ch->start, .end = ch->end};
+	struct fit f = {.req = &ch->as_req, .only = ch->pool, .gpu = a->gpu, .gpus = ch->gpus,
+			.start = ch->start, .end = ch->end, .duration = ch->end - ch->start};
+	if (find_consortium(l, a->consortium, &f.c, err))
+		return -EINVAL;
+	if (ph != NULL && (ch->start < ph->start || ch->end > ph->end))
+		return fail(err, ERR_CROSSES_PHASE, phase_end_details(l, ph),
+			    "%s is booked in phase %s (%s to %s); its new window must stay inside it",
+			    a->id, ph->id, tstr(l, ph->start, t1), tstr(l, ph->end, t2));
+	book(l, a, a->start, a->end, -1);
+	bal->committed -= a->cost;
+	rc = alloc_as_asked(l, &f, err);
+	bal->committed += a->cost;
+	book(l, a, a->start, a->end, 1);
+	return rc;
+}
+
+/* Re-books the allocation in its new shape; one modify entry with the cost delta. */
+static void modify_apply(struct ledger *l, const struct ledger_ctx *ctx,
+			 const struct change *ch, struct jlist *out)
+{
+	struct alloc *a = ch->a;
+	struct balance *bal = bal_get(l, a->consortium, a->phase, a->gpu);
+	int64_t cost = ch->gpus * (ch->end - ch->start);	/* rule 3 checked it */
+	/* instants as in the canonical encoding: Unix seconds */
+	json_t *old = json_pack("{s:s, s:I, s:I, s:I, s:I}", "pool", a->pool,
+				"gpus", (json_int_t)a->gpus, "start", (json_int_t)a->start,
+				"end", (json_int_t)a->end, "cost", (json_int_t)a->cost);
+
+	book(l, a, a->start, a->end, -1);
+	use_book(l, a, a->start, a->end, -1);
+	free(a->pool);
+	a->pool = xstrdup(ch->pool->id);
+	a->gpus = ch->gpus;
+	a->start = ch->start;
+	a->end = ch->end;
+	a->booked_end = ch->end;
+	int64_t delta = cost - a->cost;
+	a->cost = cost;
+	book(l, a, a->start, a->end, 1);
+	use_book(l, a, a->start, a->end, 1);
+	due_push(l, a, a->start);
+	due_push(l, a, a->end);
+	bal->committed += delta;
+
+	struct jentry *e = entry_new(ctx, out, J_MODIFY, a->consortium, a->phase, a->gpu,
+				     ch->req->reason);
+	entry_alloc(e, a);
+	e->committed_delta = delta;
+	e->extra = json_pack("{s:o}", "old", old);
+	seal(l, e);
+}
+
+int ledger_modify(struct ledger *l, const struct ledger_ctx *ctx,
+		  const struct modify_req *req, struct jlist *out, struct ledger_error *err)
+{
+	struct change ch = {.req = req};
+
+	if (modify_target(l, ctx, &ch, err) || modify_rules(l, &ch, err))
+		return -EINVAL;
+	modify_apply(l, ctx, &ch, out);
+	return 0;
+}
+
+/* --- pool cut --------------------------------------------------------- */
+
+/*
+ * Books what the pool's cuts take away afresh: from each cut on, the
+ * configured capacity less the smallest cut so far (cuts only take away;
+ * a later, larger one gives nothing back).
+ */
+static void pool_rephantom(struct pool_tl *pt, const struct cfg_pool *p)
+{
+	int64_t units = p->gpus_per_node > 1 ? p->gpus / p->gpus_per_node * p->gpus_per_node
+					     : p->gpus;
+	int64_t least = INT64_MAX;
+
+	for (size_t i = 0; i < pt->n_lost; i++)
+		timeline_add(pt->tl, pt->lost[i].start, pt->lost[i].end, -pt->lost[i].gpus);
+	pt->n_lost = 0;
+	for (size_t i = 0; i < pt->n_cuts; i++) {
+		const struct pool_cut *c = &pt->cuts[i];
+		int64_t end = i + 1 < pt->n_cuts ? pt->cuts[i + 1].at : TIME_MAX;
+		least = c->gpus < least ? c->gpus : least;
+		if (end <= c->at || units - least <= 0)
+			continue;
+		pt->lost = xreallocarray(pt->lost, pt->n_lost + 1, sizeof(*pt->lost));
+		pt->lost[pt->n_lost++] = (struct lost){.start = c->at, .end = end,
+						       .gpus = units - least};
+		timeline_add(pt->tl, c->at, end, units - least);
+	}
+}
+
+/* Adds a cut in order of its instant (after any at the same one) and books it. */
+static void pool_add_cut(struct ledger *l, const struct cfg_pool *p, int64_t at, int64_t gpus)
+{
+	struct pool_tl *pt = pool_get(l, p->id);
+	size_t i = pt->n_cuts;
+
+	pt->cuts = xreallocarray(pt->cuts, pt->n_cuts + 1, sizeof(*pt->cuts));
+	while (i > 0 && pt->cuts[i - 1].at > at) {
+		pt->cuts[i] = pt->cuts[i - 1];
+		i--;
+	}
+	pt->cuts[i] = (struct pool_cut){.at = at, .gpus = gpus};
+	pt->n_cuts++;
+	pool_rephantom(pt, p);
+}
+
+int ledger_load_pool_cut(struct ledger *l, const char *pool, int64_t at, int64_t gpus,
+			 char **cause)
+{
+	const struct cfg_pool *p = pool ? config_pool(l->cfg, pool) : NULL;
+
+	if (p == NULL || gpus < 0) {
+		*cause = xasprintf("the journal cuts pool '%s', which the configuration lacks",
+				   pool ? pool : "");
+		return -EINVAL;
+	}
+	pool_add_cut(l, p, at, gpus);
+	return 0;
+}
+
+/* What a cut names exists, takes effect from now on, in whole nodes, and takes GPUs away. */
+static int cut_ok(const struct ledger *l, const struct ledger_ctx *ctx,
+		  const struct pool_cut_req *req, const struct cfg_pool **out,
+		  struct ledger_error *err)
+{
+	const struct cfg_pool *p = req->pool ? config_pool(l->cfg, req->pool) : NULL;
+	char t1[TIME_BUFSZ], t2[TIME_BUFSZ];
+
+	*out = p;
+	if (p == NULL)
+		return fail(err, ERR_NOT_FOUND, NULL, "no pool '%s'", req->pool ? req->pool : "");
+	if (req->at < ctx->now)
+		return fail(err, ERR_INVALID_WINDOW, json_pack("{s:s}", "now", tstr(l, ctx->now, t1)),
+			    "a cut takes effect from now on; %s is in the past (now is %s)",
+			    tstr(l, req->at, t2), tstr(l, ctx->now, t1));
+	if (req->gpus < 0)
+		return fail(err, ERR_INVALID_AMOUNT, NULL, "gpus must be 0 or more");
+	if (p->gpus_per_node > 1 && req->gpus % p->gpus_per_node != 0)
+		return fail(err, ERR_NOT_WHOLE_NODES,
+			    json_pack("{s:I}", "gpus_per_node", (json_int_t)p->gpus_per_node),
+			    "pool %s has whole nodes of %" PRId64 " GPUs; %" PRId64 " is not a multiple",
+			    p->id, p->gpus_per_node, req->gpus);
+	/* capacity never grows after a cut, nor after the lease's end */
+	int64_t cap = pool_capacity_at(l, p, req->at);
+	if (req->gpus >= cap)
+		return fail(err, ERR_INVALID_AMOUNT,
+			    json_pack("{s:I}", "capacity", (json_int_t)cap),
+			    "pool %s holds %" PRId64 " GPUs from %s; a cut to %" PRId64 " takes nothing away",
+			    p->id, cap, tstr(l, req->at, t1), req->gpus);
+	return 0;
+}
+
+/*
+ * The allocations that no longer fit, newest first: each that is over
+ * the new capacity somewhere in its time from the cut on is cut at it, or
+ * revoked whole when it starts there or later (refunds as rule 8's). Any
+ * instant still overbooked is inside an allocation not yet visited, so
+ * one pass leaves the pool within its capacity.
+ */
+static void cut_allocs(struct ledger *l, const struct ledger_ctx *ctx, const struct cfg_pool *p,
+		       int64_t at, const char *reason, struct jlist *out)
+{
+	struct timeline *tl = pool_tl(l, p->id);
+	struct capacity cap = pool_capacity(p);
+
+	for (size_t i = l->n_allocs; i-- > 0;) {
+		struct alloc *a = l->allocs[i];
+		if (strcmp(a->pool, p->id) != 0 || a->end <= at ||
+		    timeline_fits(tl, &cap, 0, later(at, a->start), a->end))
+			continue;
+		bool whole = a->start >= at;
+		cut_at(l, ctx, a, whole ? a->start : at, ALLOC_REVOKED, J_REVOKE, reason, out);
+		if (whole || at <= ctx->now)
+			alloc_remove(l, a);
+	}
+}
+
+int ledger_pool_cut(struct ledger *l, const struct ledger_ctx *ctx,
+		    const struct pool_cut_req *req, struct jlist *out, struct ledger_error *err)
+{
+	const struct cfg_pool *p;
+
+	if (cut_ok(l, ctx, req, &p, err))
+		return -EINVAL;
+	struct jentry *e = entry_new(ctx, out, J_POOL_CUT, NULL, NULL, p->gpu, req->reason);
+	e->pool = xstrdup(p->id);
+	e->gpus = req->gpus;
+	e->start = req->at;
+	seal(l, e);
+	pool_add_cut(l, p, req->at, req->gpus);
+	cut_allocs(l, ctx, p, req->at, req->reason, out);
+	return 0;
+}
+
+/* --- phase move ------------------------------------------------------- */
+
+/* Records a move and makes the rules read it. */
+static int phase_move_add(struct ledger *l, const char *phase, int64_t end, const char *next,
+			  const char **why)
+{
+	l->moves = xreallocarray(l->moves, l->n_moves + 1, sizeof(*l->moves));
+	l->moves[l->n_moves++] = (struct phase_move){.phase = xstrdup(phase), .end = end,
+						     .next = next ? xstrdup(next) : NULL};
+	if (ledger_use_config(l, l->file, why) == 0)
+		return 0;
+	l->n_moves--;
+	free(l->moves[l->n_moves].phase);
+	free(l->moves[l->n_moves].next);
+	return -EINVAL;
+}
+
+int ledger_load_phase_move(struct ledger *l, const char *phase, int64_t end, const char *next,
+			   char **cause)
+{
+	const char *why;
+
+	if (phase == NULL || phase_move_add(l, phase, end, next, &why) != 0) {
+		*cause = xasprintf("the journal's move of phase '%s': %s", phase ? phase : "",
+				   phase ? why : "no phase");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* A phase move as the checks see it. */
+struct move {
+	const struct phase_move_req *req;
+	const struct cfg_phase *ph;
+	const struct cfg_phase *next;	/* the phase that starts at the old end, or NULL */
+	int64_t old_end;
+};
+
+/* The new end: after the start, from now on, short of the next phase's end and of any gap's. */
+static int move_window(const struct ledger *l, const struct ledger_ctx *ctx, struct move *m,
+		       struct ledger_error *err)
+{
+	const struct phase_move_req *req = m->req;
+	char t1[TIME_BUFSZ], t2[TIME_BUFSZ];
+
+	m->ph = req->phase ? config_phase(l->cfg, req->phase) : NULL;
+	if (m->ph == NULL)
+		return fail(err, ERR_NOT_FOUND, NULL, "no phase '%s'", req->phase ? req->phase : "");
+	m->old_end = m->ph->end;
+	size_t i = (size_t)(m->ph - l->cfg->phases);
+	const struct cfg_phase *after = i + 1 < l->cfg->n_phases ? m->ph + 1 : NULL;
+	m->next = after && after->start == m->ph->end ? after : NULL;
+	if (req->end == m->ph->end)
+		return fail(err, ERR_INVALID_WINDOW, NULL, "phase %s already ends at %s",
+			    m->ph->id, tstr(l, req->end, t1));
+	if (req->end <= m->ph->start)
+		return fail(err, ERR_INVALID_WINDOW, NULL, "phase %s starts at %s; it cannot end at %s",
+			    m->ph->id, tstr(l, m->ph->start, t1), tstr(l, req->end, t2));
+	if (req->end < ctx->now)
+		return fail(err, ERR_INVALID_WINDOW, json_pack("{s:s}", "now", tstr(l, ctx->now, t1)),
+			    "a phase boundary moves from now on; %s is in the past (now is %s)",
+			    tstr(l, req->end, t2), tstr(l, ctx->now, t1));
+	if (m->next && req->end >= m->next->end)
+		return fail(err, ERR_INVALID_WINDOW, NULL,
+			    "phase %s, which starts at the end of %s, ends at %s; the boundary must stay before it",
+			    m->next->id, m->ph->id, tstr(l, m->next->end, t1));
+	if (after && !m->next && req->end > after->start)
+		return fail(err, ERR_INVALID_WINDOW, NULL, "phase %s starts at %s; %s cannot end after it",
+			    after->id, tstr(l, after->start, t1), m->ph->id);
+	return 0;
+}
+
+/*
+ * Whether a would cross the new boundary: of the phase, one running past
+ * it or starting at or after it (an earlier end); of the next phase, one
+ * starting before it (a later end).
+ */
+static bool move_crosses(const struct move *m, const struct alloc *a)
+{
+	int64_t t = m->req->end;
+	if (strcmp(a->phase, m->ph->id) == 0)
+		return a->end > t;
+	return m->next && strcmp(a->phase, m->next->id) == 0 && a->start < t;
+}
+
+/* Rule 1 for what is booked: refused, naming the bookings, unless cut. */
+static int move_bookings(const struct ledger *l, const struct move *m, int64_t now,
+			 struct ledger_error *err)
+{
+	char t[TIME_BUFSZ];
+	json_t *ids = json_array();
+	struct buf list = {0};
+	bool started = false;	/* of the next phase, before its new start: no cut undoes that */
+
+	for (size_t i = 0; i < l->n_allocs; i++)
+		if (move_crosses(m, l->allocs[i])) {
+			const struct alloc *a = l->allocs[i];
+			json_array_append_new(ids, json_string(a->id));
+			buf_printf(&list, "%s%s", list.len ? ", " : "", a->id);
+			started |= strcmp(a->phase, m->ph->id) != 0 && a->start < now;
+		}
+	if (json_array_size(ids) == 0 || (m->req->cut && !started)) {
+		json_decref(ids);
+		buf_free(&list);
+		return 0;
+	}
+	json_t *d = json_pack("{s:s, s:s, s:o}", "phase", m->ph->id,
+			      "phase_end", tstr(l, m->req->end, t), "allocations", ids);
+	int rc = fail(err, ERR_CROSSES_PHASE, d,
+		      "%zu allocation%s would cross the new end of phase %s at %s: %s (%s)",
+		      json_array_size(ids), json_array_size(ids) == 1 ? "" : "s", m->ph->id, t,
+		      list.data, started ? "one of the next phase has started already"
+					 : "--cut cuts them there");
+	buf_free(&list);
+	return rc;
+}
+
+/*
+ * With --cut: those of the phase that run past the boundary end there, the
+ * rest (starting at or after it, or in the next phase before it) are
+ * revoked whole, with refunds.
+ */
+static void move_cut(struct ledger *l, const struct ledger_ctx *ctx, const struct move *m,
+		     struct jlist *out)
+{
+	int64_t t = m->req->end;
+
+	for (size_t i = l->n_allocs; i-- > 0;) {
+		struct alloc *a = l->allocs[i];
+		if (!move_crosses(m, a))
+			continue;
+		bool whole = strcmp(a->phase, m->ph->id) != 0 || a->start >= t;
+		cut_at(l, ctx, a, whole ? a->start : t, ALLOC_REVOKED, J_REVOKE, m->req->reason, out);
+		if (whole || t <= ctx->now)
+			alloc_remove(l, a);
+	}
+}
+
+/* Rule 9 undone: a phase that ended and goes on again gets its expired quota back. */
+static void move_unexpire(struct ledger *l, const struct ledger_ctx *ctx, const struct move *m,
+			  struct jlist *out)
+{
+	if (m->old_end > ctx->now || m->req->end <= m->old_end)
+		return;
+	for (size_t i = 0; i < l->n_bals; i++) {
+		struct balance *b = l->bals[i];
+		if (strcmp(b->phase, m->ph->id) != 0 || b->expired <= 0)
+			continue;
+		struct jentry *e = entry_new(ctx, out, J_EXPIRE, b->consortium, b->phase, b->gpu,
+					     "phase moved");
+		e->expired_delta = -b->expired;
+		seal(l, e);
+		b->expired = 0;
+	}
+}
+
+int ledger_phase_move(struct ledger *l, const struct ledger_ctx *ctx,
+		      const struct phase_move_req *req, struct jlist *out,
+		      struct ledger_error *err)
+{
+	struct move m = {.req = req};
+	const char *why;
+
+	if (move_window(l, ctx, &m, err) || move_bookings(l, &m, ctx->now, err))
+		return -EINVAL;
+	/* the config's pointers change with the move: keep the ids */
+	char *phase = xstrdup(m.ph->id), *next = m.next ? xstrdup(m.next->id) : NULL;
+	struct jentry *e = entry_new(ctx, out, J_PHASE, NULL, phase, NULL, req->reason);
+	e->start = m.ph->start;
+	e->end = req->end;
+	e->extra = json_pack("{s:I, s:s?, s:b}", "old_end", (json_int_t)m.old_end,
+			     "next", next, "cut", req->cut);
+	seal(l, e);
+	move_cut(l, ctx, &m, out);
+	if (phase_move_add(l, phase, req->end, next, &why) != 0)
+		abort();	/* move_window() kept the phases apart */
+	m.ph = config_phase(l->cfg, phase);
+	move_unexpire(l, ctx, &m, out);
+	free(phase);
+	free(next);
+	return 0;
+}
+
 /* --- eliminate, reinstate ---------------------------------------------- */
 
 /*
@@ -2338,21 +2983,31 @@ static int config_capacity_holds(struct ledger *l, const struct config *cfg,
 	return 0;
 }
 
+/* The checks read cfg as the rules will: with the journal's phase moves. */
 int ledger_check_config(struct ledger *l, const struct config *cfg,
 			struct ledger_error *err)
 {
-	if (config_keeps_rows(l, cfg, err) || config_keeps_allocs(l, cfg, err) ||
-	    config_capacity_holds(l, cfg, err))
-		return -EINVAL;
-	return 0;
+	struct config eff;
+	const char *why;
+	int rc = -EINVAL;
+
+	if (effective_config(cfg, l->moves, l->n_moves, &eff, &why) != 0)
+		return fail(err, ERR_CONFLICT, NULL, "%s", why);
+	if (config_keeps_rows(l, &eff, err) == 0 && config_keeps_allocs(l, &eff, err) == 0 &&
+	    config_capacity_holds(l, &eff, err) == 0)
+		rc = 0;
+	free(eff.phases);
+	return rc;
 }
 
 int ledger_set_config(struct ledger *l, const struct config *cfg,
 		      struct ledger_error *err)
 {
+	const char *why;
+
 	if (ledger_check_config(l, cfg, err) != 0)
 		return -EINVAL;
-	l->cfg = cfg;
-	l->bals_sorted = false;
+	if (ledger_use_config(l, cfg, &why) != 0)
+		abort();	/* ledger_check_config() applied the same moves */
 	return 0;
 }

@@ -54,7 +54,13 @@ void ledger_free(struct ledger *l);
  * live state), not the history. Caller frees with ledger_free().
  */
 struct ledger *ledger_clone(const struct ledger *l);
+/*
+ * The configuration the rules read: the one given, with the phases as the
+ * journal's phase moves left them (pointers into the given one but for the
+ * phases). ledger_file_config() is the one given, the file's dates.
+ */
 const struct config *ledger_config(const struct ledger *l);
+const struct config *ledger_file_config(const struct ledger *l);
 
 /*
  * Whether cfg can carry what the ledger holds: every consortium, phase and
@@ -184,6 +190,61 @@ int ledger_cancel(struct ledger *l, const struct ledger_ctx *ctx, const char *id
 int ledger_release(struct ledger *l, const struct ledger_ctx *ctx, const char *id,
 		   int64_t at, const char *reason, struct jlist *out,
 		   struct ledger_error *err);
+/*
+ * A change of an allocation's shape: all of a reservation, only the end of
+ * an active one, re-checked by rules 1-5 with its own old shape not
+ * counted; one modify entry with the cost delta. Unchanged: pool NULL,
+ * gpus 0, start and end TIME_MIN.
+ */
+struct modify_req {
+	const char *id;
+	const char *pool;
+	int64_t gpus;
+	int64_t start;
+	int64_t end;
+	const char *reason;
+};
+int ledger_modify(struct ledger *l, const struct ledger_ctx *ctx,
+		  const struct modify_req *req, struct jlist *out, struct ledger_error *err);
+/*
+ * A pool cut: from at (not before now) the pool holds at most gpus (whole
+ * nodes; fewer than it holds then). One pool_cut entry, then the revoke
+ * entries of the allocations that no longer fit, newest first: cut at at,
+ * or revoked whole when they start there or later, with refunds.
+ */
+struct pool_cut_req {
+	const char *pool;
+	int64_t at;
+	int64_t gpus;
+	const char *reason;
+};
+int ledger_pool_cut(struct ledger *l, const struct ledger_ctx *ctx,
+		    const struct pool_cut_req *req, struct jlist *out, struct ledger_error *err);
+/* A pool_cut entry of the journal, at start-up and reload. 0, or -EINVAL with *cause. */
+int ledger_load_pool_cut(struct ledger *l, const char *pool, int64_t at, int64_t gpus,
+			 char **cause);
+/*
+ * A phase move: the phase's end, and the start of the next phase when it
+ * began at that end, move to end (after the start, not before now). The
+ * allocations that would cross it are refused (crosses_phase, details
+ * .allocations) unless cut: then those of the phase running past it end
+ * there, the others crossing it are revoked whole, with refunds. Quota
+ * that expired at the old end is restored when the end moves later
+ * (an expire entry with a negative amount) and expires at the new one. One
+ * phase entry first; from then on the journal's dates override the file's.
+ */
+struct phase_move_req {
+	const char *phase;
+	int64_t end;
+	bool cut;
+	const char *reason;
+};
+int ledger_phase_move(struct ledger *l, const struct ledger_ctx *ctx,
+		      const struct phase_move_req *req, struct jlist *out,
+		      struct ledger_error *err);
+/* A phase entry of the journal, at start-up and reload. 0, or -EINVAL with *cause. */
+int ledger_load_phase_move(struct ledger *l, const char *phase, int64_t end, const char *next,
+			   char **cause);
 int ledger_eliminate(struct ledger *l, const struct ledger_ctx *ctx,
 		     const char *consortium, int64_t effective, const char *reason,
 		     struct jlist *out, struct ledger_error *err);
@@ -223,3 +284,8 @@ const struct alloc *ledger_alloc(const struct ledger *l, const char *id);
 size_t ledger_allocs(const struct ledger *l, const struct alloc *const **out);
 /* GPUs of pool booked at instant t (its timeline's level; O(log n)). */
 int64_t ledger_pool_booked(const struct ledger *l, const char *pool, int64_t t);
+/* GPUs of pool usable at instant t: the configuration's, less its cuts. */
+int64_t ledger_pool_capacity(const struct ledger *l, const char *pool, int64_t t);
+/* The pool's cuts in order (up to max into at and gpus); returns how many it has. */
+size_t ledger_pool_cuts(const struct ledger *l, const char *pool, int64_t *at, int64_t *gpus,
+			size_t max);

@@ -93,7 +93,8 @@ void sched_run(struct sched *s)
 void sched_committed(struct sched *s, const struct jentry *entries, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		if (entries[i].allocation != NULL) {
+		/* a phase move changes when the phase ends (and its quota expires) */
+		if (entries[i].allocation != NULL || entries[i].kind == J_PHASE) {
 			sched_run(s);
 			return;
 		}

@@ -62,6 +62,19 @@ static int config_fits(struct load_ctx *c, const struct config *cfg)
 	return -EINVAL;
 }
 
+/* A change of the program's structure the journal made: it overrides the config. */
+static int load_ledger_op(void *arg, const struct jentry *e)
+{
+	struct load_ctx *c = arg;
+	if (e->kind == J_POOL_CUT)
+		return ledger_load_pool_cut(c->l, e->pool, e->start, e->gpus, &c->cause);
+	if (e->kind == J_PHASE)
+		return ledger_load_phase_move(c->l, e->phase, e->end,
+					      json_string_value(json_object_get(e->extra, "next")),
+					      &c->cause);
+	return 0;
+}
+
 int state_load(struct store *s, const struct config *cfg, int64_t now,
 	       struct ledger **out, char **cause)
 {
@@ -88,6 +101,8 @@ int state_load(struct store *s, const struct config *cfg, int64_t now,
 		rc = store_allocations_each(s, &live, load_alloc, &c);
 	if (rc == 0)
 		rc = store_allocation_refs_each(s, load_alloc_ref, &c);
+	if (rc == 0)
+		rc = store_ledger_ops_each(s, load_ledger_op, &c);
 	if (rc == 0)
 		rc = config_fits(&c, cfg);
 	if (rc != 0) {

@@ -70,6 +70,13 @@ static_assert(sizeof(((struct alloc *)0)->id) >= ALLOC_ID_BUFSZ,
 	X(ALLOC_UPDATE, "UPDATE allocations SET stored = ?2,"		\
 	  " \"end\" = CASE WHEN ?3 THEN ?4 ELSE \"end\" END,"		\
 	  " cost = cost + ?5 WHERE id = ?1")				\
+	/* modify: the new shape is the booking now */			\
+	X(ALLOC_MODIFY, "UPDATE allocations SET pool = ?2, gpus = ?3,"	\
+	  " start = ?4, \"end\" = ?5, booked_end = ?5, cost = cost + ?6"	\
+	  " WHERE id = ?1 AND stored = 'booked'")			\
+	/* by the partial index of schema 0009 */			\
+	X(JOURNAL_LEDGER_OPS, "SELECT " JOURNAL_COLUMNS " FROM journal"	\
+	  " WHERE kind IN ('pool_cut', 'phase') ORDER BY seq")		\
 	X(CSTATE_SET, "INSERT INTO consortium_state (consortium, status,"	\
 	  " since, designation_until, active_from)"			\
 	  " VALUES (?1, ?2, ?3, ?4, ?5)"				\
@@ -948,6 +955,28 @@ static int alloc_update(struct store *s, const struct jentry *e,
 	return err;
 }
 
+/* modify: the allocation's new pool, GPUs and window, and the cost delta. */
+static int alloc_modify(struct store *s, const struct jentry *e)
+{
+	sqlite3_stmt *st;
+	int err = store__stmt(s, ST_ALLOC_MODIFY, stmt_sql[ST_ALLOC_MODIFY], &st);
+	if (err < 0)
+		return err;
+	struct binder b = {st, 0, SQLITE_OK};
+	bind_text(&b, e->allocation);
+	bind_text(&b, e->pool);
+	bind_i64(&b, e->gpus);
+	bind_i64(&b, e->start);
+	bind_i64(&b, e->end);
+	bind_i64(&b, e->committed_delta);
+	err = step_done(s, &b);
+	if (err == 0 && sqlite3_changes(s->db) != 1)
+		err = fail(s, -ENOENT, "journal entry %" PRId64 ": no booked allocation %s",
+			   e->seq, e->allocation);
+	store__stmt_done(s, ST_ALLOC_MODIFY, st);
+	return err;
+}
+
 static int cstate_set(struct store *s, const struct jentry *e, enum cstatus to)
 {
 	sqlite3_stmt *st;
@@ -986,6 +1015,12 @@ static int append_check(struct store *s, const struct jentry *e)
 	/* a configuration belongs to no consortium, nor does the program reserve */
 	if (e->kind == J_CONFIG)
 		return 0;
+	if (e->kind == J_POOL_CUT)
+		return e->pool ? 0 : fail(s, -EINVAL, "journal entry %" PRId64 ": pool_cut"
+					  " without a pool", e->seq);
+	if (e->kind == J_PHASE)
+		return e->phase ? 0 : fail(s, -EINVAL, "journal entry %" PRId64 ": phase"
+					   " without a phase", e->seq);
 	if (e->consortium == NULL && e->kind != J_TRANSFER_OUT)
 		return fail(s, -EINVAL, "journal entry %" PRId64 ": %s without"
 			    " a consortium", e->seq, jkind_name(e->kind));
@@ -996,6 +1031,7 @@ static int append_check(struct store *s, const struct jentry *e)
 	case J_RESERVE:
 	case J_CANCEL:
 	case J_RELEASE:
+	case J_MODIFY:
 		if (e->allocation == NULL)
 			return fail(s, -EINVAL, "journal entry %" PRId64 ": %s"
 				    " without an allocation", e->seq,
@@ -1029,6 +1065,13 @@ int store_append(struct store *s, const struct jentry *e, const char *note)
 		break;
 	case J_RELEASE:
 		err = alloc_update(s, e, ALLOC_RELEASED, true);
+		break;
+	case J_MODIFY:
+		err = alloc_modify(s, e);
+		break;
+	case J_POOL_CUT:
+	case J_PHASE:
+		moves_balance = false;	/* read back by store_ledger_ops_each() */
 		break;
 	case J_REVOKE:
 		if (e->allocation != NULL)
@@ -1181,6 +1224,28 @@ int store_journal_each(struct store *s, int64_t since, const char *consortium,
 	if (err == 0 && rc != SQLITE_DONE)
 		err = sql_fail(s, rc);
 	store__stmt_done(s, slot, st);
+	return err;
+}
+
+int store_ledger_ops_each(struct store *s, store_entry_cb cb, void *arg)
+{
+	struct jentry e;
+	sqlite3_stmt *st;
+	int rc, err = store__stmt(s, ST_JOURNAL_LEDGER_OPS, stmt_sql[ST_JOURNAL_LEDGER_OPS], &st);
+
+	if (err < 0)
+		return err;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		err = row_jentry(s, st, &e);
+		if (err == 0)
+			err = cb(arg, &e);
+		json_decref(e.extra);
+		if (err != 0)
+			break;
+	}
+	if (err == 0 && rc != SQLITE_DONE)
+		err = sql_fail(s, rc);
+	store__stmt_done(s, ST_JOURNAL_LEDGER_OPS, st);
 	return err;
 }
 

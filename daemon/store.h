@@ -108,6 +108,11 @@ typedef int (*store_cstate_cb)(void *arg, const struct cstate *c);
 /* Entries with seq > since, in seq order; consortium NULL = all; limit <= 0 = no limit. */
 int store_journal_each(struct store *s, int64_t since, const char *consortium,
 		       int64_t limit, store_entry_cb cb, void *arg);
+/*
+ * The journal's changes of the program's structure (pool_cut and phase
+ * entries), in seq order, from the partial index of schema 0009.
+ */
+int store_ledger_ops_each(struct store *s, store_entry_cb cb, void *arg);
 /* How many entries (of consortium; NULL = all) have after < seq <= upto. */
 int store_journal_count(struct store *s, const char *consortium, int64_t after,
 			int64_t upto, int64_t *n);

@@ -563,12 +563,15 @@ static int cmd_program(struct cli *cli, struct cmd_args *a)
 	free(name);
 	free(grace);
 
-	static const char *const ph_head[] = { "PHASE", "NAME", "START", "END" };
+	/* the ledger's dates (a phase move overrides the file) and the file's */
+	static const char *const ph_head[] = { "PHASE", "NAME", "START", "END",
+					       "CONFIG_START", "CONFIG_END" };
 	struct table t;
-	table_init(&t, 4, ph_head, 0);
+	table_init(&t, 6, ph_head, 0);
 	json_array_foreach(jget(j, "phases"), i, e) {
 		char *row[] = { jtext(e, "id"), jtext(e, "name"),
-				jtext(e, "start"), jtext(e, "end") };
+				jtext(e, "start"), jtext(e, "end"),
+				jtext(e, "config_start"), jtext(e, "config_end") };
 		table_add(&t, row);
 	}
 	putchar('\n');
@@ -966,6 +969,87 @@ static int cmd_release(struct cli *cli, struct cmd_args *a)
 {
 	int rc = check_time("--at", flag(a, "at"));
 	return rc ? rc : alloc_change(cli, a, PROTO_RELEASE, flag(a, "at"));
+}
+
+/* modify: a new shape for an allocation, checked like a booking. */
+static int cmd_modify(struct cli *cli, struct cmd_args *a)
+{
+	static const char *const req[] = { "reason", NULL };
+	const char *start = flag(a, "start"), *end = flag(a, "end");
+	const char *gpus = flag(a, "gpus"), *pool = flag(a, "pool");
+	int64_t n = 0;
+	struct req r;
+	json_t *j = NULL;
+	int rc;
+
+	if ((rc = require(a, req)))
+		return rc;
+	if (!start && !end && !gpus && !pool)
+		return usage_error(a->cmd, "modify needs at least one of --start, --end, --gpus, --pool");
+	if ((rc = check_time("--start", start)) || (rc = check_time("--end", end)) ||
+	    (gpus && (rc = parse_int("--gpus", gpus, 1, &n))))
+		return rc;
+
+	req_init(&r, PROTO_MODIFY);
+	r.params[0] = a->argv[0];
+	req_str(&r, FIELD_START, start);
+	req_str(&r, FIELD_END, end);
+	if (gpus)
+		req_int(&r, FIELD_GPUS, n);
+	req_str(&r, FIELD_POOL, pool);
+	req_str(&r, FIELD_REASON, flag(a, "reason"));
+	rc = api_call(cli, &r, &j);
+	if (rc == 0 && !cli->json) {
+		char *delta = jhours_sign(j, "cost_delta_gpu_seconds", true);
+		printf("modified %s (cost %s GPU-hours)\n", a->argv[0], delta);
+		free(delta);
+		allocation_print(jget(j, "allocation"));
+	}
+	json_decref(j);
+	req_free(&r);
+	return rc;
+}
+
+/* phase move: the end of a phase (and the start of the next that touches it) moves. */
+static int cmd_phase(struct cli *cli, struct cmd_args *a)
+{
+	static const char *const req[] = { "end", "reason", NULL };
+	struct req r;
+	json_t *j = NULL, *e;
+	size_t i;
+	int rc;
+
+	if (strcmp(a->argv[0], "move") != 0)
+		return usage_error(a->cmd, "unknown phase command '%s'", a->argv[0]);
+	if (a->argc < 2)
+		return usage_error(a->cmd, "phase move needs a PHASE");
+	if ((rc = require(a, req)) || (rc = check_time("--end", flag(a, "end"))))
+		return rc;
+	req_init(&r, PROTO_PHASE_MOVE);
+	r.params[0] = a->argv[1];
+	req_str(&r, FIELD_END, flag(a, "end"));
+	req_set(&r, FIELD_CUT, json_boolean(flag(a, "cut") != NULL));
+	req_str(&r, FIELD_REASON, flag(a, "reason"));
+	rc = api_call(cli, &r, &j);
+	if (rc == 0 && !cli->json) {
+		const json_t *ph = jget(j, "phase"), *nx = jget(j, "next");
+		printf("phase %s now ends at %s (the config says %s)\n", jsv(ph, "id"),
+		       jsv(ph, "end"), jsv(ph, "config_end"));
+		if (json_is_object(nx))
+			printf("phase %s now starts at %s\n", jsv(nx, "id"), jsv(nx, "start"));
+		json_array_foreach(jget(j, "cut"), i, e)
+			printf("  cut     %s (%s) at %s\n", jsv(e, "allocation"), jsv(e, "consortium"),
+			       jsv(e, "end"));
+		json_array_foreach(jget(j, "revoked"), i, e)
+			printf("  revoked %s (%s)\n", jsv(e, "allocation"), jsv(e, "consortium"));
+		char *back = jhours(j, "restored_gpu_seconds");
+		if (strcmp(back, "0") != 0)
+			printf("  %s GPU-hours of expired quota restored\n", back);
+		free(back);
+	}
+	json_decref(j);
+	req_free(&r);
+	return rc;
 }
 
 /* eliminate and reinstate a consortium. */
@@ -1410,10 +1494,57 @@ out:
 }
 
 /* pool SUB ...: what concerns one pool. */
+/* pool cut: capacity from --at drops to --gpus (default 0); what no longer fits is cut. */
+static int pool_cut(struct cli *cli, struct cmd_args *a)
+{
+	static const char *const req[] = { "at", "reason", NULL };
+	int64_t n = 0;
+	struct req r;
+	json_t *j = NULL, *e;
+	size_t i;
+	int rc;
+
+	if (a->argc < 2)
+		return usage_error(a->cmd, "pool cut needs a POOL");
+	if ((rc = require(a, req)) || (rc = check_time("--at", flag(a, "at"))) ||
+	    (flag(a, "gpus") && (rc = parse_int("--gpus", flag(a, "gpus"), 0, &n))))
+		return rc;
+	req_init(&r, PROTO_POOL_CUT);
+	r.params[0] = a->argv[1];
+	req_str(&r, FIELD_AT, flag(a, "at"));
+	req_int(&r, FIELD_GPUS, n);
+	req_str(&r, FIELD_REASON, flag(a, "reason"));
+	rc = api_call(cli, &r, &j);
+	if (rc == 0 && !cli->json) {
+		char *refund = jhours(j, "refund_gpu_seconds");
+		printf("pool %s holds %s GPUs from %s; %zu cut, %zu revoked, %s GPU-hours refunded\n",
+		       jsv(j, "pool"), jsv(j, "capacity"), jsv(j, "at"),
+		       json_array_size(jget(j, "cut")), json_array_size(jget(j, "revoked")), refund);
+		free(refund);
+		json_array_foreach(jget(j, "cut"), i, e) {
+			char *h = jhours(e, "refund_gpu_seconds");
+			printf("  cut     %s (%s) at %s, %s GPU-hours refunded\n", jsv(e, "allocation"),
+			       jsv(e, "consortium"), jsv(e, "end"), h);
+			free(h);
+		}
+		json_array_foreach(jget(j, "revoked"), i, e) {
+			char *h = jhours(e, "refund_gpu_seconds");
+			printf("  revoked %s (%s), %s GPU-hours refunded\n", jsv(e, "allocation"),
+			       jsv(e, "consortium"), h);
+			free(h);
+		}
+	}
+	json_decref(j);
+	req_free(&r);
+	return rc;
+}
+
 static int cmd_pool(struct cli *cli, struct cmd_args *a)
 {
 	if (strcmp(a->argv[0], "availability") == 0)
 		return pool_availability(cli, a);
+	if (strcmp(a->argv[0], "cut") == 0)
+		return pool_cut(cli, a);
 	return usage_error(a->cmd, "unknown pool command '%s'", a->argv[0]);
 }
 
@@ -2039,9 +2170,12 @@ static const struct cmd_entry cmd_table[] = {
 		.min_args = 1, .max_args = 1, .exec = cmd_calendar,
 	},
 	{
-		.name = "pool", .usage = "availability POOL [--from T] [--to T] [--step DURATION]",
-		.help = "free GPUs of a pool per slot (consortia too: nobody's bookings shown)",
-		.flags = { { "from", FLAG_VALUE }, { "to", FLAG_VALUE }, { "step", FLAG_VALUE } },
+		.name = "pool", .usage = "availability POOL [--from T] [--to T] [--step DURATION]"
+			 " | pool cut POOL --at T [--gpus N] --reason TEXT",
+		.help = "free GPUs of a pool per slot (consortia too: nobody's bookings shown);"
+			" cut a pool's capacity from T (admin)",
+		.flags = { { "from", FLAG_VALUE }, { "to", FLAG_VALUE }, { "step", FLAG_VALUE },
+			   { "at", FLAG_VALUE }, { "gpus", FLAG_VALUE }, { "reason", FLAG_TEXT } },
 		.min_args = 1, .max_args = 2, .exec = cmd_pool,
 	},
 	{
@@ -2088,6 +2222,20 @@ static const struct cmd_entry cmd_table[] = {
 		.name = "help", .usage = "[COMMAND]",
 		.help = "this list, or one command's usage",
 		.max_args = 1, .local = true, .exec = cmd_help,
+	},
+	{
+		.name = "modify",
+		.usage = "ALLOCATION [--start T] [--end T] [--gpus N] [--pool POOL] --reason TEXT",
+		.help = "change a reservation (or the end of an active allocation), re-checked by the rules",
+		.flags = { { "start", FLAG_VALUE }, { "end", FLAG_VALUE }, { "gpus", FLAG_VALUE },
+			   { "pool", FLAG_VALUE }, { "reason", FLAG_TEXT } },
+		.min_args = 1, .max_args = 1, .exec = cmd_modify,
+	},
+	{
+		.name = "phase", .usage = "move PHASE --end T --reason TEXT [--cut]",
+		.help = "move a phase's end (and the touching next phase's start); --cut cuts what crosses it",
+		.flags = { { "end", FLAG_VALUE }, { "reason", FLAG_TEXT }, { "cut", FLAG_BOOL } },
+		.min_args = 1, .max_args = 2, .exec = cmd_phase,
 	},
 	{
 		.name = "completion", .usage = "bash",

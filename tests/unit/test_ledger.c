@@ -2243,6 +2243,11 @@ static void test_queue_and_sums_match_scans(void **state)
 
 /* --- journal and audit ------------------------------------------------- */
 
+static int try_modify(struct fx *f, int64_t now, const char *id, const char *pool,
+		      int64_t gpus, int64_t start, int64_t end);
+static int try_pool_cut(struct fx *f, int64_t now, const char *pool, int64_t at, int64_t gpus);
+static int try_phase_move(struct fx *f, int64_t now, const char *phase, int64_t end, bool cut);
+
 /* A bit of everything, so that every kind of entry is in the journal. */
 static void scenario(struct fx *f)
 {
@@ -2255,8 +2260,9 @@ static void scenario(struct fx *f)
 	const char *b = alloc_ok(f, now, "skt", "skt-b200", 16, T("2025-12-10"),
 				T("2025-12-11T12:00"));
 	const char *c = alloc_ok(f, now, "lg", "ncloud-h200", 4, T("2025-12-20"), T("2025-12-21"));
-	alloc_ok(f, now, "lg", "ncloud-h200", 2, T("2026-02-01"), T("2026-02-02"));
+	const char *d = alloc_ok(f, now, "lg", "ncloud-h200", 2, T("2026-02-01"), T("2026-02-02"));
 	assert_int_equal(try_cancel(f, now, c), 0);
+	assert_int_equal(try_modify(f, now, d, NULL, 0, TIME_MIN, T("2026-02-03")), 0);
 	assert_int_equal(try_release(f, T("2025-12-10T12:00"), a, TIME_MIN), 0);
 	assert_int_equal(try_eliminate(f, T("2025-12-10T12:00"), "skt", T("2025-12-11")), 0);
 	assert_int_equal(try_reinstate(f, T("2025-12-20"), "skt", T("2025-12-21")), 0);
@@ -2266,6 +2272,8 @@ static void scenario(struct fx *f)
 	assert_true(ledger_config_entry(f->l, &ctx, "00112233445566778899aabbccddeeff"
 					"00112233445566778899aabbccddeeff", NULL, &f->all));
 	assert_int_equal(tick(f, T("2026-01-16")), 2);
+	assert_int_equal(try_pool_cut(f, T("2026-01-16"), "nhn-b200", T("2026-07-01"), 32), 0);
+	assert_int_equal(try_phase_move(f, T("2026-01-16"), "p2", T("2026-08-10"), false), 0);
 	(void)b;
 }
 
@@ -2487,7 +2495,7 @@ static void test_set_config_more(void **state)
 	alloc_ok(f, now, "lg", "ncloud-h200", 1000, T("2026-03-01"), T("2026-03-05"));
 	char *before = snapshot(f->l);
 	assert_int_equal(ledger_set_config(f->l, more, &f->err), 0);
-	assert_ptr_equal(ledger_config(f->l), more);
+	assert_ptr_equal(ledger_file_config(f->l), more);
 	char *after = snapshot(f->l);
 	assert_string_equal(after, before);
 	free(before);
@@ -2524,7 +2532,7 @@ static void test_set_config_refused(void **state)
 		ledger_error_clear(&f->err);
 		assert_int_equal(ledger_set_config(f->l, cfg, &f->err), -EINVAL);
 		expect_err(f, ERR_CONFLICT, bad[i].gist);
-		assert_ptr_equal(ledger_config(f->l), f->cfg);
+		assert_ptr_equal(ledger_file_config(f->l), f->cfg);
 		char *after = snapshot(f->l);
 		assert_string_equal(after, before);
 		free(before);
@@ -2725,6 +2733,170 @@ static void test_error_statuses(void **state)
 		if (error_status(want[i].code) != want[i].status)
 			fail_msg("%s answers %d, not %d", error_name(want[i].code),
 				 error_status(want[i].code), want[i].status);
+}
+
+/* --- modify ----------------------------------------------------------- */
+
+static int try_modify(struct fx *f, int64_t now, const char *id, const char *pool,
+		      int64_t gpus, int64_t start, int64_t end)
+{
+	struct op op;
+	struct ledger_ctx ctx = ctx_at(now);
+	struct modify_req r = {.id = id, .pool = pool, .gpus = gpus, .start = start,
+			       .end = end, .reason = "reshape"};
+	op_begin(f, &op, now);
+	int rc = ledger_modify(f->l, &ctx, &r, &op.out, &f->err);
+	if (rc == 0)
+		assert_int_equal(op.out.n, 1);
+	return op_end(f, &op, rc);
+}
+
+/* The old shape does not count against the new one; the entry carries the delta. */
+static void test_modify_own_shape_not_counted(void **state)
+{
+	struct fx *f = *state;
+	int64_t now = T("2025-09-01T00:00"), s = now + DAY;
+
+	grant_ok(f, now, "lg", "p1", "B200", 10000 * HOUR, 0);
+	const char *a = alloc_ok(f, now, "lg", "skt-b200", 1000, s, s + 2 * HOUR);
+	/* 1000 + 1000 would not fit the pool's 1024; alone it does */
+	assert_int_equal(try_modify(f, now, a, NULL, 0, s + HOUR, s + 4 * HOUR), 0);
+	const struct jentry *e = &f->last.v[0];
+	assert_int_equal(e->kind, J_MODIFY);
+	assert_int_equal(e->committed_delta, 1000 * HOUR);
+	assert_int_equal(e->start, s + HOUR);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(e->extra, "old"),
+							    "start")), s);
+	assert_int_equal(bal(f, "lg", "p1", "B200")->committed, 3000 * HOUR);
+	assert_int_equal(ledger_pool_booked(f->l, "skt-b200", s), 0);
+	assert_int_equal(ledger_pool_booked(f->l, "skt-b200", s + HOUR), 1000);
+	/* the pool is still full where it now lies */
+	assert_int_not_equal(try_alloc(f, now, "lg", "skt-b200", NULL, 100, s + 3 * HOUR,
+				       s + 5 * HOUR, false), 0);
+	expect_err(f, ERR_CAPACITY_UNAVAILABLE, NULL);
+	/* and free where it left */
+	alloc_ok(f, now, "lg", "skt-b200", 1024, s, s + HOUR);
+	/* its time falls due at the new instants */
+	assert_int_equal(ledger_next_due(f->l, s), s + HOUR);
+}
+
+/* Refusals change nothing (op_end checks it); an active allocation moves only its end. */
+static void test_modify_refusals(void **state)
+{
+	struct fx *f = *state;
+	int64_t now = T("2025-09-01T00:00"), s = now + DAY;
+
+	grant_ok(f, now, "lg", "p1", "B200", 100 * HOUR, 0);
+	const char *a = alloc_ok(f, now, "lg", "skt-b200", 10, s, s + 2 * HOUR);
+	assert_int_not_equal(try_modify(f, now, a, NULL, 0, TIME_MIN, s + 11 * HOUR), 0);
+	expect_err(f, ERR_QUOTA_EXCEEDED, NULL);
+	assert_int_equal(detail_int(f, "available_gpu_seconds"), 100 * HOUR);
+	assert_int_equal(detail_int(f, "needed_gpu_seconds"), 110 * HOUR);
+	assert_int_not_equal(try_modify(f, now, a, NULL, 0, TIME_MIN, T("2026-02-01T00:00")), 0);
+	expect_err(f, ERR_CROSSES_PHASE, NULL);
+	assert_int_not_equal(try_modify(f, now, a, "ncloud-h200", 0, TIME_MIN, TIME_MIN), 0);
+	expect_err(f, ERR_UNKNOWN_GPU, NULL);
+	assert_int_not_equal(try_modify(f, now, a, NULL, 10, s, s + 2 * HOUR), 0);
+	expect_err(f, ERR_INVALID_WINDOW, "present");
+	assert_int_not_equal(try_modify(f, now, "A-999999", NULL, 0, TIME_MIN, s + HOUR), 0);
+	expect_err(f, ERR_NOT_FOUND, NULL);
+	/* running: the end only, not into the past */
+	assert_int_not_equal(try_modify(f, s + HOUR, a, NULL, 5, TIME_MIN, TIME_MIN), 0);
+	expect_err(f, ERR_BAD_STATE, "only its end");
+	assert_int_not_equal(try_modify(f, s + HOUR, a, NULL, 0, TIME_MIN, s + HOUR), 0);
+	expect_err(f, ERR_INVALID_WINDOW, NULL);
+	assert_int_equal(try_modify(f, s + HOUR, a, NULL, 0, TIME_MIN, s + 3 * HOUR), 0);
+	assert_int_equal(f->last.v[0].committed_delta, 10 * HOUR);
+}
+
+/* --- pool cut, phase move ---------------------------------------------- */
+
+static int try_pool_cut(struct fx *f, int64_t now, const char *pool, int64_t at, int64_t gpus)
+{
+	struct op op;
+	struct ledger_ctx ctx = ctx_at(now);
+	struct pool_cut_req r = {.pool = pool, .at = at, .gpus = gpus, .reason = "lease"};
+	op_begin(f, &op, now);
+	return op_end(f, &op, ledger_pool_cut(f->l, &ctx, &r, &op.out, &f->err));
+}
+
+static int try_phase_move(struct fx *f, int64_t now, const char *phase, int64_t end, bool cut)
+{
+	struct op op;
+	struct ledger_ctx ctx = ctx_at(now);
+	struct phase_move_req r = {.phase = phase, .end = end, .cut = cut, .reason = "slips"};
+	op_begin(f, &op, now);
+	return op_end(f, &op, ledger_phase_move(f->l, &ctx, &r, &op.out, &f->err));
+}
+
+/* Newest first, what no longer fits goes; the rest of the pool keeps the smaller capacity. */
+static void test_pool_cut(void **state)
+{
+	struct fx *f = *state;
+	int64_t now = T("2025-09-01T00:00"), s = now + DAY;
+
+	grant_ok(f, now, "lg", "p1", "H200", 100000 * HOUR, 0);
+	const char *a = alloc_ok(f, now, "lg", "ncloud-h200", 512, s, s + 10 * HOUR);
+	const char *b = alloc_ok(f, now, "lg", "ncloud-h200", 256, s, s + 10 * HOUR);
+	const char *c = alloc_ok(f, now, "lg", "ncloud-h200", 256, s + 6 * HOUR, s + 12 * HOUR);
+	assert_int_not_equal(try_pool_cut(f, now, "ncloud-h200", s + 4 * HOUR, 1024), 0);
+	expect_err(f, ERR_INVALID_AMOUNT, "takes nothing");
+	assert_int_not_equal(try_pool_cut(f, now, "ncloud-h200", now - 1, 0), 0);
+	expect_err(f, ERR_INVALID_WINDOW, NULL);
+	assert_int_not_equal(try_pool_cut(f, now, "nhn-b200", T("2026-07-02"), 7), 0);
+	expect_err(f, ERR_NOT_WHOLE_NODES, NULL);
+	assert_int_equal(try_pool_cut(f, now, "ncloud-h200", s + 4 * HOUR, 512), 0);
+	assert_int_equal(f->last.n, 3);
+	assert_int_equal(f->last.v[0].kind, J_POOL_CUT);
+	assert_string_equal(f->last.v[1].allocation, c);	/* newest first: revoked whole */
+	assert_int_equal(f->last.v[1].committed_delta, -256 * 6 * HOUR);
+	assert_string_equal(f->last.v[2].allocation, b);	/* cut at the cut */
+	assert_int_equal(f->last.v[2].end, s + 4 * HOUR);
+	assert_non_null(ledger_alloc(f->l, a));
+	assert_int_equal(ledger_alloc(f->l, a)->end, s + 10 * HOUR);
+	assert_int_equal(ledger_pool_capacity(f->l, "ncloud-h200", s + 4 * HOUR), 512);
+	assert_int_equal(ledger_pool_capacity(f->l, "ncloud-h200", s), 1024);
+	assert_int_equal(ledger_pool_booked(f->l, "ncloud-h200", s + 5 * HOUR), 512);
+	assert_int_not_equal(try_alloc(f, now, "lg", "ncloud-h200", NULL, 1, s + 5 * HOUR,
+				       s + 6 * HOUR, false), 0);
+	expect_err(f, ERR_CAPACITY_UNAVAILABLE, NULL);
+	assert_string_equal(detail_str(f, "earliest_start"), fmt(s + 10 * HOUR));
+	/* a clone carries the cut */
+	struct ledger *cl = ledger_clone(f->l);
+	assert_int_equal(ledger_pool_capacity(cl, "ncloud-h200", s + 4 * HOUR), 512);
+	ledger_free(cl);
+}
+
+/* The end moves; bookings across it are refused unless cut; expired quota comes back. */
+static void test_phase_move(void **state)
+{
+	struct fx *f = *state;
+	int64_t now = T("2026-01-10T00:00");
+
+	grant_ok(f, now, "lg", "p1", "H200", 1000 * HOUR, 0);
+	const char *a = alloc_ok(f, now, "lg", "ncloud-h200", 8, T("2026-01-12"), T("2026-01-15"));
+	assert_int_not_equal(try_phase_move(f, now, "p1", T("2026-01-13"), false), 0);
+	expect_err(f, ERR_CROSSES_PHASE, a);
+	assert_int_not_equal(try_phase_move(f, now, "p1", T("2026-08-01"), false), 0);
+	expect_err(f, ERR_INVALID_WINDOW, NULL);
+	assert_int_equal(try_phase_move(f, now, "p1", T("2026-02-06"), false), 0);
+	assert_int_equal(config_phase(ledger_config(f->l), "p1")->end, T("2026-02-06"));
+	assert_int_equal(config_phase(ledger_config(f->l), "p2")->start, T("2026-02-06"));
+	assert_int_equal(config_phase(ledger_file_config(f->l), "p1")->end, T("2026-01-16"));
+	assert_int_equal(ledger_next_due(f->l, T("2026-01-15")), T("2026-02-06"));
+	assert_int_equal(tick(f, T("2026-01-16")), 0);	/* the old end is nothing now */
+	assert_int_equal(tick(f, T("2026-02-06")), 1);
+	int64_t expired = bal(f, "lg", "p1", "H200")->expired;
+	assert_int_equal(expired, 1000 * HOUR - 8 * 72 * HOUR);
+	assert_int_equal(try_phase_move(f, T("2026-02-07"), "p1", T("2026-02-20"), false), 0);
+	assert_int_equal(f->last.v[1].kind, J_EXPIRE);
+	assert_int_equal(f->last.v[1].expired_delta, -expired);
+	assert_int_equal(bal(f, "lg", "p1", "H200")->expired, 0);
+	/* --cut: cut at an earlier end */
+	const char *b = alloc_ok(f, T("2026-02-07"), "lg", "ncloud-h200", 4, T("2026-02-10"),
+				 T("2026-02-14"));
+	assert_int_equal(try_phase_move(f, T("2026-02-07"), "p1", T("2026-02-12"), true), 0);
+	assert_int_equal(ledger_alloc(f->l, b)->end, T("2026-02-12"));
 }
 
 /* --- clone (dry runs) -------------------------------------------------- */
@@ -3031,6 +3203,10 @@ int main(void)
 		T_(test_config_entry),
 		T_(test_audit_transfer_pair),
 		T_(test_clone_answers_alike),
+		T_(test_modify_own_shape_not_counted),
+		T_(test_modify_refusals),
+		T_(test_pool_cut),
+		T_(test_phase_move),
 		T_(test_grant_negative_is_adjust),
 		T_(test_grant_adjust_below_committed),
 		T_(test_grant_with_cap),
