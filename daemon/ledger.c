@@ -511,9 +511,11 @@ struct ledger *ledger_clone(const struct ledger *l)
 					       .tl = timeline_clone(src->tl),
 					       .n_cuts = src->n_cuts, .n_lost = src->n_lost};
 		c->pools[i].cuts = xreallocarray(NULL, src->n_cuts + 1, sizeof(*src->cuts));
-		memcpy(c->pools[i].cuts, src->cuts, src->n_cuts * sizeof(*src->cuts));
+		if (src->n_cuts)	/* memcpy from NULL is undefined even for 0 bytes */
+			memcpy(c->pools[i].cuts, src->cuts, src->n_cuts * sizeof(*src->cuts));
 		c->pools[i].lost = xreallocarray(NULL, src->n_lost + 1, sizeof(*src->lost));
-		memcpy(c->pools[i].lost, src->lost, src->n_lost * sizeof(*src->lost));
+		if (src->n_lost)
+			memcpy(c->pools[i].lost, src->lost, src->n_lost * sizeof(*src->lost));
 	}
 	c->n_pools = l->n_pools;
 	c->caps = xreallocarray(NULL, l->n_caps + 1, sizeof(*c->caps));
