@@ -14,7 +14,7 @@ for figure in fsync_rate generate_s \
 	"closed_loop c=256 " "sqlite ceiling" "ratio" quota_reads_alone reads_during_writes \
 	reads_during_writes_ratio "open_loop rate=" p50 p99 max \
 	"db_size http_load" "db_table http_load      idempotency" "db_size generated" \
-	startup_first "startup live=" "rss live=" "B per live allocation" \
+	startup_first "startup live=" "startup history=" "rss live=" "B per live allocation" \
 	"growth live=" "quota live=" "ratio to live=" done; do
 	expect_contains "$figure"
 done
