@@ -453,14 +453,15 @@ static json_t *consortium_json(const struct call *c, const struct cfg_consortium
 
 static json_t *quota_json(const struct call *c, const struct balance *b)
 {
-	return json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:o}",
+	return json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:o, s:I}",
 			 "consortium", b->consortium, "phase", b->phase, "gpu", b->gpu,
 			 "granted_gpu_seconds", (json_int_t)b->granted,
 			 "committed_gpu_seconds", (json_int_t)b->committed,
 			 "available_gpu_seconds", (json_int_t)(b->granted - b->committed - b->expired),
 			 "consumed_gpu_seconds", (json_int_t)ledger_consumed(c->api->ledger, b, c->now),
 			 "expired_gpu_seconds", (json_int_t)b->expired,
-			 "max_gpus", b->max_gpus > 0 ? json_integer(b->max_gpus) : json_null());
+			 "max_gpus", b->max_gpus > 0 ? json_integer(b->max_gpus) : json_null(),
+			 "used_gpu_seconds", (json_int_t)b->used);
 }
 
 static json_t *alloc_json(const struct call *c, const struct alloc *a)
@@ -598,6 +599,10 @@ static void h_program(struct call *c)
 			"available_until", time_json(c, p->available_until),
 			"gpus_per_node", p->gpus_per_node ? json_integer(p->gpus_per_node) : json_null());
 		json_object_set_new(o, "cuts", pool_cuts_json(c, p->id));
+		/* only where the cluster bridge mirrors the pool */
+		if (p->slurm.cluster)
+			json_object_set_new(o, "slurm", json_pack("{s:s, s:s}",
+				"cluster", p->slurm.cluster, "partition", p->slurm.partition));
 		json_array_append_new(pools, o);
 	}
 	for (size_t i = 0; i < cfg->n_consortia; i++) {
@@ -1711,6 +1716,256 @@ static void h_web(struct call *c)
 	struct held_reply h = held_of(c, 200, f->content_type, body);
 	h.body_len = f->len;
 	writer_reply(c->api->writer, &h);
+}
+
+/* metered use --------------------------------------------------------- */
+
+static json_t *usage_json(const struct call *c, const struct usage *u)
+{
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:I, s:o, s:I}",
+			 "source", u->source, "job_id", u->job_id, "consortium", u->consortium,
+			 "phase", u->phase, "gpu", u->gpu,
+			 "allocation", u->allocation ? json_string(u->allocation) : json_null(),
+			 "gpu_seconds", (json_int_t)u->gpu_seconds, "end", time_json(c, u->end),
+			 "seq", (json_int_t)u->seq);
+}
+
+/* A usage entry as a row of metered use; the strings are e's. */
+static void usage_of_entry(const struct jentry *e, struct usage *u)
+{
+	const char *source = NULL, *job_id = NULL;
+	int64_t amount = 0;
+
+	jentry_usage_fields(e, &source, &job_id, &amount);
+	*u = (struct usage){
+		.source = (char *)source, .job_id = (char *)job_id,
+		.consortium = e->consortium, .phase = e->phase, .gpu = e->gpu,
+		.allocation = e->allocation, .gpu_seconds = amount, .end = e->end,
+		.seq = e->seq,
+	};
+}
+
+static int alloc_copy_one(void *arg, const struct alloc *a)
+{
+	alloc_copy(arg, a);
+	return 1;
+}
+
+/*
+ * The allocation a report names, live or finished (metered use comes after
+ * the job, often after its allocation ended): 0 and *out filled (alloc_clear
+ * it), or -1 after the reply.
+ */
+static int usage_allocation(struct call *c, const char *id, struct alloc *out)
+{
+	const struct alloc *live = ledger_alloc(c->api->ledger, id);
+	struct alloc_filter f = {.id = id};
+	int64_t num;
+
+	memset(out, 0, sizeof(*out));
+	if (alloc_id_parse(id, &num) != 0) {
+		reply_error(c, ERR_BAD_REQUEST, json_pack("{s:s}", "field", "allocation"),
+			    "field 'allocation': not an allocation id such as A-000042: '%s'", id);
+		return -1;
+	}
+	if (live) {
+		alloc_copy(out, live);
+	} else {
+		int rc = store_allocations_each(c->api->store, &f, alloc_copy_one, out);
+		if (rc < 0) {
+			reply_error(c, ERR_STORAGE_UNAVAILABLE, NULL, "cannot read allocations: %s",
+				    store_errmsg(c->api->store));
+			return -1;
+		}
+		if (rc == 0) {
+			reply_error(c, ERR_NOT_FOUND, json_pack("{s:s}", "allocation", id),
+				    "no allocation '%s'", id);
+			return -1;
+		}
+	}
+	if (out->stored == ALLOC_CANCELLED) {
+		reply_error(c, ERR_BAD_STATE, json_pack("{s:s, s:s}", "allocation", id, "state",
+							"cancelled"),
+			    "allocation %s was cancelled before it started: no job ran in it", id);
+		alloc_clear(out);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The key a report is charged to: its allocation's, or the one it names.
+ * With an allocation, a consortium, phase or GPU model it also names must
+ * be the allocation's (the reporter's idea of the job is wrong otherwise).
+ */
+static int usage_key(struct call *c, struct usage_req *req, struct alloc *al)
+{
+	static const enum proto_field keys[] = {FIELD_CONSORTIUM, FIELD_PHASE, FIELD_GPU};
+	const char *id = c->f[FIELD_ALLOCATION].s;
+
+	req->consortium = c->f[FIELD_CONSORTIUM].s;
+	req->phase = c->f[FIELD_PHASE].s;
+	req->gpu = c->f[FIELD_GPU].s;
+	if (id == NULL) {
+		for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+			if (c->f[keys[i]].present)
+				continue;
+			reply_error(c, ERR_BAD_REQUEST,
+				    json_pack("{s:s}", "field", proto_field_name(keys[i])),
+				    "give 'allocation', or all of 'consortium', 'phase' and 'gpu' (missing '%s')",
+				    proto_field_name(keys[i]));
+			return -1;
+		}
+		return 0;
+	}
+	if (usage_allocation(c, id, al))
+		return -1;
+	const char *its[] = {al->consortium, al->phase, al->gpu};
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+		const char *given = c->f[keys[i]].s;
+		if (given == NULL || strcmp(given, its[i]) == 0)
+			continue;
+		reply_error(c, ERR_CONFLICT,
+			    json_pack("{s:s, s:s, s:s, s:s}", "field", proto_field_name(keys[i]),
+				      "allocation", id, "given", given, "allocation_value", its[i]),
+			    "allocation %s is %s's, of %s %s; the report says %s '%s'", id,
+			    al->consortium, al->phase, al->gpu, proto_field_name(keys[i]), given);
+		alloc_clear(al);
+		return -1;
+	}
+	req->consortium = al->consortium;
+	req->phase = al->phase;
+	req->gpu = al->gpu;
+	req->allocation = al->id;
+	req->pool = al->pool;
+	return 0;
+}
+
+/* Which fields of an earlier report of the job a new one contradicts. */
+static json_t *usage_differs(const struct call *c, const struct usage *was,
+			     const struct usage_req *now, bool end_given)
+{
+	json_t *fields = json_array();
+	const struct {
+		const char *name, *was, *now;
+	} strs[] = {
+		{"consortium", was->consortium, now->consortium},
+		{"phase", was->phase, now->phase},
+		{"gpu", was->gpu, now->gpu},
+		{"allocation", was->allocation, now->allocation},
+	};
+
+	(void)c;
+	if (was->gpu_seconds != now->gpu_seconds)
+		json_array_append_new(fields, json_string("gpu_seconds"));
+	for (size_t i = 0; i < ARRAY_SIZE(strs); i++) {
+		bool same = strs[i].was == strs[i].now ||
+			    (strs[i].was && strs[i].now && strcmp(strs[i].was, strs[i].now) == 0);
+		if (!same)
+			json_array_append_new(fields, json_string(strs[i].name));
+	}
+	if (end_given && was->end != now->end)
+		json_array_append_new(fields, json_string("end"));
+	return fields;
+}
+
+/*
+ * A report of a job already recorded (in the open batch or the store):
+ * 1 after the reply, the same usage object with "duplicate": true when it
+ * agrees, a conflict naming the fields when not; 0 when the job is new;
+ * -1 after an error reply.
+ */
+static int usage_seen(struct call *c, const struct usage_req *req)
+{
+	const struct jentry *pending = writer_find_usage(c->api->writer, req->source, req->job_id);
+	struct usage was = {0}, view;
+	bool owned = false;
+
+	if (pending) {
+		usage_of_entry(pending, &view);
+	} else {
+		int rc = store_usage_get(c->api->store, req->source, req->job_id, &was);
+		if (rc == -ENOENT)
+			return 0;
+		if (rc != 0) {
+			reply_error(c, ERR_STORAGE_UNAVAILABLE, NULL, "cannot read metered use: %s",
+				    store_errmsg(c->api->store));
+			return -1;
+		}
+		view = was;
+		owned = true;
+	}
+	json_t *fields = usage_differs(c, &view, req, c->f[FIELD_END].present);
+	/* a repeat writes nothing, so there is nothing for the Idempotency-Key to keep */
+	c->mutating = false;
+	if (json_array_size(fields) == 0) {
+		json_decref(fields);
+		reply(c, 200, json_pack("{s:o, s:b}", "usage", usage_json(c, &view), "duplicate", 1));
+	} else {
+		reply_error(c, ERR_CONFLICT,
+			    json_pack("{s:s, s:s, s:o, s:o}", "source", req->source,
+				      "job_id", req->job_id, "fields", fields,
+				      "recorded", usage_json(c, &view)),
+			    "job %s of %s was already reported (seq %" PRId64 ") with other figures",
+			    req->job_id, req->source, view.seq);
+	}
+	if (owned)
+		usage_clear(&was);
+	return 1;
+}
+
+/*
+ * POST /v1/usage: GPU-seconds a cluster measured for one job. Idempotent
+ * by (source, job_id) whatever the Idempotency-Key: a cluster's bridge
+ * that reads the same accounting window twice changes nothing.
+ */
+static void h_usage(struct call *c)
+{
+	struct usage_req req = {
+		.source = c->f[FIELD_SOURCE].s,
+		.job_id = c->f[FIELD_JOB_ID].s,
+		.gpu_seconds = c->f[FIELD_GPU_SECONDS].i,
+		.end = c->f[FIELD_END].present ? c->f[FIELD_END].i : c->now,
+	};
+	struct alloc al = {0};
+	struct ledger_error err = {0};
+	struct jlist out = {0};
+	struct ledger_ctx ctx = ctx_of(c);
+
+	if (!slurm_cluster_valid(req.source)) {
+		reply_error(c, ERR_BAD_REQUEST, json_pack("{s:s}", "field", "source"),
+			    "field 'source': a cluster name is up to %d lowercase letters, digits, '-' and '_', starting with a letter or digit",
+			    SLURM_CLUSTER_MAX);
+		return;
+	}
+	if (!job_id_valid(req.job_id)) {
+		reply_error(c, ERR_BAD_REQUEST, json_pack("{s:s}", "field", "job_id"),
+			    "field 'job_id': up to %d letters, digits, '.', '_', '+' and '-', starting with a letter or digit",
+			    JOB_ID_MAX);
+		return;
+	}
+	if (req.gpu_seconds < 0) {
+		reply_error(c, ERR_INVALID_AMOUNT,
+			    json_pack("{s:s, s:I}", "field", "gpu_seconds", "gpu_seconds",
+				      (json_int_t)req.gpu_seconds),
+			    "gpu_seconds must be 0 or more (got %" PRId64 ")", req.gpu_seconds);
+		return;
+	}
+	if (usage_key(c, &req, &al))
+		return;
+	if (usage_seen(c, &req) != 0)
+		goto out;
+	if (ledger_usage(c->api->ledger, &ctx, &req, &out, &err) != 0) {
+		reply_ledger_error(c, &err);
+		goto out;
+	}
+	struct usage u;
+	usage_of_entry(&out.v[0], &u);
+	json_t *o = json_pack("{s:o, s:b}", "usage", usage_json(c, &u), "duplicate", 0);
+	writer_add(c->api->writer, &out, NULL);
+	reply(c, 201, o);
+out:
+	alloc_clear(&al);
 }
 
 /* --- dispatch ---------------------------------------------------------- */

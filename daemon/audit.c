@@ -36,6 +36,11 @@ struct audit_cs {
 	bool seen;
 };
 
+struct audit_usage {
+	struct usage u;		/* as its usage entry gives it */
+	bool seen;
+};
+
 struct audit {
 	int64_t entries;
 	int64_t last_seq;
@@ -49,6 +54,8 @@ struct audit {
 	size_t n_allocs;
 	struct audit_cs *cstates;
 	size_t n_cstates;
+	struct audit_usage *usages;	/* in seq order, as the entries come */
+	size_t n_usages;
 	json_t *config;		/* the structure of the last config entry, or NULL */
 	struct jentry out;	/* a transfer_out waiting for its transfer_in (kind set), else zeroed */
 };
@@ -73,6 +80,9 @@ void audit_free(struct audit *a)
 	for (size_t i = 0; i < a->n_cstates; i++)
 		cstate_clear(&a->cstates[i].cs);
 	free(a->cstates);
+	for (size_t i = 0; i < a->n_usages; i++)
+		usage_clear(&a->usages[i].u);
+	free(a->usages);
 	json_decref(a->config);
 	jentry_clear(&a->out);
 	jviews_clear(&a->views);
@@ -99,7 +109,7 @@ static void problem(struct audit *a, int64_t seq, const char *fmt, ...)
 
 static bool balance_nonzero(const struct balance *b)
 {
-	return b->granted || b->committed || b->expired || b->max_gpus;
+	return b->granted || b->committed || b->expired || b->max_gpus || b->used;
 }
 
 static struct audit_bal *bal_find(struct audit *a, const char *c, const char *p,
@@ -158,6 +168,37 @@ static void check_chain(struct audit *a, const struct jentry *e)
 	memcpy(a->last_hash, e->hash, HASH_LEN);
 }
 
+static char *dup(const char *s);
+
+/* A usage entry: its row of the usage table, and its amount in the key's used sum. */
+static void usage_apply(struct audit *a, const struct jentry *e, struct balance *b)
+{
+	const char *source, *job_id;
+	int64_t amount;
+
+	if (e->kind != J_USAGE)
+		return;
+	if (jentry_usage_fields(e, &source, &job_id, &amount) != 0) {
+		problem(a, e->seq, "seq %" PRId64 ": usage without a source, a job id and a non-negative amount",
+			e->seq);
+		return;
+	}
+	if (!i64_add(b->used, amount, &b->used))
+		problem(a, e->seq, "seq %" PRId64 ": amounts overflow", e->seq);
+	a->usages = xreallocarray(a->usages, a->n_usages + 1, sizeof(*a->usages));
+	struct audit_usage *au = &a->usages[a->n_usages++];
+	memset(au, 0, sizeof(*au));
+	au->u.source = dup(source);
+	au->u.job_id = dup(job_id);
+	au->u.consortium = dup(e->consortium);
+	au->u.phase = dup(e->phase);
+	au->u.gpu = dup(e->gpu);
+	au->u.allocation = dup(e->allocation);
+	au->u.gpu_seconds = amount;
+	au->u.end = e->end;
+	au->u.seq = e->seq;
+}
+
 /* The entry's amounts, added to its balance as the ledger did. */
 static void apply_amounts(struct audit *a, const struct jentry *e)
 {
@@ -170,6 +211,7 @@ static void apply_amounts(struct audit *a, const struct jentry *e)
 		problem(a, e->seq, "seq %" PRId64 ": amounts overflow", e->seq);
 	if (e->kind == J_CAP)
 		b->max_gpus = e->max_gpus;
+	usage_apply(a, e, b);
 }
 
 static char *dup(const char *s)
@@ -442,6 +484,9 @@ void audit_balance(struct audit *a, const struct balance *cached)
 			cached->consortium, cached->phase, cached->gpu,
 			cached->granted, cached->committed, cached->expired, cached->max_gpus,
 			b->granted, b->committed, b->expired, b->max_gpus);
+	if (b->used != cached->used)
+		problem(a, 0, "balance %s/%s/%s: cached used %" PRId64 " but the journal gives %" PRId64,
+			cached->consortium, cached->phase, cached->gpu, cached->used, b->used);
 }
 
 /* One column of a cached row that the journal contradicts. */
@@ -491,6 +536,69 @@ void audit_alloc(struct audit *a, const struct alloc *cached)
 	differ_i64(a, row, "seq", cached->seq, j->seq);
 }
 
+/* The usage entry of seq, by binary search: the entries came in seq order. */
+static struct audit_usage *usage_find(const struct audit *a, int64_t seq)
+{
+	size_t lo = 0, hi = a->n_usages;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (a->usages[mid].u.seq < seq)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < a->n_usages && a->usages[lo].u.seq == seq ? &a->usages[lo] : NULL;
+}
+
+void audit_usage(struct audit *a, const struct usage *cached)
+{
+	struct audit_usage *au = usage_find(a, cached->seq);
+	char row[160];
+
+	snprintf(row, sizeof(row), "usage %.64s/%.64s", cached->source ? cached->source : "(null)",
+		 cached->job_id ? cached->job_id : "(null)");
+	if (au == NULL) {
+		problem(a, 0, "%s: cached but no usage entry made it (seq %" PRId64 ")", row,
+			cached->seq);
+		return;
+	}
+	au->seen = true;
+	const struct usage *j = &au->u;
+	differ_str(a, row, "source", cached->source, j->source);
+	differ_str(a, row, "job_id", cached->job_id, j->job_id);
+	differ_str(a, row, "consortium", cached->consortium, j->consortium);
+	differ_str(a, row, "phase", cached->phase, j->phase);
+	differ_str(a, row, "gpu", cached->gpu, j->gpu);
+	differ_str(a, row, "allocation", cached->allocation, j->allocation);
+	differ_i64(a, row, "gpu_seconds", cached->gpu_seconds, j->gpu_seconds);
+	differ_i64(a, row, "end", cached->end, j->end);
+}
+
+static int usage_key_cmp(const void *x, const void *y)
+{
+	const struct usage *p = *(const struct usage *const *)x, *q = *(const struct usage *const *)y;
+	int c = strcmp(p->source, q->source);
+	if (c == 0)
+		c = strcmp(p->job_id, q->job_id);
+	return c != 0 ? c : (p->seq > q->seq) - (p->seq < q->seq);
+}
+
+/* One job reported twice in the journal: the store's key would have refused it. */
+static void usage_twice(struct audit *a)
+{
+	const struct usage **v = xcalloc(a->n_usages ? a->n_usages : 1, sizeof(*v));
+
+	for (size_t i = 0; i < a->n_usages; i++)
+		v[i] = &a->usages[i].u;
+	qsort(v, a->n_usages, sizeof(*v), usage_key_cmp);
+	for (size_t i = 1; i < a->n_usages; i++)
+		if (strcmp(v[i]->source, v[i - 1]->source) == 0 &&
+		    strcmp(v[i]->job_id, v[i - 1]->job_id) == 0)
+			problem(a, v[i]->seq, "seq %" PRId64 ": usage of job %.64s/%.64s, already reported at seq %" PRId64,
+				v[i]->seq, v[i]->source, v[i]->job_id, v[i - 1]->seq);
+	free(v);
+}
+
 static const char *cstatus_name(enum cstatus s)
 {
 	return s == CS_ELIMINATED ? "eliminated" : "active";
@@ -534,6 +642,12 @@ void audit_finish(struct audit *a)
 		if (!a->cstates[i].seen)
 			problem(a, 0, "consortium state %s: the journal has it but the cache lacks it",
 				a->cstates[i].cs.consortium);
+	for (size_t i = 0; i < a->n_usages; i++)
+		if (!a->usages[i].seen)
+			problem(a, 0, "usage %.64s/%.64s: the journal has it (seq %" PRId64
+				") but the cache lacks it", a->usages[i].u.source,
+				a->usages[i].u.job_id, a->usages[i].u.seq);
+	usage_twice(a);
 }
 
 bool audit_ok(const struct audit *a)

@@ -36,6 +36,8 @@ void audit_entry(struct audit *a, const struct jentry *e);
 void audit_balance(struct audit *a, const struct balance *b);
 void audit_alloc(struct audit *a, const struct alloc *al);
 void audit_cstate(struct audit *a, const struct cstate *cs);
+/* A cached row of metered use (the store's usage table). */
+void audit_usage(struct audit *a, const struct usage *u);
 /* A problem found outside the journal (the caller's own checks). */
 void audit_note(struct audit *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* After all rows were compared: reports rows the journal has but the cache lacks. */

@@ -428,6 +428,7 @@ static const char *const role_names[] = {
 	[ROLE_NONE] = NULL,
 	[ROLE_CONSORTIUM] = "consortium",
 	[ROLE_OPERATOR] = "operator",
+	[ROLE_AGENT] = "agent",
 	[ROLE_ADMIN] = "admin",
 };
 
@@ -436,6 +437,8 @@ static const char *valid_duration(const char *s);
 static const char *valid_gpu(const char *s);
 static const char *valid_slug(const char *s);
 static const char *valid_id(const char *s);
+static const char *valid_cluster(const char *s);
+static const char *valid_partition(const char *s);
 static key_check_fn check_daemon, check_phases, check_pools, check_consortia,
 	check_tokens, check_access_consortia;
 
@@ -534,6 +537,14 @@ static const struct key phase_keys[] = {
 	{ .name = NULL },
 };
 
+/* Where a pool's GPUs are in a Slurm cluster (the cluster bridge). */
+static const struct key slurm_keys[] = {
+	{ "cluster", T_STR, KEY_REQUIRED, FIELD(struct cfg_slurm, cluster), .valid = valid_cluster },
+	{ "partition", T_STR, KEY_REQUIRED, FIELD(struct cfg_slurm, partition),
+	  .valid = valid_partition },
+	{ .name = NULL },
+};
+
 static const struct key pool_keys[] = {
 	{ "id", T_STR, KEY_REQUIRED, FIELD(struct cfg_pool, id), .valid = valid_id },
 	{ "provider", T_STR, KEY_REQUIRED, FIELD(struct cfg_pool, provider) },
@@ -543,6 +554,8 @@ static const struct key pool_keys[] = {
 	{ "available_until", T_TIME, FIELD(struct cfg_pool, available_until), .def = INF_TIME },
 	/* 0 = unset; a value written in the file must be >= 1 */
 	{ "gpus_per_node", T_INT, FIELD(struct cfg_pool, gpus_per_node), .min = 1, .max = 1024, .def = "0" },
+	/* unset: the pool is in no cluster the bridge drives */
+	{ "slurm", T_MAP, FIELD(struct cfg_pool, slurm), .sub = slurm_keys },
 	{ .name = NULL },
 };
 
@@ -610,6 +623,20 @@ static const char *valid_id(const char *s)
 	if (id_valid(s))
 		return NULL;
 	return "an id is letters, digits, '-', '_' and '.', starting with a letter or digit";
+}
+
+static const char *valid_cluster(const char *s)
+{
+	if (slurm_cluster_valid(s))
+		return NULL;
+	return "a Slurm cluster name is up to 32 lowercase letters, digits, '-' and '_', starting with a letter or digit";
+}
+
+static const char *valid_partition(const char *s)
+{
+	if (slurm_partition_valid(s))
+		return NULL;
+	return "a Slurm partition name is up to 64 letters, digits, '-', '_' and '.', starting with a letter or digit";
 }
 
 static const char *valid_slug(const char *s)
@@ -1194,6 +1221,28 @@ static void check_phases(struct ctx *ctx, const struct node *seq, void *base,
 	free(order);
 }
 
+/*
+ * Two pools in one Slurm partition would ask the bridge for two sets of
+ * reservations on the same nodes: the partition is the pool there.
+ */
+static void check_partition_once(struct ctx *ctx, const struct node *seq,
+				 const struct config *cfg, size_t i)
+{
+	const struct cfg_slurm *s = &cfg->pools[i].slurm;
+
+	for (size_t j = 0; j < i; j++) {
+		const struct cfg_slurm *t = &cfg->pools[j].slurm;
+		if (t->cluster == NULL || t->partition == NULL ||
+		    strcmp(s->cluster, t->cluster) != 0 || strcmp(s->partition, t->partition) != 0)
+			continue;
+		err(ctx, where(seq->items[i], "slurm"),
+		    "pool %s: Slurm partition %s of cluster %s is already pool %s's",
+		    cfg->pools[i].id ? cfg->pools[i].id : "?", s->partition, s->cluster,
+		    cfg->pools[j].id ? cfg->pools[j].id : "?");
+		return;
+	}
+}
+
 static void check_pools(struct ctx *ctx, const struct node *seq, void *base,
 			const uint32_t *masks)
 {
@@ -1212,6 +1261,8 @@ static void check_pools(struct ctx *ctx, const struct node *seq, void *base,
 			    p->id ? p->id : "?",
 			    time_format(p->available_until, ctx->tz, a, sizeof(a)),
 			    time_format(p->available_from, ctx->tz, b, sizeof(b)));
+		if (has(m, pool_keys, "slurm") && p->slurm.cluster && p->slurm.partition)
+			check_partition_once(ctx, seq, cfg, i);
 		if (has(m, pool_keys, "gpus") && has(m, pool_keys, "gpus_per_node") &&
 		    p->gpus_per_node > 0 && p->gpus % p->gpus_per_node != 0)
 			err(ctx, where(seq->items[i], "gpus"),

@@ -21,6 +21,7 @@ enum role {
 	ROLE_NONE = 0,		/* unauthenticated / unmapped */
 	ROLE_CONSORTIUM,	/* reads its own rows only */
 	ROLE_OPERATOR,		/* reads everything */
+	ROLE_AGENT,		/* an operator that also reports metered use */
 	ROLE_ADMIN,		/* changes the ledger */
 };
 
@@ -51,6 +52,11 @@ struct cfg_pool {
 	int64_t available_from;	/* TIME_MIN when unset */
 	int64_t available_until;	/* TIME_MAX when unset (exclusive) */
 	int64_t gpus_per_node;	/* 0 when unset */
+	/* pools[].slurm: where the cluster bridge mirrors it; both NULL when unset */
+	struct cfg_slurm {
+		char *cluster;		/* slurm_cluster_valid() */
+		char *partition;	/* slurm_partition_valid() */
+	} slurm;
 };
 
 struct cfg_consortium {

@@ -218,6 +218,40 @@ bool id_valid(const char *s)
 	return true;
 }
 
+/* ---- cluster names ------------------------------------------------------ */
+
+/* Whether s is 1..max bytes, starting with a letter or digit, and every
+ * later byte a letter or digit or one of more. */
+static bool name_of(const char *s, size_t max, bool lower_only, const char *more)
+{
+	size_t n = 0;
+
+	if (s == NULL || *s == '\0')
+		return false;
+	for (const char *p = s; *p; p++, n++) {
+		bool letter = lower_only ? (*p >= 'a' && *p <= 'z') : is_alnum(*p) && !is_digit(*p);
+		bool ok = letter || is_digit(*p) || (p != s && strchr(more, *p) != NULL);
+		if (!ok || n >= max)
+			return false;
+	}
+	return true;
+}
+
+bool slurm_cluster_valid(const char *s)
+{
+	return name_of(s, SLURM_CLUSTER_MAX, true, "-_");
+}
+
+bool slurm_partition_valid(const char *s)
+{
+	return name_of(s, SLURM_PARTITION_MAX, false, "-_.");
+}
+
+bool job_id_valid(const char *s)
+{
+	return name_of(s, JOB_ID_MAX, false, "-_.+");
+}
+
 /* ---- text --------------------------------------------------------------- */
 
 size_t utf8_next(const char *s, size_t len, uint32_t *cp)

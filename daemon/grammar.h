@@ -68,6 +68,37 @@ bool slug_valid(const char *s);
  */
 bool id_valid(const char *s);
 
+/* ---- cluster names ------------------------------------------------------ */
+
+#define SLURM_CLUSTER_MAX 32	/* bytes of a cluster name */
+#define SLURM_PARTITION_MAX 64	/* bytes of a partition name */
+#define JOB_ID_MAX 64		/* bytes of a job id */
+
+/*
+ * A Slurm cluster name (pools[].slurm.cluster, the source of metered use):
+ * lowercase letters, digits, '-' and '_', starting with a letter or digit,
+ * at most SLURM_CLUSTER_MAX bytes. Lowercase because slurmdbd folds the
+ * name to lower case (two spellings would be one cluster); short because
+ * it names MySQL tables ("<cluster>_assoc_usage_month_table") and MySQL
+ * identifiers end at 64 characters.
+ */
+bool slurm_cluster_valid(const char *s);
+
+/*
+ * A Slurm partition name: letters, digits, '-', '_' and '.', starting with
+ * a letter or digit, at most SLURM_PARTITION_MAX bytes: nothing that
+ * slurm.conf, scontrol or a shell would read as a separator.
+ */
+bool slurm_partition_valid(const char *s);
+
+/*
+ * A scheduler's job id, as metered use names it: letters, digits, '.',
+ * '_', '+' and '-', starting with a letter or digit, at most JOB_ID_MAX
+ * bytes. Covers Slurm's "4242", array tasks "4242_7" and heterogeneous
+ * components "4242+1".
+ */
+bool job_id_valid(const char *s);
+
 /* ---- text --------------------------------------------------------------- */
 
 /*

@@ -72,6 +72,28 @@ void jentry_copy(struct jentry *dst, const struct jentry *src)
 	dst->extra = src->extra ? json_deep_copy(src->extra) : NULL;
 }
 
+int jentry_usage_fields(const struct jentry *e, const char **source, const char **job_id,
+			int64_t *gpu_seconds)
+{
+	const json_t *src = json_object_get(e->extra, "source");
+	const json_t *job = json_object_get(e->extra, "job_id");
+	const json_t *amount = json_object_get(e->extra, "used_gpu_seconds");
+
+	if (e->kind != J_USAGE || !json_is_string(src) || !json_is_string(job) ||
+	    !json_is_integer(amount) || json_integer_value(amount) < 0)
+		return -EINVAL;
+	*source = json_string_value(src);
+	*job_id = json_string_value(job);
+	*gpu_seconds = json_integer_value(amount);
+	return 0;
+}
+
+json_t *jentry_usage_extra(const char *source, const char *job_id, int64_t gpu_seconds)
+{
+	return json_pack("{s:s, s:s, s:I}", "source", source, "job_id", job_id,
+			 "used_gpu_seconds", (json_int_t)gpu_seconds);
+}
+
 static json_t *str_or_null(const char *s)
 {
 	return s ? json_string(s) : json_null();
@@ -268,7 +290,7 @@ json_t *jentry_to_json(const struct jentry *e, int32_t tz)
 {
 	char buf[TIME_BUFSZ], prev[HASH_HEX_LEN + 1], hash[HASH_HEX_LEN + 1];
 	bool has_window = e->allocation != NULL || e->kind == J_ELIMINATE ||
-			  e->kind == J_REINSTATE;
+			  e->kind == J_REINSTATE || e->kind == J_USAGE;
 
 	hash_hex(e->prev_hash, prev);
 	hash_hex(e->hash, hash);
@@ -284,9 +306,11 @@ json_t *jentry_to_json(const struct jentry *e, int32_t tz)
 			 "gpu", str_or_null(e->gpu),
 			 "allocation", str_or_null(e->allocation),
 			 "pool", str_or_null(e->pool),
-			 "gpus", e->allocation || e->kind == J_POOL_CUT ? json_integer(e->gpus) : json_null(),
-			 "start", time_or_null(e->start, has_window || e->kind == J_POOL_CUT ||
-						      e->kind == J_PHASE, tz),
+			 "gpus", (e->allocation && e->kind != J_USAGE) || e->kind == J_POOL_CUT ?
+				 json_integer(e->gpus) : json_null(),
+			 /* a usage entry has the job's end only */
+			 "start", time_or_null(e->start, (has_window && e->kind != J_USAGE) ||
+						      e->kind == J_POOL_CUT || e->kind == J_PHASE, tz),
 			 "end", time_or_null(e->end, (has_window && e->kind != J_REINSTATE) ||
 						    e->kind == J_PHASE, tz),
 			 "granted_delta_gpu_seconds", (json_int_t)e->granted_delta,

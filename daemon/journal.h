@@ -44,7 +44,8 @@
 	X(CONFIG, "config")		\
 	X(MODIFY, "modify")		\
 	X(POOL_CUT, "pool_cut")		\
-	X(PHASE, "phase")
+	X(PHASE, "phase")		\
+	X(USAGE, "usage")
 
 enum jkind {
 #define X(e, s) J_##e,
@@ -79,6 +80,10 @@ enum jkind {
  *   config:       no consortium; extra {"sha256", "structure", "summary"}:
  *                 the file's SHA-256, the program's structure (phases,
  *                 pools, consortia) and what changed since the last one
+ *   usage:        consortium phase gpu end (when the job ended), and
+ *                 allocation pool when it ran in one; extra {"source",
+ *                 "job_id", "used_gpu_seconds"}: metered use, which moves
+ *                 no granted or committed amount
  *   modify:       consortium phase gpu allocation pool gpus start end (the
  *                 new shape) committed_delta (new cost - old cost); extra
  *                 {"old": {"pool", "gpus", "start", "end", "cost"}}
@@ -130,6 +135,17 @@ int jkind_parse(const char *s, enum jkind *k);
 void jentry_clear(struct jentry *e);
 /* Deep copy; dst is overwritten. */
 void jentry_copy(struct jentry *dst, const struct jentry *src);
+
+/*
+ * What a usage entry's extra holds: its source, job id and metered
+ * GPU-seconds (pointers into e->extra, valid while it lives). 0, or
+ * -EINVAL when e is no usage entry or its extra lacks one of them, has
+ * one of the wrong type or a negative amount.
+ */
+int jentry_usage_fields(const struct jentry *e, const char **source, const char **job_id,
+			int64_t *gpu_seconds);
+/* The extra of a usage entry (new reference). */
+json_t *jentry_usage_extra(const char *source, const char *job_id, int64_t gpu_seconds);
 
 /* The canonical JSON text (caller frees). */
 char *jentry_canonical(const struct jentry *e);

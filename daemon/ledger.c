@@ -898,6 +898,7 @@ int ledger_load_balance(struct ledger *l, const struct balance *b, char **cause)
 	dst->committed = b->committed;
 	dst->expired = b->expired;
 	dst->max_gpus = b->max_gpus;
+	dst->used = b->used;
 	return 0;
 }
 
@@ -2756,6 +2757,69 @@ int ledger_reinstate(struct ledger *l, const struct ledger_ctx *ctx,
 	st->spans[st->n_spans - 1].until = effective;
 	if (effective == st->spans[st->n_spans - 1].from)
 		st->n_spans--;	/* reinstated as it took effect: never out */
+	return 0;
+}
+
+/* --- metered use ------------------------------------------------------- */
+
+/* What the report names exists: the consortium, the phase, the GPU model. */
+static int usage_target(const struct ledger *l, const struct usage_req *req,
+			struct ledger_error *err)
+{
+	const struct cfg_consortium *c;
+
+	if (find_consortium(l, req->consortium, &c, err))
+		return -EINVAL;
+	if (req->phase == NULL || config_phase(l->cfg, req->phase) == NULL)
+		return fail(err, ERR_UNKNOWN_PHASE, NULL, "no phase '%s'",
+			    req->phase ? req->phase : "");
+	if (req->gpu == NULL || !config_has_gpu(l->cfg, req->gpu))
+		return fail(err, ERR_UNKNOWN_GPU, NULL, "no pool has GPU model '%s'",
+			    req->gpu ? req->gpu : "");
+	return 0;
+}
+
+/* A measured amount: not negative, and the key's sum stays exact. */
+static int usage_amount(const struct ledger *l, const struct usage_req *req,
+			struct ledger_error *err)
+{
+	const struct balance *b = bal_find(l, req->consortium, req->phase, req->gpu);
+	int64_t sum;
+
+	if (req->gpu_seconds < 0)
+		return fail(err, ERR_INVALID_AMOUNT,
+			    json_pack("{s:I}", "gpu_seconds", (json_int_t)req->gpu_seconds),
+			    "gpu_seconds must be 0 or more (got %" PRId64 ")", req->gpu_seconds);
+	if (!i64_add(b ? b->used : 0, req->gpu_seconds, &sum) || sum > INT64_MAX / 4)
+		return fail(err, ERR_INVALID_AMOUNT, NULL,
+			    "the metered use would overflow the ledger");
+	return 0;
+}
+
+static void usage_apply(struct ledger *l, const struct ledger_ctx *ctx,
+			const struct usage_req *req, struct jlist *out)
+{
+	struct balance *b = bal_get(l, req->consortium, req->phase, req->gpu);
+	struct jentry *e = entry_new(ctx, out, J_USAGE, req->consortium, req->phase, req->gpu,
+				     NULL);
+
+	if (req->allocation) {
+		e->allocation = xstrdup(req->allocation);
+		e->pool = req->pool ? xstrdup(req->pool) : NULL;
+	}
+	e->end = req->end;
+	e->extra = jentry_usage_extra(req->source, req->job_id, req->gpu_seconds);
+	seal(l, e);
+	b->used += req->gpu_seconds;
+}
+
+int ledger_usage(struct ledger *l, const struct ledger_ctx *ctx,
+		 const struct usage_req *req, struct jlist *out,
+		 struct ledger_error *err)
+{
+	if (usage_target(l, req, err) || usage_amount(l, req, err))
+		return -EINVAL;
+	usage_apply(l, ctx, req, out);
 	return 0;
 }
 

@@ -253,6 +253,29 @@ int ledger_reinstate(struct ledger *l, const struct ledger_ctx *ctx,
 		     struct jlist *out, struct ledger_error *err);
 
 /*
+ * Metered use: GPU-seconds a cluster measured for one job, charged to a
+ * (consortium, phase, gpu) key, and to an allocation of it when the job
+ * ran in one (the caller has found the allocation, live or in the
+ * store, and gives its key). Moves only the key's used figure; whether
+ * (source, job_id) was reported before is the caller's to ask (the store
+ * holds that history). One usage entry.
+ */
+struct usage_req {
+	const char *source;
+	const char *job_id;
+	const char *consortium;
+	const char *phase;
+	const char *gpu;
+	const char *allocation;	/* or NULL */
+	const char *pool;	/* the allocation's pool, or NULL */
+	int64_t gpu_seconds;	/* >= 0 */
+	int64_t end;		/* when the job ended */
+};
+int ledger_usage(struct ledger *l, const struct ledger_ctx *ctx,
+		 const struct usage_req *req, struct jlist *out,
+		 struct ledger_error *err);
+
+/*
  * Time passing: writes the expire entries of phases that ended at or
  * before ctx->now and forgets allocations that completed before it (they
  * stay in the store). Returns the number of entries appended.

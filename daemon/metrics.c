@@ -188,6 +188,8 @@ static void render_quota(const struct metrics_state *st, struct buf *out)
 		{"gpuledger_quota_granted_gpu_seconds", "GPU-seconds granted."},
 		{"gpuledger_quota_committed_gpu_seconds", "GPU-seconds committed to allocations."},
 		{"gpuledger_quota_available_gpu_seconds", "GPU-seconds still available."},
+		{"gpuledger_quota_used_gpu_seconds",
+		 "GPU-seconds the clusters metered (reported jobs)."},
 	};
 	const struct balance **v;
 	size_t n = ledger_balances(st->ledger, &v);
@@ -196,7 +198,8 @@ static void render_quota(const struct metrics_state *st, struct buf *out)
 		head(out, q[k].name, "gauge", q[k].help);
 		for (size_t i = 0; i < n; i++) {
 			int64_t x = k == 0 ? v[i]->granted : k == 1 ? v[i]->committed :
-				    v[i]->granted - v[i]->committed - v[i]->expired;
+				    k == 2 ? v[i]->granted - v[i]->committed - v[i]->expired :
+				    v[i]->used;
 			quota_row(out, q[k].name, v[i], x);
 		}
 	}

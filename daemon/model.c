@@ -122,6 +122,28 @@ void balance_clear(struct balance *b)
 	memset(b, 0, sizeof(*b));
 }
 
+void usage_clear(struct usage *u)
+{
+	free(u->source);
+	free(u->job_id);
+	free(u->consortium);
+	free(u->phase);
+	free(u->gpu);
+	free(u->allocation);
+	memset(u, 0, sizeof(*u));
+}
+
+void usage_copy(struct usage *dst, const struct usage *src)
+{
+	*dst = *src;
+	dst->source = dup_or_null(src->source);
+	dst->job_id = dup_or_null(src->job_id);
+	dst->consortium = dup_or_null(src->consortium);
+	dst->phase = dup_or_null(src->phase);
+	dst->gpu = dup_or_null(src->gpu);
+	dst->allocation = dup_or_null(src->allocation);
+}
+
 void cstate_clear(struct cstate *c)
 {
 	free(c->consortium);

@@ -52,6 +52,23 @@ struct balance {
 	int64_t committed;
 	int64_t expired;
 	int64_t max_gpus;	/* 0 = no cap */
+	int64_t used;		/* metered GPU-seconds (usage entries) */
+};
+
+/*
+ * One job's metered use, as a usage entry records it and the store's usage
+ * table keeps it: unique by (source, job_id).
+ */
+struct usage {
+	char *source;
+	char *job_id;
+	char *consortium;
+	char *phase;
+	char *gpu;
+	char *allocation;	/* NULL: charged to the key only */
+	int64_t gpu_seconds;	/* >= 0 */
+	int64_t end;		/* when the job ended */
+	int64_t seq;		/* its usage entry */
 };
 
 /*
@@ -108,6 +125,8 @@ enum alloc_state alloc_state_at(const struct alloc *a, int64_t now);
 void alloc_clear(struct alloc *a);
 void alloc_copy(struct alloc *dst, const struct alloc *src);
 void balance_clear(struct balance *b);
+void usage_clear(struct usage *u);
+void usage_copy(struct usage *dst, const struct usage *src);
 void cstate_clear(struct cstate *c);
 void cstate_copy(struct cstate *dst, const struct cstate *src);
 /*

@@ -85,6 +85,7 @@ const char *proto_role_name(enum proto_role role)
 	case PR_NONE: return "anyone";
 	case PR_CONSORTIUM: return "consortium";
 	case PR_OPERATOR: return "operator";
+	case PR_AGENT: return "agent";
 	case PR_ADMIN: return "admin";
 	}
 	return "?";

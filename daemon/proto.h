@@ -28,8 +28,10 @@ enum proto_req {
 };
 
 /* Least role, by name; the daemon maps it to its enum role. PR_NONE:
- * anyone, without credentials. */
-enum proto_role { PR_NONE, PR_CONSORTIUM, PR_OPERATOR, PR_ADMIN };
+ * anyone, without credentials. Ordered: each role may do what the ones
+ * before it may (an agent reads what an operator reads, and reports
+ * metered use). */
+enum proto_role { PR_NONE, PR_CONSORTIUM, PR_OPERATOR, PR_AGENT, PR_ADMIN };
 
 #define PROTO_MAX_FIELDS 12
 #define PROTO_MAX_PARAMS 2
@@ -59,7 +61,7 @@ enum proto_field proto_field_lookup(const char *name);
 /* Whether request r takes f in its query string, or in its body. */
 bool proto_has_query(enum proto_req r, enum proto_field f);
 bool proto_has_body(enum proto_req r, enum proto_field f);
-/* The role's name: "anyone", "consortium", "operator", "admin"; static. */
+/* The role's name: "anyone", "consortium", "operator", "agent", "admin"; static. */
 const char *proto_role_name(enum proto_role role);
 
 /*

@@ -151,6 +151,13 @@ static int audit_one_cstate(void *arg, const struct cstate *cs)
 	return 0;
 }
 
+static int audit_one_usage(void *arg, const struct usage *u)
+{
+	struct audit_ctx *c = arg;
+	audit_usage(c->a, u);
+	return 0;
+}
+
 /* A row too damaged to read is one of the audit's findings, not a failure to read. */
 static int damaged(struct audit *a, struct store *s, int rc)
 {
@@ -174,6 +181,8 @@ int state_audit(struct store *s, const struct ledger *l, struct audit **out,
 		rc = damaged(c.a, s, store_allocations_each(s, &all, audit_one_alloc, &c));
 	if (rc == 0)
 		rc = damaged(c.a, s, store_cstates_each(s, audit_one_cstate, &c));
+	if (rc == 0)
+		rc = damaged(c.a, s, store_usage_each(s, audit_one_usage, &c));
 	if (rc != 0) {
 		*cause = xasprintf("cannot read the database: %s", store_errmsg(s));
 		audit_free(c.a);

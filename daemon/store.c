@@ -43,6 +43,10 @@ static_assert(sizeof(((struct alloc *)0)->id) >= ALLOC_ID_BUFSZ,
 	" salt, view_hash"
 #define JOURNAL_COLUMNS JOURNAL_COLUMNS_V5 ", extra"
 
+#define USAGE_COLUMNS							\
+	"source, job_id, consortium, phase, gpu, allocation, gpu_seconds,"	\
+	" \"end\", seq"
+
 #define ALLOC_COLUMNS							\
 	"id, num, consortium, pool, gpu, phase, gpus, start, \"end\","	\
 	" booked_end, stored, cost, note, created, seq"
@@ -57,13 +61,14 @@ static_assert(sizeof(((struct alloc *)0)->id) >= ALLOC_ID_BUFSZ,
 	  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"	\
 	  " ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)")	\
 	X(BALANCE_ADD, "INSERT INTO balances (consortium, phase, gpu,"	\
-	  " granted, committed, expired, max_gpus)"			\
-	  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"			\
+	  " granted, committed, expired, max_gpus, used)"		\
+	  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?9)"			\
 	  " ON CONFLICT (consortium, phase, gpu) DO UPDATE SET"		\
 	  " granted = granted + excluded.granted,"			\
 	  " committed = committed + excluded.committed,"		\
 	  " expired = expired + excluded.expired,"			\
-	  " max_gpus = CASE WHEN ?8 THEN excluded.max_gpus ELSE max_gpus END") \
+	  " max_gpus = CASE WHEN ?8 THEN excluded.max_gpus ELSE max_gpus END," \
+	  " used = used + excluded.used")				\
 	X(ALLOC_INSERT, "INSERT INTO allocations (" ALLOC_COLUMNS ")"	\
 	  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"	\
 	  " ?13, ?14, ?15)")						\
@@ -122,7 +127,7 @@ static_assert(sizeof(((struct alloc *)0)->id) >= ALLOC_ID_BUFSZ,
 	  " AND seq <= ?2 ORDER BY seq DESC LIMIT 1")			\
 	X(ALLOC_MAX_NUM, "SELECT COALESCE(MAX(num), 0) FROM allocations") \
 	X(BALANCES, "SELECT consortium, phase, gpu, granted, committed,"	\
-	  " expired, max_gpus FROM balances"				\
+	  " expired, max_gpus, used FROM balances"			\
 	  " ORDER BY consortium, phase, gpu")				\
 	X(CSTATES, "SELECT consortium, status, since, designation_until,"	\
 	  " active_from FROM consortium_state ORDER BY consortium")	\
@@ -130,6 +135,12 @@ static_assert(sizeof(((struct alloc *)0)->id) >= ALLOC_ID_BUFSZ,
 	  " stored <> 'cancelled' AND \"end\" > start THEN start END)"	\
 	  " FROM allocations GROUP BY consortium, pool, gpu"		\
 	  " ORDER BY consortium, pool, gpu")				\
+	X(USAGE_INSERT, "INSERT INTO usage (" USAGE_COLUMNS ")"		\
+	  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")		\
+	X(USAGE_GET, "SELECT " USAGE_COLUMNS " FROM usage"		\
+	  " WHERE source = ?1 AND job_id = ?2")				\
+	X(USAGE_ALL, "SELECT " USAGE_COLUMNS " FROM usage"		\
+	  " ORDER BY seq")						\
 	X(LEDGER_ID_GET, "SELECT id FROM ledger WHERE one = 1")		\
 	X(LEDGER_ID_SET, "INSERT INTO ledger (one, id) VALUES (1, ?1)")
 
@@ -839,7 +850,8 @@ void store_fail_commit(struct store *s, int nth, int err)
 	s->fail_err = err < 0 ? err : -EIO;
 }
 
-static int balance_add(struct store *s, const struct jentry *e)
+/* used: the metered GPU-seconds of a usage entry, else 0. */
+static int balance_add(struct store *s, const struct jentry *e, int64_t used)
 {
 	sqlite3_stmt *st;
 	int err = store__stmt(s, ST_BALANCE_ADD, stmt_sql[ST_BALANCE_ADD], &st);
@@ -854,6 +866,7 @@ static int balance_add(struct store *s, const struct jentry *e)
 	bind_i64(&b, e->expired_delta);
 	bind_i64(&b, e->kind == J_CAP ? e->max_gpus : 0);
 	bind_i64(&b, e->kind == J_CAP);
+	bind_i64(&b, used);
 	err = step_done(s, &b);
 	store__stmt_done(s, ST_BALANCE_ADD, st);
 	return err;
@@ -955,6 +968,33 @@ static int alloc_update(struct store *s, const struct jentry *e,
 	return err;
 }
 
+/* A usage entry's row, whose primary key refuses a second report of one job. */
+static int usage_insert(struct store *s, const struct jentry *e, int64_t *used)
+{
+	const char *source, *job_id;
+	sqlite3_stmt *st;
+
+	if (jentry_usage_fields(e, &source, &job_id, used) != 0)
+		return fail(s, -EINVAL, "journal entry %" PRId64 ": usage without a source,"
+			    " a job id and a non-negative amount", e->seq);
+	int err = store__stmt(s, ST_USAGE_INSERT, stmt_sql[ST_USAGE_INSERT], &st);
+	if (err < 0)
+		return err;
+	struct binder b = {st, 0, SQLITE_OK};
+	bind_text(&b, source);
+	bind_text(&b, job_id);
+	bind_text(&b, e->consortium);
+	bind_text(&b, e->phase);
+	bind_text(&b, e->gpu);
+	bind_text(&b, e->allocation);
+	bind_i64(&b, *used);
+	bind_i64(&b, e->end);
+	bind_i64(&b, e->seq);
+	err = step_done(s, &b);
+	store__stmt_done(s, ST_USAGE_INSERT, st);
+	return err;
+}
+
 /* modify: the allocation's new pool, GPUs and window, and the cost delta. */
 static int alloc_modify(struct store *s, const struct jentry *e)
 {
@@ -1049,6 +1089,7 @@ static int append_check(struct store *s, const struct jentry *e)
 int store_append(struct store *s, const struct jentry *e, const char *note)
 {
 	bool moves_balance = true;
+	int64_t used = 0;
 	int err = append_check(s, e);
 
 	if (err == 0)
@@ -1086,6 +1127,9 @@ int store_append(struct store *s, const struct jentry *e, const char *note)
 	case J_CONFIG:
 		moves_balance = false;
 		break;
+	case J_USAGE:
+		err = usage_insert(s, e, &used);
+		break;
 	default:
 		/* a transfer out of the program reserve moves no consortium's row */
 		moves_balance = e->consortium != NULL;
@@ -1094,7 +1138,7 @@ int store_append(struct store *s, const struct jentry *e, const char *note)
 	/* every other kind moves the (consortium, phase, gpu) balance by its
 	 * deltas; the deltas a kind does not use are 0 */
 	if (err == 0 && moves_balance)
-		err = balance_add(s, e);
+		err = balance_add(s, e, used);
 	return err;
 }
 
@@ -1585,6 +1629,7 @@ int store_balances_each(struct store *s, store_balance_cb cb, void *arg)
 		bal.committed = col_i64(st, 4);
 		bal.expired = col_i64(st, 5);
 		bal.max_gpus = col_i64(st, 6);
+		bal.used = col_i64(st, 7);
 		err = cb(arg, &bal);
 		if (err != 0)
 			break;
@@ -1592,6 +1637,64 @@ int store_balances_each(struct store *s, store_balance_cb cb, void *arg)
 	if (err == 0 && rc != SQLITE_DONE)
 		err = sql_fail(s, rc);
 	store__stmt_done(s, ST_BALANCES, st);
+	return err;
+}
+
+static void row_usage(sqlite3_stmt *st, struct usage *u)
+{
+	/* the strings point into the row: the caller's callback copies them */
+	u->source = col_text(st, 0);
+	u->job_id = col_text(st, 1);
+	u->consortium = col_text(st, 2);
+	u->phase = col_text(st, 3);
+	u->gpu = col_text(st, 4);
+	u->allocation = col_text(st, 5);
+	u->gpu_seconds = col_i64(st, 6);
+	u->end = col_i64(st, 7);
+	u->seq = col_i64(st, 8);
+}
+
+int store_usage_get(struct store *s, const char *source, const char *job_id,
+		    struct usage *out)
+{
+	sqlite3_stmt *st;
+	struct usage u;
+	int err = store__stmt(s, ST_USAGE_GET, stmt_sql[ST_USAGE_GET], &st);
+	if (err < 0)
+		return err;
+	struct binder b = {st, 0, SQLITE_OK};
+	bind_text(&b, source);
+	bind_text(&b, job_id);
+	int rc = b.rc == SQLITE_OK ? sqlite3_step(st) : b.rc;
+	if (rc == SQLITE_ROW) {
+		row_usage(st, &u);
+		usage_copy(out, &u);
+	} else if (rc == SQLITE_DONE) {
+		err = -ENOENT;
+	} else {
+		err = sql_fail(s, rc);
+	}
+	store__stmt_done(s, ST_USAGE_GET, st);
+	return err;
+}
+
+int store_usage_each(struct store *s, store_usage_cb cb, void *arg)
+{
+	sqlite3_stmt *st;
+	struct usage u;
+	int rc;
+	int err = store__stmt(s, ST_USAGE_ALL, stmt_sql[ST_USAGE_ALL], &st);
+	if (err < 0)
+		return err;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		row_usage(st, &u);
+		err = cb(arg, &u);
+		if (err != 0)
+			break;
+	}
+	if (err == 0 && rc != SQLITE_DONE)
+		err = sql_fail(s, rc);
+	store__stmt_done(s, ST_USAGE_ALL, st);
 	return err;
 }
 

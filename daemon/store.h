@@ -168,6 +168,16 @@ int store_allocation_refs_each(struct store *s, store_alloc_ref_cb cb, void *arg
 int store_allocation_max_num(struct store *s, int64_t *num);
 
 int store_balances_each(struct store *s, store_balance_cb cb, void *arg);
+
+/*
+ * Metered use: the row of one job (0, *out filled, usage_clear() it), or
+ * -ENOENT; and every row, in seq order (the record is valid during the
+ * call only).
+ */
+int store_usage_get(struct store *s, const char *source, const char *job_id,
+		    struct usage *out);
+typedef int (*store_usage_cb)(void *arg, const struct usage *u);
+int store_usage_each(struct store *s, store_usage_cb cb, void *arg);
 /* Each consortium's state row, with its elimination spans read from the journal. */
 int store_cstates_each(struct store *s, store_cstate_cb cb, void *arg);
 

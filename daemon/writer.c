@@ -191,6 +191,21 @@ const struct idem_rec *writer_find_idem(const struct writer *w, const char *key)
 	return NULL;
 }
 
+const struct jentry *writer_find_usage(const struct writer *w, const char *source,
+				       const char *job_id)
+{
+	const char *src, *job;
+	int64_t amount;
+
+	for (size_t i = 0; i < w->entries.n; i++) {
+		const struct jentry *e = &w->entries.v[i];
+		if (jentry_usage_fields(e, &src, &job, &amount) == 0 &&
+		    strcmp(src, source) == 0 && strcmp(job, job_id) == 0)
+			return e;
+	}
+	return NULL;
+}
+
 void writer_reply(struct writer *w, struct held_reply *r)
 {
 	if (!writer_open(w)) {

@@ -382,7 +382,7 @@ static int consortium_filter(const struct cmd_args *a, const char **out)
 
 static const char *const quota_head[] = {
 	"CONSORTIUM", "PHASE", "GPU", "GRANTED", "COMMITTED", "CONSUMED",
-	"EXPIRED", "AVAILABLE", "MAX_GPUS",
+	"USED", "EXPIRED", "AVAILABLE", "MAX_GPUS",
 };
 
 static void quota_row(struct table *t, const json_t *q)
@@ -392,6 +392,7 @@ static void quota_row(struct table *t, const json_t *q)
 		jhours(q, "granted_gpu_seconds"),
 		jhours(q, "committed_gpu_seconds"),
 		jhours(q, "consumed_gpu_seconds"),
+		jhours(q, "used_gpu_seconds"),
 		jhours(q, "expired_gpu_seconds"),
 		jhours(q, "available_gpu_seconds"),
 		jtext(q, "max_gpus"),
@@ -405,7 +406,7 @@ static void quota_print(const json_t *rows, bool one)
 	size_t i;
 	json_t *q;
 
-	table_init(&t, ARRAY_SIZE(quota_head), quota_head, 0x1f8);
+	table_init(&t, ARRAY_SIZE(quota_head), quota_head, 0x3f8);
 	if (one) {
 		quota_row(&t, rows);
 	} else {
@@ -579,15 +580,21 @@ static int cmd_program(struct cli *cli, struct cmd_args *a)
 	table_free(&t);
 
 	static const char *const pool_head[] = {
-		"POOL", "PROVIDER", "GPU", "GPUS", "PER_NODE", "FROM", "UNTIL",
+		"POOL", "PROVIDER", "GPU", "GPUS", "PER_NODE", "FROM", "UNTIL", "SLURM",
 	};
-	table_init(&t, 7, pool_head, 0x18);
+	table_init(&t, 8, pool_head, 0x18);
 	json_array_foreach(jget(j, "pools"), i, e) {
+		const json_t *sl = jget(e, "slurm");
+		/* cluster/partition where the bridge mirrors the pool */
+		char *slurm = json_is_object(sl) ? xasprintf("%s/%s", jsv(sl, "cluster"),
+							     jsv(sl, "partition"))
+						 : xstrdup("-");
 		char *row[] = { jtext(e, "id"), jtext(e, "provider"),
 				jtext(e, "gpu"), jtext(e, "gpus"),
 				jtext(e, "gpus_per_node"),
 				jtext(e, "available_from"),
-				jtext(e, "available_until") };
+				jtext(e, "available_until"), cell_dup(slurm) };
+		free(slurm);
 		table_add(&t, row);
 	}
 	putchar('\n');
@@ -1094,6 +1101,69 @@ static int consortium_change(struct cli *cli, struct cmd_args *a, enum proto_req
 		printf("reinstated %s effective %s (status %s)\n", name,
 		       flag(a, "effective"), jsv(c, "status"));
 	}
+out:
+	json_decref(j);
+	req_free(&r);
+	return rc;
+}
+
+/*
+ * meter: one job's measured use, as a cluster bridge reports it (POST
+ * /v1/usage); for scripts and for correcting a bridge by hand. The first
+ * argument is an allocation id or a consortium.
+ */
+static int cmd_meter(struct cli *cli, struct cmd_args *a)
+{
+	static const char *const req[] = { "source", "job", NULL };
+	const char *target = a->argv[0], *secs_s = flag(a, "gpu-seconds"),
+		   *hours_s = flag(a, "gpu-hours");
+	int64_t num, secs = 0;
+	bool is_alloc = alloc_id_parse(target, &num) == 0;
+	json_t *j = NULL;
+	struct req r;
+	int rc;
+
+	if ((rc = require(a, req)))
+		return rc;
+	if ((secs_s == NULL) == (hours_s == NULL))
+		return usage_error(a->cmd, "give exactly one of --gpu-seconds and --gpu-hours");
+	if (secs_s && (rc = parse_int("--gpu-seconds", secs_s, 0, &secs)))
+		return rc;
+	if (hours_s && (rc = parse_hours("--gpu-hours", hours_s, &secs)))
+		return rc;
+	if (secs < 0) {
+		errmsg("--gpu-hours: metered use is never negative: '%s'", hours_s);
+		return EXIT_DATAERR;
+	}
+	if (!is_alloc && (!flag(a, "phase") || !flag(a, "gpu")))
+		return usage_error(a->cmd, "a consortium needs --phase and --gpu (or give an allocation id)");
+	if ((rc = check_time("--end", flag(a, "end"))))
+		return rc;
+
+	req_init(&r, PROTO_USAGE);
+	req_str(&r, FIELD_SOURCE, flag(a, "source"));
+	req_str(&r, FIELD_JOB_ID, flag(a, "job"));
+	req_int(&r, FIELD_GPU_SECONDS, secs);
+	req_str(&r, is_alloc ? FIELD_ALLOCATION : FIELD_CONSORTIUM, target);
+	req_str(&r, FIELD_PHASE, flag(a, "phase"));
+	req_str(&r, FIELD_GPU, flag(a, "gpu"));
+	req_str(&r, FIELD_END, flag(a, "end"));
+	rc = api_call(cli, &r, &j);
+	if (rc != 0 || cli->json)
+		goto out;
+
+	const json_t *u = jget(j, "usage");
+	char *h = jhours(u, "gpu_seconds"), *seq = jtext(u, "seq");
+	if (json_is_true(jget(j, "duplicate")))
+		printf("job %s of %s was already recorded (seq %s): nothing changed\n",
+		       jsv(u, "job_id"), jsv(u, "source"), seq);
+	else
+		printf("recorded %s GPU-hours used by job %s of %s for %s/%s/%s%s%s (seq %s)\n", h,
+		       jsv(u, "job_id"), jsv(u, "source"), jsv(u, "consortium"),
+		       jsv(u, "phase"), jsv(u, "gpu"), jstr(u, "allocation") ? " in " : "",
+		       jstr(u, "allocation") ? jstr(u, "allocation") : "", seq);
+	free(h);
+	free(seq);
 out:
 	json_decref(j);
 	req_free(&r);
@@ -1988,8 +2058,8 @@ static int cmd_token(struct cli *cli, struct cmd_args *a)
 	if ((rc = require(a, req)))
 		return rc;
 	if (strcmp(role, "admin") && strcmp(role, "operator") &&
-	    strcmp(role, "consortium"))
-		return usage_error(a->cmd, "--role: one of admin, operator, consortium");
+	    strcmp(role, "agent") && strcmp(role, "consortium"))
+		return usage_error(a->cmd, "--role: one of admin, operator, agent, consortium");
 	if (strcmp(role, "consortium") == 0 && !cons)
 		return usage_error(a->cmd, "--role consortium needs --consortium");
 	if (strcmp(role, "consortium") != 0 && cons)
@@ -2162,6 +2232,17 @@ static const struct cmd_entry cmd_table[] = {
 		.help = "make an eliminated consortium active again (repechage)",
 		.flags = { { "effective", FLAG_VALUE }, { "reason", FLAG_TEXT } },
 		.min_args = 1, .max_args = 1, .exec = cmd_reinstate,
+	},
+	{
+		.name = "meter",
+		.usage = "(ALLOCATION | CONSORTIUM --phase P --gpu MODEL) --source CLUSTER "
+			 "--job ID (--gpu-seconds N | --gpu-hours H) [--end T]",
+		.help = "record a job's metered use (admin or agent; a repeat changes nothing)",
+		.flags = { { "source", FLAG_VALUE }, { "job", FLAG_VALUE },
+			   { "gpu-seconds", FLAG_VALUE }, { "gpu-hours", FLAG_VALUE },
+			   { "phase", FLAG_VALUE }, { "gpu", FLAG_VALUE },
+			   { "end", FLAG_VALUE } },
+		.min_args = 1, .max_args = 1, .exec = cmd_meter,
 	},
 	{
 		.name = "calendar", .usage = "POOL [--from T] [--to T]",

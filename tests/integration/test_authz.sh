@@ -4,6 +4,8 @@
 # endpoint, on its own consortium's rows and on another's.
 #   admin       everything
 #   operator    reads everything (verify, calendar too); any change is 403
+#   agent       (a cluster bridge's token) reads what an operator reads and
+#               may report metered use (meter); every other change is 403
 #   consortium  (lg) status, program (itself only), quota, allocations, show,
 #               journal of its own; another consortium's ids are 404
 #               not_found, word for word like a missing one; verify,
@@ -106,7 +108,7 @@ PY
 }
 
 # --- identities ---------------------------------------------------------------
-for role in admin operator lg; do
+for role in admin operator lg agent; do
 	if [[ $role == lg ]]; then
 		expect_exit 0 "$GPULEDGER" token new "authz-$role" --role consortium --consortium lg
 	else
@@ -162,7 +164,7 @@ fi
 port=$(free_port)
 # shellcheck disable=SC2154 # SHA_* are declared above
 sed -e "s/@PORT@/$port/" -e "s/@SHA_ADMIN@/$SHA_admin/" \
-	-e "s/@SHA_OPERATOR@/$SHA_operator/" -e "s/@SHA_LG@/$SHA_lg/" \
+	-e "s/@SHA_OPERATOR@/$SHA_operator/" -e "s/@SHA_LG@/$SHA_lg/" -e "s/@SHA_AGENT@/$SHA_agent/" \
 	-e "s/@ADMIN_USER@/$U_ADMIN/" -e "s/@OPERATOR_GROUP@/$G_OPER/" -e "s/@LG_GROUP@/$G_LG/" \
 	"$FIXTURES/itest-authz.yaml.in" >"$T/config.yaml"
 start_daemon "$T/config.yaml"
@@ -174,6 +176,7 @@ fi
 tcp_admin() { "$GPULEDGER" --json --url "$URL" --token-file "$T/tok-admin" "$@"; }
 tcp_operator() { "$GPULEDGER" --json --url "$URL" --token-file "$T/tok-operator" "$@"; }
 tcp_lg() { "$GPULEDGER" --json --url "$URL" --token-file "$T/tok-lg" "$@"; }
+tcp_agent() { "$GPULEDGER" --json --url "$URL" --token-file "$T/tok-agent" "$@"; }
 tcp_none() { "$GPULEDGER" --json --url "$URL" "$@"; }
 tcp_bad() { "$GPULEDGER" --json --url "$URL" --token-file "$T/tok-bad" "$@"; }
 as_user() {
@@ -196,6 +199,7 @@ run 0 gl --json allocate upstage --gpus 8 --pool skt-b200 --start 2025-09-01 --h
 A_UP=${BASH_REMATCH[1]}
 A_MISSING=A-999999
 ADMIN_RUN=0
+AGENT_METERS=0
 
 # reads WHO KIND: the read endpoints, as runner WHO with role KIND
 # (admin|operator|consortium|none).
@@ -356,8 +360,20 @@ changes() {
 		check "$who eliminate upstage ahead" 'd["consortium"]["eliminated_from"]' "${elim[1]}T00:00:00+09:00"
 		run 0 "$r" reinstate upstage --effective "${back[k]}" --reason "$who"
 		check "$who reinstate upstage" 'd["consortium"]["status"]' active
+		run 0 "$r" meter "$A_UP" --source kr1 --job "$who" --gpu-seconds 60
+		check "$who meter $A_UP" 'd["usage"]["consortium"]' upstage
 		run 0 "$r" clock set "2025-08-0$((4 + k))T09:00"
 		check "$who clock set" 'd["clock"]' "2025-08-0$((4 + k))T09:00:00+09:00"
+		return
+	fi
+	if [[ $kind == agent && $AGENT_METERS == 1 ]]; then
+		# metered use is the agent's one change (before the matrix: it writes)
+		run 0 "$r" meter "$A_LG" --source kr1 --job "$who" --gpu-seconds 60
+		check "$who meter $A_LG" 'd["usage"]["consortium"]' lg
+		run 0 "$r" meter upstage --phase p1 --gpu B200 --source kr1 --job "$who-key" --gpu-seconds 60
+		check "$who meter upstage by key" 'd["duplicate"]' false
+		run 0 "$r" meter "$A_LG" --source kr1 --job "$who" --gpu-seconds 60
+		check "$who meter again" 'd["duplicate"]' true
 		return
 	fi
 
@@ -378,10 +394,18 @@ changes() {
 		"reinstate lg --effective 2026-01-11 --reason own"
 		"reinstate upstage --effective 2026-01-11 --reason other"
 		"clock set 2025-12-01T00:00"
+		"meter $A_LG --source kr1 --job own --gpu-seconds 1"
+		"meter $A_UP --source kr1 --job other --gpu-seconds 1"
+		"meter upstage --phase p1 --gpu B200 --source kr1 --job other-key --gpu-seconds 1"
 	)
+	if [[ $kind == agent ]]; then
+		# its one allowed change ran before the matrix (agent_changes)
+		cmds=("${cmds[@]:0:14}")
+	fi
 	if [[ $kind == none ]]; then
 		# one of each kind of change is enough to see the 401
-		cmds=("${cmds[0]}" "${cmds[3]}" "${cmds[5]}" "${cmds[7]}" "${cmds[9]}" "${cmds[11]}" "${cmds[13]}")
+		cmds=("${cmds[0]}" "${cmds[3]}" "${cmds[5]}" "${cmds[7]}" "${cmds[9]}" "${cmds[11]}" "${cmds[13]}"
+			"${cmds[14]}")
 	fi
 	for args in "${cmds[@]}"; do
 		# shellcheck disable=SC2086 # word splitting wanted
@@ -448,6 +472,11 @@ finish_jobs() {
 
 admin_changes tcp_admin
 [[ -z $UNIX_USERS ]] || admin_changes unix_admin
+TAG=tcp_agent
+AGENT_METERS=1 changes tcp_agent agent
+flush_checks
+ok "metered use by tcp_agent (agent) done"
+AGENT_METERS=0
 TAG=main
 
 run 0 gl --json status
@@ -455,6 +484,7 @@ keep before
 start_job tcp_admin admin
 start_job tcp_operator operator
 start_job tcp_lg consortium
+start_job tcp_agent agent
 start_job tcp_none none
 if [[ -n $UNIX_USERS ]]; then
 	start_job unix_admin admin
@@ -471,7 +501,7 @@ if [[ -n $UNIX_USERS ]]; then
 	run 0 gl --json journal
 	check "actors of the journal" \
 		'sorted({e["actor"] for e in d["entries"]})' \
-		"[\"token:authz-admin\",\"user:$U_ADMIN\",\"user:root\"]"
+		"[\"token:authz-admin\",\"token:authz-agent\",\"user:$U_ADMIN\",\"user:root\"]"
 else
 	ok "skipped unix users (not root)"
 fi

@@ -248,8 +248,30 @@ static const struct bad bad[] = {
 	  "invalid listen 'localhost': expected HOST:PORT" },
 	{ "listen_bad_port", HDR "daemon:\n  listen: 127.0.0.1:70000\n", 1, "5:11",
 	  "expected HOST:PORT" },
+	{ "slurm_upper_cluster", HDR "pools:\n"
+	  "  - {id: a, provider: X, gpu: B200, gpus: 8, slurm: {cluster: KR1, partition: b}}\n",
+	  1, "5:63", "invalid cluster 'KR1': a Slurm cluster name is up to 32 lowercase letters" },
+	{ "slurm_long_cluster", HDR "pools:\n"
+	  "  - {id: a, provider: X, gpu: B200, gpus: 8, slurm: {cluster: abcdefghijabcdefghijabcdefghijabc, partition: b}}\n",
+	  1, "5:63", "invalid cluster 'abcdefghijabcdefghijabcdefghijabc'" },
+	{ "slurm_bad_partition", HDR "pools:\n"
+	  "  - {id: a, provider: X, gpu: B200, gpus: 8, slurm: {cluster: kr1, partition: \"b,c\"}}\n",
+	  1, "5:79", "invalid partition 'b,c': a Slurm partition name is up to 64 letters" },
+	{ "slurm_missing_partition", HDR "pools:\n"
+	  "  - {id: a, provider: X, gpu: B200, gpus: 8, slurm: {cluster: kr1}}\n",
+	  1, "5:53", "missing required key 'partition' in pools[0].slurm" },
+	{ "slurm_unknown_key", HDR "pools:\n"
+	  "  - {id: a, provider: X, gpu: B200, gpus: 8, slurm: {cluster: kr1, partition: b, qos: x}}\n",
+	  1, "5:82", "unknown key 'qos' in pools[0].slurm (expected one of: cluster, partition)" },
+	{ "slurm_not_a_map", HDR "pools:\n"
+	  "  - {id: a, provider: X, gpu: B200, gpus: 8, slurm: kr1}\n",
+	  1, "5:53", "expected a mapping for 'slurm', got a scalar" },
+	{ "slurm_partition_twice", HDR "pools:\n"
+	  "  - {id: a, provider: X, gpu: B200, gpus: 8, slurm: {cluster: kr1, partition: b}}\n"
+	  "  - {id: c, provider: X, gpu: H200, gpus: 8, slurm: {cluster: kr1, partition: b}}\n",
+	  1, "6:53", "pool c: Slurm partition b of cluster kr1 is already pool a's" },
 	{ "unknown_role", TOKH "    - name: t1\n      role: root\n      sha256: " HASH1 "\n",
-	  1, "9:13", "unknown role 'root' (expected one of: consortium, operator, admin)" },
+	  1, "9:13", "unknown role 'root' (expected one of: consortium, operator, agent, admin)" },
 	{ "token_needs_consortium", TOKH "    - name: t1\n      role: consortium\n"
 	  "      sha256: " HASH1 "\n", 1, "8:7",
 	  "missing required key 'consortium' (token t1 has role consortium)" },

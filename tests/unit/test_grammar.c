@@ -176,6 +176,49 @@ static void test_slug(void **state)
 	assert_false(slug_valid(NULL));
 }
 
+static void test_slurm_names(void **state)
+{
+	static const char *const clusters[] = {
+		"kr1", "gpu-cluster_2", "0", "abcdefghijabcdefghijabcdefghijab",
+	};
+	static const char *const not_clusters[] = {
+		"", "KR1", "-kr", "_kr", "kr.1", "kr 1", "abcdefghijabcdefghijabcdefghijabc",
+	};
+	static const char *const partitions[] = { "b200", "GPU.big-1_x", "P" };
+	static const char *const not_partitions[] = { "", ".p", "p,q", "p=q", "p q", "p/q" };
+	static const char *const jobs[] = { "4242", "4242_7", "4242+1", "job.1-a" };
+	static const char *const not_jobs[] = { "", "_1", "4242_[1-3]", "1 2", "1;2" };
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(clusters); i++)
+		if (!slurm_cluster_valid(clusters[i]))
+			fail_msg("slurm_cluster_valid(\"%s\") refused", clusters[i]);
+	for (size_t i = 0; i < ARRAY_SIZE(not_clusters); i++)
+		if (slurm_cluster_valid(not_clusters[i]))
+			fail_msg("slurm_cluster_valid(\"%s\") accepted", not_clusters[i]);
+	for (size_t i = 0; i < ARRAY_SIZE(partitions); i++)
+		if (!slurm_partition_valid(partitions[i]))
+			fail_msg("slurm_partition_valid(\"%s\") refused", partitions[i]);
+	for (size_t i = 0; i < ARRAY_SIZE(not_partitions); i++)
+		if (slurm_partition_valid(not_partitions[i]))
+			fail_msg("slurm_partition_valid(\"%s\") accepted", not_partitions[i]);
+	for (size_t i = 0; i < ARRAY_SIZE(jobs); i++)
+		if (!job_id_valid(jobs[i]))
+			fail_msg("job_id_valid(\"%s\") refused", jobs[i]);
+	for (size_t i = 0; i < ARRAY_SIZE(not_jobs); i++)
+		if (job_id_valid(not_jobs[i]))
+			fail_msg("job_id_valid(\"%s\") accepted", not_jobs[i]);
+	char longest[JOB_ID_MAX + 2];
+	memset(longest, '7', sizeof(longest));
+	longest[JOB_ID_MAX] = '\0';
+	assert_true(job_id_valid(longest));
+	longest[JOB_ID_MAX] = '7';
+	longest[JOB_ID_MAX + 1] = '\0';
+	assert_false(job_id_valid(longest));
+	assert_false(slurm_cluster_valid(NULL));
+	assert_false(job_id_valid(NULL));
+}
+
 static void test_id(void **state)
 {
 	static const char *const ok[] = {
@@ -355,6 +398,7 @@ int main(void)
 		cmocka_unit_test(test_hostport_parse),
 		cmocka_unit_test(test_hostport_loopback_agrees),
 		cmocka_unit_test(test_slug),
+		cmocka_unit_test(test_slurm_names),
 		cmocka_unit_test(test_id),
 		cmocka_unit_test(test_utf8),
 		cmocka_unit_test(test_text),

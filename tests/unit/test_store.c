@@ -1524,7 +1524,7 @@ static void test_model_copy_clear(void **state)
 	assert_int_equal(b.num, 0);
 
 	struct balance bl = {xstrdup("lg"), xstrdup("p1"), xstrdup("B200"),
-			     1, 2, 3, 4};
+			     1, 2, 3, 4, 5};
 	balance_clear(&bl);
 	assert_null(bl.consortium);
 	assert_int_equal(bl.granted, 0);
