@@ -330,7 +330,8 @@ static int effective_config(const struct config *cfg, const struct phase_move *m
 {
 	*eff = *cfg;
 	eff->phases = xreallocarray(NULL, cfg->n_phases + 1, sizeof(*eff->phases));
-	memcpy(eff->phases, cfg->phases, cfg->n_phases * sizeof(*eff->phases));
+	if (cfg->n_phases)	/* a config without phases has phases == NULL */
+		memcpy(eff->phases, cfg->phases, cfg->n_phases * sizeof(*eff->phases));
 	for (size_t m = 0; m < n_moves; m++) {
 		size_t i = 0;
 		while (i < eff->n_phases && strcmp(eff->phases[i].id, moves[m].phase) != 0)
