@@ -51,6 +51,16 @@ grep -q 'deb-systemd-invoke start' "$T/control/postinst" && fail "postinst start
 grep -qx '/etc/gpuledger/config.yaml' "$T/control/conffiles" || fail "the config is not a conffile"
 ok "postinst creates the user and enables (not starts) the unit; the config is a conffile"
 
+# the cluster bridge: its binary, man page and units, the timer not enabled
+for f in ./usr/bin/gpuledger-slurm ./usr/share/man/man8/gpuledger-slurm.8.gz \
+	./lib/systemd/system/gpuledger-slurm.service ./lib/systemd/system/gpuledger-slurm.timer; do
+	grep -qx -- "$f" <<<"$files" || fail "the package lacks $f"
+done
+# dh_installsystemd --no-enable: enabled again on upgrade only if it was
+grep -q "deb-systemd-helper debian-installed 'gpuledger-slurm.timer'" "$T/control/postinst" ||
+	fail "postinst enables the bridge's timer before its cluster is configured"
+ok "the package holds gpuledger-slurm, its man page and units; the timer is left disabled"
+
 # Into a scratch root, and start it once.
 root=$T/root
 dpkg-deb -x "$deb" "$root"
