@@ -1381,7 +1381,8 @@ int ledger_grant(struct ledger *l, const struct ledger_ctx *ctx,
 bool ledger_config_entry(struct ledger *l, const struct ledger_ctx *ctx, const char *sha256,
 			 const json_t *last, struct jlist *out)
 {
-	json_t *cur = config_structure(l->cfg);
+	/* the file's structure: a phase moved in the journal is not a config change */
+	json_t *cur = config_structure(ledger_file_config(l));
 
 	if (last != NULL && json_equal(last, cur)) {
 		json_decref(cur);

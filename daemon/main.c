@@ -26,6 +26,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 static const char usage_text[] =
 	"usage: gpuledgerd --config FILE [--socket PATH] [--database PATH] [--log PATH|-]\n"
 	"                  [--clock TIME]\n"
@@ -355,6 +357,8 @@ static void notify_serving(const struct daemon *d)
 	free(status);
 }
 
+static void journal_config(struct daemon *d, const char *actor);
+
 static void apply_config(struct daemon *d)
 {
 	struct config *cfg;
@@ -399,8 +403,60 @@ static void apply_config(struct daemon *d)
 	log_event(LOG_INFO, "config_reloaded", "{s:s, s:i, s:i, s:i}", "file", d->config_path,
 		  "phases", (int)cfg->n_phases, "pools", (int)cfg->n_pools,
 		  "consortia", (int)cfg->n_consortia);
+	/* libuv's signal watcher does not say who sent SIGHUP */
+	journal_config(d, "SIGHUP (sender unknown)");
 	if (!clock_simulated(&d->clock))
 		sched_run(&d->sched);
+}
+
+/* The SHA-256 of the file at path, 64 hex digits into hex; 0 or -errno. */
+static int file_sha256(const char *path, char hex[HASH_HEX_LEN + 1])
+{
+	crypto_hash_sha256_state st;
+	uint8_t buf[8192], h[HASH_LEN];
+	size_t n;
+	FILE *f = fopen(path, "rb");
+
+	if (f == NULL)
+		return -errno;
+	crypto_hash_sha256_init(&st);
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+		crypto_hash_sha256_update(&st, buf, n);
+	int err = ferror(f) ? -EIO : 0;
+	fclose(f);
+	crypto_hash_sha256_final(&st, h);
+	hash_hex(h, hex);
+	return err;
+}
+
+/*
+ * The configuration just applied goes into the journal when its program
+ * structure differs from the last config entry's (or there is none: the
+ * database's first start), so the journal shows when a consortium was
+ * admitted or a phase changed. The entry joins a batch like any change.
+ */
+static void journal_config(struct daemon *d, const char *actor)
+{
+	char hex[HASH_HEX_LEN + 1];
+	json_t *last = NULL;
+	struct jlist out = {0};
+	struct ledger_ctx ctx = {.now = clock_now(&d->clock), .actor = actor};
+	int err = file_sha256(d->config_path, hex);
+
+	if (err == 0 && store_config_last(d->store, &last) != 0)
+		err = -EIO;
+	if (err != 0) {
+		/* the next start or SIGHUP writes it: nothing is lost but the time */
+		log_event(LOG_ERROR, "config_entry_failed", "{s:s, s:s}", "file", d->config_path,
+			  "error", err == -EIO ? store_errmsg(d->store) : strerror(-err));
+		return;
+	}
+	if (ledger_config_entry(d->ledger, &ctx, hex, last, &out)) {
+		log_event(LOG_INFO, "config_journaled", "{s:s, s:s, s:s}", "file", d->config_path,
+			  "sha256", hex, "summary", out.v[0].reason);
+		writer_add(&d->writer, &out, NULL);
+	}
+	json_decref(last);
 }
 
 /* SIGHUP: the configuration only (the log file is SIGUSR1's). */
@@ -678,6 +734,11 @@ int main(int argc, char **argv)
 	uv_signal_start(&d.sig_usr1, on_signal, SIGUSR1);
 	signal(SIGPIPE, SIG_IGN);
 
+	{
+		char *actor = xasprintf("gpuledgerd start-up (uid %lu)", (unsigned long)getuid());
+		journal_config(&d, actor);
+		free(actor);
+	}
 	/* settle what fell due while the daemon was down */
 	sched_run(&d.sched);
 	prune_idempotency(&d);

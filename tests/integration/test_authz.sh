@@ -299,7 +299,9 @@ reads() {
 		check "$who journal --limit 1: earlier/later count its own entries" \
 			'[d["earlier"], d["later"], len(d["entries"])] == [len(o["'"$who"'-journal"]["entries"]) - 1, 0, 1]' true
 	else
-		check "$who journal: consortia" 'sorted({e["consortium"] for e in d["entries"]})' "$all"
+		# and the program's own entry: the first start's configuration
+		check "$who journal: consortia" 'sorted({e["consortium"] for e in d["entries"] if e["consortium"]})' "$all"
+		check "$who journal: the config entry" '[e["kind"] for e in d["entries"] if e["consortium"] is None]' '["config"]'
 	fi
 	if [[ $kind == consortium ]]; then
 		run 1 "$r" journal --consortium nosuch
@@ -501,7 +503,7 @@ if [[ -n $UNIX_USERS ]]; then
 	run 0 gl --json journal
 	check "actors of the journal" \
 		'sorted({e["actor"] for e in d["entries"]})' \
-		"[\"token:authz-admin\",\"token:authz-agent\",\"user:$U_ADMIN\",\"user:root\"]"
+		"[\"gpuledgerd start-up (uid 0)\",\"token:authz-admin\",\"token:authz-agent\",\"user:$U_ADMIN\",\"user:root\"]"
 else
 	ok "skipped unix users (not root)"
 fi

@@ -26,8 +26,9 @@ sed -e "s/@PORT@/$port/" -e "s/@SHA@/$sha/" \
 start_daemon "$T/config.yaml"
 remote() { "$GPULEDGER" --url "http://127.0.0.1:$port" --token-file "$T/token" "$@"; }
 
-# lg: 1 grant, 3 expire, 5 grant; upstage: 2 grant, 4 expire (the hidden one);
-# lg's two p2 grants 5 and 6 are alike but for their seq and request id
+# 1 is the program's config entry (the first start); lg: 2 grant, 4 expire,
+# 6 grant; upstage: 3 grant, 5 expire (the hidden one); lg's two p2 grants 6
+# and 7 are alike but for their seq and request id
 expect_exit 0 gl grant lg --phase p1 --gpu B200 --gpu-hours 100 --reason budget
 expect_exit 0 gl grant upstage --phase p1 --gpu B200 --gpu-hours 137 --reason budget
 expect_exit 0 gl clock set 2026-01-16T00:00
@@ -35,7 +36,7 @@ expect_exit 0 gl grant lg --phase p2 --gpu B200 --gpu-hours 10 --reason same
 expect_exit 0 gl grant lg --phase p2 --gpu B200 --gpu-hours 10 --reason same
 expect_exit 0 gl --json journal --since 0
 expect_eq "$(json_eval '[(e["seq"], e["kind"], e["consortium"]) for e in d["entries"]]')" \
-	'[[1,"grant","lg"],[2,"grant","upstage"],[3,"expire","lg"],[4,"expire","upstage"],[5,"grant","lg"],[6,"grant","lg"]]' \
+	'[[1,"config",null],[2,"grant","lg"],[3,"grant","upstage"],[4,"expire","lg"],[5,"expire","upstage"],[6,"grant","lg"],[7,"grant","lg"]]' \
 	"the history"
 expect_eq "$(json_eval 'all(len(e["hash"]) == 64 and len(e["salt"]) == 32 for e in d["entries"])')" \
 	true "admins keep the global chain, and see the salts"
@@ -43,7 +44,7 @@ expect_eq "$(json_eval 'all(len(e["hash"]) == 64 and len(e["salt"]) == 32 for e 
 # --- what the consortium is shown ---------------------------------------------
 expect_exit 0 remote --json journal --since 0
 cp "$T/out" "$T/lg-journal.json"
-expect_eq "$(json_eval '[e["seq"] for e in d["entries"]]')" '[1,3,5,6]' "lg's own entries only"
+expect_eq "$(json_eval '[e["seq"] for e in d["entries"]]')" '[2,4,6,7]' "lg's own entries only"
 expect_eq "$(json_eval 'sorted({k for e in d["entries"] for k in e} & {"hash", "prev_hash"})')" '[]' \
 	"no hash or prev_hash of the global chain in lg's journal"
 expect_eq "$(json_eval 'all(len(e["salt"]) == 32 and len(e["view_hash"]) == 64 for e in d["entries"])')" \
@@ -51,18 +52,18 @@ expect_eq "$(json_eval 'all(len(e["salt"]) == 32 and len(e["view_hash"]) == 64 f
 expect_eq "$(json_eval 'd["entries"][2]["salt"] != d["entries"][3]["salt"]')" true \
 	"two alike entries have different salts"
 
-# The old attack: entry 4 (upstage's expiry) lies between lg's 3 and 5, so
-# hash(3) and prev_hash(5) = hash(4) were all it took. Neither is there.
+# The old attack: entry 5 (upstage's expiry) lies between lg's 4 and 6, so
+# hash(4) and prev_hash(6) = hash(5) were all it took. Neither is there.
 python3 - "$T/lg-journal.json" <<'PY' || fail "lg's view still holds what the guessing needs"
 import json, sys
 e = {x["seq"]: x for x in json.load(open(sys.argv[1]))["entries"]}
-assert "hash" not in e[3] and "prev_hash" not in e[5], (e[3], e[5])
+assert "hash" not in e[4] and "prev_hash" not in e[6], (e[4], e[6])
 PY
 ok "the hashes around another consortium's entry are not shown"
 
 expect_exit 0 remote --json status
 expect_eq "$(json_eval 'd["journal"]')" \
-	"$(json_eval '{"entries": 4, "last_seq": 6, "view_hash": d["journal"]["view_hash"]}')" \
+	"$(json_eval '{"entries": 4, "last_seq": 7, "view_hash": d["journal"]["view_hash"]}')" \
 	"status: lg's own entry count and last seq only"
 expect_eq "$(json_eval '"counters" in d or "hash" in d["journal"] or "seq" in d["journal"]')" false \
 	"status: no global head or counters"
@@ -70,7 +71,7 @@ expect_eq "$(json_get '["journal"]["view_hash"]')" \
 	"$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["entries"][-1]["view_hash"])' "$T/lg-journal.json")" \
 	"status: the view hash of lg's last entry"
 expect_exit 0 remote status
-expect_contains "4 entries, last seq 6"
+expect_contains "4 entries, last seq 7"
 
 # Even with both hashes in hand (an admin's view), guessing upstage's expired
 # amount fails without the entry's salt, and finds it with the salt: the
@@ -78,7 +79,7 @@ expect_contains "4 entries, last seq 6"
 expect_exit 0 sqlite3 -json "$DB" "SELECT seq, time, kind, actor, request_id, consortium, phase, gpu,
 	allocation, pool, gpus, start, \"end\", granted_delta, committed_delta, expired_delta,
 	max_gpus, reason, lower(hex(salt)) AS salt, hex(prev_hash) AS prev, hex(hash) AS hash
-	FROM journal WHERE seq = 4"
+	FROM journal WHERE seq = 5"
 python3 - "$T/out" <<'PY' || fail "the brute force did not behave as expected"
 import hashlib, json, sys
 r = json.load(open(sys.argv[1]))[0]
@@ -109,7 +110,7 @@ wait "$follower" 2>/dev/null || true
 python3 - "$T/follow.out" <<'PY' || fail "lg's follow stream is not its view"
 import json, sys
 lines = [json.loads(l) for l in open(sys.argv[1])]
-assert [e["seq"] for e in lines] == [1, 3, 5, 6, 8], [e["seq"] for e in lines]
+assert [e["seq"] for e in lines] == [2, 4, 6, 7, 9], [e["seq"] for e in lines]
 for e in lines:
     assert e["consortium"] == "lg" and "hash" not in e and "prev_hash" not in e, e
     assert len(e["salt"]) == 32 and len(e["view_hash"]) == 64, e
@@ -119,7 +120,7 @@ ok "lg's follow stream: its own entries, salts and view hashes, no global hashes
 # --- statements -----------------------------------------------------------------
 expect_exit 0 remote statement
 printf '%s\n' "$OUT" >"$T/statement.json"
-expect_eq "$(json_eval '[e["seq"] for e in d["entries"]]')" '[1,3,5,6,8]' "the statement's entries"
+expect_eq "$(json_eval '[e["seq"] for e in d["entries"]]')" '[2,4,6,7,9]' "the statement's entries"
 expect_eq "$(json_eval 'd["view_base"]')" "$(printf '0%.0s' {1..64})" "a full statement starts at zeros"
 expect_exit 0 "$GPULEDGER" statement verify "$T/statement.json"
 expect_contains "ok: 5 entries of lg"
@@ -139,15 +140,15 @@ expect_exit 65 gl statement
 expect_exit 1 remote --json statement --consortium upstage
 expect_eq "$(json_get '["error"]["code"]')" not_found "another consortium's statement"
 
-# --since: the entries after it, continuing the view hash of lg's entry 3
-expect_exit 0 remote statement --since 4
+# --since: the entries after it, continuing the view hash of lg's entry 4
+expect_exit 0 remote statement --since 5
 printf '%s\n' "$OUT" >"$T/since.json"
-expect_eq "$(json_eval '[e["seq"] for e in d["entries"]]')" '[5,6,8]' "statement --since 4"
+expect_eq "$(json_eval '[e["seq"] for e in d["entries"]]')" '[6,7,9]' "statement --since 5"
 expect_eq "$(json_eval 'd["view_base"]')" \
 	"$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["entries"][1]["view_hash"])' "$T/statement.json")" \
-	"view_base is lg's entry 3's view hash"
+	"view_base is lg's entry 4's view hash"
 expect_exit 0 "$GPULEDGER" statement verify "$T/since.json"
-expect_contains "ok: 3 entries of lg, seq 5 to 8"
+expect_contains "ok: 3 entries of lg, seq 6 to 9"
 
 # no daemon is needed to verify
 stop_daemon
@@ -168,10 +169,10 @@ PY
 	ok "statement verify fails: $1"
 }
 tampered "an amount" 's.replace("\"granted_delta\":360000,", "\"granted_delta\":360001,", 1)' \
-	"FAILED at seq 1"
+	"FAILED at seq 2"
 tampered "a salt" '(lambda i: s[:i] + ("0" if s[i] != "0" else "1") + s[i + 1:])(s.index("\"salt\":\"") + 8)' \
-	"FAILED at seq 1"
-tampered "a reason" 's.replace("\"reason\":\"same\"", "\"reason\":\"sane\"", 1)' "FAILED at seq 5"
+	"FAILED at seq 2"
+tampered "a reason" 's.replace("\"reason\":\"same\"", "\"reason\":\"sane\"", 1)' "FAILED at seq 6"
 tampered "the head" '(lambda i: s[:i] + ("0" if s[i] != "0" else "1") + s[i + 1:])(s.index("\"view_head\":\"") + 13)' \
 	"view_head is not the last entry"
 tampered "not JSON" 's.replace("{", "[", 1)' "FAILED"
@@ -184,7 +185,7 @@ del d["entries"][1]
 json.dump(d, open(sys.argv[2], "w"))
 PY
 expect_exit 1 "$GPULEDGER" statement verify "$T/bad.json"
-expect_contains "FAILED at seq 5"
+expect_contains "FAILED at seq 6"
 expect_exit 65 "$GPULEDGER" statement verify "$T/missing.json"
 expect_exit 64 "$GPULEDGER" statement verify
 pass

@@ -7,7 +7,8 @@
 # shellcheck disable=SC2119
 . "$(dirname "$0")/lib.sh"
 
-GPULEDGERD_TEST_FAIL_COMMIT=2 start_daemon
+# commit 1 is the first start's config entry, 2 the grant: the third fails
+GPULEDGERD_TEST_FAIL_COMMIT=3 start_daemon
 expect_exit 0 gl grant lg --phase p1 --gpu B200 --gpu-hours 10 --reason first
 expect_exit 69 gl --json allocate lg --gpus 8 --pool skt-b200 --start 2025-09-01 --hours 1
 expect_eq "$(json_get '["error"]["code"]')" storage_unavailable "error code"
@@ -16,7 +17,7 @@ expect_eq "$(json_get '["quota"][0]["committed_gpu_seconds"]')" 0 "nothing commi
 expect_exit 0 gl --json allocations
 expect_eq "$(json_eval 'len(d["allocations"])')" 0 "no allocation"
 expect_exit 0 gl --json status
-expect_eq "$(json_get '["journal"]["seq"]')" 1 "journal head"
+expect_eq "$(json_get '["journal"]["seq"]')" 2 "journal head"
 expect_eq "$(json_get '["counters"]["failed_commits"]')" 1 "failed commits counted"
 # the same request again now succeeds and chains onto what is on disk
 expect_exit 0 gl --json allocate lg --gpus 8 --pool skt-b200 --start 2025-09-01 --hours 1
@@ -28,7 +29,7 @@ import json, sys
 events = [json.loads(l) for l in open(sys.argv[1], encoding="utf-8") if l.startswith("{")]
 allocated = [e for e in events if e.get("event") == "allocated"]
 assert len(allocated) == 1, allocated
-assert allocated[0]["allocation"] == "A-000001" and allocated[0]["seq"] == 2, allocated
+assert allocated[0]["allocation"] == "A-000001" and allocated[0]["seq"] == 3, allocated
 PY
 ok "\"allocated\" logged once, after its commit"
 stop_daemon
@@ -38,7 +39,7 @@ stop_daemon
 # fires the expiry.
 SOCK=$T/sock-clock
 DB=$T/db-clock
-GPULEDGERD_TEST_FAIL_COMMIT=2 start_daemon
+GPULEDGERD_TEST_FAIL_COMMIT=3 start_daemon
 expect_exit 0 gl grant lg --phase p1 --gpu B200 --gpu-hours 10 --reason first
 expect_exit 69 gl --json clock set 2026-01-20T00:00
 expect_eq "$(json_get '["error"]["code"]')" storage_unavailable "clock move answered 503"

@@ -46,6 +46,7 @@ wait_for() {
 }
 
 follows=0
+# seq 1 is the first start's config entry
 expect_exit 0 gl grant lg --phase p1 --gpu B200 --gpu-hours 100 --reason first
 expect_exit 0 gl grant lg --phase p1 --gpu B200 --gpu-hours 100 --reason second
 
@@ -81,31 +82,31 @@ for line in open(sys.argv[1], encoding="utf-8"):
     e = json.loads(line)
     assert {"seq", "time", "kind", "consortium", "reason", "hash", "prev_hash"} <= e.keys(), e
     seqs.append(e["seq"])
-assert seqs == list(range(1, len(seqs) + 1)) and len(seqs) == 4, seqs
+assert seqs == list(range(1, len(seqs) + 1)) and len(seqs) == 5, seqs
 PY
-ok "JSON follow: one entry per line, seq 1..4"
+ok "JSON follow: one entry per line, seq 1..5"
 grep -Eq '^ *SEQ +TIME +KIND' "$T/human.out" || fail "no table header in the human follow output: $(head -3 "$T/human.out")"
-grep -Eq '^ +3 +[0-9T:+-]+ +grant +lg +p1 +B200 .*live-one' "$T/human.out" ||
-	fail "no table row for seq 3 in: $(cat "$T/human.out")"
+grep -Eq '^ +4 +[0-9T:+-]+ +grant +lg +p1 +B200 .*live-one' "$T/human.out" ||
+	fail "no table row for seq 4 in: $(cat "$T/human.out")"
 ok "human follow: a table, one row per entry"
 
 # --- --since N ------------------------------------------------------------------
-gl --json journal --follow --since 2 >"$T/since.out" 2>"$T/since.err" &
+gl --json journal --follow --since 3 >"$T/since.out" 2>"$T/since.err" &
 since=$!
 follows=$((follows + 1))
 wait_follows $follows
-wait_for "$T/since.out" '"seq":4' 5 >/dev/null || fail "--since 2 did not replay up to seq 4"
+wait_for "$T/since.out" '"seq":5' 5 >/dev/null || fail "--since 3 did not replay up to seq 5"
 "$GPULEDGER" --socket "$SOCK" grant lg --phase p1 --gpu B200 --gpu-hours 1 --reason live-two >/dev/null ||
 	fail "grant live-two"
 ms=$(wait_for "$T/since.out" 'live-two' 2) || fail "live-two did not reach the --since follower within 2 s"
 kill "$since"
 wait "$since" 2>/dev/null || true
-python3 - "$T/since.out" <<'PY' || fail "--since 2 did not replay exactly the entries after 2"
+python3 - "$T/since.out" <<'PY' || fail "--since 3 did not replay exactly the entries after 3"
 import json, sys
 seqs = [json.loads(line)["seq"] for line in open(sys.argv[1], encoding="utf-8")]
-assert seqs == [3, 4, 5], seqs
+assert seqs == [4, 5, 6], seqs
 PY
-ok "--since 2 replays 3 and 4, then follows (5 after ${ms} ms)"
+ok "--since 3 replays 4 and 5, then follows (6 after ${ms} ms)"
 
 # --- log rotation -------------------------------------------------------------------
 mv "$LOG" "$LOG.1"

@@ -43,26 +43,27 @@ expect_eq "$(json_get '["journal"]["seq"]')" "$seq_before" "journal head after r
 
 # the journal, as tables and JSON
 expect_exit 0 gl journal
-expect_match '^ *1 .*grant +lg +p1 +B200'
+expect_match '^ *1 .*config .*program changed; phases added: p1, p2, p3'
+expect_match '^ *2 .*grant +lg +p1 +B200'
 expect_match 'adjust'
-expect_exit 0 gl --json journal --since 2
-expect_eq "$(json_eval 'len(d["entries"])')" 3 "entries after seq 2"
-expect_eq "$(json_get '["entries"][0]["seq"]')" 3 "first entry after since"
+expect_exit 0 gl --json journal --since 3
+expect_eq "$(json_eval 'len(d["entries"])')" 3 "entries after seq 3"
+expect_eq "$(json_get '["entries"][0]["seq"]')" 4 "first entry after since"
 expect_eq "$(json_get '["entries"][1]["kind"]')" adjust "adjust entry"
 expect_eq "$(json_get '["entries"][1]["granted_delta_gpu_seconds"]')" -1800 "adjust delta"
 
 expect_exit 0 gl verify
-expect_contains "ok: 5 entries"
+expect_contains "ok: 6 entries"
 expect_exit 0 gl --json verify
 expect_eq "$(json_get '["ok"]')" true "verify ok"
-expect_eq "$(json_get '["entries"]')" 5 "verify entries"
+expect_eq "$(json_get '["entries"]')" 6 "verify entries"
 
 # An auditor re-checks both chains from the database alone, with README's
 # recipe: the global one and each consortium's view.
 expect_exit 0 sqlite3 -json "$DB" "SELECT seq, time, kind, actor, request_id, consortium, phase, gpu,
 	allocation, pool, gpus, start, \"end\", granted_delta, committed_delta, expired_delta,
 	max_gpus, reason, lower(hex(salt)) AS salt, hex(prev_hash) AS prev, hex(hash) AS hash,
-	hex(view_hash) AS view FROM journal ORDER BY seq"
+	hex(view_hash) AS view, extra FROM journal ORDER BY seq"
 python3 - "$T/out" <<'PY' || fail "independent hash check failed"
 import hashlib, json, sys
 rows = json.load(open(sys.argv[1]))
@@ -72,6 +73,10 @@ for r in rows:
     want, view = r.pop("hash").lower(), r.pop("view").lower()
     if not r["salt"]:
         del r["salt"]
+    if r["extra"] is None:
+        del r["extra"]
+    else:
+        r["extra"] = json.loads(r["extra"])
     salted += "salt" in r
     canon = json.dumps(r, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     got = hashlib.sha256((prev + ":" + canon).encode()).hexdigest()

@@ -15,7 +15,7 @@ version=$(json_get '["version"]')
 ok "version $version"
 expect_eq "$(json_get '["clock_mode"]')" simulated "clock_mode"
 expect_eq "$(json_get '["clock"]')" "2025-08-04T09:00:00+09:00" "clock"
-expect_eq "$(json_get '["journal"]["seq"]')" 0 "journal.seq"
+expect_eq "$(json_get '["journal"]["seq"]')" 1 "journal.seq (the first start's config entry)"
 expect_eq "$(json_eval 'type(d["journal"]["hash"]).__name__')" str "type of journal.hash"
 
 # GPULEDGER_SOCKET names the socket when --socket is not given.

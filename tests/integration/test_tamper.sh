@@ -70,7 +70,7 @@ tamper_cache "allocation columns" "UPDATE allocations SET gpus = 100, pool = 'nh
 	"cached state 'released' but the journal gives 'booked'" \
 	"cached cost 7 but the journal gives 3600" "cached note 'other' but the journal gives 'first'" \
 	"cached consortium 'upstage'" "cached phase 'p2'" "cached gpu 'H200'" \
-	"cached created" "cached seq 1 but the journal gives 5" "cached num 9"
+	"cached created" "cached seq 1 but the journal gives 6" "cached num 9"
 tamper_cache "cancelled allocation revived" \
 	"UPDATE allocations SET stored = 'booked', cost = 7200 WHERE id = 'A-000002'" \
 	"allocation A-000002: cached state 'booked' but the journal gives 'cancelled'"
@@ -79,7 +79,7 @@ tamper_cache "phantom allocation" "INSERT INTO allocations SELECT 'A-000009', 9,
 	FROM allocations WHERE id = 'A-000001'" \
 	"allocation A-000009: cached but no journal entry reserved it"
 tamper_cache "lost allocation" "DELETE FROM allocations WHERE id = 'A-000001'" \
-	"allocation A-000001: the journal reserved it (seq 5) but the cache lacks it"
+	"allocation A-000001: the journal reserved it (seq 6) but the cache lacks it"
 tamper_cache "balance" "UPDATE balances SET committed = committed - 3600" \
 	"balance lg/p1/B200: cached granted/committed/expired/max_gpus"
 tamper_cache "consortium state" "UPDATE consortium_state SET status = 'active', since = 0" \
@@ -88,6 +88,8 @@ tamper_cache "consortium state" "UPDATE consortium_state SET status = 'active', 
 tamper_cache "lost consortium state" "DELETE FROM consortium_state" \
 	"consortium state naver: the journal has it but the cache lacks it"
 
+# seq 1 is the first start's config entry: its extra is under the hash too
+tamper "config entry" "UPDATE journal SET extra = replace(extra, 'skt-b200', 'skt-b201') WHERE seq = 1" 1
 tamper "amount" "UPDATE journal SET granted_delta = granted_delta + 3600 WHERE seq = 2" 2
 tamper "delete" "DELETE FROM journal WHERE seq = 3" 3
 tamper "swap" "UPDATE journal SET seq = -1 WHERE seq = 2; UPDATE journal SET seq = 2 WHERE seq = 3;

@@ -62,9 +62,10 @@ expect_contains "--url is not valid UTF-8"
 expect_exit 0 gl --json grant lg --phase p1 --gpu B200 --gpu-hours 1 --reason $'caf\u00e9 \ud55c \U0001F680\u00a0ok'
 expect_eq "$(json_get '["entries"][0]["reason"]')" $'caf\u00e9 \ud55c \U0001F680\u00a0ok' "the reason, intact"
 
-# Nothing of the above but that grant reached the ledger.
+# Nothing of the above but that grant reached the ledger (seq 1 is the
+# first start's config entry).
 expect_exit 0 gl --json status
-expect_eq "$(json_get '["journal"]["seq"]')" 1 "journal.seq"
+expect_eq "$(json_get '["journal"]["seq"]')" 2 "journal.seq"
 
 stop_daemon
 pass
