@@ -151,6 +151,25 @@ expect_eq "$(json_get '["quota"]["granted_gpu_seconds"]')" 36000 "and counts fro
 expect_exit 0 gl --json --request-id dr-1 grant lg --phase p2 --gpu H200 --gpu-hours 5 --reason r
 expect_eq "$OUT" "$real" "the real key replays the real answer"
 
+# a transfer (a route that came after the mechanism) is tried the same way
+snapshot
+expect_exit 0 gl --json --dry-run transfer reserve upstage --phase p2 --gpu H200 --gpu-hours 7 --reason leftover
+dry=$OUT
+expect_eq "$(json_eval '[e["kind"] for e in d["entries"]]')" '["transfer_out","transfer_in"]' "dry transfer's entries"
+unchanged "a dry transfer"
+expect_exit 0 gl --json transfer reserve upstage --phase p2 --gpu H200 --gpu-hours 7 --reason leftover
+same_answer "$dry" "$OUT" transfer
+
+# metered use: a dry run records no job, so the real report is no duplicate
+snapshot
+expect_exit 0 gl --json --dry-run meter lg --phase p1 --gpu B200 --source c1 --job j-1 --gpu-seconds 3600
+dry=$OUT
+expect_eq "$(json_get '["usage"]["gpu_seconds"]')" 3600 "dry usage"
+unchanged "a dry usage report"
+expect_exit 0 gl --json meter lg --phase p1 --gpu B200 --source c1 --job j-1 --gpu-seconds 3600
+expect_eq "$(json_get '["duplicate"]')" false "the real report is the first"
+same_answer "$dry" "$OUT" usage
+
 # a read cannot be tried; a dry_run that is not a boolean is malformed
 expect_exit 64 gl --dry-run quota
 expect_contains "--dry-run"
@@ -165,7 +184,7 @@ if command -v curl >/dev/null; then
 fi
 
 expect_exit 0 gl --json status
-expect_eq "$(json_get '["journal"]["seq"]')" $((base + 10)) "only the real changes were journaled"
+expect_eq "$(json_get '["journal"]["seq"]')" $((base + 13)) "only the real changes were journaled"
 expect_exit 0 gl --json verify
 expect_eq "$(json_get '["ok"]')" true "verify"
 stop_daemon
