@@ -442,13 +442,23 @@ static json_t *consortium_json(const struct call *c, const struct cfg_consortium
 	int64_t since;
 	bool elim = cstate_status_at(cs, c->now, &since) == CS_ELIMINATED;
 	const struct cs_span *next = cstate_next_span(cs, c->now);
-	return json_pack("{s:s, s:s, s:s, s:o, s:o, s:s, s:o, s:o, s:o}",
+	/* its Unix groups (access.consortia), whose members an export names */
+	json_t *groups = json_array();
+	for (size_t i = 0; i < c->api->cfg->n_consortium_access; i++) {
+		const struct cfg_consortium_access *ca = &c->api->cfg->consortium_access[i];
+		if (strcmp(ca->consortium, k->id) != 0)
+			continue;
+		for (size_t g = 0; g < ca->groups.n; g++)
+			json_array_append_new(groups, json_string(ca->groups.v[g]));
+	}
+	return json_pack("{s:s, s:s, s:s, s:o, s:o, s:s, s:o, s:o, s:o, s:o}",
 			 "id", k->id, "name", k->name, "lead", k->lead, "members", members,
 			 "joined", time_json(c, k->joined),
 			 "status", elim ? "eliminated" : "active",
 			 "since", time_json(c, since),
 			 "eliminated_from", next ? time_json(c, next->from) : json_null(),
-			 "designation_until", cs ? time_json(c, cs->designation_until) : json_null());
+			 "designation_until", cs ? time_json(c, cs->designation_until) : json_null(),
+			 "groups", groups);
 }
 
 static json_t *quota_json(const struct call *c, const struct balance *b)

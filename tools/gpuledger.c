@@ -12,9 +12,11 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <inttypes.h>
 #include <langinfo.h>
 #include <locale.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -38,6 +40,7 @@
 #include "daemon/timefmt.h"
 #include "daemon/util.h"
 #include "tools/client.h"
+#include "tools/export.h"
 
 #define BAR_WIDTH 50
 #define MAX_FLAGS 10
@@ -1170,6 +1173,304 @@ out:
 	return rc;
 }
 
+/* A GET whose JSON the command prints itself (also under --json). */
+static int fetch(struct cli *cli, struct req *r, json_t **out)
+{
+	cli->hold = true;
+	int rc = api_call(cli, r, out);
+	cli->hold = false;
+	return rc;
+}
+
+static int fetch_get(struct cli *cli, enum proto_req id, json_t **out)
+{
+	struct req r;
+	req_init(&r, id);
+	int rc = fetch(cli, &r, out);
+	req_free(&r);
+	return rc;
+}
+
+static void report_row(struct table *t, const json_t *r)
+{
+	char b[48];
+	const json_t *u = jget(r, "utilisation_bp");
+	char *row[] = {
+		jstr(r, "consortium") ? jtext(r, "consortium") : xstrdup("total"),
+		jtext(r, "gpu"),
+		jhours(r, "granted_gpu_seconds"), jhours(r, "committed_gpu_seconds"),
+		jhours(r, "consumed_gpu_seconds"), jhours(r, "used_gpu_seconds"),
+		jhours(r, "expired_gpu_seconds"),
+		json_is_integer(u) ? xstrdup(bp_format(json_integer_value(u), b, sizeof(b)))
+				   : xstrdup("-"),
+	};
+	table_add(t, row);
+}
+
+/*
+ * report usage: per consortium and GPU model, what was granted, committed,
+ * consumed (clock), used (metered) and expired, and the utilisation used /
+ * consumed; composed here from the quota rows, so it is scoped as they are.
+ */
+static int cmd_report(struct cli *cli, struct cmd_args *a)
+{
+	static const char *const head[] = {
+		"CONSORTIUM", "GPU", "GRANTED", "COMMITTED", "CONSUMED", "USED", "EXPIRED",
+		"UTILISATION",
+	};
+	const char *phase = flag(a, "phase"), *cause;
+	json_t *j = NULL, *rep = NULL, *r;
+	struct req q;
+	size_t i;
+	int rc;
+
+	if (strcmp(a->argv[0], "usage") != 0)
+		return usage_error(a->cmd, "unknown report '%s' (there is: usage)", a->argv[0]);
+	if (cli->json && flag(a, "csv"))
+		return usage_error(a->cmd, "give one of --json and --csv");
+	req_init(&q, PROTO_QUOTA);
+	req_query(cli, &q, FIELD_PHASE, phase);
+	rc = fetch(cli, &q, &j);
+	req_free(&q);
+	if (rc != 0)
+		goto out;
+	rep = report_usage(jget(j, "quota"), phase, &cause);
+	if (rep == NULL) {
+		errmsg("report usage: %s", cause);
+		rc = EXIT_DATAERR;
+		goto out;
+	}
+	if (cli->json) {
+		print_json(rep);
+	} else if (flag(a, "csv")) {
+		report_usage_csv(rep, stdout);
+	} else {
+		struct table t;
+		table_init(&t, ARRAY_SIZE(head), head, 0xfc);
+		json_array_foreach(jget(rep, "rows"), i, r)
+			report_row(&t, r);
+		json_array_foreach(jget(rep, "totals"), i, r)
+			report_row(&t, r);
+		if (t.nrows == 0) {
+			puts("no quota");
+		} else {
+			printf("usage%s%s (GPU-hours; utilisation = used / consumed)\n",
+			       phase ? " in " : "", phase ? phase : "");
+			table_print(&t, stdout);
+		}
+		table_free(&t);
+	}
+out:
+	json_decref(rep);
+	json_decref(j);
+	return rc;
+}
+
+/* The clock's instant, or --at's (read in the program's zone). */
+static int export_at(struct cli *cli, const struct cmd_args *a, const json_t *program,
+		     int64_t *at)
+{
+	const char *s = flag(a, "at"), *cause = NULL;
+	int32_t tz = 0;
+	json_t *j;
+
+	if (s) {
+		if (tz_parse(jsv(jget(program, "program"), "timezone"), &tz) != 0)
+			tz = 0;
+		if (time_parse(s, tz, at, &cause) != 0) {
+			errmsg("--at: %s: '%s'", cause ? cause : "not a time", s);
+			return EXIT_DATAERR;
+		}
+		return 0;
+	}
+	int rc = fetch_get(cli, PROTO_CLOCK_GET, &j);
+	if (rc == 0 && (jstr(j, "clock") == NULL ||
+			time_parse(jstr(j, "clock"), 0, at, &cause) != 0)) {
+		errmsg("the daemon's clock is not a time");
+		rc = EXIT_SOFTWARE;
+	}
+	json_decref(j);
+	return rc;
+}
+
+static int export_kueue(struct cli *cli, struct cmd_args *a)
+{
+	json_t *prog = NULL, *allocs = NULL, *quota = NULL, *objs = NULL;
+	struct kueue_input in;
+	char *cause = NULL;
+	int rc;
+
+	if ((rc = fetch_get(cli, PROTO_PROGRAM, &prog)) ||
+	    (rc = fetch_get(cli, PROTO_ALLOCATIONS, &allocs)) ||
+	    (rc = fetch_get(cli, PROTO_QUOTA, &quota)) ||
+	    (rc = export_at(cli, a, prog, &in.at)))
+		goto out;
+	in.program = prog;
+	in.allocations = jget(allocs, "allocations");
+	in.quota = jget(quota, "quota");
+	objs = kueue_objects(&in, &cause);
+	if (objs == NULL) {
+		errmsg("export kueue: %s", cause);
+		free(cause);
+		rc = EXIT_DATAERR;
+		goto out;
+	}
+	if (cli->json) {
+		/* a List, which kubectl apply -f takes as it takes the documents */
+		json_t *list = json_pack("{s:s, s:s, s:O}", "apiVersion", "v1", "kind", "List",
+					 "items", objs);
+		print_json(list);
+		json_decref(list);
+	} else if (yaml_documents(objs, stdout) != 0 || fflush(stdout) != 0) {
+		errmsg("export kueue: cannot write: %s", strerror(errno));
+		rc = EXIT_IOERR;
+	}
+out:
+	json_decref(objs);
+	json_decref(prog);
+	json_decref(allocs);
+	json_decref(quota);
+	return rc;
+}
+
+/* Adds name to arr unless it is there. */
+static void add_user(json_t *arr, const char *name)
+{
+	size_t i;
+	json_t *u;
+
+	json_array_foreach(arr, i, u)
+		if (strcmp(json_string_value(u), name) == 0)
+			return;
+	json_array_append_new(arr, json_string(name));
+}
+
+static int by_name(const void *x, const void *y)
+{
+	return strcmp(json_string_value(*(json_t *const *)x), json_string_value(*(json_t *const *)y));
+}
+
+/*
+ * The member users of each consortium's Unix groups (access.consortia, as
+ * GET /v1/program lists them), resolved on this host (the OnDemand host
+ * reads the file, and it knows its users by these names): a group's
+ * listed members and the users whose primary group it is. A group this
+ * host does not know has no members.
+ */
+static json_t *member_users(const json_t *program)
+{
+	json_t *out = json_object(), *c, *g;
+	size_t i, j;
+
+	json_array_foreach(jget(program, "consortia"), i, c) {
+		json_t *users = json_array();
+		json_array_foreach(jget(c, "groups"), j, g) {
+			struct group *gr = getgrnam(json_string_value(g));
+			if (gr == NULL)
+				continue;
+			gid_t gid = gr->gr_gid;
+			for (char **m = gr->gr_mem; m && *m; m++)
+				add_user(users, *m);
+			setpwent();
+			for (struct passwd *pw; (pw = getpwent()) != NULL;)
+				if (pw->pw_gid == gid)
+					add_user(users, pw->pw_name);
+			endpwent();
+		}
+		/* stable output: sorted by name */
+		size_t n = json_array_size(users);
+		json_t **v = xcalloc(n ? n : 1, sizeof(*v));
+		for (size_t k = 0; k < n; k++)
+			v[k] = json_incref(json_array_get(users, k));
+		qsort(v, n, sizeof(*v), by_name);
+		json_array_clear(users);
+		for (size_t k = 0; k < n; k++)
+			json_array_append_new(users, v[k]);
+		free(v);
+		json_object_set_new(out, jsv(c, "id"), users);
+	}
+	return out;
+}
+
+/* Writes text to path atomically: a temporary file beside it, fsync, rename. */
+static int write_atomic(const char *path, const char *text)
+{
+	char *tmp = xasprintf("%s.tmp-%ld", path, (long)getpid());
+	size_t len = strlen(text);
+	int rc = 0, fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+
+	if (fd < 0) {
+		errmsg("cannot create %s: %s", tmp, strerror(errno));
+		free(tmp);
+		return EXIT_CANTCREAT;
+	}
+	for (size_t off = 0; off < len && rc == 0;) {
+		ssize_t n = write(fd, text + off, len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			rc = EXIT_IOERR;
+		else
+			off += (size_t)n;
+	}
+	if (rc == 0 && fsync(fd) != 0)
+		rc = EXIT_IOERR;
+	if (close(fd) != 0 && rc == 0)
+		rc = EXIT_IOERR;
+	if (rc == 0 && rename(tmp, path) != 0)
+		rc = EXIT_CANTCREAT;
+	if (rc != 0) {
+		errmsg("cannot write %s: %s", path, strerror(errno));
+		unlink(tmp);
+	}
+	free(tmp);
+	return rc;
+}
+
+static int export_ood(struct cli *cli, struct cmd_args *a)
+{
+	json_t *prog = NULL, *quota = NULL, *users = NULL, *file = NULL;
+	int64_t now;
+	int rc;
+
+	if (a->argc < 2)
+		return usage_error(a->cmd, "export ood-balances needs a FILE");
+	if ((rc = fetch_get(cli, PROTO_PROGRAM, &prog)) ||
+	    (rc = fetch_get(cli, PROTO_QUOTA, &quota)) ||
+	    (rc = export_at(cli, a, prog, &now)))
+		goto out;
+	users = member_users(prog);
+	file = ood_balances(prog, jget(quota, "quota"), users, now);
+	char *text = json_dumps(file, JSON_INDENT(2));
+	size_t n = json_array_size(jget(file, "balances"));
+	char *line = xasprintf("%s\n", text);
+	rc = write_atomic(a->argv[1], line);
+	free(line);
+	free(text);
+	if (rc == 0 && cli->json)
+		print_json(file);
+	else if (rc == 0)
+		printf("wrote %zu balance%s (GPU-hours) to %s\n", n, n == 1 ? "" : "s", a->argv[1]);
+out:
+	json_decref(file);
+	json_decref(users);
+	json_decref(prog);
+	json_decref(quota);
+	return rc;
+}
+
+static int cmd_export(struct cli *cli, struct cmd_args *a)
+{
+	if (strcmp(a->argv[0], "kueue") == 0) {
+		if (a->argc > 1)
+			return usage_error(a->cmd, "export kueue takes no FILE: it writes to stdout");
+		return export_kueue(cli, a);
+	}
+	if (strcmp(a->argv[0], "ood-balances") == 0)
+		return export_ood(cli, a);
+	return usage_error(a->cmd, "unknown export '%s' (there are: kueue, ood-balances)", a->argv[0]);
+}
+
 static int cmd_eliminate(struct cli *cli, struct cmd_args *a)
 {
 	return consortium_change(cli, a, PROTO_ELIMINATE);
@@ -2243,6 +2544,20 @@ static const struct cmd_entry cmd_table[] = {
 			   { "phase", FLAG_VALUE }, { "gpu", FLAG_VALUE },
 			   { "end", FLAG_VALUE } },
 		.min_args = 1, .max_args = 1, .exec = cmd_meter,
+	},
+	{
+		.name = "report", .usage = "usage [--phase P] [--csv]",
+		.help = "per consortium and GPU model: granted, committed, consumed, used, "
+			"expired and utilisation (used / consumed)",
+		.flags = { { "phase", FLAG_VALUE }, { "csv", FLAG_BOOL } },
+		.min_args = 1, .max_args = 1, .exec = cmd_report,
+	},
+	{
+		.name = "export", .usage = "kueue [--at T] | ood-balances FILE",
+		.help = "Kueue queues of the allocations running at T (YAML; --json: a List), "
+			"or Open OnDemand's balance file",
+		.flags = { { "at", FLAG_VALUE } },
+		.min_args = 1, .max_args = 2, .exec = cmd_export,
 	},
 	{
 		.name = "calendar", .usage = "POOL [--from T] [--to T]",
