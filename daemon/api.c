@@ -1161,31 +1161,89 @@ static void h_statement(struct call *c)
 				"view_base", base_hex, "view_head", head_hex, "entries", p.arr));
 }
 
+/*
+ * GET /v1/verify: the full audit, on the thread pool through a read-only
+ * connection of its own (one read snapshot of the database), so that the
+ * loop keeps serving while it reads the whole journal. Back on the loop,
+ * a sound audit moves the audit checkpoint forward and a failed one
+ * removes it, so that the next start-up audits everything.
+ */
+struct verify_job {
+	uv_work_t work;
+	struct api *api;
+	struct held_reply h;
+	char *path;
+	int64_t committed;
+	struct audit *a;
+	int err;
+	char *cause;
+};
+
+static void verify_work(uv_work_t *w)
+{
+	struct verify_job *j = w->data;
+	j->err = state_audit_snapshot(j->path, j->committed, &j->a, &j->cause);
+}
+
+static void verify_done(uv_work_t *w, int status)
+{
+	struct verify_job *j = w->data;
+	struct audit *a = j->a;
+
+	if (j->err != 0 || status != 0) {
+		metrics_refusal(j->api->metrics, ERR_STORAGE_UNAVAILABLE);
+		j->h.status = error_status(ERR_STORAGE_UNAVAILABLE);
+		j->h.body = error_body(ERR_STORAGE_UNAVAILABLE,
+				       j->cause ? j->cause : "the audit could not run", NULL);
+	} else {
+		int64_t seq, bad = audit_first_bad_seq(a);
+		uint8_t hash[HASH_LEN];
+		char hex[HASH_HEX_LEN + 1];
+		audit_head(a, &seq, hash);
+		hash_hex(hash, hex);
+		json_t *o = json_pack("{s:b, s:I, s:{s:I, s:s}, s:o, s:o}",
+				      "ok", audit_ok(a), "entries", (json_int_t)audit_entries(a),
+				      "head", "seq", (json_int_t)seq, "hash", hex,
+				      "first_bad_seq", bad ? json_integer(bad) : json_null(),
+				      "problems", audit_problems(a));
+		log_event(audit_ok(a) ? LOG_INFO : LOG_ERROR, "verify", "{s:s, s:b, s:I}",
+			  "request_id", j->h.request_id, "ok", audit_ok(a),
+			  "entries", (json_int_t)audit_entries(a));
+		if (state_checkpoint(j->api->store, a) != 0)
+			log_event(LOG_WARN, "checkpoint_failed", "{s:s}", "error",
+				  store_errmsg(j->api->store));
+		j->h.status = 200;
+		j->h.body = json_dumps(o, JSON_COMPACT);
+		json_decref(o);
+	}
+	writer_reply(j->api->writer, &j->h);
+	audit_free(a);
+	free(j->cause);
+	free(j->path);
+	free(j);
+}
+
 static void h_verify(struct call *c)
 {
-	struct audit *a;
-	char *cause = NULL;
-	uint8_t hash[HASH_LEN];
-	char hex[HASH_HEX_LEN + 1];
+	struct verify_job *j = xcalloc(1, sizeof(*j));
 
-	settle(c);
-	if (state_audit(c->api->store, c->api->ledger, &a, &cause) != 0) {
-		reply_error(c, ERR_STORAGE_UNAVAILABLE, NULL, "%s", cause);
-		free(cause);
-		return;
+	settle(c);	/* what the daemon answered is on disk for the snapshot to see */
+	j->api = c->api;
+	j->path = xstrdup(c->api->cfg->database);
+	j->committed = ledger_head_seq(c->api->ledger);
+	j->h = held_of(c, 0, NULL, NULL);
+	j->work.data = j;
+	int rc = uv_queue_work(c->api->loop, &j->work, verify_work, verify_done);
+	if (rc != 0) {
+		free(j->h.request_id);
+		free(j->h.actor);
+		free(j->h.method);
+		free(j->h.path);
+		free(j->path);
+		free(j);
+		reply_error(c, ERR_STORAGE_UNAVAILABLE, NULL, "cannot start the audit: %s",
+			    uv_strerror(rc));
 	}
-	ledger_head_hash(c->api->ledger, hash);
-	hash_hex(hash, hex);
-	int64_t bad = audit_first_bad_seq(a);
-	json_t *o = json_pack("{s:b, s:I, s:{s:I, s:s}, s:o, s:o}",
-			      "ok", audit_ok(a), "entries", (json_int_t)audit_entries(a),
-			      "head", "seq", (json_int_t)ledger_head_seq(c->api->ledger), "hash", hex,
-			      "first_bad_seq", bad ? json_integer(bad) : json_null(),
-			      "problems", audit_problems(a));
-	log_event(audit_ok(a) ? LOG_INFO : LOG_ERROR, "verify", "{s:b, s:I}", "ok", audit_ok(a),
-		  "entries", (json_int_t)audit_entries(a));
-	audit_free(a);
-	reply(c, 200, o);
 }
 
 /* allocations ------------------------------------------------------------ */

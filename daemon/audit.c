@@ -42,6 +42,7 @@ struct audit_usage {
 };
 
 struct audit {
+	bool tail;		/* the chain after a checkpoint only (audit_new_tail) */
 	int64_t entries;
 	int64_t last_seq;
 	uint8_t last_hash[HASH_LEN];
@@ -65,6 +66,28 @@ struct audit *audit_new(void)
 	struct audit *a = xcalloc(1, sizeof(*a));
 	a->problems = json_array();
 	return a;
+}
+
+struct audit *audit_new_tail(int64_t seq, const uint8_t hash[HASH_LEN])
+{
+	struct audit *a = audit_new();
+	a->tail = true;
+	a->entries = seq;
+	a->last_seq = seq;
+	memcpy(a->last_hash, hash, HASH_LEN);
+	return a;
+}
+
+void audit_seed_view(struct audit *a, const char *consortium, int64_t entries,
+		     int64_t last_seq, const uint8_t head[HASH_LEN])
+{
+	jviews_set(&a->views, consortium, entries, last_seq, head);
+}
+
+void audit_head(const struct audit *a, int64_t *seq, uint8_t hash[HASH_LEN])
+{
+	*seq = a->last_seq;
+	memcpy(hash, a->last_hash, HASH_LEN);
 }
 
 void audit_free(struct audit *a)
@@ -447,6 +470,8 @@ void audit_entry(struct audit *a, const struct jentry *e)
 {
 	a->entries++;
 	check_chain(a, e);
+	if (a->tail)
+		return;		/* what the entries did builds on rows before the checkpoint */
 	apply_amounts(a, e);
 	alloc_apply(a, e);
 	cstate_apply(a, e);

@@ -25,6 +25,19 @@ struct audit;
 /* A fresh audit; the caller frees it with audit_free(). */
 struct audit *audit_new(void);
 void audit_free(struct audit *a);
+/*
+ * An audit of the hash chain only, of the entries after the checkpoint
+ * (seq, hash): seq + 1 must follow hash, and each consortium's view goes
+ * on from the head audit_seed_view() gives it. It recomputes no cached
+ * table (those build on every entry before the checkpoint): feed it
+ * entries only, and no audit_finish(). audit_entries() counts from seq.
+ */
+struct audit *audit_new_tail(int64_t seq, const uint8_t hash[HASH_LEN]);
+void audit_seed_view(struct audit *a, const char *consortium, int64_t entries,
+		     int64_t last_seq, const uint8_t head[HASH_LEN]);
+/* The last entry fed: its seq and hash (0 and zeros, or the checkpoint's, before any). */
+void audit_head(const struct audit *a, int64_t *seq, uint8_t hash[HASH_LEN]);
+
 
 /* The next journal entry, in seq order. */
 void audit_entry(struct audit *a, const struct jentry *e);

@@ -558,12 +558,15 @@ static int open_state(struct daemon *d)
 		free(cause);
 		return err;
 	}
-	if (state_audit(d->store, NULL, &a, &cause) != 0) {
+	/* the chain after the last audited entry, or everything without one */
+	int64_t from;
+	if (state_audit_start(d->store, &a, &from, &cause) != 0) {
 		fprintf(stderr, "gpuledgerd: %s: %s\n", d->cfg->database, cause);
 		free(cause);
 		return -EIO;
 	}
 	if (!audit_ok(a)) {
+
 		json_t *p = audit_problems(a);
 		char *text = json_dumps(p, JSON_COMPACT);
 		log_event(LOG_ERROR, "audit_failed", "{s:s, s:I, s:o}", "database", d->cfg->database,
@@ -577,7 +580,10 @@ static int open_state(struct daemon *d)
 		audit_free(a);
 		return -EILSEQ;
 	}
-	log_event(LOG_INFO, "audit_ok", "{s:I}", "entries", (json_int_t)audit_entries(a));
+	log_event(LOG_INFO, "audit_ok", "{s:I, s:I, s:s}", "entries", (json_int_t)audit_entries(a),
+		  "from_seq", (json_int_t)from, "audit", from ? "chain after the checkpoint" : "full");
+	if (state_checkpoint(d->store, a) != 0)	/* the next start audits more: no reason to stop */
+		log_event(LOG_WARN, "checkpoint_failed", "{s:s}", "error", store_errmsg(d->store));
 	audit_free(a);
 	if (state_load(d->store, d->cfg, clock_now(&d->clock), &d->ledger, &cause) != 0) {
 		fprintf(stderr, "gpuledgerd: %s: %s\n", d->cfg->database, cause);

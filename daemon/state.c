@@ -214,3 +214,104 @@ int state_commit(struct store *s, const struct jentry *entries, size_t n,
 	}
 	return store_commit(s);
 }
+
+struct seed_ctx {
+	struct store *s;
+	struct audit *a;
+	int64_t seq;
+};
+
+/* A consortium's view head as it stood at the checkpoint. */
+static int seed_view(void *arg, const char *consortium, int64_t entries, int64_t last_seq,
+		     const uint8_t view_hash[HASH_LEN])
+{
+	struct seed_ctx *c = arg;
+	uint8_t head[HASH_LEN];
+	int rc;
+
+	if (last_seq <= c->seq) {
+		audit_seed_view(c->a, consortium, entries, last_seq, view_hash);
+		return 0;
+	}
+	rc = store_journal_count(c->s, consortium, 0, c->seq, &entries);
+	if (rc == 0)
+		rc = store_view_at(c->s, consortium, c->seq, head);
+	if (rc == 0 && entries > 0)
+		audit_seed_view(c->a, consortium, entries, c->seq, head);
+	return rc;
+}
+
+/* The chain after the checkpoint (seq, hash). */
+static int audit_tail(struct store *s, int64_t seq, const uint8_t hash[HASH_LEN],
+		      struct audit **out, char **cause)
+{
+	struct audit_ctx c = {.a = audit_new_tail(seq, hash)};
+	struct seed_ctx sc = {.s = s, .a = c.a, .seq = seq};
+	int rc = store_views_each(s, seed_view, &sc);
+
+	if (rc == 0)
+		rc = damaged(c.a, s, store_journal_each(s, seq, NULL, 0, audit_one_entry, &c));
+	if (rc != 0) {
+		*cause = xasprintf("cannot read the database: %s", store_errmsg(s));
+		audit_free(c.a);
+		return rc < 0 ? rc : -EIO;
+	}
+	*out = c.a;
+	return 0;
+}
+
+int state_audit_start(struct store *s, struct audit **out, int64_t *from, char **cause)
+{
+	int64_t seq;
+	uint8_t cp[HASH_LEN], at[HASH_LEN], prev[HASH_LEN];
+	int rc = store_checkpoint_get(s, &seq, cp);
+
+	/*
+	 * The checkpoint's own entry is audited again (its hash recomputed from
+	 * its contents), so that an edit of it cannot hide behind the hash
+	 * column it left alone; what comes before it was audited already.
+	 */
+	*from = 0;
+	if (rc == 0 && seq > 0 && store_journal_hash_at(s, seq, at, prev) == 0 &&
+	    memcmp(at, cp, HASH_LEN) == 0) {
+		*from = seq;
+		return audit_tail(s, seq - 1, prev, out, cause);
+	}
+	if (rc != 0 && rc != -ENOENT) {
+		*cause = xasprintf("cannot read the audit checkpoint: %s", store_errmsg(s));
+		return rc;
+	}
+	return state_audit(s, NULL, out, cause);
+}
+
+int state_checkpoint(struct store *s, const struct audit *a)
+{
+	int64_t seq;
+	uint8_t hash[HASH_LEN];
+
+	if (!audit_ok(a))
+		return store_checkpoint_clear(s);
+	audit_head(a, &seq, hash);
+	return seq > 0 ? store_checkpoint_set(s, seq, hash) : 0;
+}
+
+int state_audit_snapshot(const char *path, int64_t committed, struct audit **out,
+			 char **cause)
+{
+	struct store *s;
+	int rc = store_open_readonly(path, &s, cause);
+
+	if (rc != 0)
+		return rc;
+	rc = store_read_begin(s);
+	if (rc != 0)
+		*cause = xasprintf("cannot read the database: %s", store_errmsg(s));
+	else
+		rc = state_audit(s, NULL, out, cause);
+	store_read_end(s);
+	store_close(s);
+	if (rc == 0 && audit_entries(*out) < committed)
+		audit_note(*out, "the journal holds %" PRId64 " entries but the daemon committed %" PRId64
+			   " (entries were deleted from the end)", audit_entries(*out), committed);
+	return rc;
+}

@@ -33,6 +33,27 @@ int state_load(struct store *s, const struct config *cfg, int64_t now,
 int state_audit(struct store *s, const struct ledger *l, struct audit **out,
 		char **cause);
 
+/*
+ * The start-up's audit: with an audit checkpoint whose entry still has the
+ * hash it was audited with, only the hash chain after it (*from = its seq);
+ * else everything, as state_audit() (*from = 0). Returns as state_audit().
+ */
+int state_audit_start(struct store *s, struct audit **out, int64_t *from, char **cause);
+/*
+ * After an audit of s: a sound one moves the checkpoint to the last entry
+ * it audited, one that found a problem removes it (so that the next
+ * start-up audits everything). 0 or a negative errno.
+ */
+int state_checkpoint(struct store *s, const struct audit *a);
+/*
+ * The full audit on a read-only connection of its own to the database at
+ * path, in one read snapshot, so that it may run on another thread while
+ * the daemon commits: verify. committed is the daemon's committed head
+ * when it was asked; a journal that ends before it lost entries.
+ */
+int state_audit_snapshot(const char *path, int64_t committed, struct audit **out,
+			 char **cause);
+
 /* One idempotency record to write with a batch. */
 struct idem_rec {
 	char *key;

@@ -142,7 +142,13 @@ static_assert(sizeof(((struct alloc *)0)->id) >= ALLOC_ID_BUFSZ,
 	X(USAGE_ALL, "SELECT " USAGE_COLUMNS " FROM usage"		\
 	  " ORDER BY seq")						\
 	X(LEDGER_ID_GET, "SELECT id FROM ledger WHERE one = 1")		\
-	X(LEDGER_ID_SET, "INSERT INTO ledger (one, id) VALUES (1, ?1)")
+	X(LEDGER_ID_SET, "INSERT INTO ledger (one, id) VALUES (1, ?1)")	\
+	X(READ_BEGIN, "BEGIN")						\
+	X(CHECKPOINT_GET, "SELECT seq, hash FROM audit_checkpoint WHERE one = 1") \
+	X(CHECKPOINT_SET, "INSERT OR REPLACE INTO audit_checkpoint (one, seq, hash)" \
+	  " VALUES (1, ?1, ?2)")					\
+	X(CHECKPOINT_CLEAR, "DELETE FROM audit_checkpoint")		\
+	X(JOURNAL_HASH_AT, "SELECT hash, prev_hash FROM journal WHERE seq = ?1")
 
 enum store_stmt {
 #define X(e, sql) ST_##e,
@@ -1382,6 +1388,91 @@ int store_config_last(struct store *s, json_t **structure)
 		err = sql_fail(s, rc);
 	}
 	store__stmt_done(s, ST_CONFIG_LAST, st);
+	return err;
+}
+
+int store_open_readonly(const char *path, struct store **out, char **cause)
+{
+	struct store *s = xcalloc(1, sizeof(*s));
+	int rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READONLY, NULL);
+
+	*cause = NULL;
+	if (rc != SQLITE_OK) {
+		int err = errno_from_sqlite(rc);
+		*cause = xasprintf("cannot open database %s: %s", path,
+				   s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+		store_close(s);
+		return err;
+	}
+	sqlite3_extended_result_codes(s->db, 1);
+	sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+	*out = s;
+	return 0;
+}
+
+int store_read_begin(struct store *s)
+{
+	return run(s, ST_READ_BEGIN, NULL);
+}
+
+void store_read_end(struct store *s)
+{
+	store_rollback(s);	/* nothing was written: ending the snapshot is all */
+}
+
+int store_checkpoint_get(struct store *s, int64_t *seq, uint8_t hash[HASH_LEN])
+{
+	sqlite3_stmt *st;
+	int err = store__stmt(s, ST_CHECKPOINT_GET, stmt_sql[ST_CHECKPOINT_GET], &st);
+	if (err < 0)
+		return err;
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*seq = col_i64(st, 0);
+		col_hash(st, 1, hash);
+	} else {
+		err = rc == SQLITE_DONE ? -ENOENT : sql_fail(s, rc);
+	}
+	store__stmt_done(s, ST_CHECKPOINT_GET, st);
+	return err;
+}
+
+int store_checkpoint_set(struct store *s, int64_t seq, const uint8_t hash[HASH_LEN])
+{
+	sqlite3_stmt *st;
+	int err = store__stmt(s, ST_CHECKPOINT_SET, stmt_sql[ST_CHECKPOINT_SET], &st);
+	if (err < 0)
+		return err;
+	struct binder b = {st, 0, SQLITE_OK};
+	bind_i64(&b, seq);
+	bind_hash(&b, hash);
+	err = step_done(s, &b);
+	store__stmt_done(s, ST_CHECKPOINT_SET, st);
+	return err;
+}
+
+int store_checkpoint_clear(struct store *s)
+{
+	return run(s, ST_CHECKPOINT_CLEAR, NULL);
+}
+
+int store_journal_hash_at(struct store *s, int64_t seq, uint8_t hash[HASH_LEN],
+			  uint8_t prev_hash[HASH_LEN])
+{
+	sqlite3_stmt *st;
+	int err = store__stmt(s, ST_JOURNAL_HASH_AT, stmt_sql[ST_JOURNAL_HASH_AT], &st);
+	if (err < 0)
+		return err;
+	struct binder b = {st, 0, SQLITE_OK};
+	bind_i64(&b, seq);
+	int rc = b.rc == SQLITE_OK ? sqlite3_step(st) : b.rc;
+	if (rc == SQLITE_ROW) {
+		col_hash(st, 0, hash);
+		col_hash(st, 1, prev_hash);
+	} else {
+		err = rc == SQLITE_DONE ? -ENOENT : sql_fail(s, rc);
+	}
+	store__stmt_done(s, ST_JOURNAL_HASH_AT, st);
 	return err;
 }
 

@@ -58,6 +58,29 @@ const char *store_ledger_id(const struct store *s);
  */
 int store_check_identity(struct store *s);
 
+/*
+ * A read-only connection to the database at path, which must exist and be
+ * migrated already: for an audit on another thread while the daemon
+ * writes (WAL readers see one committed state). Nothing is created or
+ * migrated; store_check_identity() is not for it.
+ */
+int store_open_readonly(const char *path, struct store **out, char **cause);
+/* One read snapshot over several reads (BEGIN ... ROLLBACK). */
+int store_read_begin(struct store *s);
+void store_read_end(struct store *s);
+
+/*
+ * The audit checkpoint (schema 0008): the seq and hash of the last entry
+ * whose chain an audit found sound. get: 0, or -ENOENT when there is none.
+ * set and clear run in a transaction of their own (or the caller's).
+ */
+int store_checkpoint_get(struct store *s, int64_t *seq, uint8_t hash[HASH_LEN]);
+int store_checkpoint_set(struct store *s, int64_t seq, const uint8_t hash[HASH_LEN]);
+int store_checkpoint_clear(struct store *s);
+/* The hash and prev_hash stored with the entry at seq: 0, or -ENOENT when there is none. */
+int store_journal_hash_at(struct store *s, int64_t seq, uint8_t hash[HASH_LEN],
+			  uint8_t prev_hash[HASH_LEN]);
+
 /* PRAGMA user_version, and the highest version this build embeds. */
 int store_schema_version(struct store *s);
 int store_schema_latest(void);
