@@ -64,6 +64,7 @@ struct call {
 	bool mutating;
 	bool dry_run;		/* "dry_run": true: see dry_run() */
 	uint8_t body_hash[HASH_LEN];
+	int64_t idem_seq;	/* > 0: the answer is rebuilt from this entry (idem_rebuild()) */
 };
 
 typedef void (*handler_fn)(struct call *c);
@@ -122,7 +123,8 @@ static void reply(struct call *c, int status, json_t *o)
 	char *body = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
 	if (c->mutating && status < 300 && c->http->idempotency_key)
-		writer_add_idem(c->api->writer, c->http->idempotency_key, c->body_hash, status, body);
+		writer_add_idem_ref(c->api->writer, c->http->idempotency_key, c->body_hash, status,
+				    body, c->idem_seq);
 	finish(c, status, body);
 }
 
@@ -1289,6 +1291,9 @@ static void h_allocate(struct call *c)
 	}
 	json_t *o = json_pack("{s:o}", "allocation",
 			      alloc_json(c, ledger_alloc(c->api->ledger, id)));
+	/* the answer is its reserve entry's: retries rebuild it from there */
+	if (out.n == 1 && out.v[0].kind == J_RESERVE)
+		c->idem_seq = out.v[0].seq;
 	writer_add(c->api->writer, &out, req.note);	/* logged once committed */
 	reply(c, 201, o);
 }
@@ -2099,6 +2104,49 @@ static bool good_key(const char *k)
 	return true;
 }
 
+/*
+ * A booking's answer, rebuilt from its reserve entry as h_allocate() made
+ * it: the allocation as it stood when booked (state at the entry's time),
+ * the same keys in the same order, so a retry gets the same bytes.
+ */
+static int idem_entry(void *arg, const struct jentry *e)
+{
+	jentry_copy(arg, e);
+	return 1;
+}
+
+static char *idem_rebuild(struct call *c, int64_t seq)
+{
+	struct jentry e = {0};
+	struct alloc a = {0};
+	char *body = NULL;
+
+	if (store_journal_each(c->api->store, seq - 1, NULL, 1, idem_entry, &e) == 1 &&
+	    e.seq == seq && e.kind == J_RESERVE && e.allocation &&
+	    alloc_id_parse(e.allocation, &a.num) == 0) {
+		snprintf(a.id, sizeof(a.id), "%s", e.allocation);
+		a.consortium = e.consortium;
+		a.pool = e.pool;
+		a.gpu = e.gpu;
+		a.phase = e.phase;
+		a.gpus = e.gpus;
+		a.start = e.start;
+		a.end = a.booked_end = e.end;
+		a.stored = ALLOC_BOOKED;
+		a.cost = e.committed_delta;
+		a.note = e.reason;
+		a.created = e.time;
+		a.seq = e.seq;
+		struct call at = *c;
+		at.now = e.time;	/* the answer's own instant */
+		json_t *o = json_pack("{s:o}", "allocation", alloc_json(&at, &a));
+		body = json_dumps(o, JSON_COMPACT);
+		json_decref(o);
+	}
+	jentry_clear(&e);
+	return body;
+}
+
 /* The idempotency check: 1 when answered from the record. */
 static int idempotent_replay(struct call *c)
 {
@@ -2122,9 +2170,17 @@ static int idempotent_replay(struct call *c)
 		status = pending->status;
 		response = xstrdup(pending->response);
 	} else {
-		int rc = store_idem_get(c->api->store, key, stored_hash, &status, &response);
+		int64_t seq = 0;
+		int rc = store_idem_lookup(c->api->store, key, stored_hash, &status, &response, &seq);
 		if (rc == -ENOENT)
 			return 0;
+		if (rc == 0 && response == NULL && seq > 0 &&
+		    (response = idem_rebuild(c, seq)) == NULL) {
+			reply_error(c, ERR_STORAGE_UNAVAILABLE, NULL,
+				    "cannot rebuild the first answer to key '%s' from journal entry %" PRId64,
+				    key, seq);
+			return 1;
+		}
 		if (rc != 0) {
 			reply_error(c, ERR_STORAGE_UNAVAILABLE, NULL,
 				    "cannot read idempotency records: %s", store_errmsg(c->api->store));

@@ -206,8 +206,11 @@ int state_commit(struct store *s, const struct jentry *entries, size_t n,
 	for (size_t i = 0; i < n && rc == 0; i++)
 		rc = store_append(s, &entries[i], notes ? notes[i] : NULL);
 	for (size_t i = 0; i < n_idem && rc == 0; i++)
-		rc = store_idem_put(s, idem[i].key, idem[i].body_hash, idem[i].status,
-				    idem[i].response, idem[i].time);
+		rc = idem[i].seq > 0 ?
+			store_idem_put_ref(s, idem[i].key, idem[i].body_hash, idem[i].status,
+					   idem[i].seq, idem[i].time) :
+			store_idem_put(s, idem[i].key, idem[i].body_hash, idem[i].status,
+				       idem[i].response, idem[i].time);
 	if (rc != 0) {
 		store_rollback(s);
 		return rc;

@@ -59,8 +59,9 @@ struct idem_rec {
 	char *key;
 	uint8_t body_hash[HASH_LEN];
 	int status;
-	char *response;
+	char *response;		/* kept in the batch for retries within it */
 	int64_t time;
+	int64_t seq;		/* > 0: the store keeps this entry's seq, not response */
 };
 
 /*

@@ -96,7 +96,9 @@ static_assert(sizeof(((struct alloc *)0)->id) >= ALLOC_ID_BUFSZ,
 	  " ORDER BY seq")						\
 	X(IDEM_PUT, "INSERT INTO idempotency (key, body_hash, status,"	\
 	  " response, time) VALUES (?1, ?2, ?3, ?4, ?5)")		\
-	X(IDEM_GET, "SELECT body_hash, status, response FROM idempotency" \
+	X(IDEM_PUT_REF, "INSERT INTO idempotency (key, body_hash, status,"	\
+	  " time, seq) VALUES (?1, ?2, ?3, ?4, ?5)")			\
+	X(IDEM_GET, "SELECT body_hash, status, response, seq FROM idempotency" \
 	  " WHERE key = ?1")						\
 	/* the oldest max rows (rowids grow with time), of those the expired */ \
 	X(IDEM_PRUNE, "DELETE FROM idempotency WHERE rowid IN (SELECT rowid FROM" \
@@ -131,10 +133,20 @@ static_assert(sizeof(((struct alloc *)0)->id) >= ALLOC_ID_BUFSZ,
 	  " ORDER BY consortium, phase, gpu")				\
 	X(CSTATES, "SELECT consortium, status, since, designation_until,"	\
 	  " active_from FROM consortium_state ORDER BY consortium")	\
-	X(ALLOC_REFS, "SELECT consortium, pool, gpu, MIN(CASE WHEN"	\
-	  " stored <> 'cancelled' AND \"end\" > start THEN start END)"	\
-	  " FROM allocations GROUP BY consortium, pool, gpu"		\
-	  " ORDER BY consortium, pool, gpu")				\
+	/* the (consortium, pool, gpu) keys in order, one index seek each */	\
+	X(REF_FIRST, "SELECT consortium, pool, gpu FROM allocations"	\
+	  " ORDER BY consortium, pool, gpu LIMIT 1")			\
+	X(REF_NEXT_GPU, "SELECT consortium, pool, gpu FROM allocations"	\
+	  " WHERE consortium = ?1 AND pool = ?2 AND gpu > ?3"		\
+	  " ORDER BY consortium, pool, gpu LIMIT 1")			\
+	X(REF_NEXT_POOL, "SELECT consortium, pool, gpu FROM allocations"	\
+	  " WHERE consortium = ?1 AND pool > ?2"				\
+	  " ORDER BY consortium, pool, gpu LIMIT 1")			\
+	X(REF_NEXT_CONSORTIUM, "SELECT consortium, pool, gpu FROM allocations" \
+	  " WHERE consortium > ?1 ORDER BY consortium, pool, gpu LIMIT 1")	\
+	X(REF_FIRST_START, "SELECT start FROM allocations WHERE consortium = ?1" \
+	  " AND pool = ?2 AND gpu = ?3 AND stored <> 'cancelled'"	\
+	  " AND \"end\" > start ORDER BY start LIMIT 1")			\
 	X(USAGE_INSERT, "INSERT INTO usage (" USAGE_COLUMNS ")"		\
 	  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")		\
 	X(USAGE_GET, "SELECT " USAGE_COLUMNS " FROM usage"		\
@@ -1167,6 +1179,25 @@ int store_idem_put(struct store *s, const char *key,
 	return err;
 }
 
+int store_idem_put_ref(struct store *s, const char *key,
+		       const uint8_t body_hash[HASH_LEN], int status, int64_t seq,
+		       int64_t time)
+{
+	sqlite3_stmt *st;
+	int err = store__stmt(s, ST_IDEM_PUT_REF, stmt_sql[ST_IDEM_PUT_REF], &st);
+	if (err < 0)
+		return err;
+	struct binder b = {st, 0, SQLITE_OK};
+	bind_text(&b, key);
+	bind_hash(&b, body_hash);
+	bind_i64(&b, status);
+	bind_i64(&b, time);
+	bind_i64(&b, seq);
+	err = step_done(s, &b);
+	store__stmt_done(s, ST_IDEM_PUT_REF, st);
+	return err;
+}
+
 int store_idem_prune(struct store *s, int64_t before, int64_t max, int64_t *deleted)
 {
 	sqlite3_stmt *st;
@@ -1185,6 +1216,14 @@ int store_idem_prune(struct store *s, int64_t before, int64_t max, int64_t *dele
 int store_idem_get(struct store *s, const char *key,
 		   uint8_t body_hash[HASH_LEN], int *status, char **response)
 {
+	int64_t seq;
+	return store_idem_lookup(s, key, body_hash, status, response, &seq);
+}
+
+int store_idem_lookup(struct store *s, const char *key, uint8_t body_hash[HASH_LEN],
+		      int *status, char **response, int64_t *seq)
+{
+
 	sqlite3_stmt *st;
 	int err = store__stmt(s, ST_IDEM_GET, stmt_sql[ST_IDEM_GET], &st);
 	if (err < 0)
@@ -1197,6 +1236,7 @@ int store_idem_get(struct store *s, const char *key,
 		col_hash(st, 0, body_hash);
 		*status = sqlite3_column_int(st, 1);
 		*response = r ? xstrdup(r) : NULL;
+		*seq = col_i64(st, 3);
 	} else if (rc == SQLITE_DONE) {
 		err = -ENOENT;
 	} else {
@@ -1626,7 +1666,9 @@ int store_allocations_each(struct store *s, const struct alloc_filter *f,
 	if (mask & AF_ID)
 		buf_puts(&sql, " AND id = ?");
 	if (mask & AF_LIVE)
-		buf_puts(&sql, " AND stored <> 'cancelled' AND \"end\" > start AND \"end\" > ?");
+		/* what is not cancelled, as ranges of the (stored, end) index */
+		buf_puts(&sql, " AND stored IN ('booked', 'released', 'revoked')"
+			 " AND \"end\" > start AND \"end\" > ?");
 	if (mask & AF_BEFORE)
 		buf_puts(&sql, " AND start < ?");
 	buf_puts(&sql, " ORDER BY num, id");
@@ -1676,32 +1718,92 @@ int store_allocation_max_num(struct store *s, int64_t *num)
 	return err;
 }
 
-int store_allocation_refs_each(struct store *s, store_alloc_ref_cb cb, void *arg)
+/*
+ * The key after (c, p, g) in (consortium, pool, gpu) order, or the first
+ * one when c is NULL: 0 and out[] malloc'd, -ENOENT after the last.
+ */
+static int ref_next(struct store *s, char *const key[3], char *out[3])
 {
-	struct alloc_ref r;
+	static const enum store_stmt step[] = {ST_REF_NEXT_GPU, ST_REF_NEXT_POOL,
+					       ST_REF_NEXT_CONSORTIUM};
+	int err = -ENOENT;
+
+	for (int level = 0; level < (key[0] ? 3 : 1) && err == -ENOENT; level++) {
+		enum store_stmt slot = key[0] ? step[level] : ST_REF_FIRST;
+		sqlite3_stmt *st;
+		err = store__stmt(s, slot, stmt_sql[slot], &st);
+		if (err < 0)
+			return err;
+		struct binder b = {st, 0, SQLITE_OK};
+		for (int i = 0; key[0] && i < 3 - level; i++)
+			bind_text(&b, key[i]);
+		int rc = b.rc == SQLITE_OK ? sqlite3_step(st) : b.rc;
+		if (rc == SQLITE_ROW) {
+			err = 0;
+			for (int i = 0; i < 3; i++) {
+				const char *t = col_text(st, i);
+				out[i] = t ? xstrdup(t) : NULL;
+			}
+			if (!out[0] || !out[1] || !out[2])
+				err = fail(s, -EILSEQ,
+					   "an allocation without a consortium, pool or GPU model");
+		} else {
+			err = rc == SQLITE_DONE ? -ENOENT : sql_fail(s, rc);
+		}
+		store__stmt_done(s, slot, st);
+	}
+	return err;
+}
+
+/* The first start of a key's bookings that were not cancelled, or TIME_MAX. */
+static int ref_first_start(struct store *s, char *const key[3], int64_t *start)
+{
 	sqlite3_stmt *st;
-	int rc;
-	int err = store__stmt(s, ST_ALLOC_REFS, stmt_sql[ST_ALLOC_REFS], &st);
+	int err = store__stmt(s, ST_REF_FIRST_START, stmt_sql[ST_REF_FIRST_START], &st);
 	if (err < 0)
 		return err;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		r.consortium = col_text(st, 0);
-		r.pool = col_text(st, 1);
-		r.gpu = col_text(st, 2);
-		r.first_start = sqlite3_column_type(st, 3) == SQLITE_NULL ? TIME_MAX
-									  : col_i64(st, 3);
-		if (r.consortium == NULL || r.pool == NULL || r.gpu == NULL) {
-			err = fail(s, -EILSEQ, "an allocation without a consortium, pool or GPU model");
-			break;
+	struct binder b = {st, 0, SQLITE_OK};
+	for (int i = 0; i < 3; i++)
+		bind_text(&b, key[i]);
+	int rc = b.rc == SQLITE_OK ? sqlite3_step(st) : b.rc;
+	*start = TIME_MAX;
+	if (rc == SQLITE_ROW)
+		*start = col_i64(st, 0);
+	else if (rc != SQLITE_DONE)
+		err = sql_fail(s, rc);
+	store__stmt_done(s, ST_REF_FIRST_START, st);
+	return err;
+}
+
+/*
+ * A loose index scan (schema 0010's index on consortium, pool, gpu,
+ * start): a few seeks per key, so that the start-up costs the number of
+ * keys, not the allocations of the whole history.
+ */
+int store_allocation_refs_each(struct store *s, store_alloc_ref_cb cb, void *arg)
+{
+	char *key[3] = {NULL, NULL, NULL}, *next[3];
+	struct alloc_ref r;
+	int err;
+
+	while ((err = ref_next(s, key, next)) == 0) {
+		for (int i = 0; i < 3; i++) {
+			free(key[i]);
+			key[i] = next[i];
 		}
+		err = ref_first_start(s, key, &r.first_start);
+		if (err != 0)
+			break;
+		r.consortium = key[0];
+		r.pool = key[1];
+		r.gpu = key[2];
 		err = cb(arg, &r);
 		if (err != 0)
 			break;
 	}
-	if (err == 0 && rc != SQLITE_DONE)
-		err = sql_fail(s, rc);
-	store__stmt_done(s, ST_ALLOC_REFS, st);
-	return err;
+	for (int i = 0; i < 3; i++)
+		free(key[i]);
+	return err == -ENOENT ? 0 : err;
 }
 
 int store_balances_each(struct store *s, store_balance_cb cb, void *arg)

@@ -115,6 +115,19 @@ int store_idem_put(struct store *s, const char *key,
  * bounded however many there are); *deleted says how many went.
  */
 int store_idem_prune(struct store *s, int64_t before, int64_t max, int64_t *deleted);
+/*
+ * A record whose answer is rebuilt from the journal entry at seq (schema
+ * 0010) instead of being kept: its response is NULL.
+ */
+int store_idem_put_ref(struct store *s, const char *key,
+		       const uint8_t body_hash[HASH_LEN], int status, int64_t seq,
+		       int64_t time);
+/*
+ * 0 and the record, or -ENOENT: *response (malloc'd, caller frees; NULL
+ * for a record by reference) and *seq (0 unless by reference).
+ */
+int store_idem_lookup(struct store *s, const char *key, uint8_t body_hash[HASH_LEN],
+		      int *status, char **response, int64_t *seq);
 /* 0 and the record (*response malloc'd, caller frees), or -ENOENT. */
 int store_idem_get(struct store *s, const char *key,
 		   uint8_t body_hash[HASH_LEN], int *status, char **response);

@@ -155,6 +155,12 @@ void writer_add(struct writer *w, struct jlist *out, const char *note)
 void writer_add_idem(struct writer *w, const char *key, const uint8_t hash[HASH_LEN],
 		     int status, const char *response)
 {
+	writer_add_idem_ref(w, key, hash, status, response, 0);
+}
+
+void writer_add_idem_ref(struct writer *w, const char *key, const uint8_t hash[HASH_LEN],
+			 int status, const char *response, int64_t seq)
+{
 	if (w->trial)
 		return;		/* a dry run is not remembered */
 	w->idem = xreallocarray(w->idem, w->n_idem + 1, sizeof(*w->idem));
@@ -164,6 +170,7 @@ void writer_add_idem(struct writer *w, const char *key, const uint8_t hash[HASH_
 	r->status = status;
 	r->response = xstrdup(response);
 	r->time = clock_now(w->clock);
+	r->seq = seq;
 	arm(w);
 }
 

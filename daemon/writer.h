@@ -114,6 +114,13 @@ void writer_add(struct writer *w, struct jlist *out, const char *note);
 /* Records a POST's answer with the batch, for idempotent retries (strings copied). */
 void writer_add_idem(struct writer *w, const char *key, const uint8_t hash[HASH_LEN],
 		     int status, const char *response);
+/*
+ * The same for an answer the API can rebuild from the journal entry at seq
+ * (> 0): the store keeps the seq, not the text (which a retry within the
+ * batch still gets from here).
+ */
+void writer_add_idem_ref(struct writer *w, const char *key, const uint8_t hash[HASH_LEN],
+			 int status, const char *response, int64_t seq);
 /* A pending idempotency record of the open batch, or NULL. */
 const struct idem_rec *writer_find_idem(const struct writer *w, const char *key);
 /*
