@@ -2308,8 +2308,6 @@ void api_handle(void *arg, struct server_req *r)
 			goto out;
 		c.mutating = true;
 		if (c.http->body_len > 0) {
-			c.body = json_loadb(c.http->body, c.http->body_len,
-					    JSON_REJECT_DUPLICATES, &jerr);
 			if (c.body == NULL) {
 				reply_error(&c, ERR_BAD_REQUEST,
 					    json_pack("{s:i, s:i}", "line", jerr.line, "column", jerr.column),
@@ -2321,8 +2319,6 @@ void api_handle(void *arg, struct server_req *r)
 					    "the JSON body nests deeper than %d levels", MAX_JSON_DEPTH);
 				goto out;
 			}
-		} else {
-			c.body = json_object();
 		}
 		if (take_fields(&c))
 			goto out;

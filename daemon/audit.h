@@ -38,7 +38,6 @@ void audit_seed_view(struct audit *a, const char *consortium, int64_t entries,
 /* The last entry fed: its seq and hash (0 and zeros, or the checkpoint's, before any). */
 void audit_head(const struct audit *a, int64_t *seq, uint8_t hash[HASH_LEN]);
 
-
 /* The next journal entry, in seq order. */
 void audit_entry(struct audit *a, const struct jentry *e);
 /*

@@ -566,7 +566,6 @@ static int open_state(struct daemon *d)
 		return -EIO;
 	}
 	if (!audit_ok(a)) {
-
 		json_t *p = audit_problems(a);
 		char *text = json_dumps(p, JSON_COMPACT);
 		log_event(LOG_ERROR, "audit_failed", "{s:s, s:I, s:o}", "database", d->cfg->database,

@@ -1223,7 +1223,6 @@ int store_idem_get(struct store *s, const char *key,
 int store_idem_lookup(struct store *s, const char *key, uint8_t body_hash[HASH_LEN],
 		      int *status, char **response, int64_t *seq)
 {
-
 	sqlite3_stmt *st;
 	int err = store__stmt(s, ST_IDEM_GET, stmt_sql[ST_IDEM_GET], &st);
 	if (err < 0)
