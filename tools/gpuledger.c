@@ -2485,7 +2485,6 @@ static const struct cmd_entry cmd_table[] = {
 		.flags = { { "phase", FLAG_VALUE } },
 		.exec = cmd_budget,
 	},
-
 	{
 		.name = "allocate",
 		.usage = "CONSORTIUM --gpus N (--pool POOL | --gpu MODEL) --start T "
@@ -2521,6 +2520,20 @@ static const struct cmd_entry cmd_table[] = {
 		.help = "end an allocation early (default now), refund the rest",
 		.flags = { { "at", FLAG_VALUE }, { "reason", FLAG_TEXT } },
 		.min_args = 1, .max_args = 1, .exec = cmd_release,
+	},
+	{
+		.name = "modify",
+		.usage = "ALLOCATION [--start T] [--end T] [--gpus N] [--pool POOL] --reason TEXT",
+		.help = "change a reservation (or the end of an active allocation), re-checked by the rules",
+		.flags = { { "start", FLAG_VALUE }, { "end", FLAG_VALUE }, { "gpus", FLAG_VALUE },
+			   { "pool", FLAG_VALUE }, { "reason", FLAG_TEXT } },
+		.min_args = 1, .max_args = 1, .exec = cmd_modify,
+	},
+	{
+		.name = "phase", .usage = "move PHASE --end T --reason TEXT [--cut]",
+		.help = "move a phase's end (and the touching next phase's start); --cut cuts what crosses it",
+		.flags = { { "end", FLAG_VALUE }, { "reason", FLAG_TEXT }, { "cut", FLAG_BOOL } },
+		.min_args = 1, .max_args = 2, .exec = cmd_phase,
 	},
 	{
 		.name = "eliminate", .usage = "CONSORTIUM --effective T --reason TEXT",
@@ -2618,20 +2631,6 @@ static const struct cmd_entry cmd_table[] = {
 		.name = "help", .usage = "[COMMAND]",
 		.help = "this list, or one command's usage",
 		.max_args = 1, .local = true, .exec = cmd_help,
-	},
-	{
-		.name = "modify",
-		.usage = "ALLOCATION [--start T] [--end T] [--gpus N] [--pool POOL] --reason TEXT",
-		.help = "change a reservation (or the end of an active allocation), re-checked by the rules",
-		.flags = { { "start", FLAG_VALUE }, { "end", FLAG_VALUE }, { "gpus", FLAG_VALUE },
-			   { "pool", FLAG_VALUE }, { "reason", FLAG_TEXT } },
-		.min_args = 1, .max_args = 1, .exec = cmd_modify,
-	},
-	{
-		.name = "phase", .usage = "move PHASE --end T --reason TEXT [--cut]",
-		.help = "move a phase's end (and the touching next phase's start); --cut cuts what crosses it",
-		.flags = { { "end", FLAG_VALUE }, { "reason", FLAG_TEXT }, { "cut", FLAG_BOOL } },
-		.min_args = 1, .max_args = 2, .exec = cmd_phase,
 	},
 	{
 		.name = "completion", .usage = "bash",
