@@ -377,9 +377,29 @@ def verify_ok(conn):
     return d.get("ok") is True, d.get("problems")
 
 
+def run_config(src, d):
+    """src with idempotency records kept ten years, written into d.
+
+    The clients move the simulated clock weeks ahead, and a retry's answer
+    is promised only within daemon.idempotency_retention (30 days of the
+    ledger's clock by default): a restart would prune the keys this run
+    retries, and a retry past them is rightly a new request.
+    """
+    with open(src, encoding="utf-8") as f:
+        lines = f.read().split("\n")
+    if "daemon:" not in lines:
+        sys.exit(f"torture: {src} has no top-level 'daemon:' map")
+    i = lines.index("daemon:")
+    lines.insert(i + 1, "  idempotency_retention: 3650d")
+    out = os.path.join(d, "program.yaml")
+    with open(out, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines))
+    return out
+
+
 def one_run(args, n, rng, stats):
     d = tempfile.mkdtemp(prefix="gpuledger-torture.", dir=args.tmpdir)
-    dm = Daemon(args, d, args.config)
+    dm = Daemon(args, d, run_config(args.config, d))
     problems = []
     try:
         dm.init()
