@@ -151,6 +151,16 @@ static void reply_error(struct call *c, enum error_code code, json_t *details,
 	reply(c, status, o);
 }
 
+/* A required reason that is empty: refused, naming the field. */
+static bool reason_empty(struct call *c, const char *reason)
+{
+	if (*reason != '\0')
+		return false;
+	reply_error(c, ERR_BAD_REQUEST, json_pack("{s:s}", "field", proto_field_name(FIELD_REASON)),
+		    "field 'reason' must not be empty");
+	return true;
+}
+
 static void reply_ledger_error(struct call *c, struct ledger_error *err)
 {
 	json_t *details = err->details;
@@ -700,11 +710,8 @@ static void h_grant(struct call *c)
 		reply_error(c, ERR_INVALID_AMOUNT, NULL, "max_gpus must be 0 (no cap) or more");
 		return;
 	}
-	if (*req.reason == '\0') {
-		reply_error(c, ERR_BAD_REQUEST, json_pack("{s:s}", "field", proto_field_name(FIELD_REASON)),
-			    "field 'reason' must not be empty");
+	if (reason_empty(c, req.reason))
 		return;
-	}
 	if (ledger_grant(c->api->ledger, &ctx, &req, &out, &err) != 0) {
 		reply_ledger_error(c, &err);
 		return;
@@ -736,11 +743,8 @@ static void h_transfer(struct call *c)
 	struct jlist out = {0};
 	struct ledger_ctx ctx = ctx_of(c);
 
-	if (*req.reason == '\0') {
-		reply_error(c, ERR_BAD_REQUEST, json_pack("{s:s}", "field", proto_field_name(FIELD_REASON)),
-			    "field 'reason' must not be empty");
+	if (reason_empty(c, req.reason))
 		return;
-	}
 	if (ledger_transfer(c->api->ledger, &ctx, &req, &out, &err) != 0) {
 		reply_ledger_error(c, &err);
 		return;
@@ -1469,11 +1473,8 @@ static void h_modify(struct call *c)
 		reply_error(c, ERR_INVALID_AMOUNT, NULL, "gpus must be at least 1");
 		return;
 	}
-	if (*req.reason == '\0') {
-		reply_error(c, ERR_BAD_REQUEST, json_pack("{s:s}", "field", proto_field_name(FIELD_REASON)),
-			    "field 'reason' must not be empty");
+	if (reason_empty(c, req.reason))
 		return;
-	}
 	if (ledger_alloc(c->api->ledger, req.id) == NULL) {
 		refuse_not_live(c);
 		return;
@@ -1506,11 +1507,8 @@ static void h_pool_cut(struct call *c)
 	struct jlist out = {0};
 	struct ledger_ctx ctx = ctx_of(c);
 
-	if (*req.reason == '\0') {
-		reply_error(c, ERR_BAD_REQUEST, json_pack("{s:s}", "field", proto_field_name(FIELD_REASON)),
-			    "field 'reason' must not be empty");
+	if (reason_empty(c, req.reason))
 		return;
-	}
 	if (ledger_pool_cut(c->api->ledger, &ctx, &req, &out, &err) != 0) {
 		reply_ledger_error(c, &err);
 		return;
@@ -1555,11 +1553,8 @@ static void h_phase_move(struct call *c)
 	struct ledger_ctx ctx = ctx_of(c);
 	const struct cfg_phase *file = config_phase(c->api->cfg, req.phase);
 
-	if (*req.reason == '\0') {
-		reply_error(c, ERR_BAD_REQUEST, json_pack("{s:s}", "field", proto_field_name(FIELD_REASON)),
-			    "field 'reason' must not be empty");
+	if (reason_empty(c, req.reason))
 		return;
-	}
 	if (ledger_phase_move(c->api->ledger, &ctx, &req, &out, &err) != 0) {
 		reply_ledger_error(c, &err);
 		return;
@@ -1602,11 +1597,8 @@ static void consortium_change(struct call *c, bool eliminate)
 	struct ledger_ctx ctx = ctx_of(c);
 	int rc;
 
-	if (*reason == '\0') {
-		reply_error(c, ERR_BAD_REQUEST, json_pack("{s:s}", "field", proto_field_name(FIELD_REASON)),
-			    "field 'reason' must not be empty");
+	if (reason_empty(c, reason))
 		return;
-	}
 	rc = eliminate ? ledger_eliminate(c->api->ledger, &ctx, c->params[0], effective, reason,
 					  &out, &err)
 		       : ledger_reinstate(c->api->ledger, &ctx, c->params[0], effective, reason,
