@@ -1499,6 +1499,16 @@ static char *calendar_bar(int64_t booked, int64_t cap)
 	return bar;
 }
 
+/* The title line of a pool's slots (calendar, availability). */
+static void print_slots_title(const json_t *j)
+{
+	int64_t step;
+	char *st = jint(j, "step_s", &step) ? duration_text(step) : xstrdup("-");
+	printf("pool %s (%s), %s to %s, one row per %s\n", jsv(j, "pool"),
+	       jsv(j, "gpu"), jsv(j, "from"), jsv(j, "to"), st);
+	free(st);
+}
+
 static int cmd_calendar(struct cli *cli, struct cmd_args *a)
 {
 	struct req r;
@@ -1518,11 +1528,7 @@ static int cmd_calendar(struct cli *cli, struct cmd_args *a)
 	if (rc != 0 || cli->json)
 		goto out;
 
-	int64_t step;
-	char *st = jint(j, "step_s", &step) ? duration_text(step) : xstrdup("-");
-	printf("pool %s (%s), %s to %s, one row per %s\n", jsv(j, "pool"),
-	       jsv(j, "gpu"), jsv(j, "from"), jsv(j, "to"), st);
-	free(st);
+	print_slots_title(j);
 
 	struct table t;
 	table_init(&t, 3, NULL, 0x4);
@@ -1843,11 +1849,7 @@ static int pool_availability(struct cli *cli, struct cmd_args *a)
 	if (rc != 0 || cli->json)
 		goto out;
 
-	int64_t st_s;
-	char *st = jint(j, "step_s", &st_s) ? duration_text(st_s) : xstrdup("-");
-	printf("pool %s (%s), %s to %s, one row per %s\n", jsv(j, "pool"),
-	       jsv(j, "gpu"), jsv(j, "from"), jsv(j, "to"), st);
-	free(st);
+	print_slots_title(j);
 
 	static const char *const head[] = { "START", "END", "FREE", "CAPACITY" };
 	struct table t;
