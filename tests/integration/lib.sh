@@ -235,7 +235,9 @@ expect_not_contains() {
 # expect_match REGEX: some line of the last output (stdout or stderr) matches
 # the extended regular expression REGEX.
 expect_match() {
-	if ! printf '%s\n%s\n' "$OUT" "$ERR" | grep -Eq -- "$1"; then
+	# a here-string, not a pipe: grep -q quits at the first match, and under
+	# pipefail the writer's SIGPIPE would read as "no match"
+	if ! grep -Eq -- "$1" <<<"$OUT"$'\n'"$ERR"; then
 		printf -- '--- stdout\n%s\n--- stderr\n%s\n---\n' "$OUT" "$ERR" >&2
 		fail "no output line matches /$1/"
 	fi
