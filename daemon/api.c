@@ -110,6 +110,14 @@ static json_t *entries_json(const struct call *c, const struct jlist *l);
  * Takes o. A successful POST's answer is kept for idempotent retries. A
  * dry run's says so, with the entries it would have written; it answers
  * 200 whatever the real request would (nothing was created).
+ *
+ * Only a booking's answer is kept by reference (c->idem_seq, rebuilt by
+ * idem_rebuild()): it is its reserve entry and nothing else. The others
+ * show state that their own entries do not hold: a grant's quota row (the
+ * balance after every earlier entry of its key, and the consumed part at
+ * that instant), a cancel's or release's allocation as every earlier
+ * modify left it (entries that no index finds by allocation), an
+ * elimination's revoked and cut allocations; so they keep their text.
  */
 static void reply(struct call *c, int status, json_t *o)
 {
@@ -2179,7 +2187,8 @@ static int idempotent_replay(struct call *c)
 			return 1;
 		}
 	}
-	if (sodium_memcmp(stored_hash, c->body_hash, HASH_LEN) != 0) {
+	/* as much of the hash as a record keeps, pending or committed */
+	if (sodium_memcmp(stored_hash, c->body_hash, STORE_IDEM_HASH_LEN) != 0) {
 		free(response);
 		reply_error(c, ERR_IDEMPOTENCY_MISMATCH, json_pack("{s:s}", "idempotency_key", key),
 			    "idempotency key '%s' was already used for a different request", key);

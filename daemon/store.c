@@ -100,10 +100,14 @@ static_assert(sizeof(((struct alloc *)0)->id) >= ALLOC_ID_BUFSZ,
 	  " time, seq) VALUES (?1, ?2, ?3, ?4, ?5)")			\
 	X(IDEM_GET, "SELECT body_hash, status, response, seq FROM idempotency" \
 	  " WHERE key = ?1")						\
-	/* the oldest max rows (rowids grow with time), of those the expired */ \
-	X(IDEM_PRUNE, "DELETE FROM idempotency WHERE rowid IN (SELECT rowid FROM" \
-	  " (SELECT rowid, time FROM idempotency ORDER BY rowid LIMIT ?2)" \
-	  " WHERE time < ?1)")					\
+	/* the last key of the window of ?2 + 1 keys after ?1 (schema 0011) */ \
+	X(IDEM_WINDOW, "SELECT key FROM idempotency WHERE key > ?1"	\
+	  " ORDER BY key LIMIT 1 OFFSET ?2")				\
+	/* of the window (?1, ?2], the expired; _TAIL: all after ?1 */	\
+	X(IDEM_PRUNE, "DELETE FROM idempotency WHERE key > ?1"		\
+	  " AND key <= ?2 AND time < ?3")				\
+	X(IDEM_PRUNE_TAIL, "DELETE FROM idempotency WHERE key > ?1"	\
+	  " AND time < ?2")						\
 	X(JOURNAL_ALL, "SELECT " JOURNAL_COLUMNS " FROM journal"	\
 	  " WHERE seq > ?1 ORDER BY seq LIMIT ?2")			\
 	X(JOURNAL_OF, "SELECT " JOURNAL_COLUMNS " FROM journal"		\
@@ -202,6 +206,7 @@ struct store {
 	struct file_id file, wal;	/* paths NULL for ":memory:" */
 	bool stale;		/* store_check_identity() failed once */
 	bool sync_failed;	/* an fsync failed once: nothing more commits */
+	char *prune_after;	/* store_idem_prune(): where its next window begins */
 };
 
 __attribute__((format(printf, 3, 4)))
@@ -316,6 +321,13 @@ static void bind_hash(struct binder *b, const uint8_t hash[HASH_LEN])
 	bind_keep(b, sqlite3_bind_blob(b->st, b->n, hash, HASH_LEN, SQLITE_STATIC));
 }
 
+/* What an idempotency record keeps of a request's hash (schema 0011). */
+static void bind_idem_hash(struct binder *b, const uint8_t hash[HASH_LEN])
+{
+	b->n++;
+	bind_keep(b, sqlite3_bind_blob(b->st, b->n, hash, STORE_IDEM_HASH_LEN, SQLITE_STATIC));
+}
+
 /* An entry's salt, or NULL for one written before salts existed. */
 static void bind_salt(struct binder *b, const struct jentry *e)
 {
@@ -373,6 +385,15 @@ static void col_hash(sqlite3_stmt *st, int i, uint8_t out[HASH_LEN])
 		}
 	}
 	memset(out, 0, HASH_LEN);
+}
+
+/* A kept request hash, zeros after it; one of another size reads as zeros. */
+static void col_idem_hash(sqlite3_stmt *st, int i, uint8_t out[HASH_LEN])
+{
+	memset(out, 0, HASH_LEN);
+	if (sqlite3_column_type(st, i) == SQLITE_BLOB && sqlite3_column_bytes(st, i) ==
+	    STORE_IDEM_HASH_LEN)
+		memcpy(out, sqlite3_column_blob(st, i), STORE_IDEM_HASH_LEN);
 }
 
 /*
@@ -682,6 +703,7 @@ static void close_db(struct store *s)
 		unlink(s->wal.path);
 	free(s->file.path);
 	free(s->wal.path);
+	free(s->prune_after);
 }
 
 /* Removes a file that store_open_flags() created and then could not finish. */
@@ -1170,7 +1192,7 @@ int store_idem_put(struct store *s, const char *key,
 		return err;
 	struct binder b = {st, 0, SQLITE_OK};
 	bind_text(&b, key);
-	bind_hash(&b, body_hash);
+	bind_idem_hash(&b, body_hash);
 	bind_i64(&b, status);
 	bind_text(&b, response);
 	bind_i64(&b, time);
@@ -1189,7 +1211,7 @@ int store_idem_put_ref(struct store *s, const char *key,
 		return err;
 	struct binder b = {st, 0, SQLITE_OK};
 	bind_text(&b, key);
-	bind_hash(&b, body_hash);
+	bind_idem_hash(&b, body_hash);
 	bind_i64(&b, status);
 	bind_i64(&b, time);
 	bind_i64(&b, seq);
@@ -1198,18 +1220,69 @@ int store_idem_put_ref(struct store *s, const char *key,
 	return err;
 }
 
-int store_idem_prune(struct store *s, int64_t before, int64_t max, int64_t *deleted)
+/*
+ * The key that ends the window of max keys after s->prune_after: 0 and
+ * *end malloc'd, or 0 and *end NULL when fewer are left (the window runs
+ * to the end of the table).
+ */
+static int idem_window(struct store *s, int64_t max, char **end)
 {
 	sqlite3_stmt *st;
-	int err = store__stmt(s, ST_IDEM_PRUNE, stmt_sql[ST_IDEM_PRUNE], &st);
+	int err = store__stmt(s, ST_IDEM_WINDOW, stmt_sql[ST_IDEM_WINDOW], &st);
+
+	*end = NULL;
 	if (err < 0)
 		return err;
 	struct binder b = {st, 0, SQLITE_OK};
+	bind_text(&b, s->prune_after ? s->prune_after : "");
+	bind_i64(&b, max - 1);
+	int rc = b.rc == SQLITE_OK ? sqlite3_step(st) : b.rc;
+	if (rc == SQLITE_ROW && col_text(st, 0) != NULL)
+		*end = xstrdup(col_text(st, 0));
+	else if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		err = sql_fail(s, rc);
+	store__stmt_done(s, ST_IDEM_WINDOW, st);
+	return err;
+}
+
+/*
+ * Without rowids (schema 0011) nothing orders the records by age: each
+ * call takes the next window of max keys in key order, deletes its expired
+ * records, and the window after the last one starts again at the first
+ * key. A record outlives its retention by at most one round of windows.
+ */
+int store_idem_prune(struct store *s, int64_t before, int64_t max, int64_t *deleted)
+{
+	enum store_stmt slot;
+	sqlite3_stmt *st;
+	char *end = NULL;
+	int err;
+
+	*deleted = 0;
+	if (max < 1)
+		return 0;
+	err = idem_window(s, max, &end);
+	if (err < 0)
+		return err;
+	slot = end ? ST_IDEM_PRUNE : ST_IDEM_PRUNE_TAIL;
+	err = store__stmt(s, slot, stmt_sql[slot], &st);
+	if (err < 0)
+		goto fail_stmt;
+	struct binder b = {st, 0, SQLITE_OK};
+	bind_text(&b, s->prune_after ? s->prune_after : "");
+	if (end)
+		bind_text(&b, end);
 	bind_i64(&b, before);
-	bind_i64(&b, max);
 	err = step_done(s, &b);
 	*deleted = err == 0 ? sqlite3_changes(s->db) : 0;
-	store__stmt_done(s, ST_IDEM_PRUNE, st);
+	store__stmt_done(s, slot, st);
+	if (err == 0) {
+		free(s->prune_after);
+		s->prune_after = end;	/* NULL: the next window is the first */
+		end = NULL;
+	}
+fail_stmt:
+	free(end);
 	return err;
 }
 
@@ -1232,7 +1305,7 @@ int store_idem_lookup(struct store *s, const char *key, uint8_t body_hash[HASH_L
 	int rc = b.rc == SQLITE_OK ? sqlite3_step(st) : b.rc;
 	if (rc == SQLITE_ROW) {
 		const char *r = col_text(st, 2);
-		col_hash(st, 0, body_hash);
+		col_idem_hash(st, 0, body_hash);
 		*status = sqlite3_column_int(st, 1);
 		*response = r ? xstrdup(r) : NULL;
 		*seq = col_i64(st, 3);

@@ -105,14 +105,23 @@ void store_rollback(struct store *s);
  */
 int store_append(struct store *s, const struct jentry *e, const char *note);
 
-/* Idempotency records, written in the same transaction as the change. */
+/*
+ * Idempotency records, written in the same transaction as the change. Of
+ * the request's SHA-256 a record keeps the first STORE_IDEM_HASH_LEN bytes
+ * (schema 0011): 128 bits still tell a different body under the same key
+ * but for a chance of 2^-128, at half the bytes of every record. Compare
+ * that many.
+ */
+#define STORE_IDEM_HASH_LEN 16
 int store_idem_put(struct store *s, const char *key,
 		   const uint8_t body_hash[HASH_LEN], int status,
 		   const char *response, int64_t time);
 /*
- * Removes idempotency records written before `before`, at most max of the
- * oldest (one statement, its own transaction: the work per call stays
- * bounded however many there are); *deleted says how many went.
+ * Removes the idempotency records written before `before` among the next
+ * max records in key order, after those the previous call looked at (a
+ * seek and one DELETE, each its own transaction: the work per call stays
+ * bounded however many there are); after the last key the next call starts
+ * again at the first. *deleted says how many went.
  */
 int store_idem_prune(struct store *s, int64_t before, int64_t max, int64_t *deleted);
 /*
@@ -124,7 +133,8 @@ int store_idem_put_ref(struct store *s, const char *key,
 		       int64_t time);
 /*
  * 0 and the record, or -ENOENT: *response (malloc'd, caller frees; NULL
- * for a record by reference) and *seq (0 unless by reference).
+ * for a record by reference) and *seq (0 unless by reference). body_hash
+ * gets the STORE_IDEM_HASH_LEN bytes kept, zeros after them.
  */
 int store_idem_lookup(struct store *s, const char *key, uint8_t body_hash[HASH_LEN],
 		      int *status, char **response, int64_t *seq);

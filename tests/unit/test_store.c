@@ -1213,7 +1213,10 @@ static void test_idempotency(void **state)
 	assert_int_equal(store_commit(s), 0);
 
 	assert_int_equal(store_idem_get(s, "k1", got, &status, &resp), 0);
-	assert_memory_equal(got, h, HASH_LEN);
+	/* what a record keeps of the hash, zeros after it (schema 0011) */
+	assert_memory_equal(got, h, STORE_IDEM_HASH_LEN);
+	for (size_t i = STORE_IDEM_HASH_LEN; i < HASH_LEN; i++)
+		assert_int_equal(got[i], 0);
 	assert_int_equal(status, 201);
 	assert_string_equal(resp, "{\"allocation\":{}}");
 	free(resp);
@@ -1229,6 +1232,64 @@ static void test_idempotency(void **state)
 	assert_int_equal(store_idem_put(s, "k3", h, 200, "{}", 44), 0);
 	store_rollback(s);
 	assert_int_equal(store_idem_get(s, "k3", got, &status, &resp), -ENOENT);
+}
+
+/* How many records a store_idem_get() finds among keys[]. */
+static int idem_count(struct store *s, const char *const *keys, size_t n)
+{
+	uint8_t h[HASH_LEN];
+	int status, found = 0;
+	char *resp;
+
+	for (size_t i = 0; i < n; i++) {
+		resp = NULL;
+		if (store_idem_get(s, keys[i], h, &status, &resp) == 0)
+			found++;
+		free(resp);
+	}
+	return found;
+}
+
+/*
+ * Pruning walks the keys in windows of max (schema 0011 keeps no insertion
+ * order): each call deletes the expired records of its window only, the
+ * next call goes on after it, and after the last key it starts again.
+ */
+static void test_idem_prune(void **state)
+{
+	struct store *s = *state;
+	static const char *const keys[] = {"k1", "k2", "k3", "k4", "k5"};
+	uint8_t h[HASH_LEN];
+	int64_t deleted;
+
+	memset(h, 0x11, HASH_LEN);
+	assert_int_equal(store_begin(s), 0);
+	/* written in another order than the keys' */
+	for (int i = 4; i >= 0; i--)
+		assert_int_equal(store_idem_put(s, keys[i], h, 200, "{}", i + 1), 0);
+	assert_int_equal(store_commit(s), 0);
+
+	/* before 4: k1, k2, k3 have expired */
+	assert_int_equal(store_idem_prune(s, 4, 2, &deleted), 0);	/* k1 k2 */
+	assert_int_equal(deleted, 2);
+	assert_int_equal(idem_count(s, keys, 2), 0);
+	assert_int_equal(store_idem_prune(s, 4, 2, &deleted), 0);	/* k3 k4 */
+	assert_int_equal(deleted, 1);
+	assert_int_equal(idem_count(s, keys, 5), 2);
+	assert_int_equal(store_idem_prune(s, 4, 2, &deleted), 0);	/* k5 */
+	assert_int_equal(deleted, 0);
+
+	/* a new old record before the others is found by the next round */
+	assert_int_equal(store_begin(s), 0);
+	assert_int_equal(store_idem_put(s, "k0", h, 200, "{}", 1), 0);
+	assert_int_equal(store_commit(s), 0);
+	assert_int_equal(store_idem_prune(s, 6, 1, &deleted), 0);	/* k0 */
+	assert_int_equal(deleted, 1);
+	assert_int_equal(store_idem_prune(s, 6, 10, &deleted), 0);	/* k4 k5 */
+	assert_int_equal(deleted, 2);
+	assert_int_equal(idem_count(s, keys, 5), 0);
+	assert_int_equal(store_idem_prune(s, 6, 10, &deleted), 0);
+	assert_int_equal(deleted, 0);
 }
 
 static void test_rollback(void **state)
@@ -1695,6 +1756,52 @@ static void test_migrates_version_2(void **state)
 	tmpdb_remove(&t);
 }
 
+/*
+ * A version-10 database: its idempotency records (a rowid table then) move
+ * into the table keyed by key (schema 0011), answers and references alike,
+ * and still refuse a second put of their key.
+ */
+static void test_migrates_version_10(void **state)
+{
+	struct tmpdb t;
+	uint8_t h[HASH_LEN];
+	int status;
+	char *resp = NULL;
+	int64_t seq;
+
+	(void)state;
+	tmpdb_make(&t);
+	make_version(t.path, 10);
+	raw_exec(t.path, "INSERT INTO idempotency (key, body_hash, status, response, time, seq)"
+		 " VALUES ('grant-1', zeroblob(32), 200, '{\"quota\":{}}', 10, NULL),"
+		 " ('book-1', x'" "0101010101010101010101010101010101010101010101010101010101010101"
+		 "', 201, NULL, 11, 7)");
+	struct store *s = open_ok(t.path);
+	assert_int_equal(store_schema_version(s), store_schema_latest());
+	assert_int_equal(store_idem_lookup(s, "grant-1", h, &status, &resp, &seq), 0);
+	assert_int_equal(status, 200);
+	assert_string_equal(resp, "{\"quota\":{}}");
+	assert_int_equal(seq, 0);
+	free(resp);
+	assert_int_equal(store_idem_lookup(s, "book-1", h, &status, &resp, &seq), 0);
+	assert_int_equal(status, 201);
+	assert_null(resp);
+	assert_int_equal(seq, 7);
+	assert_int_equal(h[0], 1);
+	assert_int_equal(h[STORE_IDEM_HASH_LEN - 1], 1);
+	assert_int_equal(h[STORE_IDEM_HASH_LEN], 0);
+	assert_int_equal(store_begin(s), 0);
+	assert_int_equal(store_idem_put(s, "book-1", h, 201, "{}", 12), -EEXIST);
+	store_rollback(s);
+	store_close(s);
+	/* the first 16 bytes of each hash are kept; one B-tree, no index beside it */
+	assert_int_equal(raw_int(t.path, "SELECT sum(length(body_hash)) FROM idempotency"),
+			 2 * STORE_IDEM_HASH_LEN);
+	assert_int_equal(raw_int(t.path, "SELECT count(*) FROM sqlite_schema"
+				 " WHERE tbl_name = 'idempotency' AND type = 'index'"), 0);
+	tmpdb_remove(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1706,6 +1813,7 @@ int main(void)
 		cmocka_unit_test(test_newer_schema_refused),
 		cmocka_unit_test(test_migrates_version_1),
 		cmocka_unit_test(test_migrates_version_2),
+		cmocka_unit_test(test_migrates_version_10),
 		cmocka_unit_test(test_not_a_database),
 		cmocka_unit_test(test_unopenable_path),
 		cmocka_unit_test(test_open_flags),
@@ -1723,6 +1831,7 @@ int main(void)
 		MEM_TEST(test_head),
 		MEM_TEST(test_allocations_filters),
 		MEM_TEST(test_idempotency),
+		MEM_TEST(test_idem_prune),
 		MEM_TEST(test_rollback),
 		MEM_TEST(test_fail_commit),
 		MEM_TEST(test_append_refused),
