@@ -72,13 +72,14 @@ static_assert(sizeof(((struct alloc *)0)->id) >= ALLOC_ID_BUFSZ,
 	X(ALLOC_INSERT, "INSERT INTO allocations (" ALLOC_COLUMNS ")"	\
 	  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"	\
 	  " ?13, ?14, ?15)")						\
+	/* by the number the id names, the rowid (schema 0012) */		\
 	X(ALLOC_UPDATE, "UPDATE allocations SET stored = ?2,"		\
 	  " \"end\" = CASE WHEN ?3 THEN ?4 ELSE \"end\" END,"		\
-	  " cost = cost + ?5 WHERE id = ?1")				\
+	  " cost = cost + ?5 WHERE num = ?6 AND id = ?1")		\
 	/* modify: the new shape is the booking now */			\
 	X(ALLOC_MODIFY, "UPDATE allocations SET pool = ?2, gpus = ?3,"	\
 	  " start = ?4, \"end\" = ?5, booked_end = ?5, cost = cost + ?6"	\
-	  " WHERE id = ?1 AND stored = 'booked'")			\
+	  " WHERE num = ?7 AND id = ?1 AND stored = 'booked'")		\
 	/* by the partial index of schema 0009 */			\
 	X(JOURNAL_LEDGER_OPS, "SELECT " JOURNAL_COLUMNS " FROM journal"	\
 	  " WHERE kind IN ('pool_cut', 'phase') ORDER BY seq")		\
@@ -986,6 +987,13 @@ static int alloc_insert(struct store *s, const struct jentry *e,
 	return err;
 }
 
+/* The number an allocation id names, or 0 (no allocation has it) for one that names none. */
+static int64_t alloc_num(const char *id)
+{
+	int64_t num;
+	return id != NULL && alloc_id_parse(id, &num) == 0 ? num : 0;
+}
+
 /* cancel, release, revoke: the new stored state, the end, the refund. */
 static int alloc_update(struct store *s, const struct jentry *e,
 			enum alloc_stored to, bool move_end)
@@ -1000,6 +1008,7 @@ static int alloc_update(struct store *s, const struct jentry *e,
 	bind_i64(&b, move_end);
 	bind_i64(&b, e->end);
 	bind_i64(&b, e->committed_delta);
+	bind_i64(&b, alloc_num(e->allocation));
 	err = step_done(s, &b);
 	if (err == 0 && sqlite3_changes(s->db) != 1)
 		err = fail(s, -ENOENT, "journal entry %" PRId64 ": no allocation %s",
@@ -1049,6 +1058,7 @@ static int alloc_modify(struct store *s, const struct jentry *e)
 	bind_i64(&b, e->start);
 	bind_i64(&b, e->end);
 	bind_i64(&b, e->committed_delta);
+	bind_i64(&b, alloc_num(e->allocation));
 	err = step_done(s, &b);
 	if (err == 0 && sqlite3_changes(s->db) != 1)
 		err = fail(s, -ENOENT, "journal entry %" PRId64 ": no booked allocation %s",
@@ -1735,15 +1745,15 @@ int store_allocations_each(struct store *s, const struct alloc_filter *f,
 		buf_puts(&sql, " AND consortium = ?");
 	if (mask & AF_POOL)
 		buf_puts(&sql, " AND pool = ?");
-	if (mask & AF_ID)
-		buf_puts(&sql, " AND id = ?");
+	if (mask & AF_ID)	/* a rowid seek (schema 0012) */
+		buf_puts(&sql, " AND num = ? AND id = ?");
 	if (mask & AF_LIVE)
 		/* what is not cancelled, as ranges of the (stored, end) index */
 		buf_puts(&sql, " AND stored IN ('booked', 'released', 'revoked')"
 			 " AND \"end\" > start AND \"end\" > ?");
 	if (mask & AF_BEFORE)
 		buf_puts(&sql, " AND start < ?");
-	buf_puts(&sql, " ORDER BY num, id");
+	buf_puts(&sql, " ORDER BY num");
 
 	unsigned slot = ST__COUNT + mask;
 	int err = store__stmt(s, slot, sql.data, &st);
@@ -1755,8 +1765,10 @@ int store_allocations_each(struct store *s, const struct alloc_filter *f,
 		bind_text(&b, f->consortium);
 	if (mask & AF_POOL)
 		bind_text(&b, f->pool);
-	if (mask & AF_ID)
+	if (mask & AF_ID) {
+		bind_i64(&b, alloc_num(f->id));
 		bind_text(&b, f->id);
+	}
 	if (mask & AF_LIVE)
 		bind_i64(&b, f->live_after);
 	if (mask & AF_BEFORE)

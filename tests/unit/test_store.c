@@ -352,7 +352,17 @@ static void test_fresh_file(void **state)
 	assert_int_equal(raw_int(t.path, "PRAGMA user_version"),
 			 store_schema_latest());
 	assert_int_equal(raw_int(t.path, "SELECT count(*) FROM sqlite_master"
-				 " WHERE type = 'index' AND name LIKE 'allocations_%'"), 3);
+				 " WHERE type = 'index' AND name LIKE 'allocations_%'"), 2);
+	/* a booking's tables keep no index beside their key (schema 0011, 0012) */
+	assert_int_equal(raw_int(t.path, "SELECT count(*) FROM sqlite_master WHERE type = 'index'"
+				 " AND tbl_name IN ('allocations', 'balances', 'idempotency')"
+				 " AND name LIKE 'sqlite_autoindex_%'"), 0);
+	/* an allocation id is looked up by the number it names: a rowid seek */
+	assert_true(raw_plan_uses(t.path, "SELECT * FROM allocations WHERE num = 2 AND id = 'A-000002'",
+				  "INTEGER PRIMARY KEY"));
+	assert_true(raw_plan_uses(t.path, "SELECT * FROM allocations WHERE stored IN ('booked',"
+				  " 'released', 'revoked') AND \"end\" > start AND \"end\" > 5",
+				  "allocations_live"));
 	/* a consortium's eliminations are read through their partial index */
 	assert_true(raw_plan_uses(t.path, "SELECT kind, start FROM journal WHERE consortium = 'lg'"
 				  " AND kind IN ('eliminate', 'reinstate') ORDER BY seq",
@@ -1802,6 +1812,78 @@ static void test_migrates_version_10(void **state)
 	tmpdb_remove(&t);
 }
 
+/*
+ * A version-11 database: its allocations move into the table keyed by
+ * number and its balances into the table keyed by key (schema 0012), every
+ * column kept; an id is then found by a rowid seek, and a cancel finds the
+ * allocation it names.
+ */
+static void test_migrates_version_11(void **state)
+{
+	struct tmpdb t;
+	struct alloc_list l = {.n = 0};
+	int64_t num;
+
+	(void)state;
+	tmpdb_make(&t);
+	make_version(t.path, 11);
+	raw_exec(t.path,
+		 "INSERT INTO journal (seq, time, kind, prev_hash, hash) VALUES"
+		 " (1, 5, 'grant', zeroblob(32), zeroblob(32)), (2, 6, 'reserve', zeroblob(32), zeroblob(32)),"
+		 " (3, 7, 'reserve', zeroblob(32), zeroblob(32));"
+		 "INSERT INTO allocations (id, num, consortium, pool, gpu, phase, gpus, start, \"end\","
+		 " booked_end, stored, cost, note, created, seq) VALUES"
+		 " ('A-000010', 10, 'lg', 'skt', 'B200', 'p1', 2, 100, 160, 200, 'released', 120,"
+		 " 'kept', 7, 3),"
+		 " ('A-000002', 2, 'lg', 'skt', 'B200', 'p1', 1, 300, 400, 400, 'booked', 100, NULL, 6, 2);"
+		 "INSERT INTO balances (consortium, phase, gpu, granted, committed, expired, max_gpus, used)"
+		 " VALUES ('lg', 'p1', 'B200', 1000, 220, 3, 4, 5);");
+	struct store *s = open_ok(t.path);
+	assert_int_equal(store_schema_version(s), store_schema_latest());
+	allocs(s, NULL, &l);
+	assert_int_equal(l.n, 2);
+	assert_string_equal(l.v[0].id, "A-000002");	/* in number order */
+	struct alloc_filter f = {.id = "A-000010"};
+	allocs(s, &f, &l);
+	assert_int_equal(l.n, 1);
+	const struct alloc *a = &l.v[0];
+	assert_int_equal(a->num, 10);
+	assert_string_equal(a->consortium, "lg");
+	assert_string_equal(a->pool, "skt");
+	assert_int_equal(a->gpus, 2);
+	assert_int_equal(a->start, 100);
+	assert_int_equal(a->end, 160);
+	assert_int_equal(a->booked_end, 200);
+	assert_int_equal(a->stored, ALLOC_RELEASED);
+	assert_int_equal(a->cost, 120);
+	assert_string_equal(a->note, "kept");
+	assert_int_equal(a->created, 7);
+	assert_int_equal(a->seq, 3);
+	f.id = "A-10";	/* not an id: no number, no row */
+	allocs(s, &f, &l);
+	assert_int_equal(l.n, 0);
+	assert_int_equal(store_allocation_max_num(s, &num), 0);
+	assert_int_equal(num, 10);
+	struct balance b = bal(s, "lg", "p1", "B200");
+	assert_int_equal(b.granted, 1000);
+	assert_int_equal(b.committed, 220);
+	assert_int_equal(b.expired, 3);
+	assert_int_equal(b.max_gpus, 4);
+	assert_int_equal(b.used, 5);
+
+	struct jentry r = reserve(2, "lg", "A-000002", "skt", 1, 300, 400);
+	struct jentry c = change(4, J_CANCEL, &r, 400, -100);
+	append_ok(s, &c, NULL);
+	f.id = "A-000002";
+	allocs(s, &f, &l);
+	assert_int_equal(l.n, 1);
+	assert_int_equal(l.v[0].stored, ALLOC_CANCELLED);
+	assert_int_equal(bal(s, "lg", "p1", "B200").committed, 120);
+	alloc_list_clear(&l);
+	store_close(s);
+	tmpdb_remove(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1814,6 +1896,7 @@ int main(void)
 		cmocka_unit_test(test_migrates_version_1),
 		cmocka_unit_test(test_migrates_version_2),
 		cmocka_unit_test(test_migrates_version_10),
+		cmocka_unit_test(test_migrates_version_11),
 		cmocka_unit_test(test_not_a_database),
 		cmocka_unit_test(test_unopenable_path),
 		cmocka_unit_test(test_open_flags),
