@@ -37,6 +37,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -68,13 +69,28 @@ static struct {
 	long count[OP__COUNT];
 } g;
 
+/*
+ * A file's undo log, shared by every handle that has the file open: a
+ * power loss takes a file back to its last sync, whichever connection
+ * (the daemon has a committing, a checkpointing and a reading one, on
+ * three threads) wrote or synced it.
+ */
+struct ulog {
+	struct ulog *next;
+	char *path;
+	int fd;
+	bool sized;		/* the "S" record of this sync interval is out */
+	int refs;
+};
+
+static pthread_mutex_t ulog_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct ulog *ulogs;
+
 struct ffile {
 	sqlite3_file base;
 	sqlite3_file *real;	/* lives right after this struct */
 	bool counted;		/* main database or WAL: faults apply */
-	int undo_fd;		/* -1: no undo log */
-	bool undo_sized;	/* the "S" record of this sync interval is out */
-	char *undo_path;
+	struct ulog *undo;	/* NULL: no undo log */
 };
 
 static void ctl_reload(void)
@@ -154,12 +170,12 @@ static void undo_append(struct ffile *f, const void *p, size_t n)
 {
 	const char *b = p;
 	while (n > 0) {
-		ssize_t w = write(f->undo_fd, b, n);
+		ssize_t w = write(f->undo->fd, b, n);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0) {
 			/* an undo log that misses a write would fake a durable one */
-			fprintf(stderr, "faultvfs: %s: %s\n", f->undo_path, strerror(errno));
+			fprintf(stderr, "faultvfs: %s: %s\n", f->undo->path, strerror(errno));
 			abort();
 		}
 		b += w;
@@ -170,27 +186,28 @@ static void undo_append(struct ffile *f, const void *p, size_t n)
 static void undo_size(struct ffile *f)
 {
 	sqlite3_int64 size = 0;
-	if (f->undo_sized)
+	if (f->undo->sized)
 		return;
 	if (f->real->pMethods->xFileSize(f->real, &size) != SQLITE_OK)
 		abort();
 	uint64_t s = (uint64_t)size;
 	undo_append(f, "S", 1);
 	undo_append(f, &s, 8);
-	f->undo_sized = true;
+	f->undo->sized = true;
 }
 
 /* Saves what [off, off+n) holds now (the part of it inside the file). */
 static void undo_save(struct ffile *f, sqlite3_int64 off, sqlite3_int64 n)
 {
 	sqlite3_int64 size = 0;
-	if (f->undo_fd < 0)
+	if (f->undo == NULL)
 		return;
+	pthread_mutex_lock(&ulog_mu);
 	undo_size(f);
 	if (f->real->pMethods->xFileSize(f->real, &size) != SQLITE_OK)
 		abort();
 	if (off >= size)
-		return;		/* an append: the "S" size takes it back */
+		goto out;	/* an append: the "S" size takes it back */
 	if (off + n > size)
 		n = size - off;
 	char *old = malloc((size_t)n);
@@ -206,15 +223,65 @@ static void undo_save(struct ffile *f, sqlite3_int64 off, sqlite3_int64 n)
 	undo_append(f, &len, 4);
 	undo_append(f, old, (size_t)n);
 	free(old);
+out:
+	pthread_mutex_unlock(&ulog_mu);
 }
 
 static void undo_synced(struct ffile *f)
 {
-	if (f->undo_fd < 0)
+	if (f->undo == NULL)
 		return;
-	if (ftruncate(f->undo_fd, 0) != 0 || lseek(f->undo_fd, 0, SEEK_SET) != 0)
+	pthread_mutex_lock(&ulog_mu);
+	if (ftruncate(f->undo->fd, 0) != 0 || lseek(f->undo->fd, 0, SEEK_SET) != 0)
 		abort();
-	f->undo_sized = false;
+	f->undo->sized = false;
+	pthread_mutex_unlock(&ulog_mu);
+}
+
+/* The undo log of the file at name, opened (emptied) by its first handle. */
+static struct ulog *ulog_get(const char *name)
+{
+	struct ulog *u;
+	char *path;
+
+	if (asprintf(&path, "%s-undo", name) < 0)
+		abort();
+	pthread_mutex_lock(&ulog_mu);
+	for (u = ulogs; u && strcmp(u->path, path) != 0; u = u->next)
+		;
+	if (u) {
+		free(path);
+	} else {
+		u = calloc(1, sizeof(*u));
+		if (u == NULL)
+			abort();
+		u->path = path;
+		u->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		if (u->fd < 0) {
+			fprintf(stderr, "faultvfs: %s: %s\n", path, strerror(errno));
+			abort();
+		}
+		u->next = ulogs;
+		ulogs = u;
+	}
+	u->refs++;
+	pthread_mutex_unlock(&ulog_mu);
+	return u;
+}
+
+static void ulog_put(struct ulog *u)
+{
+	pthread_mutex_lock(&ulog_mu);
+	if (--u->refs == 0) {
+		struct ulog **p = &ulogs;
+		while (*p != u)
+			p = &(*p)->next;
+		*p = u->next;
+		close(u->fd);
+		free(u->path);
+		free(u);
+	}
+	pthread_mutex_unlock(&ulog_mu);
 }
 
 /* The file methods -------------------------------------------------------- */
@@ -225,9 +292,8 @@ static int f_close(sqlite3_file *file)
 {
 	struct ffile *f = (struct ffile *)file;
 	int rc = f->real->pMethods ? f->real->pMethods->xClose(f->real) : SQLITE_OK;
-	if (f->undo_fd >= 0)
-		close(f->undo_fd);
-	free(f->undo_path);
+	if (f->undo)
+		ulog_put(f->undo);
 	return rc;
 }
 
@@ -251,7 +317,7 @@ static int f_truncate(sqlite3_file *file, sqlite3_int64 size)
 {
 	struct ffile *f = (struct ffile *)file;
 	sqlite3_int64 now = 0;
-	if (f->undo_fd >= 0 && f->real->pMethods->xFileSize(f->real, &now) == SQLITE_OK &&
+	if (f->undo && f->real->pMethods->xFileSize(f->real, &now) == SQLITE_OK &&
 	    now > size)
 		undo_save(f, size, now - size);
 	return f->real->pMethods->xTruncate(f->real, size);
@@ -368,7 +434,6 @@ static int v_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *file, int fl
 
 	memset(f, 0, sizeof(*f));
 	f->real = (sqlite3_file *)(f + 1);
-	f->undo_fd = -1;
 	rc = g.real->xOpen(g.real, name, f->real, flags, out_flags);
 	if (rc != SQLITE_OK) {
 		f->real->pMethods = NULL;
@@ -379,13 +444,7 @@ static int v_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *file, int fl
 	f->counted = (flags & (SQLITE_OPEN_MAIN_DB | SQLITE_OPEN_WAL)) != 0;
 	if (g.undo && name != NULL &&
 	    (flags & (SQLITE_OPEN_MAIN_DB | SQLITE_OPEN_WAL | SQLITE_OPEN_MAIN_JOURNAL))) {
-		if (asprintf(&f->undo_path, "%s-undo", name) < 0)
-			abort();
-		f->undo_fd = open(f->undo_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-		if (f->undo_fd < 0) {
-			fprintf(stderr, "faultvfs: %s: %s\n", f->undo_path, strerror(errno));
-			abort();
-		}
+		f->undo = ulog_get(name);
 	}
 	return SQLITE_OK;
 }
