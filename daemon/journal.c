@@ -393,6 +393,20 @@ void jviews_seal(struct jviews *vs, struct jentry *e)
 	view_advance(vs, e, e->view_hash);
 }
 
+void jentry_seal_views(struct jentry *e, struct jviews *vs)
+{
+	static const uint8_t zeros[HASH_LEN];
+	char *canon = jentry_canonical(e);
+
+	link_hash(e->prev_hash, canon, e->hash);
+	if (e->consortium != NULL) {
+		const struct jview *v = view_find(vs, e->consortium);
+		link_hash(v ? v->head : zeros, canon, e->view_hash);
+		view_advance(vs, e, e->view_hash);
+	}
+	free(canon);
+}
+
 /* The view check of e whose canonical text is canon. */
 static bool view_check(struct jviews *vs, const struct jentry *e, const char *canon)
 {

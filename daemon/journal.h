@@ -221,6 +221,11 @@ void jviews_set(struct jviews *vs, const char *consortium, int64_t entries,
  */
 void jviews_seal(struct jviews *vs, struct jentry *e);
 /*
+ * jentry_seal(e) then jviews_seal(vs, e), building the canonical encoding
+ * once for both hashes: what a new entry costs on the request path.
+ */
+void jentry_seal_views(struct jentry *e, struct jviews *vs);
+/*
  * Whether e->view_hash is the one its consortium's view expects; the head
  * advances by the expected hash either way, so that one altered view hash
  * is reported once. True for an entry without a consortium.

@@ -1022,9 +1022,8 @@ static void seal(struct ledger *l, struct jentry *e)
 	e->seq = ++l->seq;
 	memcpy(e->prev_hash, l->head, HASH_LEN);
 	jentry_salt(e);
-	jentry_seal(e);
+	jentry_seal_views(e, &l->views);	/* one canonical text for both hashes */
 	memcpy(l->head, e->hash, HASH_LEN);
-	jviews_seal(&l->views, e);
 }
 
 /* --- rules ------------------------------------------------------------- */

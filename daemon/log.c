@@ -174,6 +174,34 @@ static void write_line(const char *line, size_t len)
 	}
 }
 
+/*
+ * Writes the line object: its "<N>" prefix under the journal, the JSON,
+ * a newline, in one write. Most lines fit the stack buffer, so a line
+ * costs no allocation beyond the object's own.
+ */
+static void write_object(enum log_level level, const json_t *line)
+{
+	char stack[1024], *buf = stack;
+	size_t pre = 0, cap = sizeof(stack), n;
+
+	if (logger.journal)
+		pre = (size_t)snprintf(stack, sizeof(stack), "<%d>", log_priority[level]);
+	n = json_dumpb(line, buf + pre, cap - pre - 1, JSON_COMPACT);
+	if (n == 0)
+		abort();	/* only out-of-memory makes dumps fail here */
+	if (n > cap - pre - 1) {	/* too long for the stack: dump it again */
+		cap = pre + n + 1;
+		buf = xmalloc(cap);
+		memcpy(buf, stack, pre);
+		if (json_dumpb(line, buf + pre, n, JSON_COMPACT) != n)
+			abort();
+	}
+	buf[pre + n] = '\n';
+	write_line(buf, pre + n + 1);
+	if (buf != stack)
+		free(buf);
+}
+
 void log_json(enum log_level level, const char *event, json_t *fields)
 {
 	char ts[40];
@@ -191,21 +219,34 @@ void log_json(enum log_level level, const char *event, json_t *fields)
 	/* Context never overrides the three fixed keys. */
 	if (json_is_object(fields))
 		json_object_update_missing(line, fields);
-	char *s = json_dumps(line, JSON_COMPACT);
+	write_object(level, line);
 	json_decref(line);
-	if (s == NULL)
-		abort();	/* only out-of-memory makes dumps fail here */
-	if (logger.journal) {
-		char *p = xasprintf("<%d>%s", log_priority[level], s);
-		free(s);
-		s = p;
-	}
-	size_t n = strlen(s);
-	s[n] = '\n';		/* the NUL becomes the newline: one write */
-	write_line(s, n + 1);
-	free(s);
 drop_fields:
 	json_decref(fields);
+}
+
+void log_request(int status, const char *request_id, const char *actor, const char *method,
+		 const char *path, uint64_t duration_us)
+{
+	enum log_level level = status >= 500 ? LOG_ERROR : LOG_INFO;
+	char ts[40];
+
+	if (!log_enabled(level))
+		return;
+	format_ts(ts, sizeof(ts));
+	/* the fixed keys and the context in one object: no second one to merge */
+	json_t *line = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:i, s:I}", "ts", ts,
+				 "level", log_level_name(level), "event", "request",
+				 "request_id", request_id, "actor", actor, "method", method,
+				 "path", path, "status", status,
+				 "duration_us", (json_int_t)duration_us);
+	if (line == NULL) {	/* a string that is not UTF-8: say so rather than drop it */
+		log_event(level, "request", "{s:s, s:i}", "log_error",
+			  "a field of the request is not UTF-8", "status", status);
+		return;
+	}
+	write_object(level, line);
+	json_decref(line);
 }
 
 void log__event(enum log_level level, const char *event, const char *fmt, ...)

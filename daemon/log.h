@@ -6,6 +6,8 @@
  */
 #pragma once
 
+#include <stdint.h>
+
 #include <jansson.h>
 
 #include "daemon/config.h"
@@ -42,3 +44,10 @@ int log_level_parse(const char *s, enum log_level *out);
 void log__event(enum log_level level, const char *event, const char *fmt, ...);
 /* Same, with a ready object (reference stolen). */
 void log_json(enum log_level level, const char *event, json_t *fields);
+/*
+ * The "request" line of an answered request: error level for a 5xx, info
+ * otherwise; the strings may be NULL (then null). The same line as
+ * log_event() would write, built in one object.
+ */
+void log_request(int status, const char *request_id, const char *actor, const char *method,
+		 const char *path, uint64_t duration_us);
