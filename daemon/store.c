@@ -21,10 +21,12 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <threads.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -197,12 +199,29 @@ struct file_id {
 	ino_t ino;
 };
 
+/* store_wal_background(): see there. */
+#define WALCK_FRAMES 1000	/* SQLite's own autocheckpoint threshold */
+#define WALCK_LIMIT 10000	/* frames: past this, wait for the writer once */
+
+struct walck {
+	sqlite3 *db;
+	thrd_t thread;
+	mtx_t mu;
+	cnd_t cv;
+	int frames;		/* the WAL's length after the last commit */
+	bool quit;
+	atomic_bool sync_failed;
+	char errmsg[256];	/* written before sync_failed is set, then fixed */
+	atomic_uint_fast64_t runs;	/* checkpoints run, for the tests */
+};
+
 struct store {
 	sqlite3 *db;
 	sqlite3_stmt *stmt[ST__COUNT + AF__COUNT];
 	int fail_nth;		/* store_fail_commit(): commits to go, 0 = off */
 	int fail_err;
 	char errmsg[512];
+	struct walck *walck;	/* store_wal_background(), or NULL */
 	char ledger_id[STORE_LEDGER_ID_LEN + 1];
 	struct file_id file, wal;	/* paths NULL for ":memory:" */
 	bool stale;		/* store_check_identity() failed once */
@@ -782,10 +801,13 @@ int store_open(const char *path, struct store **out, char **cause)
 	return store_open_flags(path, STORE_CREATE, out, cause);
 }
 
+static void walck_stop(struct store *s);
+
 void store_close(struct store *s)
 {
 	if (s == NULL)
 		return;
+	walck_stop(s);
 	close_db(s);
 	free(s);
 }
@@ -862,6 +884,12 @@ int store_commit(struct store *s)
 		return fail(s, err, "commit failed by the test hook: %s",
 			    strerror(-err));
 	}
+	if (s->walck && atomic_load(&s->walck->sync_failed)) {
+		s->sync_failed = true;
+		store_rollback(s);
+		return fail(s, -ENOTRECOVERABLE, "an fsync of a WAL checkpoint failed: %s",
+			    s->walck->errmsg);
+	}
 	if (s->sync_failed) {
 		store_rollback(s);
 		return fail(s, -ENOTRECOVERABLE, "an fsync failed: nothing more is committed");
@@ -889,6 +917,124 @@ void store_fail_commit(struct store *s, int nth, int err)
 {
 	s->fail_nth = nth > 0 ? nth : 0;
 	s->fail_err = err < 0 ? err : -EIO;
+}
+
+/*
+ * WAL checkpoints off the commit path. SQLite's own checkpoint runs inside
+ * the COMMIT that takes the WAL past 1000 pages, and that commit (and every
+ * reply behind it) pays for copying the WAL into the database and two more
+ * fsyncs. Instead the committing connection only says how long the WAL is
+ * (its WAL hook replaces the automatic checkpoint), and a thread with a
+ * connection of its own checkpoints PASSIVE, which never waits for or
+ * blocks a writer. Should the WAL still grow past WALCK_LIMIT frames (the
+ * checkpoints never catching up under load), a RESTART checkpoint waits for
+ * the writer once, so that the next commit starts the WAL afresh: its size
+ * stays bounded. The checkpointing connection is synchronous=FULL like the
+ * writer's: it syncs the WAL before it copies and the database after, so
+ * crash safety is SQLite's own. A failed fsync there is never retried: the
+ * next commit fails with -ENOTRECOVERABLE, as for its own.
+ */
+/* Runs on the committing thread, inside COMMIT: a word to the checkpointer only. */
+static int walck_hook(void *arg, sqlite3 *db, const char *name, int frames)
+{
+	struct walck *w = arg;
+
+	(void)db;
+	(void)name;
+	mtx_lock(&w->mu);
+	w->frames = frames;
+	if (frames >= WALCK_FRAMES)
+		cnd_signal(&w->cv);
+	mtx_unlock(&w->mu);
+	return SQLITE_OK;
+}
+
+static int walck_thread(void *arg)
+{
+	struct walck *w = arg;
+
+	mtx_lock(&w->mu);
+	for (;;) {
+		while (!w->quit && w->frames < WALCK_FRAMES)
+			cnd_wait(&w->cv, &w->mu);
+		if (w->quit)
+			break;
+		int mode = w->frames > WALCK_LIMIT ? SQLITE_CHECKPOINT_RESTART
+						   : SQLITE_CHECKPOINT_PASSIVE;
+		w->frames = 0;	/* the next commit says how long it is then */
+		mtx_unlock(&w->mu);
+		int rc = sqlite3_wal_checkpoint_v2(w->db, "main", mode, NULL, NULL);
+		atomic_fetch_add(&w->runs, 1);
+		mtx_lock(&w->mu);
+		if (rc == SQLITE_IOERR_FSYNC || rc == SQLITE_IOERR_DIR_FSYNC) {
+			snprintf(w->errmsg, sizeof(w->errmsg), "%s", sqlite3_errmsg(w->db));
+			atomic_store(&w->sync_failed, true);
+			break;	/* never again: what the kernel dropped is not rewritten */
+		}
+		/* BUSY (a RESTART that timed out, another checkpoint) and the
+		 * like: the next commit's length brings the next try */
+	}
+	mtx_unlock(&w->mu);
+	return 0;
+}
+
+int store_wal_background(struct store *s, char **cause)
+{
+	struct walck *w;
+	int rc;
+
+	if (s->file.path == NULL || s->walck != NULL)
+		return 0;	/* :memory: has no WAL */
+	w = xcalloc(1, sizeof(*w));
+	rc = sqlite3_open_v2(s->file.path, &w->db, SQLITE_OPEN_READWRITE, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(w->db, "PRAGMA synchronous = FULL", NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		*cause = xasprintf("%s: a connection for WAL checkpoints: %s", s->file.path,
+				   w->db ? sqlite3_errmsg(w->db) : sqlite3_errstr(rc));
+		sqlite3_close_v2(w->db);
+		free(w);
+		return errno_from_sqlite(rc);
+	}
+	sqlite3_extended_result_codes(w->db, 1);
+	sqlite3_busy_timeout(w->db, BUSY_TIMEOUT_MS);
+	if (mtx_init(&w->mu, mtx_plain) != thrd_success || cnd_init(&w->cv) != thrd_success)
+		abort();	/* out of memory */
+	if (thrd_create(&w->thread, walck_thread, w) != thrd_success) {
+		*cause = xasprintf("%s: cannot start the WAL checkpoint thread", s->file.path);
+		cnd_destroy(&w->cv);
+		mtx_destroy(&w->mu);
+		sqlite3_close_v2(w->db);
+		free(w);
+		return -EAGAIN;
+	}
+	s->walck = w;
+	sqlite3_wal_hook(s->db, walck_hook, w);	/* and no automatic checkpoint */
+	return 0;
+}
+
+uint64_t store_wal_checkpoints(const struct store *s)
+{
+	return s->walck ? atomic_load(&s->walck->runs) : 0;
+}
+
+static void walck_stop(struct store *s)
+{
+	struct walck *w = s->walck;
+
+	if (w == NULL)
+		return;
+	sqlite3_wal_hook(s->db, NULL, NULL);
+	mtx_lock(&w->mu);
+	w->quit = true;
+	cnd_signal(&w->cv);
+	mtx_unlock(&w->mu);
+	thrd_join(w->thread, NULL);
+	cnd_destroy(&w->cv);
+	mtx_destroy(&w->mu);
+	sqlite3_close_v2(w->db);
+	free(w);
+	s->walck = NULL;
 }
 
 /* used: the metered GPU-seconds of a usage entry, else 0. */

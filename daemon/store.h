@@ -59,6 +59,19 @@ const char *store_ledger_id(const struct store *s);
 int store_check_identity(struct store *s);
 
 /*
+ * Moves WAL checkpoints off s's commits: no automatic checkpoint in a
+ * COMMIT any more; a thread of the store's own, on a connection of its own,
+ * checkpoints (PASSIVE) once a commit has left 1000 frames or more in the
+ * WAL, and waits for the writer (RESTART) past 10000, so the WAL stays
+ * bounded. A failed fsync of a checkpoint fails every later store_commit()
+ * with -ENOTRECOVERABLE. store_close() stops the thread. 0 (also for
+ * ":memory:", which has no WAL), or a negative errno with *cause malloc'd.
+ */
+int store_wal_background(struct store *s, char **cause);
+/* How many checkpoints the thread has run (0 without one). */
+uint64_t store_wal_checkpoints(const struct store *s);
+
+/*
  * A read-only connection to the database at path, which must exist and be
  * migrated already: for an audit on another thread while the daemon
  * writes (WAL readers see one committed state). Nothing is created or

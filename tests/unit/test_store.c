@@ -401,6 +401,47 @@ static void test_wal_mode(void **state)
 	tmpdb_remove(&t);
 }
 
+/*
+ * WAL checkpoints off the commits: with store_wal_background() the store's
+ * own thread checkpoints once the WAL passes 1000 frames, and what was
+ * committed is all there after a reopen.
+ */
+static void test_wal_background(void **state)
+{
+	struct tmpdb t;
+	char *cause = NULL, reason[3001];
+	int64_t seq;
+	uint8_t hash[HASH_LEN];
+
+	tmpdb_make(&t);
+	struct store *s = open_ok(t.path);
+	assert_int_equal(store_wal_checkpoints(s), 0);
+	assert_int_equal(store_wal_background(s, &cause), 0);
+	assert_null(cause);
+	memset(reason, 'r', sizeof(reason) - 1);
+	reason[sizeof(reason) - 1] = '\0';
+	for (int64_t i = 1; i <= 600; i++) {	/* a page or more each: past 1000 frames */
+		struct jentry e = grant(i, "lg", "p1", "B200", 3600);
+		e.reason = reason;
+		append_ok(s, &e, NULL);
+	}
+	for (int i = 0; i < 500 && store_wal_checkpoints(s) == 0; i++)
+		usleep(10000);
+	assert_true(store_wal_checkpoints(s) > 0);
+	store_close(s);
+	s = open_ok(t.path);
+	assert_int_equal(store_journal_head(s, &seq, hash), 0);
+	assert_int_equal(seq, 600);
+	assert_int_equal(bal(s, "lg", "p1", "B200").granted, 600 * 3600);
+	/* :memory: has no WAL: nothing to do */
+	struct store *m = open_ok(":memory:");
+	assert_int_equal(store_wal_background(m, &cause), 0);
+	assert_int_equal(store_wal_checkpoints(m), 0);
+	store_close(m);
+	store_close(s);
+	tmpdb_remove(&t);
+}
+
 static void test_existing_file_made_private(void **state)
 {
 	struct tmpdb t;
@@ -1890,6 +1931,7 @@ int main(void)
 		MEM_TEST(test_fresh_memory),
 		cmocka_unit_test(test_fresh_file),
 		cmocka_unit_test(test_wal_mode),
+		cmocka_unit_test(test_wal_background),
 		cmocka_unit_test(test_existing_file_made_private),
 		cmocka_unit_test(test_reopen_keeps_data),
 		cmocka_unit_test(test_newer_schema_refused),
