@@ -190,12 +190,27 @@ static json_t *time_json(const struct call *c, int64_t t)
 	return json_string(tfmt(c, t, buf));
 }
 
-/* Settles the open batch, so that a read from the store sees only what is on disk. */
+/*
+ * Settles the open batch and the one in flight, so that a read from the
+ * store sees only what is on disk, and all that was answered.
+ */
 static void settle(struct call *c)
 {
-	if (writer_open(c->api->writer))
+	if (writer_busy(c->api->writer))
 		writer_flush(c->api->writer);
 	c->now = clock_now(c->api->clock);
+}
+
+/*
+ * The connection for a read that does not settle (on a POST's path): the
+ * read-only one, which sees exactly what is committed while the commit
+ * thread has a transaction open on the store's. What the open batch and
+ * the one in flight hold, the writer is asked for (writer_find_idem(),
+ * writer_find_usage()) or the ledger knows.
+ */
+static struct store *reads(const struct call *c)
+{
+	return c->api->reader ? c->api->reader : c->api->store;
 }
 
 /*
@@ -1223,6 +1238,8 @@ static void verify_done(uv_work_t *w, int status)
 		log_event(audit_ok(a) ? LOG_INFO : LOG_ERROR, "verify", "{s:s, s:b, s:I}",
 			  "request_id", j->h.request_id, "ok", audit_ok(a),
 			  "entries", (json_int_t)audit_entries(a));
+		/* the store's connection is the loop's only with no batch in flight */
+		writer_flush(j->api->writer);
 		if (state_checkpoint(j->api->store, a) != 0)
 			log_event(LOG_WARN, "checkpoint_failed", "{s:s}", "error",
 				  store_errmsg(j->api->store));
@@ -1844,10 +1861,10 @@ static int usage_allocation(struct call *c, const char *id, struct alloc *out)
 	if (live) {
 		alloc_copy(out, live);
 	} else {
-		int rc = store_allocations_each(c->api->store, &f, alloc_copy_one, out);
+		int rc = store_allocations_each(reads(c), &f, alloc_copy_one, out);
 		if (rc < 0) {
 			reply_error(c, ERR_STORAGE_UNAVAILABLE, NULL, "cannot read allocations: %s",
-				    store_errmsg(c->api->store));
+				    store_errmsg(reads(c)));
 			return -1;
 		}
 		if (rc == 0) {
@@ -1957,12 +1974,12 @@ static int usage_seen(struct call *c, const struct usage_req *req)
 	if (pending) {
 		usage_of_entry(pending, &view);
 	} else {
-		int rc = store_usage_get(c->api->store, req->source, req->job_id, &was);
+		int rc = store_usage_get(reads(c), req->source, req->job_id, &was);
 		if (rc == -ENOENT)
 			return 0;
 		if (rc != 0) {
 			reply_error(c, ERR_STORAGE_UNAVAILABLE, NULL, "cannot read metered use: %s",
-				    store_errmsg(c->api->store));
+				    store_errmsg(reads(c)));
 			return -1;
 		}
 		view = was;
@@ -2121,7 +2138,7 @@ static char *idem_rebuild(struct call *c, int64_t seq)
 	struct alloc a = {0};
 	char *body = NULL;
 
-	if (store_journal_each(c->api->store, seq - 1, NULL, 1, idem_entry, &e) == 1 &&
+	if (store_journal_each(reads(c), seq - 1, NULL, 1, idem_entry, &e) == 1 &&
 	    e.seq == seq && e.kind == J_RESERVE && e.allocation &&
 	    alloc_id_parse(e.allocation, &a.num) == 0) {
 		snprintf(a.id, sizeof(a.id), "%s", e.allocation);
@@ -2171,7 +2188,7 @@ static int idempotent_replay(struct call *c)
 		response = xstrdup(pending->response);
 	} else {
 		int64_t seq = 0;
-		int rc = store_idem_lookup(c->api->store, key, stored_hash, &status, &response, &seq);
+		int rc = store_idem_lookup(reads(c), key, stored_hash, &status, &response, &seq);
 		if (rc == -ENOENT)
 			return 0;
 		if (rc == 0 && response == NULL && seq > 0 &&
@@ -2183,7 +2200,7 @@ static int idempotent_replay(struct call *c)
 		}
 		if (rc != 0) {
 			reply_error(c, ERR_STORAGE_UNAVAILABLE, NULL,
-				    "cannot read idempotency records: %s", store_errmsg(c->api->store));
+				    "cannot read idempotency records: %s", store_errmsg(reads(c)));
 			return 1;
 		}
 	}

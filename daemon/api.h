@@ -32,6 +32,8 @@ struct api {
 	struct config *cfg;
 	struct ledger *ledger;
 	struct store *store;
+	/* read-only, for reads while a batch is in flight (NULL: store) */
+	struct store *reader;
 	struct server *server;
 	struct writer *writer;
 	struct sched *sched;

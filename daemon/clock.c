@@ -16,6 +16,7 @@ void clock_init_real(struct clock *c)
 	c->simulated = false;
 	c->sim_now = 0;
 	c->move_from = NO_MOVE;
+	c->sealed_from = NO_MOVE;
 }
 
 void clock_init_simulated(struct clock *c, int64_t t)
@@ -23,6 +24,7 @@ void clock_init_simulated(struct clock *c, int64_t t)
 	c->simulated = true;
 	c->sim_now = t;
 	c->move_from = NO_MOVE;
+	c->sealed_from = NO_MOVE;
 }
 
 int64_t clock_now(const struct clock *c)
@@ -51,11 +53,27 @@ void clock_move_begin(struct clock *c)
 void clock_move_commit(struct clock *c)
 {
 	c->move_from = NO_MOVE;
+	c->sealed_from = NO_MOVE;
+}
+
+void clock_move_seal(struct clock *c)
+{
+	if (c->sealed_from == NO_MOVE)
+		c->sealed_from = c->move_from;
+	c->move_from = NO_MOVE;
+}
+
+void clock_move_commit_sealed(struct clock *c)
+{
+	c->sealed_from = NO_MOVE;
 }
 
 void clock_move_undo(struct clock *c)
 {
-	if (c->simulated && c->move_from != NO_MOVE)
-		c->sim_now = c->move_from;
+	int64_t from = c->sealed_from != NO_MOVE ? c->sealed_from : c->move_from;
+
+	if (c->simulated && from != NO_MOVE)
+		c->sim_now = from;
 	c->move_from = NO_MOVE;
+	c->sealed_from = NO_MOVE;
 }

@@ -14,6 +14,7 @@ struct clock {
 	bool simulated;
 	int64_t sim_now;	/* the simulated instant; unused on the real clock */
 	int64_t move_from;	/* where an uncommitted move began; INT64_MIN: none */
+	int64_t sealed_from;	/* the same for the batch in flight (clock_move_seal()) */
 };
 
 /* The real clock. */
@@ -38,7 +39,16 @@ void clock_set(struct clock *c, int64_t t);
  * when the move joined no batch; clock_move_undo() puts the clock back
  * there when the batch failed. All three do nothing on the real clock or
  * without a move pending.
+ *
+ * With a batch in flight while the next one is open: clock_move_seal()
+ * (the open batch was taken to be committed) hands the pending move to
+ * the batch in flight, clock_move_commit_sealed() forgets that one only
+ * (it committed; a move of the open batch is still pending), and
+ * clock_move_undo() puts the clock back to the earliest pending move (a
+ * failed batch fails the open one behind it too).
  */
 void clock_move_begin(struct clock *c);
 void clock_move_commit(struct clock *c);
+void clock_move_seal(struct clock *c);
+void clock_move_commit_sealed(struct clock *c);
 void clock_move_undo(struct clock *c);

@@ -32,6 +32,7 @@ struct daemon {
 	const char *opt_socket, *opt_database, *opt_log;
 	struct config *cfg;
 	struct store *store;
+	struct store *reader;	/* read-only: the loop's reads while a batch is in flight */
 	struct ledger *ledger;
 	struct server *server;
 

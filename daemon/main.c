@@ -179,7 +179,7 @@ static void on_committed(void *arg, const struct jentry *entries, size_t n)
 {
 	struct daemon *d = arg;
 
-	clock_move_commit(&d->clock);	/* a clock move in this batch now stands */
+	clock_move_commit_sealed(&d->clock);	/* a clock move in this batch now stands */
 	api_committed(&d->api, entries, n);
 	follow_committed(&d->follow, entries, n, d->cfg->tz_offset);
 	sched_committed(&d->sched, entries, n);
@@ -220,6 +220,14 @@ static void on_commit_failed(void *arg, int err)
 	}
 }
 
+/* The open batch went to be committed: a clock move from now on is the next one's. */
+static void on_taken(void *arg)
+{
+	struct daemon *d = arg;
+
+	clock_move_seal(&d->clock);
+}
+
 /* A read that waited for a batch that failed: answered from the rebuilt
  * ledger, unless the daemon stops without rebuilding it. */
 static bool on_reread(void *arg, struct server_req *r)
@@ -255,6 +263,8 @@ static void prune_idempotency(struct daemon *d)
 
 	if (duration_parse(d->cfg->idempotency_retention, &keep) != 0)
 		return;		/* the config check refuses such a value */
+	/* the store's connection is the loop's only with no batch in flight */
+	writer_flush(&d->writer);
 	int64_t before = clock_now(&d->clock) - keep;
 	if (store_idem_prune(d->store, before, PRUNE_CHUNK, &deleted) != 0)
 		log_event(LOG_WARN, "idempotency_prune_failed", "{s:s}", "error",
@@ -681,6 +691,20 @@ int main(int argc, char **argv)
 		rc = EXIT_CONFIG;
 		goto fail_state;
 	}
+	/*
+	 * Commits run on the writer's thread: the loop reads what must not wait
+	 * for them through a read-only connection of its own, and checkpoints
+	 * of the WAL run on the store's thread, outside every commit.
+	 */
+	if (store_open_readonly(d.cfg->database, &d.reader, &cause) != 0 ||
+	    store_wal_background(d.store, &cause) != 0) {
+		fprintf(stderr, "gpuledgerd: %s\n", cause);
+		log_event(LOG_ERROR, "store_open_failed", "{s:s, s:s}", "database", d.cfg->database,
+			  "error", cause);
+		free(cause);
+		rc = 1;
+		goto fail_state;
+	}
 	/* test hook: the Nth commit from now fails as a full disk would */
 	const char *fail_at = getenv("GPULEDGERD_TEST_FAIL_COMMIT");
 	int64_t nth;
@@ -691,6 +715,7 @@ int main(int argc, char **argv)
 	const struct writer_hooks hooks = {
 		.committed = on_committed,
 		.failed = on_commit_failed,
+		.taken = on_taken,
 		.reply = on_reply,
 		.reread = on_reread,
 		.arg = &d,
@@ -713,6 +738,7 @@ int main(int argc, char **argv)
 	d.api = (struct api){
 		.loop = d.loop,
 		.store = d.store,
+		.reader = d.reader,
 		.writer = &d.writer,
 		.sched = &d.sched,
 		.clock = &d.clock,
@@ -767,6 +793,7 @@ run:
 	log_event(LOG_INFO, "stopped", "{s:i}", "exit", rc);
 fail_state:
 	ledger_free(d.ledger);
+	store_close(d.reader);
 	if (d.store)
 		store_close(d.store);
 	log_close();

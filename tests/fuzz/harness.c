@@ -377,7 +377,8 @@ size_t harness_feed(const uint8_t *data, size_t len)
 		} else if (r == 0 || (r < 0 && errno != EAGAIN)) {
 			eof = true;
 		}
-		idle = moved ? 0 : idle + 1;
+		/* a batch on the writer's commit thread is still to come back */
+		idle = moved || writer_busy(&h.writer) ? 0 : idle + 1;
 	}
 	close(fd);
 

@@ -6,6 +6,11 @@
  * fail (the store's test hook) answers every reply of its batch 503
  * storage_unavailable and calls the failed hook; a committed hook may open
  * the next batch; and every handle is closed: uv_loop_close() == 0.
+ * Commits run on the writer's thread: on a database file whose write lock
+ * a second connection holds, a batch stays in flight while the next one
+ * opens behind it, its idempotency records are still found, the replies
+ * of both wait, and when the one in flight fails the open one fails with
+ * it.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,8 +19,10 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <uv.h>
@@ -52,6 +59,8 @@ struct env {
 	struct store *store;
 	struct ledger *ledger;
 	struct writer w;
+	char dir[64];		/* a database file's directory, or "" for :memory: */
+	struct store *other;	/* a second connection to that file */
 
 	unsigned n_committed;	/* committed hook calls */
 	size_t committed_entries;
@@ -127,10 +136,10 @@ static void on_reply(void *arg, struct server_req *req, int status, const char *
 	r->head_seq = head_seq(e->store);
 }
 
-static int setup(void **state)
+static int setup_at(void **state, bool file)
 {
 	struct env *e = xcalloc(1, sizeof(*e));
-	char *errors = NULL, *cause = NULL;
+	char *errors = NULL, *cause = NULL, *path = NULL;
 	const struct writer_hooks hooks = {
 		.committed = on_committed, .failed = on_failed, .reply = on_reply, .arg = e,
 	};
@@ -139,13 +148,32 @@ static int setup(void **state)
 	clock_init_simulated(&e->clock, T0 + 3600);
 	if (config_parse("fixture", fixture, strlen(fixture), &e->cfg, &errors) != 0)
 		fail_msg("fixture: %s", errors);
-	assert_int_equal(store_open(":memory:", &e->store, &cause), 0);
+	if (file) {
+		snprintf(e->dir, sizeof(e->dir), "/tmp/test_writer.XXXXXX");
+		assert_non_null(mkdtemp(e->dir));
+		path = xasprintf("%s/ledger.db", e->dir);
+		assert_int_equal(store_open(path, &e->store, &cause), 0);
+		assert_int_equal(store_open(path, &e->other, &cause), 0);
+	} else {
+		assert_int_equal(store_open(":memory:", &e->store, &cause), 0);
+	}
+	free(path);
 	assert_int_equal(state_load(e->store, e->cfg, clock_now(&e->clock), &e->ledger, &cause), 0);
 	writer_init(&e->w, &e->loop, e->store, &e->clock, &hooks);
 	for (int i = 0; i < MAX_REPLIES; i++)
 		e->tags[i] = i;
 	*state = e;
 	return 0;
+}
+
+static int setup(void **state)
+{
+	return setup_at(state, false);
+}
+
+static int setup_file(void **state)
+{
+	return setup_at(state, true);
 }
 
 static int teardown(void **state)
@@ -159,9 +187,27 @@ static int teardown(void **state)
 		free(e->replies[i].body);
 	ledger_free(e->ledger);
 	store_close(e->store);
+	store_close(e->other);
+	if (e->dir[0]) {
+		static const char *const files[] = {"ledger.db", "ledger.db-wal", "ledger.db-shm"};
+		for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+			char *p = xasprintf("%s/%s", e->dir, files[i]);
+			unlink(p);
+			free(p);
+		}
+		rmdir(e->dir);
+	}
 	config_free(e->cfg);
 	free(e);
 	return 0;
+}
+
+/* Turns the loop until nothing is open or in flight: the commit thread has answered. */
+static void turn(struct env *e)
+{
+	do
+		uv_run(&e->loop, UV_RUN_ONCE);
+	while (writer_busy(&e->w));
 }
 
 /* A reply as the API hands it over: every string is the writer's to free. */
@@ -199,7 +245,7 @@ static void test_no_reply_before_commit(void **state)
 	assert_int_equal(head_seq(e->store), 0);
 
 	/* the idle handle commits the batch, then sends what waited for it */
-	uv_run(&e->loop, UV_RUN_NOWAIT);
+	turn(e);
 	assert_false(writer_open(&e->w));
 	assert_int_equal(e->n_committed, 1);
 	assert_int_equal(e->committed_entries, 1);
@@ -263,7 +309,7 @@ static void test_failed_batch_all_503(void **state)
 
 	/* the reloaded ledger chains onto what is on disk */
 	grant(e, 1);
-	uv_run(&e->loop, UV_RUN_NOWAIT);
+	turn(e);
 	assert_int_equal(e->n_committed, 1);
 	assert_int_equal(e->committed_last_seq, 1);
 	assert_int_equal(head_seq(e->store), 1);
@@ -284,12 +330,104 @@ static void test_hook_opens_next_batch(void **state)
 	held(e, 1, 200, "{\"read\":1}");
 	assert_int_equal(e->n_replies, 1);
 
-	uv_run(&e->loop, UV_RUN_NOWAIT);
+	turn(e);
 	assert_false(writer_open(&e->w));
 	assert_int_equal(e->n_committed, 2);
 	assert_int_equal(e->n_replies, 2);
 	assert_int_equal(e->replies[1].committed_before, 2);
 	assert_int_equal(e->replies[1].head_seq, 2);
+}
+
+/*
+ * The second connection holds the write lock: the commit thread waits in
+ * BEGIN, so the first batch stays in flight while the test opens the next.
+ */
+static void in_flight_behind_lock(struct env *e)
+{
+	uint8_t hash[HASH_LEN] = {0};
+
+	assert_int_equal(store_begin(e->other), 0);
+	grant(e, 10);
+	writer_add_idem(&e->w, "key-1", hash, 200, "{\"grant\":1}");
+	held(e, 0, 200, "{\"grant\":1}");
+	uv_run(&e->loop, UV_RUN_NOWAIT);	/* the idle handle hands it over */
+	assert_true(writer_busy(&e->w));
+	assert_false(writer_open(&e->w));
+	/* a read now sees the batch in flight in the ledger: it waits for it */
+	held(e, 1, 200, "{\"read\":1}");
+	/* the next change opens the next batch, behind it */
+	grant(e, 5);
+	writer_add_idem(&e->w, "key-2", hash, 200, "{\"grant\":2}");
+	held(e, 2, 200, "{\"grant\":2}");
+	assert_true(writer_open(&e->w));
+	/* a retry of key-1 arriving now must find it, in flight as it is */
+	assert_non_null(writer_find_idem(&e->w, "key-1"));
+	assert_non_null(writer_find_idem(&e->w, "key-2"));
+	uv_run(&e->loop, UV_RUN_NOWAIT);
+	assert_int_equal(e->n_replies, 0);
+	assert_int_equal(e->n_committed, 0);
+}
+
+static void test_pipelined_batches(void **state)
+{
+	struct env *e = *state;
+
+	in_flight_behind_lock(e);
+	store_rollback(e->other);	/* the lock goes: both commit, in order */
+	turn(e);
+	assert_int_equal(e->n_failed, 0);
+	assert_int_equal(e->n_committed, 2);
+	assert_int_equal(e->w.commits, 2);
+	assert_int_equal(e->n_replies, 3);
+	for (size_t i = 0; i < e->n_replies; i++) {
+		assert_int_equal(e->replies[i].tag, (int)i);
+		assert_int_equal(e->replies[i].status, 200);
+	}
+	/* the first batch's replies left after its commit, before the second's */
+	assert_int_equal(e->replies[0].committed_before, 1);
+	assert_int_equal(e->replies[0].head_seq, 1);
+	assert_int_equal(e->replies[1].committed_before, 1);
+	assert_int_equal(e->replies[2].committed_before, 2);
+	assert_int_equal(e->replies[2].head_seq, 2);
+	assert_null(writer_find_idem(&e->w, "key-1"));
+	assert_null(writer_find_idem(&e->w, "key-2"));
+	int status;
+	char *response = NULL;
+	uint8_t hash[HASH_LEN];
+	assert_int_equal(store_idem_get(e->store, "key-1", hash, &status, &response), 0);
+	free(response);
+	assert_int_equal(store_idem_get(e->store, "key-2", hash, &status, &response), 0);
+	free(response);
+}
+
+static void test_failed_in_flight_fails_open(void **state)
+{
+	struct env *e = *state;
+
+	store_fail_commit(e->store, 1, -ENOSPC);
+	in_flight_behind_lock(e);
+	store_rollback(e->other);
+	turn(e);
+	/* the open batch was checked against the failed one: it failed with it,
+	 * untried, and the ledger was rebuilt once */
+	assert_int_equal(e->n_failed, 1);
+	assert_int_equal(e->failed_err, -ENOSPC);
+	assert_int_equal(e->n_committed, 0);
+	assert_int_equal(e->w.failed_commits, 1);
+	assert_false(writer_busy(&e->w));
+	assert_null(writer_find_idem(&e->w, "key-2"));
+	assert_int_equal(head_seq(e->store), 0);
+	assert_int_equal(e->n_replies, 3);
+	for (size_t i = 0; i < e->n_replies; i++) {
+		assert_int_equal(e->replies[i].tag, (int)i);
+		assert_int_equal(e->replies[i].status, 503);
+	}
+	/* the rebuilt ledger chains onto what the disk holds */
+	grant(e, 1);
+	turn(e);
+	assert_int_equal(e->n_committed, 1);
+	assert_int_equal(e->committed_last_seq, 1);
+	assert_int_equal(head_seq(e->store), 1);
 }
 
 int main(void)
@@ -298,6 +436,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_no_reply_before_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_batch_all_503, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hook_opens_next_batch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pipelined_batches, setup_file, teardown),
+		cmocka_unit_test_setup_teardown(test_failed_in_flight_fails_open, setup_file, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
