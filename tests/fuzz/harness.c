@@ -264,8 +264,21 @@ static struct store *template_reset(void)
 	return tmpl.store;
 }
 
-static void remove_dir(void)
+/* At exit: what template_build() made, and the socket's directory. */
+static void harness_exit(void)
 {
+	for (size_t i = 0; i < tmpl.n_tables; i++) {
+		struct table *t = &tmpl.tables[i];
+		for (size_t v = 0; v < t->nrows * (size_t)t->ncol; v++)
+			sqlite3_value_free(t->rows[v]);
+		free(t->rows);
+		sqlite3_finalize(t->del);
+		sqlite3_finalize(t->ins);
+	}
+	free(tmpl.tables);
+	sqlite3_finalize(tmpl.begin);
+	sqlite3_finalize(tmpl.commit);
+	store_close(tmpl.store);
 	rmdir(dir);	/* each input's server unlinked its socket */
 }
 
@@ -291,7 +304,7 @@ static void init(void)
 		 access("/dev/shm", W_OK | X_OK) == 0 ? "/dev/shm" : "/tmp");
 	if (mkdtemp(dir) == NULL)
 		abort();
-	atexit(remove_dir);
+	atexit(harness_exit);
 	snprintf(sock, sizeof(sock), "%s/sock", dir);
 	template_build();
 }
