@@ -53,9 +53,11 @@ struct cap_tl {
 };
 
 /*
- * An instant at which allocation num starts or ends. The queue is not
- * updated when an allocation changes or leaves: an entry whose allocation
- * is gone or no longer starts or ends at `at` is stale and skipped.
+ * An instant at which allocation num starts or ends. Each live allocation
+ * has one entry queued: its start, replaced by its end when the start
+ * comes due. The queue is not updated when an allocation changes or
+ * leaves: an entry whose allocation is gone or no longer starts or ends at
+ * `at` is stale and skipped.
  */
 struct due {
 	int64_t at;
@@ -93,6 +95,42 @@ struct dueq {
 };
 
 /*
+ * Where live allocations are booked: consortium, pool, GPU model and
+ * phase. A million bookings share a handful of places, so a record names
+ * its place by number instead of holding four strings, and the place keeps
+ * the numbers of its timelines and sums (indices into the ledger's arrays,
+ * which only grow), so that booking one looks up no string.
+ */
+#define NO_INDEX UINT32_MAX
+
+struct place {
+	char *consortium, *pool, *gpu, *phase;
+	uint32_t pool_tl, cap_tl, use_tl;	/* NO_INDEX until first needed */
+};
+
+/*
+ * A live allocation as the ledger holds it: what struct alloc says, in 80
+ * bytes. The id is its number written out (alloc_id_format()); gpus fits
+ * 32 bits because a pool holds at most 1e8 (config.c) and rule 2 keeps a
+ * booking within its pool. Records lie in one array by number; one that
+ * leaves is marked gone and the array is compacted once a quarter is.
+ */
+struct live {
+	int64_t num;
+	int64_t start;
+	int64_t end;
+	int64_t booked_end;
+	int64_t cost;
+	int64_t created;
+	int64_t seq;
+	char *note;		/* owned, or NULL */
+	uint32_t place;		/* index into ledger.places */
+	int32_t gpus;
+	uint8_t stored;		/* enum alloc_stored */
+	bool gone;
+};
+
+/*
  * A phase move (gpuledger phase move): from its entry on, the journal's
  * end of the phase (and start of the touching next one) overrides the
  * configuration's dates.
@@ -125,8 +163,15 @@ struct ledger {
 	bool bals_sorted;
 	struct cstate *cstates;
 	size_t n_cstates;
-	struct alloc **allocs;		/* live, sorted by num */
-	size_t n_allocs;
+	struct place *places;		/* never shrinks: records point into it */
+	size_t n_places;
+	uint32_t *place_slots;		/* hash of the places: index + 1, 0 = empty */
+	size_t n_place_slots;		/* a power of two, or 0 */
+	struct live *live;		/* by num; gone ones until compacted */
+	size_t n_live, cap_live;	/* records, gone ones included */
+	size_t n_gone;
+	bool live_unsorted;		/* loaded out of order: sort before use */
+	bool due_unheaped;		/* loaded: heapify before use */
 	struct pool_tl *pools;
 	size_t n_pools;
 	struct cap_tl *caps;
@@ -137,10 +182,16 @@ struct ledger {
 	/* what falls due, so that time passing visits only what is due */
 	struct dueq due;		/* min-heap by instant */
 	struct dueq ripe;		/* at or before a next_due's now, not yet ticked */
-	struct alloc **fired;		/* ledger_due_at's answer */
+
+	/* the views the readers get (struct alloc, strings borrowed from places) */
+	struct alloc view;		/* ledger_alloc()'s */
+	struct alloc *all;		/* ledger_allocs()'s */
+	const struct alloc **all_ptrs;
+	struct alloc *fired;		/* ledger_due_at()'s */
+	const struct alloc **fired_ptrs;
 	size_t n_fired;
 
-	char last_id[24];
+	char last_id[ALLOC_ID_BUFSZ];
 };
 
 /* --- errors ------------------------------------------------------------ */
@@ -300,20 +351,101 @@ static struct use_tl *use_find(const struct ledger *l, const char *c, const char
 	return NULL;
 }
 
+/* --- places ----------------------------------------------------------- */
+
+static uint32_t place_hash(const char *c, const char *pool, const char *gpu, const char *ph)
+{
+	const char *parts[] = {c, pool, gpu, ph};
+	uint32_t h = 2166136261u;	/* FNV-1a, the four strings with their NULs */
+
+	for (int i = 0; i < 4; i++)
+		for (const char *s = parts[i];; s++) {
+			h = (h ^ (uint8_t)*s) * 16777619u;
+			if (*s == '\0')
+				break;
+		}
+	return h;
+}
+
+static bool place_is(const struct place *p, const char *c, const char *pool, const char *gpu,
+		     const char *ph)
+{
+	return strcmp(p->pool, pool) == 0 && strcmp(p->consortium, c) == 0 &&
+	       strcmp(p->phase, ph) == 0 && strcmp(p->gpu, gpu) == 0;
+}
+
+/* Files place i in the hash; the table grows to stay at most half full. */
+static void place_slot(struct ledger *l, uint32_t i)
+{
+	const struct place *p = &l->places[i];
+	size_t mask = l->n_place_slots - 1;
+	size_t s = place_hash(p->consortium, p->pool, p->gpu, p->phase) & mask;
+
+	while (l->place_slots[s] != 0)
+		s = (s + 1) & mask;
+	l->place_slots[s] = i + 1;
+}
+
+static void place_rehash(struct ledger *l)
+{
+	free(l->place_slots);
+	l->n_place_slots = l->n_place_slots ? 2 * l->n_place_slots : 16;
+	l->place_slots = xcalloc(l->n_place_slots, sizeof(*l->place_slots));
+	for (size_t i = 0; i < l->n_places; i++)
+		place_slot(l, (uint32_t)i);
+}
+
+/* The number of the place (c, pool, gpu, ph), made on first use. */
+static uint32_t place_get(struct ledger *l, const char *c, const char *pool, const char *gpu,
+			  const char *ph)
+{
+	size_t mask = l->n_place_slots - 1;
+
+	if (l->n_place_slots > 0)
+		for (size_t s = place_hash(c, pool, gpu, ph) & mask; l->place_slots[s] != 0;
+		     s = (s + 1) & mask) {
+			uint32_t i = l->place_slots[s] - 1;
+			if (place_is(&l->places[i], c, pool, gpu, ph))
+				return i;
+		}
+	if (l->n_places >= NO_INDEX - 1)
+		abort();	/* each place is a configured consortium x pool x phase */
+	l->places = xreallocarray(l->places, l->n_places + 1, sizeof(*l->places));
+	l->places[l->n_places] = (struct place){
+		.consortium = xstrdup(c), .pool = xstrdup(pool), .gpu = xstrdup(gpu),
+		.phase = xstrdup(ph), .pool_tl = NO_INDEX, .cap_tl = NO_INDEX, .use_tl = NO_INDEX};
+	uint32_t i = (uint32_t)l->n_places++;
+	if (2 * l->n_places > l->n_place_slots)
+		place_rehash(l);
+	else
+		place_slot(l, i);
+	return i;
+}
+
+static const struct place *place_of(const struct ledger *l, const struct live *a)
+{
+	return &l->places[a->place];
+}
+
 /* Counts (sign 1) or uncounts (-1) [start,end) of a live allocation in its key's sums. */
-static void use_book(struct ledger *l, const struct alloc *a, int64_t start, int64_t end,
+static void use_book(struct ledger *l, const struct live *a, int64_t start, int64_t end,
 		     int64_t sign)
 {
 	if (start >= end)
 		return;
-	struct use_tl *u = use_find(l, a->consortium, a->phase, a->gpu);
-	if (u == NULL) {
-		l->uses = xreallocarray(l->uses, l->n_uses + 1, sizeof(*l->uses));
-		u = &l->uses[l->n_uses++];
-		*u = (struct use_tl){.consortium = xstrdup(a->consortium),
-				     .phase = xstrdup(a->phase), .gpu = xstrdup(a->gpu),
-				     .base = start};
+	struct place *pl = &l->places[a->place];
+	if (pl->use_tl == NO_INDEX) {
+		struct use_tl *u = use_find(l, pl->consortium, pl->phase, pl->gpu);
+		if (u == NULL) {
+			l->uses = xreallocarray(l->uses, l->n_uses + 1, sizeof(*l->uses));
+			u = &l->uses[l->n_uses++];
+			*u = (struct use_tl){.consortium = xstrdup(pl->consortium),
+					     .phase = xstrdup(pl->phase), .gpu = xstrdup(pl->gpu),
+					     .base = start};
+		}
+		pl->use_tl = (uint32_t)(u - l->uses);
 	}
+	struct use_tl *u = &l->uses[pl->use_tl];
 	use_add(u, start, -sign * a->gpus);
 	use_add(u, end, sign * a->gpus);
 }
@@ -401,11 +533,17 @@ void ledger_free(struct ledger *l)
 	for (size_t i = 0; i < l->n_cstates; i++)
 		cstate_clear(&l->cstates[i]);
 	free(l->cstates);
-	for (size_t i = 0; i < l->n_allocs; i++) {
-		alloc_clear(l->allocs[i]);
-		free(l->allocs[i]);
+	for (size_t i = 0; i < l->n_live; i++)
+		free(l->live[i].note);
+	free(l->live);
+	for (size_t i = 0; i < l->n_places; i++) {
+		free(l->places[i].consortium);
+		free(l->places[i].pool);
+		free(l->places[i].gpu);
+		free(l->places[i].phase);
 	}
-	free(l->allocs);
+	free(l->places);
+	free(l->place_slots);
 	for (size_t i = 0; i < l->n_pools; i++) {
 		free(l->pools[i].pool);
 		timeline_free(l->pools[i].tl);
@@ -428,7 +566,10 @@ void ledger_free(struct ledger *l)
 	free(l->uses);
 	free(l->due.v);
 	free(l->ripe.v);
+	free(l->all);
+	free(l->all_ptrs);
 	free(l->fired);
+	free(l->fired_ptrs);
 	jviews_clear(&l->views);
 	for (size_t i = 0; i < l->n_moves; i++) {
 		free(l->moves[i].phase);
@@ -459,6 +600,8 @@ static struct dueq dueq_clone(const struct dueq *q)
 	}
 	return c;
 }
+
+static void live_settle(const struct ledger *cl);
 
 /*
  * Every field of struct ledger, deep: a field added there is added here,
@@ -499,12 +642,27 @@ struct ledger *ledger_clone(const struct ledger *l)
 	for (size_t i = 0; i < l->n_cstates; i++)
 		cstate_copy(&c->cstates[i], &l->cstates[i]);
 	c->n_cstates = l->n_cstates;
-	c->allocs = xreallocarray(NULL, l->n_allocs + 1, sizeof(*c->allocs));
-	for (size_t i = 0; i < l->n_allocs; i++) {
-		c->allocs[i] = xmalloc(sizeof(*c->allocs[i]));
-		alloc_copy(c->allocs[i], l->allocs[i]);
+	c->places = xreallocarray(NULL, l->n_places + 1, sizeof(*c->places));
+	for (size_t i = 0; i < l->n_places; i++) {
+		c->places[i] = l->places[i];
+		c->places[i].consortium = xstrdup(l->places[i].consortium);
+		c->places[i].pool = xstrdup(l->places[i].pool);
+		c->places[i].gpu = xstrdup(l->places[i].gpu);
+		c->places[i].phase = xstrdup(l->places[i].phase);
 	}
-	c->n_allocs = l->n_allocs;
+	c->n_places = l->n_places;
+	c->place_slots = xreallocarray(NULL, l->n_place_slots + 1, sizeof(*c->place_slots));
+	if (l->n_place_slots)
+		memcpy(c->place_slots, l->place_slots, l->n_place_slots * sizeof(*c->place_slots));
+	c->n_place_slots = l->n_place_slots;
+	live_settle(l);
+	c->live = xreallocarray(NULL, l->n_live + 1, sizeof(*c->live));
+	for (size_t i = 0; i < l->n_live; i++) {
+		c->live[i] = l->live[i];
+		c->live[i].note = l->live[i].note ? xstrdup(l->live[i].note) : NULL;
+	}
+	c->n_live = c->cap_live = l->n_live;
+	c->n_gone = l->n_gone;
 	c->pools = xreallocarray(NULL, l->n_pools + 1, sizeof(*c->pools));
 	for (size_t i = 0; i < l->n_pools; i++) {
 		const struct pool_tl *src = &l->pools[i];
@@ -536,7 +694,7 @@ struct ledger *ledger_clone(const struct ledger *l)
 	c->n_uses = l->n_uses;
 	c->due = dueq_clone(&l->due);
 	c->ripe = dueq_clone(&l->ripe);
-	/* fired is ledger_due_at()'s scratch answer: nothing to carry */
+	/* the views are the readers' scratch answers: nothing to carry */
 	memcpy(c->last_id, l->last_id, sizeof(c->last_id));
 	return c;
 }
@@ -664,11 +822,21 @@ static int64_t lost_at(const struct pool_tl *pt, int64_t t)
 	return 0;
 }
 
+/* The index of (c, gpu)'s cap timeline, or n_caps when it has none yet. */
+static size_t cap_index(const struct ledger *l, const char *c, const char *gpu)
+{
+	size_t i = 0;
+	while (i < l->n_caps &&
+	       (strcmp(l->caps[i].consortium, c) != 0 || strcmp(l->caps[i].gpu, gpu) != 0))
+		i++;
+	return i;
+}
+
 static struct timeline *cap_tl(struct ledger *l, const char *c, const char *gpu)
 {
-	for (size_t i = 0; i < l->n_caps; i++)
-		if (strcmp(l->caps[i].consortium, c) == 0 && strcmp(l->caps[i].gpu, gpu) == 0)
-			return l->caps[i].tl;
+	size_t i = cap_index(l, c, gpu);
+	if (i < l->n_caps)
+		return l->caps[i].tl;
 	l->caps = xreallocarray(l->caps, l->n_caps + 1, sizeof(*l->caps));
 	l->caps[l->n_caps].consortium = xstrdup(c);
 	l->caps[l->n_caps].gpu = xstrdup(gpu);
@@ -676,40 +844,118 @@ static struct timeline *cap_tl(struct ledger *l, const char *c, const char *gpu)
 	return l->caps[l->n_caps++].tl;
 }
 
-/* Index of the live allocation with this number, or where it would go. */
-static size_t alloc_pos(const struct ledger *l, int64_t num, bool *found)
+/* --- live allocations ------------------------------------------------ */
+
+static void due_heapify(struct dueq *q);
+
+static int live_num_cmp(const void *x, const void *y)
 {
-	size_t lo = 0, hi = l->n_allocs;
+	int64_t a = ((const struct live *)x)->num, b = ((const struct live *)y)->num;
+	return (a > b) - (a < b);
+}
+
+/*
+ * What loading leaves for the first use: the records sorted by number
+ * (the store hands them over in the order of its index) and the queue
+ * made a heap, each once, instead of an insertion per row. The ledger is
+ * const to its readers; this only reorders.
+ */
+static void live_settle(const struct ledger *cl)
+{
+	struct ledger *l = (struct ledger *)cl;
+
+	if (l->live_unsorted) {
+		qsort(l->live, l->n_live, sizeof(*l->live), live_num_cmp);
+		for (size_t i = 1; i < l->n_live; i++)
+			if (l->live[i].num == l->live[i - 1].num)
+				abort();	/* ids are unique by construction */
+		l->live_unsorted = false;
+	}
+	if (l->due_unheaped) {
+		due_heapify(&l->due);
+		l->due_unheaped = false;
+	}
+}
+
+/*
+ * The records, gone ones included (callers skip them), in number order.
+ * Valid until a record is added or the gone ones are compacted away.
+ */
+static struct live *live_all(const struct ledger *l, size_t *n)
+{
+	live_settle(l);
+	*n = l->n_live;
+	return l->live;
+}
+
+/* The live allocation numbered num, or NULL. */
+static struct live *live_num(const struct ledger *l, int64_t num)
+{
+	size_t lo = 0, hi;
+	struct live *v = live_all(l, &hi);
+
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		if (l->allocs[mid]->num < num)
+		if (v[mid].num < num)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	*found = lo < l->n_allocs && l->allocs[lo]->num == num;
-	return lo;
+	return lo < l->n_live && v[lo].num == num && !v[lo].gone ? &v[lo] : NULL;
 }
 
-static struct alloc *alloc_find(const struct ledger *l, const char *id)
+static struct live *alloc_find(const struct ledger *l, const char *id)
 {
 	int64_t num;
-	bool found;
 	if (id == NULL || alloc_id_parse(id, &num) != 0)
 		return NULL;
-	size_t i = alloc_pos(l, num, &found);
-	return found ? l->allocs[i] : NULL;
+	return live_num(l, num);
+}
+
+/* a's id, written into buf. */
+static const char *aid(const struct live *a, char buf[ALLOC_ID_BUFSZ])
+{
+	return alloc_id_format(a->num, buf, ALLOC_ID_BUFSZ);
+}
+
+/* The record as the readers see it, into v: its strings are the place's. */
+static const struct alloc *view_fill(const struct ledger *l, const struct live *a,
+				     struct alloc *v)
+{
+	const struct place *pl = place_of(l, a);
+
+	*v = (struct alloc){.num = a->num, .consortium = pl->consortium, .pool = pl->pool,
+			    .gpu = pl->gpu, .phase = pl->phase, .gpus = a->gpus, .start = a->start,
+			    .end = a->end, .booked_end = a->booked_end,
+			    .stored = (enum alloc_stored)a->stored, .cost = a->cost,
+			    .note = a->note, .created = a->created, .seq = a->seq};
+	aid(a, v->id);
+	return v;
 }
 
 const struct alloc *ledger_alloc(const struct ledger *l, const char *id)
 {
-	return alloc_find(l, id);
+	const struct live *a = alloc_find(l, id);
+	return a ? view_fill(l, a, (struct alloc *)&l->view) : NULL;	/* the view is scratch */
 }
 
-size_t ledger_allocs(const struct ledger *l, const struct alloc *const **out)
+size_t ledger_allocs(const struct ledger *cl, const struct alloc *const **out)
 {
-	*out = (const struct alloc *const *)l->allocs;
-	return l->n_allocs;
+	struct ledger *l = (struct ledger *)cl;	/* the views are scratch */
+	size_t n, k = 0;
+	const struct live *v = live_all(l, &n);
+
+	free(l->all);
+	free(l->all_ptrs);
+	l->all = xreallocarray(NULL, n - l->n_gone + 1, sizeof(*l->all));
+	l->all_ptrs = xreallocarray(NULL, n - l->n_gone + 1, sizeof(*l->all_ptrs));
+	for (size_t i = 0; i < n; i++)
+		if (!v[i].gone) {
+			l->all_ptrs[k] = view_fill(l, &v[i], &l->all[k]);
+			k++;
+		}
+	*out = (const struct alloc *const *)l->all_ptrs;
+	return k;
 }
 
 int64_t ledger_pool_booked(const struct ledger *l, const char *pool, int64_t t)
@@ -745,30 +991,59 @@ size_t ledger_pool_cuts(const struct ledger *l, const char *pool, int64_t *at, i
 	return pt ? pt->n_cuts : 0;
 }
 
-static void alloc_insert(struct ledger *l, struct alloc *a)
+static void live_grow(struct ledger *l)
 {
-	bool found;
-	size_t i = alloc_pos(l, a->num, &found);
-	if (found)
-		abort();	/* ids are unique by construction */
-	l->allocs = xreallocarray(l->allocs, l->n_allocs + 1, sizeof(*l->allocs));
-	memmove(&l->allocs[i + 1], &l->allocs[i], (l->n_allocs - i) * sizeof(*l->allocs));
-	l->allocs[i] = a;
-	l->n_allocs++;
-	use_book(l, a, a->start, a->end, 1);
+	if (l->n_live == l->cap_live) {
+		l->cap_live = l->cap_live ? 2 * l->cap_live : 64;
+		l->live = xreallocarray(l->live, l->cap_live, sizeof(*l->live));
+	}
 }
 
-static void alloc_remove(struct ledger *l, struct alloc *a)
+/* Files a new allocation (the highest number yet) and counts it in its key's sums. */
+static struct live *live_insert(struct ledger *l, const struct live *rec)
 {
-	bool found;
-	size_t i = alloc_pos(l, a->num, &found);
-	if (!found)
+	live_settle(l);
+	if (l->n_live > 0 && l->live[l->n_live - 1].num >= rec->num)
+		abort();	/* ids are unique and grow by construction */
+	live_grow(l);
+	struct live *a = &l->live[l->n_live++];
+	*a = *rec;
+	use_book(l, a, a->start, a->end, 1);
+	return a;
+}
+
+/* The allocation leaves memory (the store keeps it); its record is marked gone. */
+static void alloc_remove(struct ledger *l, struct live *a)
+{
+	if (a->gone)
 		abort();
-	memmove(&l->allocs[i], &l->allocs[i + 1], (l->n_allocs - i - 1) * sizeof(*l->allocs));
-	l->n_allocs--;
 	use_book(l, a, a->start, a->end, -1);
-	alloc_clear(a);
-	free(a);
+	free(a->note);
+	a->note = NULL;
+	a->gone = true;
+	l->n_gone++;
+}
+
+/*
+ * Drops the gone records once they are a quarter of all (amortized O(1) a
+ * removal, and the array stays in number order). Called only where no
+ * record pointer is held: at the end of the operations that remove.
+ */
+static void live_compact(struct ledger *l)
+{
+	size_t k = 0;
+
+	if (l->n_gone == 0 || 4 * l->n_gone < l->n_live)
+		return;
+	for (size_t i = 0; i < l->n_live; i++)
+		if (!l->live[i].gone)
+			l->live[k++] = l->live[i];
+	l->n_live = k;
+	l->n_gone = 0;
+	if (l->cap_live > 64 && 4 * k < l->cap_live) {
+		l->cap_live = 2 * k > 64 ? 2 * k : 64;
+		l->live = xreallocarray(l->live, l->cap_live, sizeof(*l->live));
+	}
 }
 
 /* --- the queue of due instants ---------------------------------------- */
@@ -796,11 +1071,9 @@ static void heap_push(struct dueq *q, struct due d)
 		due_swap(q, i, (i - 1) / 2);
 }
 
-static struct due heap_pop(struct dueq *q)
+static void sift_down(struct dueq *q, size_t i)
 {
-	struct due top = q->v[0];
-	q->v[0] = q->v[--q->n];
-	for (size_t i = 0;;) {
+	for (;;) {
 		size_t m = i, c = 2 * i + 1;
 		if (c < q->n && q->v[c].at < q->v[m].at)
 			m = c;
@@ -811,23 +1084,36 @@ static struct due heap_pop(struct dueq *q)
 		due_swap(q, i, m);
 		i = m;
 	}
+}
+
+static struct due heap_pop(struct dueq *q)
+{
+	struct due top = q->v[0];
+	q->v[0] = q->v[--q->n];
+	sift_down(q, 0);
 	return top;
 }
 
-/* The live allocation d is about, or NULL when d is stale. */
-static struct alloc *due_alloc(const struct ledger *l, struct due d)
+/* O(n): what loading appended becomes a heap at once. */
+static void due_heapify(struct dueq *q)
 {
-	bool found;
-	size_t i = alloc_pos(l, d.num, &found);
-	if (!found || (l->allocs[i]->start != d.at && l->allocs[i]->end != d.at))
-		return NULL;
-	return l->allocs[i];
+	for (size_t i = q->n / 2; i-- > 0;)
+		sift_down(q, i);
 }
 
-/* Queues an instant of a; called wherever an allocation gets a start or end. */
-static void due_push(struct ledger *l, const struct alloc *a, int64_t at)
+/* The live allocation d is about, or NULL when d is stale. */
+static struct live *due_alloc(const struct ledger *l, struct due d)
 {
-	heap_push(&l->due, (struct due){.at = at, .num = a->num});
+	struct live *a = live_num(l, d.num);
+	return a != NULL && (a->start == d.at || a->end == d.at) ? a : NULL;
+}
+
+/* Queues an instant of a; called wherever an allocation gets a new start or end. */
+static void due_push(struct ledger *l, const struct live *a, int64_t at)
+{
+	struct due d = {.at = at, .num = a->num};
+	live_settle(l);
+	heap_push(&l->due, d);
 }
 
 /*
@@ -838,10 +1124,17 @@ static void due_push(struct ledger *l, const struct alloc *a, int64_t at)
 static void due_ripen(const struct ledger *l, int64_t now)
 {
 	struct dueq *due = (struct dueq *)&l->due, *ripe = (struct dueq *)&l->ripe;
+
+	live_settle(l);
 	while (due->n > 0 && (due->v[0].at <= now || due_alloc(l, due->v[0]) == NULL)) {
 		struct due d = heap_pop(due);
-		if (due_alloc(l, d) != NULL)
-			dueq_append(ripe, d);
+		const struct live *a = due_alloc(l, d);
+		if (a == NULL)
+			continue;
+		/* its start came due: its end is next (and may be due too) */
+		if (a->start == d.at)
+			heap_push(due, (struct due){.at = a->end, .num = d.num});
+		dueq_append(ripe, d);
 	}
 }
 
@@ -861,13 +1154,21 @@ static struct capacity cap_capacity(int64_t max_gpus)
 }
 
 /* Books or unbooks [start,end) of an allocation in both its timelines. */
-static void book(struct ledger *l, const struct alloc *a, int64_t start, int64_t end,
+static void book(struct ledger *l, const struct live *a, int64_t start, int64_t end,
 		 int64_t sign)
 {
+	struct place *pl = &l->places[a->place];
+
 	if (start >= end)
 		return;
-	timeline_add(pool_tl(l, a->pool), start, end, sign * a->gpus);
-	timeline_add(cap_tl(l, a->consortium, a->gpu), start, end, sign * a->gpus);
+	if (pl->pool_tl == NO_INDEX)
+		pl->pool_tl = (uint32_t)(pool_get(l, pl->pool) - l->pools);
+	if (pl->cap_tl == NO_INDEX) {
+		cap_tl(l, pl->consortium, pl->gpu);
+		pl->cap_tl = (uint32_t)cap_index(l, pl->consortium, pl->gpu);
+	}
+	timeline_add(l->pools[pl->pool_tl].tl, start, end, sign * a->gpus);
+	timeline_add(l->caps[pl->cap_tl].tl, start, end, sign * a->gpus);
 }
 
 /* --- loading ----------------------------------------------------------- */
@@ -940,24 +1241,35 @@ int ledger_load_cstate(struct ledger *l, const struct cstate *c, char **cause)
 	return 0;
 }
 
+/*
+ * Rows come in the order of the store's index, not by number: appended
+ * here, sorted and made a heap by live_settle() at the first use.
+ */
 int ledger_load_alloc(struct ledger *l, const struct alloc *a, char **cause)
 {
-	const struct cfg_pool *p = config_pool(l->cfg, a->pool);
-	if (p == NULL) {
+	if (a->pool == NULL || config_pool(l->cfg, a->pool) == NULL) {
 		*cause = xasprintf("allocation %s is in pool '%s', which the configuration lacks",
-				   a->id, a->pool);
+				   a->id, a->pool ? a->pool : "");
 		return -EINVAL;
 	}
-	if (a->num <= 0 || a->start >= a->end || a->gpus <= 0) {
+	if (a->num <= 0 || a->start >= a->end || a->gpus <= 0 || a->gpus > INT32_MAX ||
+	    !a->consortium || !a->gpu || !a->phase || (unsigned)a->stored > ALLOC_REVOKED) {
 		*cause = xasprintf("allocation %s is malformed in the database", a->id);
 		return -EINVAL;
 	}
-	struct alloc *dst = xcalloc(1, sizeof(*dst));
-	alloc_copy(dst, a);
-	alloc_insert(l, dst);
+	live_grow(l);
+	if (l->n_live > 0 && l->live[l->n_live - 1].num >= a->num)
+		l->live_unsorted = true;
+	struct live *dst = &l->live[l->n_live++];
+	*dst = (struct live){.num = a->num, .start = a->start, .end = a->end,
+			     .booked_end = a->booked_end, .cost = a->cost, .created = a->created,
+			     .seq = a->seq, .note = a->note ? xstrdup(a->note) : NULL,
+			     .place = place_get(l, a->consortium, a->pool, a->gpu, a->phase),
+			     .gpus = (int32_t)a->gpus, .stored = (uint8_t)a->stored};
+	use_book(l, dst, dst->start, dst->end, 1);
 	book(l, dst, dst->start, dst->end, 1);
-	due_push(l, dst, dst->start);
-	due_push(l, dst, dst->end);
+	dueq_append(&l->due, (struct due){.at = dst->start, .num = dst->num});
+	l->due_unheaped = true;
 	if (a->num > l->alloc_num)
 		l->alloc_num = a->num;
 	return 0;
@@ -1004,10 +1316,11 @@ static struct jentry *entry_new(const struct ledger_ctx *ctx, struct jlist *out,
 	return e;
 }
 
-static void entry_alloc(struct jentry *e, const struct alloc *a)
+static void entry_alloc(const struct ledger *l, struct jentry *e, const struct live *a)
 {
-	e->allocation = xstrdup(a->id);
-	e->pool = xstrdup(a->pool);
+	char id[ALLOC_ID_BUFSZ];
+	e->allocation = xstrdup(aid(a, id));
+	e->pool = xstrdup(place_of(l, a)->pool);
 	e->gpus = a->gpus;
 	e->start = a->start;
 	e->end = a->end;
@@ -1979,35 +2292,25 @@ static int rule_earliest(struct ledger *l, const struct ledger_ctx *ctx, struct 
 static void alloc_apply(struct ledger *l, const struct ledger_ctx *ctx, const struct fit *f,
 			struct jlist *out, const char **id_out)
 {
-	struct alloc *a = xcalloc(1, sizeof(*a));
-	a->num = ++l->alloc_num;
-	alloc_id_format(a->num, a->id, sizeof(a->id));
-	a->consortium = xstrdup(f->c->id);
-	a->pool = xstrdup(f->pool->id);
-	a->gpu = xstrdup(f->pool->gpu);
-	a->phase = xstrdup(f->ph->id);
-	a->gpus = f->gpus;
-	a->start = f->start;
-	a->end = f->end;
-	a->booked_end = f->end;
-	a->stored = ALLOC_BOOKED;
-	a->cost = f->cost;
-	a->note = f->req->note ? xstrdup(f->req->note) : NULL;
-	a->created = ctx->now;
-	alloc_insert(l, a);
+	if (f->gpus > INT32_MAX)
+		abort();	/* rule 2 kept it within a pool, of at most 1e8 GPUs */
+	struct live rec = {.num = ++l->alloc_num, .start = f->start, .end = f->end,
+			   .booked_end = f->end, .cost = f->cost, .created = ctx->now,
+			   .note = f->req->note ? xstrdup(f->req->note) : NULL,
+			   .place = place_get(l, f->c->id, f->pool->id, f->pool->gpu, f->ph->id),
+			   .gpus = (int32_t)f->gpus, .stored = ALLOC_BOOKED};
+	struct live *a = live_insert(l, &rec);
 	book(l, a, a->start, a->end, 1);
 	due_push(l, a, a->start);
-	due_push(l, a, a->end);
-	bal_get(l, f->c->id, f->ph->id, a->gpu)->committed += f->cost;
+	bal_get(l, f->c->id, f->ph->id, f->pool->gpu)->committed += f->cost;
 
-	struct jentry *e = entry_new(ctx, out, J_RESERVE, a->consortium, a->phase, a->gpu,
+	struct jentry *e = entry_new(ctx, out, J_RESERVE, f->c->id, f->ph->id, f->pool->gpu,
 				     f->req->note);
-	entry_alloc(e, a);
+	entry_alloc(l, e, a);
 	e->committed_delta = f->cost;
 	seal(l, e);
 	a->seq = e->seq;
-	memcpy(l->last_id, a->id, sizeof(l->last_id));
-	*id_out = l->last_id;
+	*id_out = aid(a, l->last_id);
 }
 
 int ledger_allocate(struct ledger *l, const struct ledger_ctx *ctx,
@@ -2033,7 +2336,7 @@ int ledger_allocate(struct ledger *l, const struct ledger_ctx *ctx,
 
 /* --- cancel, release --------------------------------------------------- */
 
-static int live_alloc(const struct ledger *l, const char *id, struct alloc **out,
+static int live_alloc(const struct ledger *l, const char *id, struct live **out,
 		      int64_t now, struct ledger_error *err)
 {
 	*out = alloc_find(l, id);
@@ -2049,23 +2352,24 @@ static int live_alloc(const struct ledger *l, const char *id, struct alloc **out
  * that cuts it): the rest of the window is unbooked and refunded, and an
  * entry of kind records the new end and the refund.
  */
-static void cut_at(struct ledger *l, const struct ledger_ctx *ctx, struct alloc *a, int64_t at,
+static void cut_at(struct ledger *l, const struct ledger_ctx *ctx, struct live *a, int64_t at,
 		   enum alloc_stored stored, enum jkind kind, const char *reason,
 		   struct jlist *out)
 {
 	int64_t refund = a->gpus * (a->end - at);
-	struct balance *bal = bal_get(l, a->consortium, a->phase, a->gpu);
+	const struct place *pl = place_of(l, a);
+	struct balance *bal = bal_get(l, pl->consortium, pl->phase, pl->gpu);
 
 	book(l, a, at, a->end, -1);
 	use_book(l, a, at, a->end, -1);
 	a->end = at;
 	due_push(l, a, at);
 	a->cost -= refund;
-	a->stored = stored;
+	a->stored = (uint8_t)stored;
 	bal->committed -= refund;
 
-	struct jentry *e = entry_new(ctx, out, kind, a->consortium, a->phase, a->gpu, reason);
-	entry_alloc(e, a);
+	struct jentry *e = entry_new(ctx, out, kind, pl->consortium, pl->phase, pl->gpu, reason);
+	entry_alloc(l, e, a);
 	e->committed_delta = -refund;
 	seal(l, e);
 }
@@ -2077,30 +2381,33 @@ static void cut_at(struct ledger *l, const struct ledger_ctx *ctx, struct alloc 
 int ledger_cancel(struct ledger *l, const struct ledger_ctx *ctx, const char *id,
 		  const char *reason, struct jlist *out, struct ledger_error *err)
 {
-	struct alloc *a;
-	char t[TIME_BUFSZ];
+	struct live *a;
+	char t[TIME_BUFSZ], buf[ALLOC_ID_BUFSZ];
 
 	if (live_alloc(l, id, &a, ctx->now, err))
 		return -EINVAL;
 	if (a->start < ctx->now)
 		return fail(err, ERR_BAD_STATE, json_pack("{s:s}", "state", "active"),
 			    "allocation %s is active since %s; only a reserved allocation can be cancelled (use release)",
-			    a->id, tstr(l, a->start, t));
+			    aid(a, buf), tstr(l, a->start, t));
 
-	struct balance *bal = bal_get(l, a->consortium, a->phase, a->gpu);
-	struct jentry *e = entry_new(ctx, out, J_CANCEL, a->consortium, a->phase, a->gpu, reason);
-	entry_alloc(e, a);
+	const struct place *pl = place_of(l, a);
+	struct balance *bal = bal_get(l, pl->consortium, pl->phase, pl->gpu);
+	struct jentry *e = entry_new(ctx, out, J_CANCEL, pl->consortium, pl->phase, pl->gpu,
+				     reason);
+	entry_alloc(l, e, a);
 	e->committed_delta = -a->cost;
 	seal(l, e);
 	bal->committed -= a->cost;
 	book(l, a, a->start, a->end, -1);
 	alloc_remove(l, a);
+	live_compact(l);
 	return 0;
 }
 
 /* Rule 7: release at T, with now <= T < end and T after the start. */
 static int release_time_ok(const struct ledger *l, const struct ledger_ctx *ctx,
-			   const struct alloc *a, int64_t at, struct ledger_error *err)
+			   const struct live *a, int64_t at, struct ledger_error *err)
 {
 	char t1[TIME_BUFSZ], t2[TIME_BUFSZ], t3[TIME_BUFSZ];
 
@@ -2119,7 +2426,7 @@ int ledger_release(struct ledger *l, const struct ledger_ctx *ctx, const char *i
 		   int64_t at, const char *reason, struct jlist *out,
 		   struct ledger_error *err)
 {
-	struct alloc *a;
+	struct live *a;
 
 	if (live_alloc(l, id, &a, ctx->now, err))
 		return -EINVAL;
@@ -2136,7 +2443,7 @@ int ledger_release(struct ledger *l, const struct ledger_ctx *ctx, const char *i
 /* A modification as the checks see it: the allocation and its new shape. */
 struct change {
 	const struct modify_req *req;
-	struct alloc *a;
+	struct live *a;
 	const struct cfg_pool *pool;	/* the new pool */
 	int64_t gpus, start, end;	/* the new shape */
 	struct alloc_req as_req;	/* the new shape as a booking, for rules 1-5 */
@@ -2151,29 +2458,31 @@ static int modify_target(const struct ledger *l, const struct ledger_ctx *ctx,
 			 struct change *ch, struct ledger_error *err)
 {
 	const struct modify_req *req = ch->req;
-	struct alloc *a;
-	char t1[TIME_BUFSZ], t2[TIME_BUFSZ];
+	struct live *a;
+	char t1[TIME_BUFSZ], t2[TIME_BUFSZ], id[ALLOC_ID_BUFSZ];
 
 	if (live_alloc(l, req->id, &ch->a, ctx->now, err))
 		return -EINVAL;
 	a = ch->a;
-	ch->pool = config_pool(l->cfg, req->pool ? req->pool : a->pool);
+	aid(a, id);
+	const struct place *pl = place_of(l, a);
+	ch->pool = config_pool(l->cfg, req->pool ? req->pool : pl->pool);
 	if (ch->pool == NULL)
 		return fail(err, ERR_NOT_FOUND, NULL, "no pool '%s'", req->pool);
-	if (strcmp(ch->pool->gpu, a->gpu) != 0)
-		return fail(err, ERR_UNKNOWN_GPU, json_pack("{s:s}", "gpu", a->gpu),
+	if (strcmp(ch->pool->gpu, pl->gpu) != 0)
+		return fail(err, ERR_UNKNOWN_GPU, json_pack("{s:s}", "gpu", pl->gpu),
 			    "pool %s has %s GPUs; %s is of %s (cancel it and book anew to change the model)",
-			    ch->pool->id, ch->pool->gpu, a->id, a->gpu);
+			    ch->pool->id, ch->pool->gpu, id, pl->gpu);
 	ch->gpus = req->gpus > 0 ? req->gpus : a->gpus;
 	ch->start = req->start != TIME_MIN ? req->start : a->start;
 	ch->end = req->end != TIME_MIN ? req->end : a->end;
 	bool active = a->start < ctx->now;
-	bool same_place = strcmp(ch->pool->id, a->pool) == 0 && ch->start == a->start &&
+	bool same_place = strcmp(ch->pool->id, pl->pool) == 0 && ch->start == a->start &&
 			  ch->gpus == a->gpus;
 	if (active && !same_place)
 		return fail(err, ERR_BAD_STATE, json_pack("{s:s}", "state", "active"),
 			    "allocation %s is active since %s; only its end can change",
-			    a->id, tstr(l, a->start, t1));
+			    id, tstr(l, a->start, t1));
 	if (ch->end <= ch->start)
 		return fail(err, ERR_INVALID_WINDOW, NULL, "the end (%s) must be after the start (%s)",
 			    tstr(l, ch->end, t1), tstr(l, ch->start, t2));
@@ -2187,7 +2496,7 @@ static int modify_target(const struct ledger *l, const struct ledger_ctx *ctx,
 			    tstr(l, ch->end, t2), tstr(l, ctx->now, t1));
 	if (same_place && ch->end == a->end)
 		return fail(err, ERR_INVALID_WINDOW, NULL, "the new shape of %s is its present one",
-			    a->id);
+			    id);
 	return 0;
 }
 
@@ -2200,22 +2509,23 @@ static int modify_target(const struct ledger *l, const struct ledger_ctx *ctx,
  */
 static int modify_rules(struct ledger *l, struct change *ch, struct ledger_error *err)
 {
-	struct alloc *a = ch->a;
-	struct balance *bal = bal_get(l, a->consortium, a->phase, a->gpu);
-	const struct cfg_phase *ph = config_phase(l->cfg, a->phase);
-	char t1[TIME_BUFSZ], t2[TIME_BUFSZ];
+	struct live *a = ch->a;
+	const struct place *pl = place_of(l, a);
+	struct balance *bal = bal_get(l, pl->consortium, pl->phase, pl->gpu);
+	const struct cfg_phase *ph = config_phase(l->cfg, pl->phase);
+	char t1[TIME_BUFSZ], t2[TIME_BUFSZ], id[ALLOC_ID_BUFSZ];
 	int rc;
 
-	ch->as_req = (struct alloc_req){.consortium = a->consortium, .pool = ch->pool->id,
+	ch->as_req = (struct alloc_req){.consortium = pl->consortium, .pool = ch->pool->id,
 					.gpus = ch->gpus, .start = ch->start, .end = ch->end};
-	struct fit f = {.req = &ch->as_req, .only = ch->pool, .gpu = a->gpu, .gpus = ch->gpus,
+	struct fit f = {.req = &ch->as_req, .only = ch->pool, .gpu = pl->gpu, .gpus = ch->gpus,
 			.start = ch->start, .end = ch->end, .duration = ch->end - ch->start};
-	if (find_consortium(l, a->consortium, &f.c, err))
+	if (find_consortium(l, pl->consortium, &f.c, err))
 		return -EINVAL;
 	if (ph != NULL && (ch->start < ph->start || ch->end > ph->end))
 		return fail(err, ERR_CROSSES_PHASE, phase_end_details(l, ph),
 			    "%s is booked in phase %s (%s to %s); its new window must stay inside it",
-			    a->id, ph->id, tstr(l, ph->start, t1), tstr(l, ph->end, t2));
+			    aid(a, id), ph->id, tstr(l, ph->start, t1), tstr(l, ph->end, t2));
 	book(l, a, a->start, a->end, -1);
 	bal->committed -= a->cost;
 	rc = alloc_as_asked(l, &f, err);
@@ -2228,19 +2538,22 @@ static int modify_rules(struct ledger *l, struct change *ch, struct ledger_error
 static void modify_apply(struct ledger *l, const struct ledger_ctx *ctx,
 			 const struct change *ch, struct jlist *out)
 {
-	struct alloc *a = ch->a;
-	struct balance *bal = bal_get(l, a->consortium, a->phase, a->gpu);
+	struct live *a = ch->a;
+	const struct place *pl = place_of(l, a);
+	struct balance *bal = bal_get(l, pl->consortium, pl->phase, pl->gpu);
 	int64_t cost = ch->gpus * (ch->end - ch->start);	/* rule 3 checked it */
 	/* instants as in the canonical encoding: Unix seconds */
-	json_t *old = json_pack("{s:s, s:I, s:I, s:I, s:I}", "pool", a->pool,
+	json_t *old = json_pack("{s:s, s:I, s:I, s:I, s:I}", "pool", pl->pool,
 				"gpus", (json_int_t)a->gpus, "start", (json_int_t)a->start,
 				"end", (json_int_t)a->end, "cost", (json_int_t)a->cost);
 
 	book(l, a, a->start, a->end, -1);
 	use_book(l, a, a->start, a->end, -1);
-	free(a->pool);
-	a->pool = xstrdup(ch->pool->id);
-	a->gpus = ch->gpus;
+	if (ch->gpus > INT32_MAX)
+		abort();	/* rule 2 kept it within a pool, of at most 1e8 GPUs */
+	a->place = place_get(l, pl->consortium, ch->pool->id, pl->gpu, pl->phase);
+	pl = place_of(l, a);	/* the places may have moved */
+	a->gpus = (int32_t)ch->gpus;
 	a->start = ch->start;
 	a->end = ch->end;
 	a->booked_end = ch->end;
@@ -2252,9 +2565,9 @@ static void modify_apply(struct ledger *l, const struct ledger_ctx *ctx,
 	due_push(l, a, a->end);
 	bal->committed += delta;
 
-	struct jentry *e = entry_new(ctx, out, J_MODIFY, a->consortium, a->phase, a->gpu,
+	struct jentry *e = entry_new(ctx, out, J_MODIFY, pl->consortium, pl->phase, pl->gpu,
 				     ch->req->reason);
-	entry_alloc(e, a);
+	entry_alloc(l, e, a);
 	e->committed_delta = delta;
 	e->extra = json_pack("{s:o}", "old", old);
 	seal(l, e);
@@ -2374,10 +2687,12 @@ static void cut_allocs(struct ledger *l, const struct ledger_ctx *ctx, const str
 {
 	struct timeline *tl = pool_tl(l, p->id);
 	struct capacity cap = pool_capacity(p);
+	size_t n;
+	struct live *v = live_all(l, &n);
 
-	for (size_t i = l->n_allocs; i-- > 0;) {
-		struct alloc *a = l->allocs[i];
-		if (strcmp(a->pool, p->id) != 0 || a->end <= at ||
+	for (size_t i = n; i-- > 0;) {
+		struct live *a = &v[i];
+		if (a->gone || strcmp(place_of(l, a)->pool, p->id) != 0 || a->end <= at ||
 		    timeline_fits(tl, &cap, 0, later(at, a->start), a->end))
 			continue;
 		bool whole = a->start >= at;
@@ -2401,6 +2716,7 @@ int ledger_pool_cut(struct ledger *l, const struct ledger_ctx *ctx,
 	seal(l, e);
 	pool_add_cut(l, p, req->at, req->gpus);
 	cut_allocs(l, ctx, p, req->at, req->reason, out);
+	live_compact(l);
 	return 0;
 }
 
@@ -2481,12 +2797,15 @@ static int move_window(const struct ledger *l, const struct ledger_ctx *ctx, str
  * it or starting at or after it (an earlier end); of the next phase, one
  * starting before it (a later end).
  */
-static bool move_crosses(const struct move *m, const struct alloc *a)
+static bool move_crosses(const struct ledger *l, const struct move *m, const struct live *a)
 {
 	int64_t t = m->req->end;
-	if (strcmp(a->phase, m->ph->id) == 0)
+	const char *phase = place_of(l, a)->phase;
+	if (a->gone)
+		return false;
+	if (strcmp(phase, m->ph->id) == 0)
 		return a->end > t;
-	return m->next && strcmp(a->phase, m->next->id) == 0 && a->start < t;
+	return m->next && strcmp(phase, m->next->id) == 0 && a->start < t;
 }
 
 /* Rule 1 for what is booked: refused, naming the bookings, unless cut. */
@@ -2497,13 +2816,16 @@ static int move_bookings(const struct ledger *l, const struct move *m, int64_t n
 	json_t *ids = json_array();
 	struct buf list = {0};
 	bool started = false;	/* of the next phase, before its new start: no cut undoes that */
+	size_t n;
+	const struct live *v = live_all(l, &n);
+	char id[ALLOC_ID_BUFSZ];
 
-	for (size_t i = 0; i < l->n_allocs; i++)
-		if (move_crosses(m, l->allocs[i])) {
-			const struct alloc *a = l->allocs[i];
-			json_array_append_new(ids, json_string(a->id));
-			buf_printf(&list, "%s%s", list.len ? ", " : "", a->id);
-			started |= strcmp(a->phase, m->ph->id) != 0 && a->start < now;
+	for (size_t i = 0; i < n; i++)
+		if (move_crosses(l, m, &v[i])) {
+			const struct live *a = &v[i];
+			json_array_append_new(ids, json_string(aid(a, id)));
+			buf_printf(&list, "%s%s", list.len ? ", " : "", id);
+			started |= strcmp(place_of(l, a)->phase, m->ph->id) != 0 && a->start < now;
 		}
 	if (json_array_size(ids) == 0 || (m->req->cut && !started)) {
 		json_decref(ids);
@@ -2530,12 +2852,14 @@ static void move_cut(struct ledger *l, const struct ledger_ctx *ctx, const struc
 		     struct jlist *out)
 {
 	int64_t t = m->req->end;
+	size_t n;
+	struct live *v = live_all(l, &n);
 
-	for (size_t i = l->n_allocs; i-- > 0;) {
-		struct alloc *a = l->allocs[i];
-		if (!move_crosses(m, a))
+	for (size_t i = n; i-- > 0;) {
+		struct live *a = &v[i];
+		if (!move_crosses(l, m, a))
 			continue;
-		bool whole = strcmp(a->phase, m->ph->id) != 0 || a->start >= t;
+		bool whole = strcmp(place_of(l, a)->phase, m->ph->id) != 0 || a->start >= t;
 		cut_at(l, ctx, a, whole ? a->start : t, ALLOC_REVOKED, J_REVOKE, m->req->reason, out);
 		if (whole || t <= ctx->now)
 			alloc_remove(l, a);
@@ -2578,6 +2902,7 @@ int ledger_phase_move(struct ledger *l, const struct ledger_ctx *ctx,
 			     "next", next, "cut", req->cut);
 	seal(l, e);
 	move_cut(l, ctx, &m, out);
+	live_compact(l);
 	if (phase_move_add(l, phase, req->end, next, &why) != 0)
 		abort();	/* move_window() kept the phases apart */
 	m.ph = config_phase(l->cfg, phase);
@@ -2654,22 +2979,21 @@ static void revoke_allocs(struct ledger *l, const struct ledger_ctx *ctx, const 
 			  int64_t effective, const char *reason, struct jlist *out)
 {
 	int64_t cut = later(effective, ctx->now);
+	size_t n;
+	struct live *v = live_all(l, &n);
 
-	for (size_t i = 0; i < l->n_allocs;) {
-		struct alloc *a = l->allocs[i];
-		if (strcmp(a->consortium, c) != 0 || a->end <= cut) {
-			i++;
+	for (size_t i = 0; i < n; i++) {
+		struct live *a = &v[i];
+		if (a->gone || strcmp(place_of(l, a)->consortium, c) != 0 || a->end <= cut)
 			continue;
-		}
 		bool whole = a->start >= cut;
 		cut_at(l, ctx, a, whole ? a->start : cut, ALLOC_REVOKED, J_REVOKE, reason,
 		       out);
 		/* revoked whole, or cut at now (a past T): it is over, as a reload would see */
 		if (whole || cut <= ctx->now)
 			alloc_remove(l, a);
-		else
-			i++;
 	}
+	live_compact(l);
 }
 
 /*
@@ -2864,11 +3188,12 @@ static void forget_past(struct ledger *l, int64_t now)
 			l->ripe.v[keep++] = d;	/* ripened by a next_due further ahead */
 			continue;
 		}
-		struct alloc *a = due_alloc(l, d);
+		struct live *a = due_alloc(l, d);
 		if (a != NULL && a->end <= now)
 			alloc_remove(l, a);
 	}
 	l->ripe.n = keep;
+	live_compact(l);
 	for (size_t i = 0; i < l->n_pools; i++)
 		timeline_prune(l->pools[i].tl, now);
 	for (size_t i = 0; i < l->n_caps; i++)
@@ -2902,29 +3227,35 @@ int64_t ledger_next_due(const struct ledger *l, int64_t now)
 	return next;
 }
 
-static int alloc_num_cmp(const void *x, const void *y)
+static int num_cmp(const void *x, const void *y)
 {
-	int64_t a = (*(struct alloc *const *)x)->num, b = (*(struct alloc *const *)y)->num;
+	int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
 	return (a > b) - (a < b);
 }
 
 size_t ledger_due_at(struct ledger *l, int64_t t, const struct alloc *const **out)
 {
 	size_t n = 0;
+	int64_t *nums;
 
 	due_ripen(l, t);
-	l->fired = xreallocarray(l->fired, l->ripe.n + 1, sizeof(*l->fired));
-	for (size_t i = 0; i < l->ripe.n; i++) {
-		struct alloc *a = l->ripe.v[i].at == t ? due_alloc(l, l->ripe.v[i]) : NULL;
-		if (a != NULL)
-			l->fired[n++] = a;
-	}
-	qsort(l->fired, n, sizeof(*l->fired), alloc_num_cmp);
+	nums = xreallocarray(NULL, l->ripe.n + 1, sizeof(*nums));
+	for (size_t i = 0; i < l->ripe.n; i++)
+		if (l->ripe.v[i].at == t && due_alloc(l, l->ripe.v[i]) != NULL)
+			nums[n++] = l->ripe.v[i].num;
+	qsort(nums, n, sizeof(*nums), num_cmp);
+	l->fired = xreallocarray(l->fired, n + 1, sizeof(*l->fired));
+	l->fired_ptrs = xreallocarray(l->fired_ptrs, n + 1, sizeof(*l->fired_ptrs));
 	l->n_fired = 0;
-	for (size_t i = 0; i < n; i++)	/* an instant queued twice is one transition */
-		if (l->n_fired == 0 || l->fired[l->n_fired - 1] != l->fired[i])
-			l->fired[l->n_fired++] = l->fired[i];
-	*out = (const struct alloc *const *)l->fired;
+	for (size_t i = 0; i < n; i++) {	/* an instant queued twice is one transition */
+		if (i > 0 && nums[i] == nums[i - 1])
+			continue;
+		l->fired_ptrs[l->n_fired] = view_fill(l, live_num(l, nums[i]),
+						      &l->fired[l->n_fired]);
+		l->n_fired++;
+	}
+	free(nums);
+	*out = (const struct alloc *const *)l->fired_ptrs;
 	return l->n_fired;
 }
 
@@ -3005,47 +3336,115 @@ static int config_keeps_rows(const struct ledger *l, const struct config *cfg,
 	return 0;
 }
 
+/* A place as cfg sees it: looked up once for all the allocations booked there. */
+struct place_cfg {
+	bool pool_ok;		/* the pool is there, with the place's GPU model */
+	const struct cfg_phase *ph;
+	const struct cfg_consortium *c;
+};
+
 /* Every live allocation keeps its pool, its GPU model, rule 1 and its consortium's joining. */
 static int config_keeps_allocs(const struct ledger *l, const struct config *cfg,
 			       struct ledger_error *err)
 {
-	for (size_t i = 0; i < l->n_allocs; i++) {
-		const struct alloc *a = l->allocs[i];
-		const struct cfg_pool *p = config_pool(cfg, a->pool);
-		const struct cfg_phase *ph = config_phase(cfg, a->phase);
-		if (p == NULL || strcmp(p->gpu, a->gpu) != 0)
-			return fail(err, ERR_CONFLICT, NULL,
-				    "pool '%s' holds live allocation %s and cannot be removed or change its GPU model",
-				    a->pool, a->id);
-		if (ph == NULL || a->start < ph->start || a->end > ph->end)
-			return fail(err, ERR_CONFLICT, NULL,
-				    "live allocation %s would no longer lie inside phase '%s'",
-				    a->id, a->phase);
-		const struct cfg_consortium *c = config_consortium(cfg, a->consortium);
-		if (c == NULL || a->start < c->joined)
-			return fail(err, ERR_CONFLICT, NULL,
-				    "live allocation %s would start before consortium '%s' joined",
-				    a->id, a->consortium);
+	struct place_cfg *pc = xreallocarray(NULL, l->n_places + 1, sizeof(*pc));
+	char id[ALLOC_ID_BUFSZ];
+	size_t n;
+	const struct live *v = live_all(l, &n);
+	int rc = 0;
+
+	for (size_t i = 0; i < l->n_places; i++) {
+		const struct place *pl = &l->places[i];
+		const struct cfg_pool *p = config_pool(cfg, pl->pool);
+		pc[i] = (struct place_cfg){.pool_ok = p != NULL && strcmp(p->gpu, pl->gpu) == 0,
+					   .ph = config_phase(cfg, pl->phase),
+					   .c = config_consortium(cfg, pl->consortium)};
 	}
-	return 0;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		const struct live *a = &v[i];
+		const struct place *pl = place_of(l, a);
+		const struct place_cfg *k = &pc[a->place];
+		if (a->gone)
+			continue;
+		if (!k->pool_ok)
+			rc = fail(err, ERR_CONFLICT, NULL,
+				  "pool '%s' holds live allocation %s and cannot be removed or change its GPU model",
+				  pl->pool, aid(a, id));
+		else if (k->ph == NULL || a->start < k->ph->start || a->end > k->ph->end)
+			rc = fail(err, ERR_CONFLICT, NULL,
+				  "live allocation %s would no longer lie inside phase '%s'",
+				  aid(a, id), pl->phase);
+		else if (k->c == NULL || a->start < k->c->joined)
+			rc = fail(err, ERR_CONFLICT, NULL,
+				  "live allocation %s would start before consortium '%s' joined",
+				  aid(a, id), pl->consortium);
+	}
+	free(pc);
+	return rc;
 }
 
-/* Rule 2 under the new capacities: every step of what is booked still fits. */
+/* A pool's timeline checked against a capacity, step by step. */
+struct hold {
+	const struct timeline *tl;
+	const struct pool_tl *pt;
+	const struct capacity *cap;
+	bool ok;
+};
+
+/*
+ * One step of the timeline, cut where the pool's cuts begin or end: where
+ * allocations are booked (the level above what the cuts book), it fits.
+ */
+static void hold_step(void *arg, int64_t start, int64_t end, int64_t level)
+{
+	struct hold *h = arg;
+
+	for (int64_t s = start; s < end && h->ok;) {
+		int64_t e = end;
+		for (size_t i = 0; i < h->pt->n_lost; i++) {
+			const struct lost *lo = &h->pt->lost[i];
+			if (lo->start > s && lo->start < e)
+				e = lo->start;
+			if (lo->end > s && lo->end < e)
+				e = lo->end;
+		}
+		if (level - lost_at(h->pt, s) > 0 && !timeline_fits(h->tl, h->cap, 0, s, e))
+			h->ok = false;
+		s = e;
+	}
+}
+
+/*
+ * Rule 2 under the new capacities: every step of what is booked still
+ * fits. The steps where allocations are booked are exactly the union of
+ * their windows (after the horizon; before it nothing is booked), so one
+ * walk over the timeline's points checks them all; only a refusal looks
+ * for the first allocation to name.
+ */
 static int config_capacity_holds(struct ledger *l, const struct config *cfg,
 				 struct ledger_error *err)
 {
+	char id[ALLOC_ID_BUFSZ];
+
 	for (size_t i = 0; i < cfg->n_pools; i++) {
 		const struct cfg_pool *p = &cfg->pools[i];
 		struct capacity pc = pool_capacity(p);
 		struct timeline *tl = pool_tl(l, p->id);
-		for (size_t j = 0; j < l->n_allocs; j++) {
-			const struct alloc *a = l->allocs[j];
-			if (strcmp(a->pool, p->id) == 0 &&
+		struct hold h = {.tl = tl, .pt = pool_find(l, p->id), .cap = &pc, .ok = true};
+		timeline_steps(tl, TIME_MIN, TIME_MAX, hold_step, &h);
+		if (h.ok)
+			continue;
+		size_t n;
+		const struct live *v = live_all(l, &n);
+		for (size_t j = 0; j < n; j++) {
+			const struct live *a = &v[j];
+			if (!a->gone && strcmp(place_of(l, a)->pool, p->id) == 0 &&
 			    !timeline_fits(tl, &pc, 0, a->start, a->end))
 				return fail(err, ERR_CONFLICT, NULL,
 					    "the new capacity of pool '%s' would overbook live allocation %s",
-					    p->id, a->id);
+					    p->id, aid(a, id));
 		}
+		abort();	/* a step of booked GPUs over capacity lies in some window */
 	}
 	return 0;
 }

@@ -54,6 +54,7 @@
 static const char *daemon_path;
 static const char *dir;
 static bool quick;
+static bool live_only;		/* --live-only: start-ups and memory at 1e3 and 1e6 live */
 static int64_t run_ns;			/* how long each measured run lasts */
 static unsigned run_tag;		/* keeps Idempotency-Keys unique across runs */
 
@@ -779,17 +780,21 @@ int main(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--quick") == 0)
 			quick = true;
+		else if (strcmp(argv[i], "--live-only") == 0)
+			live_only = true;
 		else if (strcmp(argv[i], "--daemon") == 0 && i + 1 < argc)
 			daemon_path = argv[++i];
 		else if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc)
 			dir = argv[++i];
 		else if (strcmp(argv[i], "--help") == 0) {
-			printf("usage: loadbench --daemon GPULEDGERD --dir DIR [--quick]\n"
+			printf("usage: loadbench --daemon GPULEDGERD --dir DIR [--quick] [--live-only]\n"
 			       "Drives GPULEDGERD over its Unix socket and prints every figure of the\n"
-			       "performance contract (DESIGN.md); DIR holds the databases it builds.\n");
+			       "performance contract (DESIGN.md); DIR holds the databases it builds.\n"
+			       "--live-only prints only the start-ups and the memory of the ledgers\n"
+			       "with 1e3 and 1e6 live allocations (no load, growth or quota figures).\n");
 			return 0;
 		} else {
-			fprintf(stderr, "usage: loadbench --daemon GPULEDGERD --dir DIR [--quick]\n");
+			fprintf(stderr, "usage: loadbench --daemon GPULEDGERD --dir DIR [--quick] [--live-only]\n");
 			return 64;
 		}
 	}
@@ -813,6 +818,8 @@ int main(int argc, char **argv)
 	}
 	printf("fsync_rate             %8" PRIu64 "/s  (4 KiB write + fdatasync, %s)\n", fsync_rate(), dir);
 
+	if (live_only)
+		goto live;
 	/* closed loop and reads on a fresh ledger */
 	struct daemon d = {0};
 	daemon_fresh(&d, "fresh", 1000);
@@ -850,10 +857,13 @@ int main(int argc, char **argv)
 	 * Growth: the same load over more live allocations; memory per live
 	 * allocation is the RSS above that of the smallest ledger.
 	 */
+live:;
 	uint64_t sizes[3] = {1000, mid, big};
 	uint64_t quota_small = 0, rss_small = 0, rate_small = 0;
 	for (int i = 0; i < 3; i++) {
 		struct daemon g = {0};
+		if (live_only && i == 1)
+			continue;
 		snprintf(name, sizeof(name), "live%" PRIu64, sizes[i]);
 		daemon_fresh(&g, name, sizes[i]);
 		printf("startup_first live=%-8" PRIu64 " %8.3f s to READY (no audit checkpoint yet)\n",
@@ -871,6 +881,11 @@ int main(int argc, char **argv)
 		daemon_start(&g);
 		printf("startup live=%-8" PRIu64 "       %8.3f s to READY (target <= 1 s at 1e6 rows)\n",
 		       sizes[i], (double)g.ready_ns / 1e9);
+		if (live_only) {
+			daemon_stop(&g);
+			daemon_free(&g);
+			continue;
+		}
 		closed_loop(&g, (struct mix){64, 0}, &r);
 		uint64_t rate = per_s(r.writes, r.ns);
 		if (i == 0)

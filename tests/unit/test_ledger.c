@@ -2772,6 +2772,160 @@ static void test_load_refuses_unknown(void **state)
 	assert_int_equal(bal(f, "lg", "p2", "H200")->granted, HOUR);
 }
 
+/*
+ * The store hands live allocations over in the order of its index, not by
+ * number: a ledger loaded in any order holds, finds, queues and numbers
+ * them as the ledger that made them.
+ */
+static void test_load_any_order(void **state)
+{
+	struct fx *f = *state;
+	int64_t now = P2_NOW, s = T("2026-03-01");
+	static const char *const cs[] = {"lg", "skt"};
+	char *cause = NULL;
+
+	grant_ok(f, now, "lg", "p2", "H200", BIG, -1);
+	grant_ok(f, now, "skt", "p2", "H200", BIG, -1);
+	for (int i = 0; i < 40; i++)
+		alloc_ok(f, now, cs[i % 2], "ncloud-h200", 1 + i % 5, s + (i * 7 % 13) * HOUR,
+			 s + (i * 7 % 13 + 1 + i % 3) * HOUR);
+	assert_int_equal(try_cancel(f, now, "A-000005"), 0);
+
+	struct ledger *l2 = ledger_new(f->cfg);
+	uint8_t head[HASH_LEN];
+	ledger_head_hash(f->l, head);
+	ledger_load_head(l2, ledger_head_seq(f->l), head, 0);
+	const struct balance **bs;
+	size_t n = ledger_balances(f->l, &bs);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(ledger_load_balance(l2, bs[i], &cause), 0);
+	const struct alloc *const *as;
+	n = ledger_allocs(f->l, &as);
+	assert_int_equal(n, 39);
+	for (size_t k = 0; k < n; k++)	/* a permutation: 17 is prime to 39 */
+		assert_int_equal(ledger_load_alloc(l2, as[k * 17 % n], &cause), 0);
+	char *s1 = snapshot(f->l), *s2 = snapshot(l2);
+	assert_string_equal(s1, s2);
+	free(s1);
+	free(s2);
+	assert_null(ledger_alloc(l2, "A-000005"));
+	assert_int_equal(ledger_alloc(l2, "A-000031")->start, ledger_alloc(f->l, "A-000031")->start);
+	for (int64_t t = now; t < s + 20 * HOUR; t += HOUR) {
+		assert_int_equal(ledger_next_due(l2, t), ledger_next_due(f->l, t));
+		const struct alloc *const *d1, *const *d2;
+		size_t m1 = ledger_due_at(f->l, t, &d1), m2 = ledger_due_at(l2, t, &d2);
+		assert_int_equal(m1, m2);
+		for (size_t i = 0; i < m1; i++)
+			assert_string_equal(d1[i]->id, d2[i]->id);
+	}
+	/* the next number follows the highest loaded one */
+	struct alloc_req r = {.consortium = "lg", .pool = "ncloud-h200", .gpus = 1, .start = s,
+			      .end = s + HOUR};
+	struct ledger_ctx ctx = ctx_at(now);
+	struct jlist out = {0};
+	struct ledger_error err = {0};
+	const char *id;
+	assert_int_equal(ledger_allocate(l2, &ctx, &r, &out, &id, &err), 0);
+	assert_string_equal(id, "A-000041");
+	jlist_clear(&out);
+	ledger_free(l2);
+}
+
+/*
+ * A reader's view: the id written out from the number, the names the
+ * ledger's own (one copy per place, however many bookings share it), so
+ * that they outlive the configuration they came from and a clone's outlive
+ * the ledger it was made from.
+ */
+static void test_views_outlive_config(void **state)
+{
+	struct fx *f = *state;
+	int64_t now = P2_NOW, s = T("2026-03-01");
+	struct ledger_error err = {0};
+
+	grant_ok(f, now, "lg", "p2", "H200", BIG, -1);
+	const char *a = alloc_ok(f, now, "lg", "ncloud-h200", 2, s, s + HOUR);
+	alloc_ok(f, now, "lg", "ncloud-h200", 3, s + HOUR, s + 2 * HOUR);
+	const struct alloc *const *as;
+	assert_int_equal(ledger_allocs(f->l, &as), 2);
+	assert_string_equal(as[0]->id, "A-000001");
+	assert_string_equal(as[1]->id, "A-000002");
+	assert_ptr_equal(as[0]->consortium, as[1]->consortium);	/* interned */
+	assert_ptr_equal(as[0]->pool, as[1]->pool);
+	assert_ptr_equal(as[0]->phase, as[1]->phase);
+	assert_ptr_not_equal(as[0]->pool, config_pool(f->cfg, "ncloud-h200")->id);
+	assert_string_equal(as[0]->note, "job");
+
+	/* SIGHUP's swap: the old configuration goes, the names stay */
+	struct config *old = f->cfg;
+	f->cfg = parse_config(cfg_more);
+	assert_int_equal(ledger_set_config(f->l, f->cfg, &err), 0);
+	config_free(old);
+	const struct alloc *v = ledger_alloc(f->l, a);
+	assert_string_equal(v->pool, "ncloud-h200");
+	assert_string_equal(v->consortium, "lg");
+	assert_string_equal(v->gpu, "H200");
+	assert_string_equal(v->phase, "p2");
+	assert_int_equal(v->gpus, 2);
+
+	/* a modify to another pool moves it to another place */
+	struct modify_req m = {.id = a, .pool = "kt-h200", .gpus = 0, .start = TIME_MIN,
+			       .end = TIME_MIN, .reason = "move"};
+	struct ledger_ctx ctx = ctx_at(now);
+	struct jlist out = {0};
+	assert_int_equal(ledger_modify(f->l, &ctx, &m, &out, &err), 0);
+	assert_string_equal(ledger_alloc(f->l, a)->pool, "kt-h200");
+	assert_int_equal(ledger_pool_booked(f->l, "kt-h200", s), 2);
+	assert_int_equal(ledger_pool_booked(f->l, "ncloud-h200", s), 0);
+	jlist_clear(&out);
+
+	/* the clone's names are its own */
+	struct ledger *c = ledger_clone(f->l);
+	char *before = snapshot(f->l);
+	ledger_free(f->l);
+	f->l = c;
+	char *after = snapshot(c);
+	assert_string_equal(before, after);
+	free(before);
+	free(after);
+	assert_string_equal(ledger_alloc(c, "A-000002")->pool, "ncloud-h200");
+	ledger_error_clear(&err);
+}
+
+/*
+ * Allocations that leave are dropped from memory in bulk (a quarter at a
+ * time); what stays is found, in order, and what left is not.
+ */
+static void test_leaving_compacts(void **state)
+{
+	struct fx *f = *state;
+	int64_t now = P2_NOW, s = T("2026-03-01");
+	char ids[60][24];
+
+	grant_ok(f, now, "lg", "p2", "H200", BIG, -1);
+	for (int i = 0; i < 60; i++)
+		snprintf(ids[i], sizeof(ids[i]), "%s",
+			 alloc_ok(f, now, "lg", "ncloud-h200", 1, s + i * HOUR, s + (i + 1) * HOUR));
+	for (int i = 0; i < 60; i++)
+		if (i % 4 != 3)
+			assert_int_equal(try_cancel(f, now, ids[i]), 0);
+	const struct alloc *const *as;
+	assert_int_equal(ledger_allocs(f->l, &as), 15);
+	for (int i = 0; i < 15; i++)
+		assert_string_equal(as[i]->id, ids[4 * i + 3]);
+	for (int i = 0; i < 60; i++)
+		assert_true((ledger_alloc(f->l, ids[i]) != NULL) == (i % 4 == 3));
+	/* the queue skips what left: the next instant is the first one kept */
+	assert_int_equal(ledger_next_due(f->l, now), s + 3 * HOUR);
+	/* time passing forgets the finished ones the same way */
+	tick(f, s + 30 * HOUR);
+	assert_int_equal(ledger_allocs(f->l, &as), 8);
+	assert_string_equal(as[0]->id, ids[31]);
+	assert_int_equal(ledger_next_due(f->l, s + 30 * HOUR), s + 31 * HOUR);
+	assert_string_equal(alloc_ok(f, s + 30 * HOUR, "lg", "ncloud-h200", 1, s + 70 * HOUR,
+				     s + 71 * HOUR), "A-000061");
+}
+
 /* --- reads ------------------------------------------------------------- */
 
 static void test_reads(void **state)
@@ -3367,6 +3521,9 @@ int main(void)
 		T_(test_set_config_refused),
 		T_(test_load_reproduces),
 		T_(test_load_refuses_unknown),
+		T_(test_load_any_order),
+		T_(test_views_outlive_config),
+		T_(test_leaving_compacts),
 		T_(test_reads),
 		cmocka_unit_test(test_error_statuses),
 #undef T_
