@@ -54,6 +54,7 @@
 static const char *daemon_path;
 static const char *dir;
 static bool quick;
+static bool http_only;		/* --only-http: the fresh ledger's runs, no growth */
 static bool live_only;		/* --live-only: start-ups and memory at 1e3 and 1e6 live */
 static int64_t run_ns;			/* how long each measured run lasts */
 static unsigned run_tag;		/* keeps Idempotency-Keys unique across runs */
@@ -782,19 +783,22 @@ int main(int argc, char **argv)
 			quick = true;
 		else if (strcmp(argv[i], "--live-only") == 0)
 			live_only = true;
+		else if (strcmp(argv[i], "--only-http") == 0)
+			http_only = true;
 		else if (strcmp(argv[i], "--daemon") == 0 && i + 1 < argc)
 			daemon_path = argv[++i];
 		else if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc)
 			dir = argv[++i];
 		else if (strcmp(argv[i], "--help") == 0) {
-			printf("usage: loadbench --daemon GPULEDGERD --dir DIR [--quick] [--live-only]\n"
+			printf("usage: loadbench --daemon GPULEDGERD --dir DIR [--quick] [--live-only] [--only-http]\n"
 			       "Drives GPULEDGERD over its Unix socket and prints every figure of the\n"
 			       "performance contract (DESIGN.md); DIR holds the databases it builds.\n"
 			       "--live-only prints only the start-ups and the memory of the ledgers\n"
-			       "with 1e3 and 1e6 live allocations (no load, growth or quota figures).\n");
+			       "with 1e3 and 1e6 live allocations (no load, growth or quota figures).\n"
+			       "--only-http prints only the closed and open loops on a fresh ledger.\n");
 			return 0;
 		} else {
-			fprintf(stderr, "usage: loadbench --daemon GPULEDGERD --dir DIR [--quick] [--live-only]\n");
+			fprintf(stderr, "usage: loadbench --daemon GPULEDGERD --dir DIR [--quick] [--live-only] [--only-http]\n");
 			return 64;
 		}
 	}
@@ -852,6 +856,10 @@ int main(int argc, char **argv)
 	daemon_stop(&d);
 	db_size(d.db, "http_load");
 	daemon_free(&d);
+	if (http_only) {
+		printf("done\n");
+		return 0;
+	}
 
 	/*
 	 * Growth: the same load over more live allocations; memory per live
