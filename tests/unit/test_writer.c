@@ -430,6 +430,43 @@ static void test_failed_in_flight_fails_open(void **state)
 	assert_int_equal(head_seq(e->store), 1);
 }
 
+/*
+ * A clock move belongs to its batch: once the batch that held a move is in
+ * flight, a later move is the open batch's; an undo after the one in
+ * flight committed goes back to where the open batch's move began, and
+ * after it failed (failing the open one too) to where its own began.
+ */
+static void test_clock_moves_by_batch(void **state)
+{
+	struct clock c;
+
+	(void)state;
+	clock_init_simulated(&c, T0);
+	clock_move_begin(&c);
+	clock_set(&c, T0 + 10);
+	clock_move_seal(&c);	/* that batch went to be committed */
+	clock_move_begin(&c);
+	clock_set(&c, T0 + 20);
+	clock_move_commit_sealed(&c);	/* it committed; the open one fails */
+	clock_move_undo(&c);
+	assert_int_equal(clock_now(&c), T0 + 10);
+
+	clock_move_begin(&c);
+	clock_set(&c, T0 + 30);
+	clock_move_seal(&c);
+	clock_move_begin(&c);
+	clock_set(&c, T0 + 40);
+	clock_move_undo(&c);	/* the one in flight failed: both moves go */
+	assert_int_equal(clock_now(&c), T0 + 10);
+
+	clock_move_begin(&c);
+	clock_set(&c, T0 + 50);
+	clock_move_seal(&c);
+	clock_move_commit_sealed(&c);
+	clock_move_undo(&c);	/* nothing pending: the committed move stands */
+	assert_int_equal(clock_now(&c), T0 + 50);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -438,6 +475,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_hook_opens_next_batch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pipelined_batches, setup_file, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_in_flight_fails_open, setup_file, teardown),
+		cmocka_unit_test(test_clock_moves_by_batch),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
