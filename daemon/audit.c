@@ -18,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 /* Enough to point at the damage; a wholly corrupt journal would list every entry. */
 #define MAX_PROBLEMS 100
 
@@ -47,6 +49,7 @@ struct audit {
 	int64_t last_seq;
 	uint8_t last_hash[HASH_LEN];
 	struct jviews views;	/* each consortium's own chain, recomputed */
+	bool *view_seen;	/* views.v[i] matched by a cached head (audit_view()) */
 	int64_t first_bad;
 	json_t *problems;
 	struct audit_bal *bals;
@@ -109,6 +112,7 @@ void audit_free(struct audit *a)
 	json_decref(a->config);
 	jentry_clear(&a->out);
 	jviews_clear(&a->views);
+	free(a->view_seen);
 	json_decref(a->problems);
 	free(a);
 }
@@ -646,6 +650,39 @@ void audit_cstate(struct audit *a, const struct cstate *cached)
 	differ_i64(a, row, "since", cached->since, j->since);
 	differ_i64(a, row, "designation_until", cached->designation_until, j->designation_until);
 	differ_i64(a, row, "active_from", cached->active_from, j->active_from);
+}
+
+const struct jviews *audit_views(const struct audit *a)
+{
+	return &a->views;
+}
+
+void audit_view(struct audit *a, const char *consortium, int64_t entries, int64_t last_seq,
+		const uint8_t head[HASH_LEN])
+{
+	const struct jview *v = jviews_find(&a->views, consortium);
+
+	if (a->view_seen == NULL)	/* every entry was fed: the views stay as they are */
+		a->view_seen = xcalloc(a->views.n + 1, sizeof(*a->view_seen));
+	if (v == NULL) {
+		problem(a, 0, "view %s: cached head but the journal has no entry of it", consortium);
+		return;
+	}
+	a->view_seen[v - a->views.v] = true;
+	if (v->entries != entries || v->last_seq != last_seq)
+		problem(a, 0, "view %s: cached entries/last_seq %" PRId64 "/%" PRId64
+			" but the journal gives %" PRId64 "/%" PRId64,
+			consortium, entries, last_seq, v->entries, v->last_seq);
+	if (sodium_memcmp(v->head, head, HASH_LEN) != 0)
+		problem(a, 0, "view %s: cached view hash is not the one its chain ends with", consortium);
+}
+
+void audit_finish_views(struct audit *a)
+{
+	for (size_t i = 0; i < a->views.n; i++)
+		if (a->view_seen == NULL || !a->view_seen[i])
+			problem(a, 0, "view %s: the journal has it but the cached heads lack it",
+				a->views.v[i].consortium);
 }
 
 void audit_finish(struct audit *a)

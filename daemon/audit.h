@@ -50,6 +50,17 @@ void audit_alloc(struct audit *a, const struct alloc *al);
 void audit_cstate(struct audit *a, const struct cstate *cs);
 /* A cached row of metered use (the store's usage table). */
 void audit_usage(struct audit *a, const struct usage *u);
+/*
+ * A cached view head (the store's view_heads) against the consortium's
+ * chain as the entries fed give it; after every entry was fed.
+ * audit_finish_views() then reports the chains no cached head matched
+ * (the caller that fed the heads calls it, full audit or tail alike).
+ */
+void audit_view(struct audit *a, const char *consortium, int64_t entries, int64_t last_seq,
+		const uint8_t head[HASH_LEN]);
+void audit_finish_views(struct audit *a);
+/* Every consortium's view head as the entries fed so far leave it (valid while a lives). */
+const struct jviews *audit_views(const struct audit *a);
 /* A problem found outside the journal (the caller's own checks). */
 void audit_note(struct audit *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* After all rows were compared: reports rows the journal has but the cache lacks. */

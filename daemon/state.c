@@ -158,6 +158,14 @@ static int audit_one_usage(void *arg, const struct usage *u)
 	return 0;
 }
 
+static int audit_one_view(void *arg, const char *consortium, int64_t entries, int64_t last_seq,
+			  const uint8_t view_hash[HASH_LEN])
+{
+	struct audit_ctx *c = arg;
+	audit_view(c->a, consortium, entries, last_seq, view_hash);
+	return 0;
+}
+
 /* A row too damaged to read is one of the audit's findings, not a failure to read. */
 static int damaged(struct audit *a, struct store *s, int rc)
 {
@@ -183,12 +191,15 @@ int state_audit(struct store *s, const struct ledger *l, struct audit **out,
 		rc = damaged(c.a, s, store_cstates_each(s, audit_one_cstate, &c));
 	if (rc == 0)
 		rc = damaged(c.a, s, store_usage_each(s, audit_one_usage, &c));
+	if (rc == 0)
+		rc = damaged(c.a, s, store_views_each(s, audit_one_view, &c));
 	if (rc != 0) {
 		*cause = xasprintf("cannot read the database: %s", store_errmsg(s));
 		audit_free(c.a);
 		return rc < 0 ? rc : -EIO;
 	}
 	audit_finish(c.a);
+	audit_finish_views(c.a);
 	if (l != NULL && audit_entries(c.a) != ledger_head_seq(l))
 		audit_note(c.a, "the journal holds %" PRId64 " entries but the daemon committed %" PRId64
 			   " (entries were deleted from the end)",
@@ -224,7 +235,12 @@ struct seed_ctx {
 	int64_t seq;
 };
 
-/* A consortium's view head as it stood at the checkpoint. */
+/*
+ * A consortium's view head just before the checkpoint's own entry (seq + 1,
+ * which the tail audit checks again), from the heads saved with the
+ * checkpoint (schema 0013): one step back for the consortium of that
+ * entry, its previous view hash read from the journal audited before.
+ */
 static int seed_view(void *arg, const char *consortium, int64_t entries, int64_t last_seq,
 		     const uint8_t view_hash[HASH_LEN])
 {
@@ -236,24 +252,36 @@ static int seed_view(void *arg, const char *consortium, int64_t entries, int64_t
 		audit_seed_view(c->a, consortium, entries, last_seq, view_hash);
 		return 0;
 	}
-	rc = store_journal_count(c->s, consortium, 0, c->seq, &entries);
-	if (rc == 0)
-		rc = store_view_at(c->s, consortium, c->seq, head);
-	if (rc == 0 && entries > 0)
-		audit_seed_view(c->a, consortium, entries, c->seq, head);
+	if (last_seq > c->seq + 1) {
+		audit_note(c->a, "the audit checkpoint's view of %s ends after the checkpoint",
+			   consortium);
+		return 0;
+	}
+	rc = store_view_at(c->s, consortium, c->seq, head);
+	if (rc == 0 && entries > 1)
+		audit_seed_view(c->a, consortium, entries - 1, c->seq, head);
 	return rc;
 }
 
-/* The chain after the checkpoint (seq, hash). */
+/*
+ * The chain after the checkpoint (seq, hash), each view going on from its
+ * head at the checkpoint; then the cached view heads must be where the
+ * chains end. What it reads costs the consortia and the entries after the
+ * checkpoint, not the history.
+ */
 static int audit_tail(struct store *s, int64_t seq, const uint8_t hash[HASH_LEN],
 		      struct audit **out, char **cause)
 {
 	struct audit_ctx c = {.a = audit_new_tail(seq, hash)};
 	struct seed_ctx sc = {.s = s, .a = c.a, .seq = seq};
-	int rc = store_views_each(s, seed_view, &sc);
+	int rc = damaged(c.a, s, store_checkpoint_views_each(s, seed_view, &sc));
 
 	if (rc == 0)
 		rc = damaged(c.a, s, store_journal_each(s, seq, NULL, 0, audit_one_entry, &c));
+	if (rc == 0)
+		rc = damaged(c.a, s, store_views_each(s, audit_one_view, &c));
+	if (rc == 0)
+		audit_finish_views(c.a);
 	if (rc != 0) {
 		*cause = xasprintf("cannot read the database: %s", store_errmsg(s));
 		audit_free(c.a);
@@ -295,7 +323,7 @@ int state_checkpoint(struct store *s, const struct audit *a)
 	if (!audit_ok(a))
 		return store_checkpoint_clear(s);
 	audit_head(a, &seq, hash);
-	return seq > 0 ? store_checkpoint_set(s, seq, hash) : 0;
+	return seq > 0 ? store_checkpoint_set(s, seq, hash, audit_views(a)) : 0;
 }
 
 int state_audit_snapshot(const char *path, int64_t committed, struct audit **out,

@@ -128,10 +128,18 @@ static_assert(sizeof(((struct alloc *)0)->id) >= ALLOC_ID_BUFSZ,
 	/* by the partial index of schema 0006 */				\
 	X(CONFIG_LAST, "SELECT extra FROM journal WHERE kind = 'config'"	\
 	  " ORDER BY seq DESC LIMIT 1")					\
-	X(VIEW_HEADS, "SELECT j.consortium, v.n, j.seq, j.view_hash"	\
-	  " FROM journal j JOIN (SELECT COUNT(*) AS n, MAX(seq) AS last"	\
-	  " FROM journal WHERE consortium IS NOT NULL GROUP BY consortium)" \
-	  " v ON j.seq = v.last ORDER BY j.consortium")			\
+	/* schema 0013: one row per consortium, kept by store_append() */	\
+	X(VIEW_HEADS, "SELECT consortium, entries, last_seq, view_hash"	\
+	  " FROM view_heads ORDER BY consortium")			\
+	X(VIEW_HEAD_ADD, "INSERT INTO view_heads (consortium, entries,"	\
+	  " last_seq, view_hash) VALUES (?1, 1, ?2, ?3)"		\
+	  " ON CONFLICT (consortium) DO UPDATE SET entries = entries + 1," \
+	  " last_seq = excluded.last_seq, view_hash = excluded.view_hash") \
+	X(CHECKPOINT_VIEWS, "SELECT consortium, entries, last_seq, view_hash" \
+	  " FROM audit_checkpoint_views ORDER BY consortium")		\
+	X(CHECKPOINT_VIEW_SET, "INSERT INTO audit_checkpoint_views"	\
+	  " (consortium, entries, last_seq, view_hash) VALUES (?1, ?2, ?3, ?4)") \
+	X(CHECKPOINT_VIEWS_CLEAR, "DELETE FROM audit_checkpoint_views")	\
 	X(VIEW_AT, "SELECT view_hash FROM journal WHERE consortium = ?1"	\
 	  " AND seq <= ?2 ORDER BY seq DESC LIMIT 1")			\
 	X(ALLOC_MAX_NUM, "SELECT COALESCE(MAX(num), 0) FROM allocations") \
@@ -541,6 +549,7 @@ fail_wal:
 }
 
 static int fill_view_hashes(struct store *s);
+static int view_head_add(struct store *s, const struct jentry *e);
 
 /* What a schema file needs done that SQL cannot do, in its transaction. */
 static const struct {
@@ -1290,6 +1299,8 @@ int store_append(struct store *s, const struct jentry *e, const char *note)
 
 	if (err == 0)
 		err = journal_insert(s, e);
+	if (err == 0 && e->consortium != NULL)
+		err = view_head_add(s, e);
 	if (err < 0)
 		return err;
 
@@ -1705,23 +1716,76 @@ int store_checkpoint_get(struct store *s, int64_t *seq, uint8_t hash[HASH_LEN])
 	return err;
 }
 
-int store_checkpoint_set(struct store *s, int64_t seq, const uint8_t hash[HASH_LEN])
+static int checkpoint_view_set(struct store *s, const struct jview *v)
 {
 	sqlite3_stmt *st;
-	int err = store__stmt(s, ST_CHECKPOINT_SET, stmt_sql[ST_CHECKPOINT_SET], &st);
+	int err = store__stmt(s, ST_CHECKPOINT_VIEW_SET, stmt_sql[ST_CHECKPOINT_VIEW_SET], &st);
 	if (err < 0)
 		return err;
 	struct binder b = {st, 0, SQLITE_OK};
-	bind_i64(&b, seq);
-	bind_hash(&b, hash);
+	bind_text(&b, v->consortium);
+	bind_i64(&b, v->entries);
+	bind_i64(&b, v->last_seq);
+	bind_hash(&b, v->head);
+	err = step_done(s, &b);
+	store__stmt_done(s, ST_CHECKPOINT_VIEW_SET, st);
+	return err;
+}
+
+/* Runs fn in a transaction of its own unless the caller has one open. */
+static int in_transaction(struct store *s, int (*fn)(struct store *s, void *arg), void *arg)
+{
+	bool own = sqlite3_get_autocommit(s->db);
+	int err = own ? exec(s, "BEGIN IMMEDIATE") : 0;
+
+	if (err == 0)
+		err = fn(s, arg);
+	if (own && err == 0)
+		err = exec(s, "COMMIT");
+	if (own && err < 0 && !sqlite3_get_autocommit(s->db))
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	return err;
+}
+
+struct checkpoint_rows {
+	int64_t seq;
+	const uint8_t *hash;
+	const struct jviews *views;
+};
+
+static int checkpoint_write(struct store *s, void *arg)
+{
+	const struct checkpoint_rows *c = arg;
+	sqlite3_stmt *st;
+	int err = run(s, ST_CHECKPOINT_VIEWS_CLEAR, NULL);
+
+	if (err < 0 || c->views == NULL)
+		return err < 0 ? err : run(s, ST_CHECKPOINT_CLEAR, NULL);
+	err = store__stmt(s, ST_CHECKPOINT_SET, stmt_sql[ST_CHECKPOINT_SET], &st);
+	if (err < 0)
+		return err;
+	struct binder b = {st, 0, SQLITE_OK};
+	bind_i64(&b, c->seq);
+	bind_hash(&b, c->hash);
 	err = step_done(s, &b);
 	store__stmt_done(s, ST_CHECKPOINT_SET, st);
+	for (size_t i = 0; i < c->views->n && err == 0; i++)
+		err = checkpoint_view_set(s, &c->views->v[i]);
 	return err;
+}
+
+int store_checkpoint_set(struct store *s, int64_t seq, const uint8_t hash[HASH_LEN],
+			 const struct jviews *views)
+{
+	static const struct jviews none;
+	struct checkpoint_rows c = {seq, hash, views ? views : &none};
+	return in_transaction(s, checkpoint_write, &c);
 }
 
 int store_checkpoint_clear(struct store *s)
 {
-	return run(s, ST_CHECKPOINT_CLEAR, NULL);
+	struct checkpoint_rows c = {0, NULL, NULL};
+	return in_transaction(s, checkpoint_write, &c);
 }
 
 int store_journal_hash_at(struct store *s, int64_t seq, uint8_t hash[HASH_LEN],
@@ -1800,15 +1864,20 @@ done:
 	return err;
 }
 
-int store_views_each(struct store *s, store_view_cb cb, void *arg)
+/* The rows of view_heads or audit_checkpoint_views (schema 0013), by consortium. */
+static int heads_each(struct store *s, enum store_stmt slot, store_view_cb cb, void *arg)
 {
 	sqlite3_stmt *st;
 	uint8_t head[HASH_LEN];
 	int rc;
-	int err = store__stmt(s, ST_VIEW_HEADS, stmt_sql[ST_VIEW_HEADS], &st);
+	int err = store__stmt(s, slot, stmt_sql[slot], &st);
 	if (err < 0)
 		return err;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (col_text(st, 0) == NULL) {
+			err = fail(s, -EILSEQ, "a view head without a consortium");
+			break;
+		}
 		col_hash(st, 3, head);
 		err = cb(arg, col_text(st, 0), col_i64(st, 1), col_i64(st, 2), head);
 		if (err != 0)
@@ -1816,7 +1885,33 @@ int store_views_each(struct store *s, store_view_cb cb, void *arg)
 	}
 	if (err == 0 && rc != SQLITE_DONE)
 		err = sql_fail(s, rc);
-	store__stmt_done(s, ST_VIEW_HEADS, st);
+	store__stmt_done(s, slot, st);
+	return err;
+}
+
+int store_views_each(struct store *s, store_view_cb cb, void *arg)
+{
+	return heads_each(s, ST_VIEW_HEADS, cb, arg);
+}
+
+int store_checkpoint_views_each(struct store *s, store_view_cb cb, void *arg)
+{
+	return heads_each(s, ST_CHECKPOINT_VIEWS, cb, arg);
+}
+
+/* A consortium's entry moves its view head (schema 0013). */
+static int view_head_add(struct store *s, const struct jentry *e)
+{
+	sqlite3_stmt *st;
+	int err = store__stmt(s, ST_VIEW_HEAD_ADD, stmt_sql[ST_VIEW_HEAD_ADD], &st);
+	if (err < 0)
+		return err;
+	struct binder b = {st, 0, SQLITE_OK};
+	bind_text(&b, e->consortium);
+	bind_i64(&b, e->seq);
+	bind_hash(&b, e->view_hash);
+	err = step_done(s, &b);
+	store__stmt_done(s, ST_VIEW_HEAD_ADD, st);
 	return err;
 }
 

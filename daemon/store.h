@@ -84,11 +84,14 @@ void store_read_end(struct store *s);
 
 /*
  * The audit checkpoint (schema 0008): the seq and hash of the last entry
- * whose chain an audit found sound. get: 0, or -ENOENT when there is none.
- * set and clear run in a transaction of their own (or the caller's).
+ * whose chain an audit found sound, and every consortium's view head as it
+ * stood there (schema 0013). get: 0, or -ENOENT when there is none. set
+ * (which replaces the heads with views) and clear (which removes them
+ * too) run in a transaction of their own (or the caller's).
  */
 int store_checkpoint_get(struct store *s, int64_t *seq, uint8_t hash[HASH_LEN]);
-int store_checkpoint_set(struct store *s, int64_t seq, const uint8_t hash[HASH_LEN]);
+int store_checkpoint_set(struct store *s, int64_t seq, const uint8_t hash[HASH_LEN],
+			 const struct jviews *views);
 int store_checkpoint_clear(struct store *s);
 /* The hash and prev_hash stored with the entry at seq: 0, or -ENOENT when there is none. */
 int store_journal_hash_at(struct store *s, int64_t seq, uint8_t hash[HASH_LEN],
@@ -193,11 +196,15 @@ int store_journal_head(struct store *s, int64_t *seq, uint8_t hash[HASH_LEN]);
 int store_config_last(struct store *s, json_t **structure);
 /*
  * The head of every consortium's view chain that has an entry, by
- * consortium: its entry count, last seq and view hash.
+ * consortium: its entry count, last seq and view hash, from the table that
+ * store_append() keeps (schema 0013; a cache the audit checks), one row
+ * per consortium. -EILSEQ for a row without a consortium.
  */
 typedef int (*store_view_cb)(void *arg, const char *consortium, int64_t entries,
 			     int64_t last_seq, const uint8_t view_hash[HASH_LEN]);
 int store_views_each(struct store *s, store_view_cb cb, void *arg);
+/* The heads as they stood at the audit checkpoint, as store_views_each(). */
+int store_checkpoint_views_each(struct store *s, store_view_cb cb, void *arg);
 /*
  * The view hash of the consortium's last entry with seq <= seq, where its
  * entries after seq continue the chain (zeros when there is none).

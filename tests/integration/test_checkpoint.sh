@@ -55,6 +55,41 @@ expect_exit 0 sqlite3 "$DB" "UPDATE journal SET reason = 'edited' WHERE seq = $(
 refused_start
 expect_contains "seq $((head + 1))"
 
+# the cached view heads (schema 0013) edited while the daemon is down: the
+# start-up's audit of the tail goes on from the heads saved with the
+# checkpoint, so an entry count, a hash or a head of a consortium without
+# entries after the checkpoint is caught without counting the history
+for edit in "UPDATE view_heads SET entries = entries + 1 WHERE consortium = 'lg'" \
+	"UPDATE view_heads SET view_hash = zeroblob(32) WHERE consortium = 'naver'" \
+	"DELETE FROM view_heads WHERE consortium = 'naver'"; do
+	cp "$T/clean.db" "$DB"
+	rm -f "$DB-wal" "$DB-shm"
+	start_daemon
+	expect_exit 0 gl verify
+	expect_exit 0 gl grant lg --phase p1 --gpu B200 --gpu-hours 1 --reason tail
+	stop_daemon
+	expect_eq "$(sqlite3 "$DB" "SELECT entries FROM audit_checkpoint_views WHERE consortium = 'lg'")" \
+		"$(sqlite3 "$DB" "SELECT count(*) FROM journal WHERE consortium = 'lg' AND seq <= $head")" \
+		"lg's head saved with the checkpoint"
+	expect_exit 0 sqlite3 "$DB" "$edit"
+	refused_start
+	expect_contains "view "
+done
+# and unedited, the same start-up goes on from those heads
+cp "$T/clean.db" "$DB"
+rm -f "$DB-wal" "$DB-shm"
+start_daemon
+expect_exit 0 gl verify
+expect_exit 0 gl grant lg --phase p1 --gpu B200 --gpu-hours 1 --reason tail
+stop_daemon
+start_daemon
+expect_exit 0 grep -c '"audit":"chain after the checkpoint"' "$LOG"
+expect_exit 0 gl --json status
+lg_entries=$(sqlite3 "$DB" "SELECT count(*) FROM journal WHERE consortium = 'lg'")
+expect_eq "$(sqlite3 "$DB" "SELECT entries FROM view_heads WHERE consortium = 'lg'")" "$lg_entries" \
+	"lg's cached head"
+stop_daemon
+
 # the checkpoint's own entry edited: nothing is trusted, everything is audited
 cp "$T/clean.db" "$DB"
 rm -f "$DB-wal" "$DB-shm"

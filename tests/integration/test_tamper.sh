@@ -6,7 +6,7 @@
 # cached table, which the journal alone must account for: every column of
 # an allocation row (pool, gpus, start, end, state, cost, ...), a row the
 # journal never made or one it made and the table lost, a balance, a
-# consortium's state.
+# consortium's state, a consortium's view head.
 # shellcheck disable=SC2119
 . "$(dirname "$0")/lib.sh"
 
@@ -87,6 +87,10 @@ tamper_cache "consortium state" "UPDATE consortium_state SET status = 'active', 
 	"consortium state naver: cached since 0"
 tamper_cache "lost consortium state" "DELETE FROM consortium_state" \
 	"consortium state naver: the journal has it but the cache lacks it"
+tamper_cache "view head" "UPDATE view_heads SET entries = entries + 5 WHERE consortium = 'lg'" \
+	"view lg: cached entries/last_seq"
+tamper_cache "lost view head" "DELETE FROM view_heads WHERE consortium = 'naver'" \
+	"view naver: the journal has it but the cached heads lack it"
 
 # seq 1 is the first start's config entry: its extra is under the hash too
 tamper "config entry" "UPDATE journal SET extra = replace(extra, 'skt-b200', 'skt-b201') WHERE seq = 1" 1

@@ -1925,6 +1925,69 @@ static void test_migrates_version_11(void **state)
 	tmpdb_remove(&t);
 }
 
+/*
+ * A version-12 database: the view heads and the heads at the audit
+ * checkpoint (schema 0013) are computed from its journal; from then on
+ * each entry moves its consortium's head, and a checkpoint keeps the heads
+ * it is given.
+ */
+static int heads_cb(void *arg, const char *consortium, int64_t entries, int64_t last_seq,
+		    const uint8_t head[HASH_LEN])
+{
+	jviews_set(arg, consortium, entries, last_seq, head);
+	return 0;
+}
+
+static void test_migrates_version_12(void **state)
+{
+	struct tmpdb t;
+	struct jviews heads = {0}, at_cp = {0};
+
+	(void)state;
+	tmpdb_make(&t);
+	make_version(t.path, 12);
+	raw_exec(t.path,
+		 "INSERT INTO journal (seq, time, kind, consortium, prev_hash, hash, view_hash) VALUES"
+		 " (1, 5, 'grant', 'lg', zeroblob(32), zeroblob(32), x'" "01" "'),"
+		 " (2, 6, 'grant', 'motif', zeroblob(32), zeroblob(32), x'" "02" "'),"
+		 " (3, 7, 'config', NULL, zeroblob(32), zeroblob(32), NULL),"
+		 " (4, 8, 'grant', 'lg', zeroblob(32), zeroblob(32), x'" "04" "'),"
+		 " (5, 9, 'grant', 'lg', zeroblob(32), zeroblob(32), x'" "05" "');"
+		 "INSERT INTO audit_checkpoint (one, seq, hash) VALUES (1, 4, zeroblob(32));");
+	struct store *s = open_ok(t.path);
+	assert_int_equal(store_views_each(s, heads_cb, &heads), 0);
+	assert_int_equal(heads.n, 2);
+	assert_int_equal(jviews_find(&heads, "lg")->entries, 3);
+	assert_int_equal(jviews_find(&heads, "lg")->last_seq, 5);
+	assert_int_equal(jviews_find(&heads, "motif")->entries, 1);
+	assert_int_equal(store_checkpoint_views_each(s, heads_cb, &at_cp), 0);
+	assert_int_equal(at_cp.n, 2);
+	assert_int_equal(jviews_find(&at_cp, "lg")->entries, 2);	/* seq 1 and 4 */
+	assert_int_equal(jviews_find(&at_cp, "lg")->last_seq, 4);
+
+	/* an entry moves its head; a checkpoint replaces the saved heads */
+	struct jentry e = grant(6, "motif", "p1", "B200", 100);
+	memset(e.view_hash, 0x66, HASH_LEN);
+	append_ok(s, &e, NULL);
+	jviews_clear(&heads);
+	assert_int_equal(store_views_each(s, heads_cb, &heads), 0);
+	assert_int_equal(jviews_find(&heads, "motif")->entries, 2);
+	assert_int_equal(jviews_find(&heads, "motif")->last_seq, 6);
+	assert_int_equal(jviews_find(&heads, "motif")->head[0], 0x66);
+	assert_int_equal(store_checkpoint_set(s, 6, e.hash, &heads), 0);
+	jviews_clear(&at_cp);
+	assert_int_equal(store_checkpoint_views_each(s, heads_cb, &at_cp), 0);
+	assert_int_equal(at_cp.n, 2);
+	assert_int_equal(jviews_find(&at_cp, "motif")->entries, 2);
+	assert_int_equal(store_checkpoint_clear(s), 0);
+	jviews_clear(&at_cp);
+	assert_int_equal(store_checkpoint_views_each(s, heads_cb, &at_cp), 0);
+	assert_int_equal(at_cp.n, 0);
+	store_close(s);
+	jviews_clear(&heads);
+	tmpdb_remove(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1939,6 +2002,7 @@ int main(void)
 		cmocka_unit_test(test_migrates_version_2),
 		cmocka_unit_test(test_migrates_version_10),
 		cmocka_unit_test(test_migrates_version_11),
+		cmocka_unit_test(test_migrates_version_12),
 		cmocka_unit_test(test_not_a_database),
 		cmocka_unit_test(test_unopenable_path),
 		cmocka_unit_test(test_open_flags),
