@@ -79,7 +79,8 @@ int state_load(struct store *s, const struct config *cfg, int64_t now,
 	       struct ledger **out, char **cause)
 {
 	struct load_ctx c = {.l = ledger_new(cfg)};
-	struct alloc_filter live = {.live_only = true, .live_after = now};
+	/* by the (stored, end) index, unsorted: the ledger sorts them once, in place */
+	struct alloc_filter live = {.live_only = true, .live_after = now, .unordered = true};
 	int64_t seq, max_num;
 	uint8_t head[HASH_LEN];
 	int rc;

@@ -197,7 +197,8 @@ enum {
 	AF_ID = 4,
 	AF_LIVE = 8,
 	AF_BEFORE = 16,
-	AF__COUNT = 32,
+	AF_UNORDERED = 32,
+	AF__COUNT = 64,
 };
 
 /* A file as it was when the store opened it. */
@@ -1981,6 +1982,7 @@ int store_allocations_each(struct store *s, const struct alloc_filter *f,
 	mask |= f->id ? AF_ID : 0;
 	mask |= f->live_only ? AF_LIVE : 0;
 	mask |= f->starts_before_set ? AF_BEFORE : 0;
+	mask |= f->unordered ? AF_UNORDERED : 0;
 	buf_puts(&sql, "SELECT " ALLOC_COLUMNS " FROM allocations WHERE 1");
 	if (mask & AF_CONSORTIUM)
 		buf_puts(&sql, " AND consortium = ?");
@@ -1994,7 +1996,8 @@ int store_allocations_each(struct store *s, const struct alloc_filter *f,
 			 " AND \"end\" > start AND \"end\" > ?");
 	if (mask & AF_BEFORE)
 		buf_puts(&sql, " AND start < ?");
-	buf_puts(&sql, " ORDER BY num");
+	if (!(mask & AF_UNORDERED))	/* a sort of every row the query finds */
+		buf_puts(&sql, " ORDER BY num");
 
 	unsigned slot = ST__COUNT + mask;
 	int err = store__stmt(s, slot, sql.data, &st);

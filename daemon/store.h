@@ -220,8 +220,9 @@ struct alloc_filter {
 	int64_t live_after;
 	bool starts_before_set;	/* start < starts_before */
 	int64_t starts_before;
+	bool unordered;		/* in the order of the index the query uses, not by id */
 };
-/* In id order. */
+/* In id order, unless f->unordered. */
 int store_allocations_each(struct store *s, const struct alloc_filter *f,
 			   store_alloc_cb cb, void *arg);
 /*
