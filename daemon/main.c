@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -594,6 +595,12 @@ static int open_state(struct daemon *d)
 	if (state_checkpoint(d->store, a) != 0)	/* the next start audits more: no reason to stop */
 		log_event(LOG_WARN, "checkpoint_failed", "{s:s}", "error", store_errmsg(d->store));
 	audit_free(a);
+	/*
+	 * A full audit frees heap in proportion to the journal; the ledger's
+	 * records live in arrays of their own and would not reuse it, and glibc
+	 * keeps freed pages resident: hand them back.
+	 */
+	malloc_trim(0);
 	if (state_load(d->store, d->cfg, clock_now(&d->clock), &d->ledger, &cause) != 0) {
 		fprintf(stderr, "gpuledgerd: %s: %s\n", d->cfg->database, cause);
 		log_event(LOG_ERROR, "load_failed", "{s:s}", "error", cause);
