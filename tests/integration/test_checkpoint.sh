@@ -27,6 +27,16 @@ refused_start() {
 		--log "$T/refused.log" --clock 2025-08-04T09:00
 	expect_contains "refusing to start"
 }
+# The clean database, a verify (which moves the checkpoint to its head) and
+# one entry after it.
+from_clean() {
+	cp "$T/clean.db" "$DB"
+	rm -f "$DB-wal" "$DB-shm"
+	start_daemon
+	expect_exit 0 gl verify
+	expect_exit 0 gl grant lg --phase p1 --gpu B200 --gpu-hours 1 --reason tail
+	stop_daemon
+}
 cp "$T/clean.db" "$DB"
 rm -f "$DB-wal" "$DB-shm"
 start_daemon
@@ -45,12 +55,7 @@ stop_daemon
 refused_start
 
 # an entry after the checkpoint: the start-up's audit of the tail sees it
-cp "$T/clean.db" "$DB"
-rm -f "$DB-wal" "$DB-shm"
-start_daemon
-expect_exit 0 gl verify
-expect_exit 0 gl grant lg --phase p1 --gpu B200 --gpu-hours 1 --reason tail
-stop_daemon
+from_clean
 expect_exit 0 sqlite3 "$DB" "UPDATE journal SET reason = 'edited' WHERE seq = $((head + 1))"
 refused_start
 expect_contains "seq $((head + 1))"
@@ -62,12 +67,7 @@ expect_contains "seq $((head + 1))"
 for edit in "UPDATE view_heads SET entries = entries + 1 WHERE consortium = 'lg'" \
 	"UPDATE view_heads SET view_hash = zeroblob(32) WHERE consortium = 'naver'" \
 	"DELETE FROM view_heads WHERE consortium = 'naver'"; do
-	cp "$T/clean.db" "$DB"
-	rm -f "$DB-wal" "$DB-shm"
-	start_daemon
-	expect_exit 0 gl verify
-	expect_exit 0 gl grant lg --phase p1 --gpu B200 --gpu-hours 1 --reason tail
-	stop_daemon
+	from_clean
 	expect_eq "$(sqlite3 "$DB" "SELECT entries FROM audit_checkpoint_views WHERE consortium = 'lg'")" \
 		"$(sqlite3 "$DB" "SELECT count(*) FROM journal WHERE consortium = 'lg' AND seq <= $head")" \
 		"lg's head saved with the checkpoint"
@@ -76,12 +76,7 @@ for edit in "UPDATE view_heads SET entries = entries + 1 WHERE consortium = 'lg'
 	expect_contains "view "
 done
 # and unedited, the same start-up goes on from those heads
-cp "$T/clean.db" "$DB"
-rm -f "$DB-wal" "$DB-shm"
-start_daemon
-expect_exit 0 gl verify
-expect_exit 0 gl grant lg --phase p1 --gpu B200 --gpu-hours 1 --reason tail
-stop_daemon
+from_clean
 start_daemon
 expect_exit 0 grep -c '"audit":"chain after the checkpoint"' "$LOG"
 expect_exit 0 gl --json status
