@@ -179,7 +179,8 @@ static void finish_commit(struct writer *w, int rc)
 		batch_take(w, &later);
 		batch_free(&later);
 		held = xreallocarray(held, n_held + w->n_held + 1, sizeof(*held));
-		memcpy(held + n_held, w->held, w->n_held * sizeof(*held));
+		if (w->n_held)	/* memcpy from NULL is undefined even for 0 bytes */
+			memcpy(held + n_held, w->held, w->n_held * sizeof(*held));
 		n_held += w->n_held;
 		free(w->held);
 		w->held = NULL;
