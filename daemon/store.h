@@ -78,6 +78,12 @@ uint64_t store_wal_checkpoints(const struct store *s);
  * migrated; store_check_identity() is not for it.
  */
 int store_open_readonly(const char *path, struct store **out, char **cause);
+
+/*
+ * Whether SQLite locks a mutex around each call on s's connection: false,
+ * one thread uses it at a time (see OPEN_FLAGS in store.c). For the tests.
+ */
+bool store_serialized(const struct store *s);
 /* One read snapshot over several reads (BEGIN ... ROLLBACK). */
 int store_read_begin(struct store *s);
 void store_read_end(struct store *s);

@@ -442,6 +442,26 @@ static void test_wal_background(void **state)
 	tmpdb_remove(&t);
 }
 
+/*
+ * One thread at a time uses each connection, so none pays for SQLite's
+ * serialized mode (a mutex around every sqlite3_step() and column read).
+ */
+static void test_connections_unserialized(void **state)
+{
+	struct tmpdb t;
+	struct store *r = NULL;
+	char *cause = NULL;
+
+	tmpdb_make(&t);
+	struct store *s = open_ok(t.path);
+	assert_false(store_serialized(s));
+	assert_int_equal(store_open_readonly(t.path, &r, &cause), 0);
+	assert_false(store_serialized(r));
+	store_close(r);
+	store_close(s);
+	tmpdb_remove(&t);
+}
+
 static void test_existing_file_made_private(void **state)
 {
 	struct tmpdb t;
@@ -1995,6 +2015,7 @@ int main(void)
 		cmocka_unit_test(test_fresh_file),
 		cmocka_unit_test(test_wal_mode),
 		cmocka_unit_test(test_wal_background),
+		cmocka_unit_test(test_connections_unserialized),
 		cmocka_unit_test(test_existing_file_made_private),
 		cmocka_unit_test(test_reopen_keeps_data),
 		cmocka_unit_test(test_newer_schema_refused),
