@@ -607,7 +607,32 @@ static int open_state(struct daemon *d)
 		free(cause);
 		return -EINVAL;
 	}
+	/*
+	 * Loading touches more heap than it keeps: the rows' strings on their
+	 * way into records, SQLite's pages, the due queue's copies as it
+	 * doubles. Resident, that was 48 MB at 1e6 live allocations after a
+	 * full audit (heap 67 MB resident, 19 MB in use).
+	 */
+	malloc_trim(0);
 	return 0;
+}
+
+/*
+ * Fixed thresholds for glibc's malloc. By default the threshold above which
+ * a block gets a mapping of its own rises to the size of each such block
+ * freed: after the start-up audit frees its large buffers, the ledger's
+ * arrays of a million records (80 MB, 16 MB) grew on the brk heap instead,
+ * each doubling copying the array and leaving the old copy's pages
+ * resident, so that VmRSS at 1e6 live allocations came out anywhere from
+ * 111 to 150 B each depending on what the audit had freed. Fixed, large
+ * arrays keep mappings of their own that realloc() grows in place
+ * (mremap) and free() returns at once: 98 B each, every run. The trim
+ * threshold is what glibc would pair with it.
+ */
+static void malloc_setup(void)
+{
+	mallopt(M_MMAP_THRESHOLD, 1 << 20);
+	mallopt(M_TRIM_THRESHOLD, 2 << 20);
 }
 
 int main(int argc, char **argv)
@@ -653,6 +678,7 @@ int main(int argc, char **argv)
 			optind < argc ? "unexpected argument" : "--config FILE is required");
 		return EXIT_USAGE;
 	}
+	malloc_setup();
 	if (config_load(d.config_path, &d.cfg, &errors) != 0) {
 		fputs(errors, stderr);
 		free(errors);
