@@ -47,6 +47,7 @@ struct daemon {
 
 	uv_signal_t sig_term, sig_int, sig_hup, sig_usr1;
 	uv_timer_t prune;	/* idempotency records past daemon.idempotency_retention */
+	uv_prepare_t log_flush;	/* the loop's log lines, one write per iteration */
 	bool stopping;
 	int exit_status;	/* non-zero: why a clean stop still ends the daemon non-zero */
 	uint64_t reloads;

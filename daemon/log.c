@@ -9,6 +9,15 @@
  * When stderr is the systemd journal ($JOURNAL_STREAM names its device and
  * inode) each line starts with its syslog priority, "<3>" for an error, so
  * that journalctl -p filters by level.
+ *
+ * While gathering (log_gather()), the lines of the thread that asked for
+ * it are kept and written together, whole, in one write() when
+ * log_flush() is called: the daemon's loop flushes once per iteration,
+ * before it waits for I/O, where two lines per request cost a write(2)
+ * each otherwise. An error line, a reopen, log_close() and the end of
+ * gathering write at once what is kept; so does a line that would take
+ * the buffer past its size. Lines of other threads are written at once.
+ * A kill -9 can lose the lines of the iteration it interrupts, no older.
  */
 #include "daemon/log.h"
 
@@ -29,7 +38,18 @@ static struct {
 	char *path;		/* NULL when logging to stderr */
 	enum log_level level;
 	bool journal;		/* stderr is the journal: "<N>" prefixes */
-} logger = { STDERR_FILENO, NULL, LOG_INFO, false };
+	/* log_gather(): the gathering thread's lines, kept for one write */
+	char *pending;		/* LOG_PENDING_MAX bytes */
+	size_t pending_len;
+} logger = { .fd = STDERR_FILENO, .level = LOG_INFO };
+
+/* Whether this thread's lines are kept for log_flush(): one thread's at most. */
+static _Thread_local bool gathering;
+
+/* What may wait for the loop's next iteration: lines, whole. */
+#define LOG_PENDING_MAX 65536
+
+static void write_line(const char *line, size_t len);
 
 /* syslog priorities (sd-daemon.h's SD_DEBUG...), by level */
 static const int log_priority[LOG_LEVELS] = {
@@ -96,6 +116,7 @@ int log_reopen(void)
 {
 	int rc = 0;
 
+	log_flush();	/* what was logged before goes to the file it was meant for */
 	if (logger.path == NULL)
 		goto out;
 	/* On failure keep writing to the old file rather than to nothing. */
@@ -117,6 +138,7 @@ void log_set_level(enum log_level level)
 
 void log_close(void)
 {
+	log_flush();
 	if (logger.path != NULL) {
 		close(logger.fd);
 		free(logger.path);
@@ -159,7 +181,27 @@ static void format_ts(char *out, size_t len)
 	snprintf(out + n, len - n, ".%03ldZ", ts.tv_nsec / 1000000L);
 }
 
-/* One write per line; a short write (a full disk, a signal) is finished. */
+void log_flush(void)
+{
+	if (!gathering || logger.pending_len == 0)
+		return;	/* only the gathering thread keeps lines */
+	write_line(logger.pending, logger.pending_len);
+	logger.pending_len = 0;
+}
+
+void log_gather(bool on)
+{
+	if (!on) {
+		log_flush();
+		gathering = false;
+		return;
+	}
+	if (logger.pending == NULL)
+		logger.pending = xmalloc(LOG_PENDING_MAX);
+	gathering = true;
+}
+
+/* One write per call; a short write (a full disk, a signal) is finished. */
 static void write_line(const char *line, size_t len)
 {
 	while (len > 0) {
@@ -175,9 +217,37 @@ static void write_line(const char *line, size_t len)
 }
 
 /*
+ * A whole line: kept for the next log_flush() when this thread gathers,
+ * else (and for an error, with what was kept) written now.
+ */
+static void emit(enum log_level level, const char *line, size_t len)
+{
+	bool gather = gathering;
+
+	if (gather && level < LOG_ERROR && len <= LOG_PENDING_MAX) {
+		if (logger.pending_len + len > LOG_PENDING_MAX)
+			log_flush();
+		memcpy(logger.pending + logger.pending_len, line, len);
+		logger.pending_len += len;
+		return;
+	}
+	if (gather && logger.pending_len > 0 && logger.pending_len + len <= LOG_PENDING_MAX) {
+		/* the error after what was gathered, in the same write */
+		memcpy(logger.pending + logger.pending_len, line, len);
+		logger.pending_len += len;
+		log_flush();
+		return;
+	}
+	if (gather)
+		log_flush();
+	write_line(line, len);
+}
+
+/*
  * Writes the line object: its "<N>" prefix under the journal, the JSON,
- * a newline, in one write. Most lines fit the stack buffer, so a line
- * costs no allocation beyond the object's own.
+ * a newline, in one write (or kept for the next one: emit()). Most lines
+ * fit the stack buffer, so a line costs no allocation beyond the object's
+ * own.
  */
 static void write_object(enum log_level level, const json_t *line)
 {
@@ -197,7 +267,7 @@ static void write_object(enum log_level level, const json_t *line)
 			abort();
 	}
 	buf[pre + n] = '\n';
-	write_line(buf, pre + n + 1);
+	emit(level, buf, pre + n + 1);
 	if (buf != stack)
 		free(buf);
 }

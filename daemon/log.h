@@ -17,7 +17,18 @@ int log_open(const char *path, enum log_level level, char **cause);
 /* Reopens the file (logrotate); stderr is left alone. */
 int log_reopen(void);
 void log_set_level(enum log_level level);
+/* Writes what log_gather() kept first; so does log_reopen(). */
 void log_close(void);
+/*
+ * on: from now on the lines the calling thread logs are kept and written
+ * together, whole lines in one write(), by the next log_flush() (the
+ * daemon's loop calls it once per iteration); an error line is written at
+ * once, with what was kept before it. Other threads write theirs at once.
+ * off: writes what was kept; lines go out one by one again.
+ */
+void log_gather(bool on);
+/* Writes what was gathered, now. */
+void log_flush(void);
 bool log_enabled(enum log_level level);
 /*
  * The level names, indexed by enum log_level: the one list of them, which

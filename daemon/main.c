@@ -279,6 +279,13 @@ static void on_prune(uv_timer_t *t)
 	prune_idempotency(t->data);
 }
 
+/* Before the loop waits for I/O: the lines of this iteration, in one write. */
+static void on_log_flush(uv_prepare_t *h)
+{
+	(void)h;
+	log_flush();
+}
+
 static void on_server_done(void *arg)
 {
 	struct daemon *d = arg;
@@ -294,6 +301,8 @@ static void on_server_done(void *arg)
 	uv_close((uv_handle_t *)&d->sig_usr1, NULL);
 	uv_close((uv_handle_t *)&d->prune, NULL);
 	sdnotify_close(&d->notify);
+	uv_close((uv_handle_t *)&d->log_flush, NULL);
+	log_gather(false);	/* what follows is written line by line */
 }
 
 static void stop(struct daemon *d, const char *why)
@@ -768,6 +777,9 @@ int main(int argc, char **argv)
 	d.prune.data = &d;
 	uv_timer_start(&d.prune, on_prune, PRUNE_INTERVAL_MS, PRUNE_INTERVAL_MS);
 	uv_unref((uv_handle_t *)&d.prune);	/* no reason on its own to keep running */
+	uv_prepare_init(d.loop, &d.log_flush);
+	uv_prepare_start(&d.log_flush, on_log_flush);
+	uv_unref((uv_handle_t *)&d.log_flush);
 	d.api = (struct api){
 		.loop = d.loop,
 		.store = d.store,
@@ -816,6 +828,8 @@ int main(int argc, char **argv)
 			  "seq", (json_int_t)ledger_head_seq(d.ledger));
 	}
 	notify_serving(&d);
+	/* the loop's log lines: one write per iteration, not one per line */
+	log_gather(true);
 	rc = 0;
 run:
 	uv_run(d.loop, UV_RUN_DEFAULT);

@@ -16,6 +16,8 @@
 
 #include <cmocka.h>
 
+#include <pthread.h>
+
 #include "daemon/log.h"
 #include "daemon/util.h"
 
@@ -147,12 +149,121 @@ static void test_file_reopen(void **state)
 	free(cur);
 }
 
+/* Lines in s (NUL-terminated), each checked to be one whole JSON object. */
+static size_t whole_lines(const char *s, const char *event_prefix, size_t *n_event)
+{
+	size_t n = 0;
+	*n_event = 0;
+	for (const char *l = s; *l; n++) {
+		const char *nl = strchr(l, '\n');
+		assert_non_null(nl);	/* every line ends */
+		json_error_t err;
+		json_t *o = json_loadb(l, (size_t)(nl - l), 0, &err);
+		assert_non_null(o);
+		const char *ev = json_string_value(json_object_get(o, "event"));
+		assert_non_null(ev);
+		if (strncmp(ev, event_prefix, strlen(event_prefix)) == 0)
+			(*n_event)++;
+		json_decref(o);
+		l = nl + 1;
+	}
+	return n;
+}
+
+/*
+ * Gathered lines: nothing reaches the file until the flush, then every
+ * line, whole and in order, in one write; an error line goes out at once
+ * with what came before it; a reopen writes what was kept to the old file;
+ * more than the buffer holds is written as it fills, never split; another
+ * thread's lines go out at once; the end of gathering flushes.
+ */
+static void *other_thread(void *arg)
+{
+	(void)arg;
+	log_event(LOG_INFO, "from_other_thread", NULL);
+	return NULL;
+}
+
+static void test_gather(void **state)
+{
+	struct fixture *f = *state;
+	char path[160], moved[170], *cause = NULL, *s;
+	size_t n;
+
+	snprintf(path, sizeof(path), "%s/daemon.log", f->dir);
+	snprintf(moved, sizeof(moved), "%s.1", path);
+	assert_int_equal(log_open(path, LOG_INFO, &cause), 0);
+	log_gather(true);
+	for (int i = 0; i < 100; i++)
+		log_event(LOG_INFO, "burst", "{s:i}", "i", i);
+	s = slurp(path);
+	assert_string_equal(s, "");	/* kept for the flush */
+	free(s);
+
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, other_thread, NULL), 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	s = slurp(path);
+	assert_non_null(strstr(s, "from_other_thread"));	/* not kept: written at once */
+	free(s);
+
+	log_flush();
+	s = slurp(path);
+	assert_int_equal(whole_lines(s, "burst", &n), 101);
+	assert_int_equal(n, 100);
+	for (int i = 1; i < 100; i++) {	/* in order */
+		char a[32], b[32];
+		snprintf(a, sizeof(a), "\"i\":%d}", i - 1);
+		snprintf(b, sizeof(b), "\"i\":%d}", i);
+		assert_true(strstr(s, a) < strstr(s, b));
+	}
+	free(s);
+
+	log_event(LOG_INFO, "before_error", NULL);
+	log_event(LOG_ERROR, "disk_gone", NULL);	/* at once, after what was kept */
+	s = slurp(path);
+	assert_non_null(strstr(s, "before_error"));
+	assert_true(strstr(s, "before_error") < strstr(s, "disk_gone"));
+	free(s);
+
+	log_event(LOG_INFO, "kept_before_rotate", NULL);
+	assert_int_equal(rename(path, moved), 0);
+	assert_int_equal(log_reopen(), 0);
+	log_event(LOG_INFO, "after_rotate", NULL);
+	s = slurp(moved);
+	assert_non_null(strstr(s, "kept_before_rotate"));
+	assert_null(strstr(s, "after_rotate"));
+	free(s);
+
+	/* some 200 KB of lines, past the buffer: whole lines in each write */
+	char reason[1500];
+	memset(reason, 'r', sizeof(reason) - 1);
+	reason[sizeof(reason) - 1] = '\0';
+	for (int i = 0; i < 150; i++)
+		log_event(LOG_INFO, "big", "{s:i, s:s}", "i", i, "reason", reason);
+	s = slurp(path);
+	size_t lines = whole_lines(s, "big", &n);
+	assert_true(n > 0 && n < 150);	/* written as the buffer filled, the rest kept */
+	free(s);
+	log_gather(false);	/* the end of gathering writes the rest */
+	s = slurp(path);
+	lines = whole_lines(s, "big", &n);
+	assert_int_equal(n, 150);
+	assert_int_equal(lines, 151);	/* after_rotate + 150 */
+	free(s);
+	log_event(LOG_INFO, "direct", NULL);	/* no longer kept */
+	s = slurp(path);
+	assert_non_null(strstr(s, "\"direct\""));
+	free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_journal_prefix, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_prefix, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_file_reopen, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_gather, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
