@@ -344,12 +344,33 @@ static void write_cb(uv_write_t *req, int status)
 	}
 }
 
-/* Takes data. */
+/*
+ * Takes data. What the socket takes now is written at once, when nothing
+ * is queued before it: a reply that fits costs one write(2) and no write
+ * request, whose completion would also make libuv re-arm the poll of the
+ * socket (an epoll_ctl per reply). The rest is queued for libuv to write.
+ */
 static int conn_write(struct conn *c, char *data, size_t len)
 {
-	struct write_req *w = xmalloc(sizeof(*w));
-	uv_buf_t b = uv_buf_init(data, (unsigned)len);
+	size_t done = 0;
 	int rc;
+
+	if (uv_stream_get_write_queue_size(&c->h.stream) == 0) {
+		uv_buf_t now = uv_buf_init(data, (unsigned)len);
+		rc = uv_try_write(&c->h.stream, &now, 1);
+		if (rc >= 0)
+			done = (size_t)rc;
+		else if (rc != UV_EAGAIN) {
+			free(data);
+			return rc;
+		}
+	}
+	if (done == len) {
+		free(data);
+		return 0;
+	}
+	struct write_req *w = xmalloc(sizeof(*w));
+	uv_buf_t b = uv_buf_init(data + done, (unsigned)(len - done));
 
 	w->data = data;
 	rc = uv_write(&w->req, &c->h.stream, &b, 1, write_cb);

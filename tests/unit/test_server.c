@@ -290,6 +290,13 @@ static void handler(void *arg, struct server_req *r)
 		fx->big_handled++;
 		fx_unlock(fx);
 		server_reply(r, 200, "text/plain", body, 16384);
+	} else if (strcmp(h->path, "/pattern") == 0) {
+		/* 1 MiB that no socket takes at once, every byte telling its place */
+		size_t n = 1 << 20;
+		char *body = xmalloc(n);
+		for (size_t i = 0; i < n; i++)
+			body[i] = (char)(i % 251);
+		server_reply(r, 200, "application/octet-stream", body, n);
 	} else if (strcmp(h->path, "/empty") == 0) {
 		server_reply(r, 204, NULL, NULL, 0);
 	} else if (strcmp(h->path, "/shutdown") == 0) {
@@ -1303,6 +1310,42 @@ static void test_output_resumes(void **state)
 	client_free(c);
 }
 
+/*
+ * A reply written partly at once and partly queued (the socket takes a
+ * part of 1 MiB) arrives whole and in order, byte for byte, and so does
+ * the one behind it.
+ */
+static void test_partial_write(void **state)
+{
+	struct fixture *fx = *state;
+	struct client *c = client_unix(fx);
+	struct resp r;
+
+	send_str(c, "GET /pattern HTTP/1.1\r\n\r\nGET /last HTTP/1.1\r\n\r\n");
+	usleep(100000);	/* the server has written what the socket took, and queued the rest */
+	/* read through the client's 64 KiB buffer, checking as it comes */
+	assert_true(read_until(c, "\r\n\r\n"));
+	char *end = find_in(c, "\r\n\r\n");
+	assert_non_null(strstr(c->buf, "HTTP/1.1 200 "));
+	assert_non_null(memmem(c->buf, (size_t)(end - c->buf) + 2, "Content-Length: 1048576\r\n", 25));
+	consume(c, (size_t)(end - c->buf) + 4);
+	for (size_t at = 0, n = 1 << 20; at < n;) {
+		size_t part = n - at < 32768 ? n - at : 32768;
+		assert_true(need(c, part));
+		for (size_t i = 0; i < part; i++)
+			if (c->buf[i] != (char)((at + i) % 251))
+				fail_msg("byte %zu of the reply is wrong", at + i);
+		consume(c, part);
+		at += part;
+	}
+	assert_int_equal(read_response(c, &r), 0);
+	json_t *j = body_json(&r);
+	assert_string_equal(jstr(j, "path"), "/last");
+	json_decref(j);
+	free(r.body);
+	client_free(c);
+}
+
 /* A request the server must refuse with 400 and then close. */
 static void expect_bad_request(struct fixture *fx, const char *req,
 			       int answered_first)
@@ -1734,6 +1777,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_output_limit, setup_output,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_partial_write, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_output_resumes, setup_output,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_smuggling_shapes, setup,
