@@ -1007,7 +1007,7 @@ static void h_journal(struct call *c)
 static void random_hex(char out[RANDOM_HEX_LEN + 1])
 {
 	uint8_t rnd[RANDOM_HEX_LEN / 2];
-	randombytes_buf(rnd, sizeof(rnd));
+	random_bytes(rnd, sizeof(rnd));
 	sodium_bin2hex(out, RANDOM_HEX_LEN + 1, rnd, sizeof(rnd));
 }
 

@@ -218,12 +218,42 @@ fail:
 
 void jentry_salt(struct jentry *e)
 {
-	randombytes_buf(e->salt, SALT_LEN);
+	random_bytes(e->salt, SALT_LEN);	/* libsodium's, drawn in chunks */
 	e->salted = true;
 }
 
+/*
+ * The canonical text of e, the bytes jentry_canonical() returns (without
+ * the NUL), in buf when it fits (cap bytes), else in *heap (malloc'd, to
+ * free; NULL when buf was used). Returns where the text is; *len its
+ * length. json_dumpb() into the caller's buffer skips the growing buffer
+ * and the final copy of json_dumps(), a third of the dump's time.
+ */
+static const char *canonical_into(const struct jentry *e, char *buf, size_t cap,
+				  char **heap, size_t *len)
+{
+	const size_t flags = JSON_COMPACT | JSON_SORT_KEYS;
+	json_t *o = jentry_canonical_json(e);
+	size_t n = json_dumpb(o, buf, cap, flags);
+
+	*heap = NULL;
+	if (n == 0)
+		abort();	/* only out-of-memory makes dumps fail here */
+	if (n > cap) {		/* too long for buf: dump it again */
+		*heap = xmalloc(n);
+		if (json_dumpb(o, *heap, n, flags) != n)
+			abort();
+	}
+	json_decref(o);
+	*len = n;
+	return *heap ? *heap : buf;
+}
+
+/* Room for a canonical text on the stack: an entry without a long reason fits. */
+#define CANON_STACK 2048
+
 /* SHA-256(hex(prev) ":" canon), the step of both chains. */
-static void link_hash(const uint8_t prev_hash[HASH_LEN], const char *canon,
+static void link_hash(const uint8_t prev_hash[HASH_LEN], const char *canon, size_t len,
 		      uint8_t out[HASH_LEN])
 {
 	char prev[HASH_HEX_LEN + 1];

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 static void oom(void)
 {
 	fputs("gpuledger: out of memory\n", stderr);
@@ -244,4 +246,24 @@ char *pct_decode(const char *s, size_t len, bool plus_is_space)
 	}
 	out[j] = '\0';
 	return out;
+}
+
+#define RANDOM_POOL 256	/* getrandom(2) guarantees a whole answer up to 256 bytes */
+
+void random_bytes(void *out, size_t n)
+{
+	static _Thread_local struct {
+		unsigned char b[RANDOM_POOL];
+		size_t used;
+	} pool = {.used = RANDOM_POOL};
+
+	if (n > 64)
+		abort();	/* a caller's bug: draw large amounts directly */
+	if (pool.used + n > RANDOM_POOL) {
+		randombytes_buf(pool.b, RANDOM_POOL);
+		pool.used = 0;
+	}
+	memcpy(out, pool.b + pool.used, n);
+	sodium_memzero(pool.b + pool.used, n);
+	pool.used += n;
 }

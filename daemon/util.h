@@ -92,3 +92,12 @@ char *pct_decode(const char *s, size_t len, bool plus_is_space);
 
 /* Strict decimal int64 parse of the whole string; returns 0 or -EINVAL/-ERANGE. */
 int i64_parse(const char *s, int64_t *out);
+
+/*
+ * n (at most 64) bytes from libsodium's CSPRNG (randombytes_buf()), drawn
+ * 256 at a time into a pool of the calling thread: one getrandom(2) per 16
+ * salts instead of one each. Bytes leave the pool as they are handed out
+ * (wiped there), so no two callers get the same ones. Not for a process
+ * that forks after drawing: the child would hand out the parent's pool.
+ */
+void random_bytes(void *out, size_t n);

@@ -247,6 +247,36 @@ static void test_pct_decode(void **state)
 	assert_null(pct_decode("%", 1, false));
 }
 
+static int cmp16(const void *a, const void *b)
+{
+	return memcmp(a, b, 16);
+}
+
+/*
+ * random_bytes(): the pool hands every byte out once, so 4096 salts of 16
+ * bytes (256 refills, with 8-byte draws between them that leave the pool
+ * misaligned) are all different, and none is the all-zero block that a
+ * wiped pool would leave.
+ */
+static void test_random_bytes(void **state)
+{
+	enum { N = 4096 };
+	static unsigned char salts[N][16];
+	static const unsigned char zero[16];
+
+	for (int i = 0; i < N; i++) {
+		random_bytes(salts[i], 16);
+		if (i % 7 == 0) {
+			unsigned char id[8];
+			random_bytes(id, sizeof(id));
+		}
+		assert_memory_not_equal(salts[i], zero, 16);
+	}
+	qsort(salts, N, 16, cmp16);
+	for (int i = 1; i < N; i++)
+		assert_memory_not_equal(salts[i - 1], salts[i], 16);
+}
+
 int main(void)
 {
 	static const struct CMUnitTest tests[] = {
@@ -258,6 +288,7 @@ int main(void)
 		cmocka_unit_test(test_overflow_helpers),
 		cmocka_unit_test(test_buf),
 		cmocka_unit_test(test_pct_decode),
+		cmocka_unit_test(test_random_bytes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
