@@ -263,16 +263,19 @@ static void link_hash(const uint8_t prev_hash[HASH_LEN], const char *canon, size
 	crypto_hash_sha256_init(&st);
 	crypto_hash_sha256_update(&st, (const unsigned char *)prev, HASH_HEX_LEN);
 	crypto_hash_sha256_update(&st, (const unsigned char *)":", 1);
-	crypto_hash_sha256_update(&st, (const unsigned char *)canon, strlen(canon));
+	crypto_hash_sha256_update(&st, (const unsigned char *)canon, len);
 	crypto_hash_sha256_final(&st, out);
 }
 
 static void chain_hash(const struct jentry *e, const uint8_t prev_hash[HASH_LEN],
 		       uint8_t out[HASH_LEN])
 {
-	char *canon = jentry_canonical(e);
-	link_hash(prev_hash, canon, out);
-	free(canon);
+	char stack[CANON_STACK], *heap;
+	size_t len;
+	const char *canon = canonical_into(e, stack, sizeof(stack), &heap, &len);
+
+	link_hash(prev_hash, canon, len, out);
+	free(heap);
 }
 
 static void compute_hash(const struct jentry *e, uint8_t out[HASH_LEN])
@@ -426,47 +429,53 @@ void jviews_seal(struct jviews *vs, struct jentry *e)
 void jentry_seal_views(struct jentry *e, struct jviews *vs)
 {
 	static const uint8_t zeros[HASH_LEN];
-	char *canon = jentry_canonical(e);
+	char stack[CANON_STACK], *heap;
+	size_t len;
+	const char *canon = canonical_into(e, stack, sizeof(stack), &heap, &len);
 
-	link_hash(e->prev_hash, canon, e->hash);
+	link_hash(e->prev_hash, canon, len, e->hash);
 	if (e->consortium != NULL) {
 		const struct jview *v = view_find(vs, e->consortium);
-		link_hash(v ? v->head : zeros, canon, e->view_hash);
+		link_hash(v ? v->head : zeros, canon, len, e->view_hash);
 		view_advance(vs, e, e->view_hash);
 	}
-	free(canon);
+	free(heap);
 }
 
-/* The view check of e whose canonical text is canon. */
-static bool view_check(struct jviews *vs, const struct jentry *e, const char *canon)
+/* The view check of e whose canonical text is canon (len bytes). */
+static bool view_check(struct jviews *vs, const struct jentry *e, const char *canon, size_t len)
 {
 	static const uint8_t zeros[HASH_LEN];
 	uint8_t want[HASH_LEN];
 	if (e->consortium == NULL)
 		return true;
 	const struct jview *v = view_find(vs, e->consortium);
-	link_hash(v ? v->head : zeros, canon, want);
+	link_hash(v ? v->head : zeros, canon, len, want);
 	view_advance(vs, e, want);
 	return sodium_memcmp(want, e->view_hash, HASH_LEN) == 0;
 }
 
 bool jviews_check(struct jviews *vs, const struct jentry *e)
 {
-	char *canon = jentry_canonical(e);
-	bool ok = view_check(vs, e, canon);
-	free(canon);
+	char stack[CANON_STACK], *heap;
+	size_t len;
+	const char *canon = canonical_into(e, stack, sizeof(stack), &heap, &len);
+	bool ok = view_check(vs, e, canon, len);
+	free(heap);
 	return ok;
 }
 
 void jentry_check(const struct jentry *e, struct jviews *vs, bool *hash_ok, bool *view_ok)
 {
 	uint8_t h[HASH_LEN];
-	char *canon = jentry_canonical(e);
+	char stack[CANON_STACK], *heap;
+	size_t len;
+	const char *canon = canonical_into(e, stack, sizeof(stack), &heap, &len);
 
-	link_hash(e->prev_hash, canon, h);
+	link_hash(e->prev_hash, canon, len, h);
 	*hash_ok = sodium_memcmp(h, e->hash, HASH_LEN) == 0;
-	*view_ok = view_check(vs, e, canon);
-	free(canon);
+	*view_ok = view_check(vs, e, canon, len);
+	free(heap);
 }
 
 void jviews_clear(struct jviews *vs)

@@ -61,18 +61,40 @@ static void test_hash_is_documented_sha256(void **state)
 	uint8_t want[HASH_LEN];
 	char prev[HASH_HEX_LEN + 1];
 
-	sample(&e);
-	memset(e.prev_hash, 0xab, HASH_LEN);
-	jentry_seal(&e);
-	hash_hex(e.prev_hash, prev);
-	char *canon = jentry_canonical(&e);
-	char *msg = xasprintf("%s:%s", prev, canon);
-	crypto_hash_sha256(want, (const unsigned char *)msg, strlen(msg));
-	assert_memory_equal(want, e.hash, HASH_LEN);
-	assert_true(jentry_hash_ok(&e));
-	free(msg);
-	free(canon);
-	jentry_clear(&e);
+	/* a short entry, whose text the seal builds on the stack, and one of a
+	 * reason too long for that, salted, with both hashes sealed at once */
+	for (int long_reason = 0; long_reason < 2; long_reason++) {
+		struct jviews vs = {0};
+		sample(&e);
+		if (long_reason) {
+			free(e.reason);
+			e.reason = xmalloc(4001);
+			memset(e.reason, 'x', 4000);
+			e.reason[4000] = '\0';
+			jentry_salt(&e);
+		}
+		memset(e.prev_hash, 0xab, HASH_LEN);
+		jentry_seal(&e);
+		hash_hex(e.prev_hash, prev);
+		char *canon = jentry_canonical(&e);
+		assert_true(strlen(canon) > (long_reason ? 4000 : 300));
+		char *msg = xasprintf("%s:%s", prev, canon);
+		crypto_hash_sha256(want, (const unsigned char *)msg, strlen(msg));
+		assert_memory_equal(want, e.hash, HASH_LEN);
+		assert_true(jentry_hash_ok(&e));
+		memset(e.hash, 0, HASH_LEN);
+		jentry_seal_views(&e, &vs);
+		assert_memory_equal(want, e.hash, HASH_LEN);
+		/* the first of its consortium's view: the same step from zeros */
+		free(msg);
+		msg = xasprintf("%064d:%s", 0, canon);
+		crypto_hash_sha256(want, (const unsigned char *)msg, strlen(msg));
+		assert_memory_equal(want, e.view_hash, HASH_LEN);
+		free(msg);
+		free(canon);
+		jviews_clear(&vs);
+		jentry_clear(&e);
+	}
 }
 
 static void test_every_field_is_covered(void **state)
