@@ -82,6 +82,11 @@ static_assert(sizeof(((struct alloc *)0)->id) >= ALLOC_ID_BUFSZ,
 	  " expired = expired + excluded.expired,"			\
 	  " max_gpus = CASE WHEN ?8 THEN excluded.max_gpus ELSE max_gpus END," \
 	  " used = used + excluded.used")				\
+	/* all but a key's first entry: no insert that conflicts first */	\
+	X(BALANCE_UPDATE, "UPDATE balances SET granted = granted + ?4,"	\
+	  " committed = committed + ?5, expired = expired + ?6,"		\
+	  " max_gpus = CASE WHEN ?8 THEN ?7 ELSE max_gpus END,"		\
+	  " used = used + ?9 WHERE consortium = ?1 AND phase = ?2 AND gpu = ?3") \
 	X(ALLOC_INSERT, "INSERT INTO allocations (" ALLOC_COLUMNS ")"	\
 	  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"	\
 	  " ?13, ?14, ?15)")						\
@@ -146,6 +151,8 @@ static_assert(sizeof(((struct alloc *)0)->id) >= ALLOC_ID_BUFSZ,
 	  " last_seq, view_hash) VALUES (?1, 1, ?2, ?3)"		\
 	  " ON CONFLICT (consortium) DO UPDATE SET entries = entries + 1," \
 	  " last_seq = excluded.last_seq, view_hash = excluded.view_hash") \
+	X(VIEW_HEAD_UPDATE, "UPDATE view_heads SET entries = entries + 1,"	\
+	  " last_seq = ?2, view_hash = ?3 WHERE consortium = ?1")	\
 	X(CHECKPOINT_VIEWS, "SELECT consortium, entries, last_seq, view_hash" \
 	  " FROM audit_checkpoint_views ORDER BY consortium")		\
 	X(CHECKPOINT_VIEW_SET, "INSERT INTO audit_checkpoint_views"	\
@@ -1063,11 +1070,16 @@ static void walck_stop(struct store *s)
 	s->walck = NULL;
 }
 
-/* used: the metered GPU-seconds of a usage entry, else 0. */
-static int balance_add(struct store *s, const struct jentry *e, int64_t used)
+/*
+ * used: the metered GPU-seconds of a usage entry, else 0. slot: the
+ * UPDATE of the row, or the INSERT for a key that has none yet (its ON
+ * CONFLICT adds as the UPDATE does); *changed: whether a row changed.
+ */
+static int balance_step(struct store *s, enum store_stmt slot, const struct jentry *e,
+			int64_t used, bool *changed)
 {
 	sqlite3_stmt *st;
-	int err = store__stmt(s, ST_BALANCE_ADD, stmt_sql[ST_BALANCE_ADD], &st);
+	int err = store__stmt(s, slot, stmt_sql[slot], &st);
 	if (err < 0)
 		return err;
 	struct binder b = {st, 0, SQLITE_OK};
@@ -1081,7 +1093,23 @@ static int balance_add(struct store *s, const struct jentry *e, int64_t used)
 	bind_i64(&b, e->kind == J_CAP);
 	bind_i64(&b, used);
 	err = step_done(s, &b);
-	store__stmt_done(s, ST_BALANCE_ADD, st);
+	*changed = err == 0 && sqlite3_changes(s->db) > 0;
+	store__stmt_done(s, slot, st);
+	return err;
+}
+
+/*
+ * Moves a balance by e's deltas. The row is there for all but a key's
+ * first entry: an UPDATE by the key, and the INSERT only when it found
+ * none, costs less than an INSERT that conflicts and then updates.
+ */
+static int balance_add(struct store *s, const struct jentry *e, int64_t used)
+{
+	bool changed;
+	int err = balance_step(s, ST_BALANCE_UPDATE, e, used, &changed);
+
+	if (err == 0 && !changed)
+		err = balance_step(s, ST_BALANCE_ADD, e, used, &changed);
 	return err;
 }
 
@@ -1922,10 +1950,12 @@ int store_checkpoint_views_each(struct store *s, store_view_cb cb, void *arg)
 }
 
 /* A consortium's entry moves its view head (schema 0013). */
-static int view_head_add(struct store *s, const struct jentry *e)
+/* slot: the UPDATE of the consortium's row, or the INSERT of its first. */
+static int view_head_step(struct store *s, enum store_stmt slot, const struct jentry *e,
+			  bool *changed)
 {
 	sqlite3_stmt *st;
-	int err = store__stmt(s, ST_VIEW_HEAD_ADD, stmt_sql[ST_VIEW_HEAD_ADD], &st);
+	int err = store__stmt(s, slot, stmt_sql[slot], &st);
 	if (err < 0)
 		return err;
 	struct binder b = {st, 0, SQLITE_OK};
@@ -1933,7 +1963,19 @@ static int view_head_add(struct store *s, const struct jentry *e)
 	bind_i64(&b, e->seq);
 	bind_hash(&b, e->view_hash);
 	err = step_done(s, &b);
-	store__stmt_done(s, ST_VIEW_HEAD_ADD, st);
+	*changed = err == 0 && sqlite3_changes(s->db) > 0;
+	store__stmt_done(s, slot, st);
+	return err;
+}
+
+/* As balance_add(): the consortium's row is there for all but its first entry. */
+static int view_head_add(struct store *s, const struct jentry *e)
+{
+	bool changed;
+	int err = view_head_step(s, ST_VIEW_HEAD_UPDATE, e, &changed);
+
+	if (err == 0 && !changed)
+		err = view_head_step(s, ST_VIEW_HEAD_ADD, e, &changed);
 	return err;
 }
 
