@@ -2253,10 +2253,8 @@ void api_committed(struct api *api, const struct jentry *entries, size_t n)
 		const char *ev = e->kind == J_RESERVE ? "allocated" :
 				 e->kind == J_ELIMINATE ? "eliminated" :
 				 e->kind == J_REINSTATE ? "reinstated" : NULL;
-		if (ev)
-			log_event(LOG_INFO, ev, "{s:s?, s:s?, s:s?, s:I}", "request_id", e->request_id,
-				  "consortium", e->consortium, "allocation", e->allocation,
-				  "seq", (json_int_t)e->seq);
+		if (ev)	/* one object for the line, not the fields' and the line's */
+			log_entry_event(ev, e->request_id, e->consortium, e->allocation, e->seq);
 	}
 }
 

@@ -170,15 +170,28 @@ int log_level_parse(const char *s, enum log_level *out)
 	return -EINVAL;
 }
 
+/*
+ * "2026-12-02T05:20:31.123Z". The date and time of day are formatted once
+ * per second (per thread): a busy loop logs thousands of lines a second,
+ * each needing only its milliseconds.
+ */
 static void format_ts(char *out, size_t len)
 {
+	static _Thread_local struct {
+		time_t sec;
+		char text[32];
+		size_t n;
+	} last = {.sec = -1};
 	struct timespec ts;
-	struct tm tm;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	size_t n = strftime(out, len, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out + n, len - n, ".%03ldZ", ts.tv_nsec / 1000000L);
+	if (ts.tv_sec != last.sec) {
+		struct tm tm;
+		gmtime_r(&ts.tv_sec, &tm);
+		last.n = strftime(last.text, sizeof(last.text), "%Y-%m-%dT%H:%M:%S", &tm);
+		last.sec = ts.tv_sec;
+	}
+	snprintf(out, len, "%.*s.%03ldZ", (int)last.n, last.text, ts.tv_nsec / 1000000L);
 }
 
 void log_flush(void)
@@ -316,6 +329,27 @@ void log_request(int status, const char *request_id, const char *actor, const ch
 		return;
 	}
 	write_object(level, line);
+	json_decref(line);
+}
+
+void log_entry_event(const char *event, const char *request_id, const char *consortium,
+		     const char *allocation, int64_t seq)
+{
+	char ts[40];
+
+	if (!log_enabled(LOG_INFO))
+		return;
+	format_ts(ts, sizeof(ts));
+	json_t *line = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s?, s:I}", "ts", ts,
+				 "level", log_level_name(LOG_INFO), "event", event,
+				 "request_id", request_id, "consortium", consortium,
+				 "allocation", allocation, "seq", (json_int_t)seq);
+	if (line == NULL) {	/* a string that is not UTF-8: say so rather than drop it */
+		log_event(LOG_INFO, event, "{s:s, s:I}", "log_error",
+			  "a field of the entry is not UTF-8", "seq", (json_int_t)seq);
+		return;
+	}
+	write_object(LOG_INFO, line);
 	json_decref(line);
 }
 

@@ -62,3 +62,11 @@ void log_json(enum log_level level, const char *event, json_t *fields);
  */
 void log_request(int status, const char *request_id, const char *actor, const char *method,
 		 const char *path, uint64_t duration_us);
+/*
+ * An info line for a committed journal entry: event ("allocated", ...),
+ * then "request_id", "consortium", "allocation" (NULL: null) and "seq", the
+ * line log_event(LOG_INFO, event, "{s:s?, s:s?, s:s?, s:I}", ...) would
+ * write, built in one object.
+ */
+void log_entry_event(const char *event, const char *request_id, const char *consortium,
+		     const char *allocation, int64_t seq);

@@ -257,6 +257,42 @@ static void test_gather(void **state)
 	free(s);
 }
 
+/*
+ * log_entry_event() writes the line log_event() would, key for key and
+ * byte for byte after the timestamp, nulls included; and the timestamp
+ * keeps its form ("YYYY-MM-DDTHH:MM:SS.mmmZ") across lines of one second.
+ */
+static void test_entry_event(void **state)
+{
+	struct fixture *f = *state;
+	char path[160], *cause = NULL;
+
+	snprintf(path, sizeof(path), "%s/daemon.log", f->dir);
+	assert_int_equal(log_open(path, LOG_INFO, &cause), 0);
+	log_event(LOG_INFO, "allocated", "{s:s?, s:s?, s:s?, s:I}", "request_id", "k-1",
+		  "consortium", "lg", "allocation", "A-000001", "seq", (json_int_t)42);
+	log_entry_event("allocated", "k-1", "lg", "A-000001", 42);
+	log_event(LOG_INFO, "eliminated", "{s:s?, s:s?, s:s?, s:I}", "request_id", NULL,
+		  "consortium", "lg", "allocation", NULL, "seq", (json_int_t)43);
+	log_entry_event("eliminated", NULL, "lg", NULL, 43);
+	char *s = slurp(path), *l[4];
+	l[0] = s;
+	for (int i = 1; i < 4; i++)
+		l[i] = strchr(l[i - 1], '\n') + 1;
+	for (int i = 0; i < 4; i++) {
+		/* {"ts":"2026-12-02T05:20:31.123Z", */
+		assert_memory_equal(l[i], "{\"ts\":\"", 7);
+		assert_true(l[i][17] == 'T' && l[i][26] == '.' && l[i][30] == 'Z');
+	}
+	size_t skip = strlen("{\"ts\":\"2026-12-02T05:20:31.123Z\"");
+	size_t n0 = (size_t)(l[1] - l[0]), n2 = (size_t)(l[3] - l[2]);
+	assert_int_equal((size_t)(l[2] - l[1]), n0);
+	assert_memory_equal(l[0] + skip, l[1] + skip, n0 - skip);
+	assert_memory_equal(l[2] + skip, l[3] + skip, n2 - skip);
+	assert_non_null(strstr(l[2], "\"request_id\":null,\"consortium\":\"lg\",\"allocation\":null,\"seq\":43}"));
+	free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -264,6 +300,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_no_prefix, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_file_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gather, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_entry_event, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
