@@ -629,14 +629,14 @@ static int open_state(struct daemon *d)
 /*
  * Fixed thresholds for glibc's malloc. By default the threshold above which
  * a block gets a mapping of its own rises to the size of each such block
- * freed: after the start-up audit frees its large buffers, the ledger's
- * arrays of a million records (80 MB, 16 MB) grew on the brk heap instead,
- * each doubling copying the array and leaving the old copy's pages
- * resident, so that VmRSS at 1e6 live allocations came out anywhere from
- * 111 to 150 B each depending on what the audit had freed. Fixed, large
- * arrays keep mappings of their own that realloc() grows in place
- * (mremap) and free() returns at once: 98 B each, every run. The trim
- * threshold is what glibc would pair with it.
+ * freed, so where the ledger's arrays of a million records (80 MB, 16 MB)
+ * lived, and how many stale copies of them their doublings left resident
+ * on the brk heap, depended on what the start-up audit had freed before:
+ * VmRSS at 1e6 live allocations came out at 98 to 150 B each. A fixed
+ * threshold makes a new large array a mapping of its own, which realloc()
+ * grows in place (mremap, no copy on the loop thread) and free() returns
+ * at once; the trim after loading (open_state()) returns what the audit
+ * left. The trim threshold is what glibc would pair with it.
  */
 static void malloc_setup(void)
 {

@@ -56,6 +56,7 @@ static const char *dir;
 static bool quick;
 static bool http_only;		/* --only-http: the fresh ledger's runs, no growth */
 static bool live_only;		/* --live-only: start-ups and memory at 1e3 and 1e6 live */
+static bool growth_only;	/* --growth-only: the live ledgers' figures, no fresh-ledger loops */
 static int64_t run_ns;			/* how long each measured run lasts */
 static unsigned run_tag;		/* keeps Idempotency-Keys unique across runs */
 
@@ -216,6 +217,7 @@ struct daemon {
 	pid_t pid;
 	char *cfg, *db, *sock;
 	uint64_t ready_ns;	/* from exec to READY=1 */
+	uint64_t made;		/* allocations in its ledger: where the next slot is */
 };
 
 /* Starts gpuledgerd on d's config and waits for READY=1 on a notify socket of our own. */
@@ -297,6 +299,27 @@ static uint64_t daemon_rss_kib(const struct daemon *d)
 	return kib;
 }
 
+/* CPU time the daemon has used, all its threads, in microseconds (utime + stime). */
+static uint64_t daemon_cpu_us(const struct daemon *d)
+{
+	char path[64], buf[1024];
+	unsigned long long ut = 0, st = 0;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)d->pid);
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		die("%s: %s", path, strerror(errno));
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* after the command's ")": state, then 10 fields, then utime and stime */
+	const char *p = strrchr(buf, ')');
+	if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+				&ut, &st) != 2)
+		die("%s: unexpected format", path);
+	long hz = sysconf(_SC_CLK_TCK);
+	return (uint64_t)(ut + st) * 1000000u / (uint64_t)(hz > 0 ? hz : 100);
+}
+
 /* --- the client ---------------------------------------------------------- */
 
 enum kind { K_ALLOCATE, K_QUOTA, K_STATUS };
@@ -324,8 +347,6 @@ struct load {
 	uint64_t *lat;		/* open loop: latencies in ns */
 	size_t n_lat, cap_lat;
 };
-
-static uint64_t allocations_made;	/* over the daemon's life: where the next slot is */
 
 static int on_body(http_parser *p, const char *at, size_t len)
 {
@@ -382,7 +403,7 @@ static void conn_send(struct conn *c, uint64_t intended)
 		char body[256], start[TIME_BUFSZ];
 		int64_t s;
 		int k;
-		uint64_t a = allocations_made + L->next_alloc++;
+		uint64_t a = L->d->made + L->next_alloc++;
 		booking(a, &s, &k);
 		int blen = snprintf(body, sizeof(body),
 				    "{\"consortium\":\"c%d\",\"pool\":\"bench\",\"gpus\":1,"
@@ -472,6 +493,7 @@ struct mix {
 
 struct result {
 	uint64_t ns;
+	uint64_t cpu_us;	/* the daemon's CPU time over the run */
 	uint64_t writes, reads;
 	uint64_t commits, entries;
 	uint64_t statuses[600];
@@ -499,6 +521,7 @@ static void closed_loop(struct daemon *d, struct mix m, struct result *r)
 	for (int i = 0; i < n; i++)
 		conn_open(&c[i], &L, i < m.writers ? K_ALLOCATE : K_QUOTA);
 	daemon_counters(d, &c0, &e0);
+	uint64_t cpu0 = daemon_cpu_us(d);
 	uint64_t t0 = mono_ns(), end = t0 + (uint64_t)run_ns;
 	for (int i = 0; i < n; i++)
 		conn_send(&c[i], t0);
@@ -520,13 +543,14 @@ static void closed_loop(struct daemon *d, struct mix m, struct result *r)
 		}
 	}
 	r->ns = mono_ns() - t0;
+	r->cpu_us = daemon_cpu_us(d) - cpu0;
 	daemon_counters(d, &c1, &e1);
 	r->writes = L.done[K_ALLOCATE];
 	r->reads = L.done[K_QUOTA];
 	r->commits = c1 - c0;
 	r->entries = e1 - e0;
 	memcpy(r->statuses, L.statuses, sizeof(r->statuses));
-	allocations_made += L.next_alloc;
+	d->made += L.next_alloc;
 	for (int i = 0; i < n; i++)
 		conn_close(&c[i]);
 	free(c);
@@ -594,7 +618,7 @@ static void open_loop(struct daemon *d, uint64_t rate)
 	printf("open_loop rate=%-5" PRIu64 "  achieved %6" PRIu64 "/s  p50 %7.2f ms  p99 %7.2f ms"
 	       "  max %7.2f ms  (target p99 <= 10 ms)  statuses %s\n",
 	       rate, per_s(answered, ns), (double)p50 / 1e6, (double)p99 / 1e6, (double)mx / 1e6, st);
-	allocations_made += L.next_alloc;
+	d->made += L.next_alloc;
 	for (int i = 0; i < n; i++)
 		conn_close(&c[i]);
 	free(L.lat);
@@ -745,6 +769,33 @@ static void db_size(const char *db_path, const char *label)
 
 /* --- the runs ------------------------------------------------------------------ */
 
+/*
+ * A copy of the database at from, at to, both daemons stopped. A stopped
+ * daemon leaves no WAL behind (the last connection checkpoints it); one
+ * found would hold committed entries that a copy of the file alone lacks.
+ */
+static void copy_db(const char *from, const char *to)
+{
+	char *wal = xasprintf("%s-wal", from), *twal = xasprintf("%s-wal", to),
+	     *tshm = xasprintf("%s-shm", to), buf[65536];
+	struct stat sb;
+	if (stat(wal, &sb) == 0 && sb.st_size > 0)
+		die("%s: a WAL is left beside a stopped daemon's database", wal);
+	FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
+	if (in == NULL || out == NULL)
+		die("copy %s to %s: %s", from, to, strerror(errno));
+	size_t n;
+	while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+		if (fwrite(buf, 1, n, out) != n)
+			die("%s: %s", to, strerror(errno));
+	if (ferror(in) || fclose(out) != 0)
+		die("copy %s to %s: %s", from, to, strerror(errno));
+	fclose(in);
+	unlink(twal);
+	unlink(tshm);
+	free(wal), free(twal), free(tshm);
+}
+
 static void daemon_fresh(struct daemon *d, const char *name, uint64_t live)
 {
 	char file[96];
@@ -755,7 +806,7 @@ static void daemon_fresh(struct daemon *d, const char *name, uint64_t live)
 	snprintf(file, sizeof(file), "%s.yaml", name);
 	d->cfg = write_config(file, d->db, d->sock);
 	generate(d->cfg, d->db, live);
-	allocations_made = live;
+	d->made = live;
 	daemon_start(d);
 }
 
@@ -772,6 +823,135 @@ static void print_closed(const char *name, const struct result *r)
 	       name, rate, batch100 / 100, batch100 % 100, ceil, rt, st);
 }
 
+/* --- growth, in rounds ------------------------------------------------------ */
+
+/*
+ * The disk's fsync rate swings between runs and under the machine's other
+ * load, and every allocation waits for an fsync: one throughput run per
+ * ledger size measures the disk as much as the ledger. So the sizes are
+ * measured in turns, several rounds with the order reversed every other
+ * round, and each figure is the median of its rounds, with their range;
+ * the ratio is the median of the rounds' own ratios (both sides measured
+ * within seconds of each other). Beside it, the daemon's CPU time per
+ * request, which the disk does not move: a ratio near 1 there says that
+ * nothing on the request path grows with the live allocations.
+ */
+#define MAX_ROUNDS 9
+
+struct series {
+	uint64_t rate[MAX_ROUNDS];	/* requests/s */
+	uint64_t cpu_ns[MAX_ROUNDS];	/* the daemon's CPU time per request */
+	uint64_t ratio[MAX_ROUNDS];	/* rate / the small ledger's in the same round, in hundredths */
+	uint64_t statuses[600];
+};
+
+static uint64_t median(const uint64_t *v, int n)
+{
+	uint64_t s[MAX_ROUNDS];
+	memcpy(s, v, (size_t)n * sizeof(*s));
+	qsort(s, (size_t)n, sizeof(*s), cmp_u64);
+	return s[n / 2];
+}
+
+static uint64_t least(const uint64_t *v, int n)
+{
+	uint64_t m = v[0];
+	for (int i = 1; i < n; i++)
+		m = v[i] < m ? v[i] : m;
+	return m;
+}
+
+static uint64_t most(const uint64_t *v, int n)
+{
+	uint64_t m = v[0];
+	for (int i = 1; i < n; i++)
+		m = v[i] > m ? v[i] : m;
+	return m;
+}
+
+/* One run in round k: 64 writers, or 16 quota readers. */
+static void measure(struct daemon *d, bool reads, struct series *s, int k)
+{
+	struct result r;
+	closed_loop(d, reads ? (struct mix){0, 16} : (struct mix){64, 0}, &r);
+	uint64_t n = reads ? r.reads : r.writes;
+	s->rate[k] = per_s(n, r.ns);
+	s->cpu_ns[k] = n ? r.cpu_us * 1000 / n : 0;
+	for (int i = 0; i < 600; i++)
+		s->statuses[i] += r.statuses[i];
+}
+
+/* "name median/s (min..max over n rounds)  cpu X.X us/request" and, against base, the ratios. */
+static void print_series(const char *name, const struct series *s, const struct series *base,
+			 uint64_t base_live, int n)
+{
+	char st[256], rt[32], lo[32], hi[32];
+	uint64_t cpu = median(s->cpu_ns, n);
+	statuses_text(s->statuses, st, sizeof(st));
+	uint64_t c0 = least(s->cpu_ns, n), c1 = most(s->cpu_ns, n);
+	printf("%-22s %7" PRIu64 "/s  (%" PRIu64 "..%" PRIu64 " over %d rounds)  cpu %" PRIu64 ".%"
+	       PRIu64 " us/request (%" PRIu64 ".%" PRIu64 "..%" PRIu64 ".%" PRIu64 ")", name,
+	       median(s->rate, n), least(s->rate, n), most(s->rate, n), n, cpu / 1000,
+	       cpu % 1000 / 100, c0 / 1000, c0 % 1000 / 100, c1 / 1000, c1 % 1000 / 100);
+	if (base) {
+		uint64_t m = median(s->ratio, n);
+		snprintf(rt, sizeof(rt), "%" PRIu64 ".%02" PRIu64, m / 100, m % 100);
+		m = least(s->ratio, n);
+		snprintf(lo, sizeof(lo), "%" PRIu64 ".%02" PRIu64, m / 100, m % 100);
+		m = most(s->ratio, n);
+		snprintf(hi, sizeof(hi), "%" PRIu64 ".%02" PRIu64, m / 100, m % 100);
+		printf("  ratio to live=%" PRIu64 " %s (%s..%s) (target >= 0.80)", base_live, rt, lo, hi);
+		ratio(rt, sizeof(rt), cpu, median(base->cpu_ns, n));
+		printf("  cpu ratio %s", rt);
+	}
+	printf("  statuses %s\n", st);
+}
+
+/*
+ * g[0..2]: the ledgers of sizes[0..2] live allocations, running; qs: the
+ * quota figure's small ledger. The smallest is started again from its
+ * pristine copy every round, so that it stays fresh however much the
+ * rounds before booked into it.
+ */
+static void growth_rounds(struct daemon *g, struct daemon *qs, const char *pristine,
+			  const uint64_t *sizes, uint64_t q_small)
+{
+	static struct series w[3], q[2];	/* writers by size; quota at q_small and sizes[2] */
+	int n = quick ? 1 : 5;
+	char name[64];
+
+	memset(w, 0, sizeof(w));
+	memset(q, 0, sizeof(q));
+	for (int k = 0; k < n; k++) {
+		bool rev = k % 2;
+		if (k > 0) {
+			daemon_stop(&g[0]);
+			copy_db(pristine, g[0].db);
+			g[0].made = sizes[0];
+			daemon_start(&g[0]);
+		}
+		for (int j = 0; j < 3; j++) {
+			int i = rev ? 2 - j : j;
+			measure(&g[i], false, &w[i], k);
+		}
+		for (int j = 0; j < 2; j++) {
+			int i = rev ? 1 - j : j;
+			measure(i ? &g[2] : qs, true, &q[i], k);
+		}
+		for (int i = 0; i < 3; i++)
+			w[i].ratio[k] = w[0].rate[k] ? w[i].rate[k] * 100 / w[0].rate[k] : 0;
+		q[1].ratio[k] = q[0].rate[k] ? q[1].rate[k] * 100 / q[0].rate[k] : 0;
+	}
+	for (int i = 0; i < 3; i++) {
+		snprintf(name, sizeof(name), "growth live=%" PRIu64, sizes[i]);
+		print_series(name, &w[i], i ? &w[0] : NULL, sizes[0], n);
+	}
+	snprintf(name, sizeof(name), "quota live=%" PRIu64, q_small);
+	print_series(name, &q[0], NULL, 0, n);
+	snprintf(name, sizeof(name), "quota live=%" PRIu64, sizes[2]);
+	print_series(name, &q[1], &q[0], q_small, n);
+}
+
 int main(int argc, char **argv)
 {
 	static const int conns[] = {1, 4, 16, 64, 256};
@@ -783,6 +963,8 @@ int main(int argc, char **argv)
 			quick = true;
 		else if (strcmp(argv[i], "--live-only") == 0)
 			live_only = true;
+		else if (strcmp(argv[i], "--growth-only") == 0)
+			growth_only = true;
 		else if (strcmp(argv[i], "--only-http") == 0)
 			http_only = true;
 		else if (strcmp(argv[i], "--daemon") == 0 && i + 1 < argc)
@@ -790,15 +972,17 @@ int main(int argc, char **argv)
 		else if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc)
 			dir = argv[++i];
 		else if (strcmp(argv[i], "--help") == 0) {
-			printf("usage: loadbench --daemon GPULEDGERD --dir DIR [--quick] [--live-only] [--only-http]\n"
+			printf("usage: loadbench --daemon GPULEDGERD --dir DIR [--quick] [--live-only] [--growth-only] [--only-http]\n"
 			       "Drives GPULEDGERD over its Unix socket and prints every figure of the\n"
 			       "performance contract (DESIGN.md); DIR holds the databases it builds.\n"
 			       "--live-only prints only the start-ups and the memory of the ledgers\n"
 			       "with 1e3 and 1e6 live allocations (no load, growth or quota figures).\n"
+			       "--growth-only prints only the figures of the ledgers with many live\n"
+			       "allocations: start-ups, memory, growth and quota reads, in rounds.\n"
 			       "--only-http prints only the closed and open loops on a fresh ledger.\n");
 			return 0;
 		} else {
-			fprintf(stderr, "usage: loadbench --daemon GPULEDGERD --dir DIR [--quick] [--live-only] [--only-http]\n");
+			fprintf(stderr, "usage: loadbench --daemon GPULEDGERD --dir DIR [--quick] [--live-only] [--growth-only] [--only-http]\n");
 			return 64;
 		}
 	}
@@ -822,7 +1006,7 @@ int main(int argc, char **argv)
 	}
 	printf("fsync_rate             %8" PRIu64 "/s  (4 KiB write + fdatasync, %s)\n", fsync_rate(), dir);
 
-	if (live_only)
+	if (live_only || growth_only)
 		goto live;
 	/* closed loop and reads on a fresh ledger */
 	struct daemon d = {0};
@@ -867,16 +1051,17 @@ int main(int argc, char **argv)
 	 */
 live:;
 	uint64_t sizes[3] = {1000, mid, big};
-	uint64_t quota_small = 0, rss_small = 0, rate_small = 0;
+	struct daemon g[3] = {{0}}, qs = {0};
+	char *pristine = path_in("live-fresh.pristine.db");
+	uint64_t rss_small = 0;
 	for (int i = 0; i < 3; i++) {
-		struct daemon g = {0};
 		if (live_only && i == 1)
 			continue;
 		snprintf(name, sizeof(name), "live%" PRIu64, sizes[i]);
-		daemon_fresh(&g, name, sizes[i]);
+		daemon_fresh(&g[i], name, sizes[i]);
 		printf("startup_first live=%-8" PRIu64 " %8.3f s to READY (no audit checkpoint yet)\n",
-		       sizes[i], (double)g.ready_ns / 1e9);
-		uint64_t rss = daemon_rss_kib(&g);
+		       sizes[i], (double)g[i].ready_ns / 1e9);
+		uint64_t rss = daemon_rss_kib(&g[i]);
 		printf("rss live=%-8" PRIu64 "       %8" PRIu64 " KiB", sizes[i], rss);
 		if (i == 0)
 			rss_small = rss;
@@ -885,56 +1070,44 @@ live:;
 			       rss > rss_small ? (rss - rss_small) * 1024 / (sizes[i] - sizes[0]) : 0,
 			       sizes[0]);
 		printf("\n");
-		daemon_stop(&g);
-		daemon_start(&g);
-		printf("startup live=%-8" PRIu64 "       %8.3f s to READY (target <= 1 s at 1e6 rows)\n",
-		       sizes[i], (double)g.ready_ns / 1e9);
-		if (live_only) {
-			daemon_stop(&g);
-			daemon_free(&g);
-			continue;
-		}
-		closed_loop(&g, (struct mix){64, 0}, &r);
-		uint64_t rate = per_s(r.writes, r.ns);
+		daemon_stop(&g[i]);
 		if (i == 0)
-			rate_small = rate;
-		ratio(rt, sizeof(rt), rate, rate_small);
-		snprintf(name, sizeof(name), "growth live=%" PRIu64, sizes[i]);
-		printf("%-22s %7" PRIu64 " allocations/s  ratio to live=%" PRIu64 " %s (target >= 0.80)\n",
-		       name, rate, sizes[0], rt);
-		if (i == 0) {
-			daemon_stop(&g);
-			daemon_free(&g);
-			/* the quota figure's small ledger */
-			struct daemon s = {0};
-			daemon_fresh(&s, "quota_small", q_small);
-			closed_loop(&s, (struct mix){0, 16}, &r);
-			quota_small = per_s(r.reads, r.ns);
-			printf("quota live=%-8" PRIu64 "     %7" PRIu64 "/s\n", q_small, quota_small);
-			daemon_stop(&s);
-			daemon_free(&s);
-			continue;
+			copy_db(g[0].db, pristine);
+		daemon_start(&g[i]);
+		printf("startup live=%-8" PRIu64 "       %8.3f s to READY (target <= 1 s at 1e6 rows)\n",
+		       sizes[i], (double)g[i].ready_ns / 1e9);
+		if (live_only) {
+			daemon_stop(&g[i]);
+			daemon_free(&g[i]);
 		}
-		closed_loop(&g, (struct mix){0, 16}, &r);
-		uint64_t q = per_s(r.reads, r.ns);
-		ratio(rt, sizeof(rt), q, quota_small);
-		printf("quota live=%-8" PRIu64 "     %7" PRIu64 "/s  ratio to live=%" PRIu64
-		       " %s (target >= 0.80)\n", sizes[i], q, q_small, rt);
-		daemon_stop(&g);
-		if (i == 2) {
-			db_size(g.db, "generated");
-			/*
-			 * The same journal once its bookings have all run: a start-up
-			 * over that many rows of history, with nothing live to load.
-			 */
-			daemon_start_at(&g, HISTORY_ISO);
-			printf("startup history=%-8" PRIu64 " %8.3f s to READY (the same journal, every"
-			       " booking finished; target <= 1 s at 1e6 rows)\n",
-			       sizes[i], (double)g.ready_ns / 1e9);
-			daemon_stop(&g);
-		}
-		daemon_free(&g);
 	}
+	if (live_only) {
+		unlink(pristine);
+		free(pristine);
+		printf("done\n");
+		return 0;
+	}
+	daemon_fresh(&qs, "quota_small", q_small);
+	growth_rounds(g, &qs, pristine, sizes, q_small);
+	unlink(pristine);
+	free(pristine);
+	daemon_stop(&qs);
+	daemon_free(&qs);
+	daemon_stop(&g[0]);
+	daemon_stop(&g[1]);
+	daemon_free(&g[0]);
+	daemon_free(&g[1]);
+	daemon_stop(&g[2]);
+	db_size(g[2].db, "generated");
+	/*
+	 * The same journal once its bookings have all run: a start-up over
+	 * that many rows of history, with nothing live to load.
+	 */
+	daemon_start_at(&g[2], HISTORY_ISO);
+	printf("startup history=%-8" PRIu64 " %8.3f s to READY (the same journal, every"
+	       " booking finished; target <= 1 s at 1e6 rows)\n", big, (double)g[2].ready_ns / 1e9);
+	daemon_stop(&g[2]);
+	daemon_free(&g[2]);
 	printf("done\n");
 	return 0;
 }

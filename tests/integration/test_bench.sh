@@ -15,7 +15,7 @@ for figure in fsync_rate generate_s \
 	reads_during_writes_ratio "open_loop rate=" p50 p99 max \
 	"db_size http_load" "db_table http_load      idempotency" "db_size generated" \
 	startup_first "startup live=" "startup history=" "rss live=" "B per live allocation" \
-	"growth live=" "quota live=" "ratio to live=" done; do
+	"growth live=" "quota live=" "ratio to live=" "us/request" "cpu ratio" " rounds)" done; do
 	expect_contains "$figure"
 done
 # every status counted, and all of them 201 (allocations) or 200 (reads)
