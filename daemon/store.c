@@ -228,7 +228,7 @@ struct file_id {
 
 /* store_wal_background(): see there. */
 #define WALCK_FRAMES 1000	/* SQLite's own autocheckpoint threshold */
-#define WALCK_LIMIT 10000	/* frames: past this, wait for the writer once */
+#define WALCK_LIMIT 10000	/* frames: past this, the writer checkpoints the rest */
 
 struct walck {
 	sqlite3 *db;
@@ -236,6 +236,7 @@ struct walck {
 	mtx_t mu;
 	cnd_t cv;
 	int frames;		/* the WAL's length after the last commit */
+	int since;		/* its length when the last checkpoint began */
 	bool quit;
 	atomic_bool sync_failed;
 	char errmsg[256];	/* written before sync_failed is set, then fixed */
@@ -896,9 +897,39 @@ static void rescue_wal(struct store *s)
 		     why, sqlite3_errstr(rc));
 }
 
+/*
+ * Past WALCK_LIMIT frames the writer's own connection checkpoints what the
+ * background one has not, before its next transaction: nothing writes
+ * meanwhile, so the WAL is then whole in the database and that BEGIN
+ * starts it afresh (SQLite restarts it only then, and a checkpoint on
+ * another thread never catches a writer that keeps committing). It costs
+ * this batch a copy of the last frames and two fsyncs, once per
+ * WALCK_LIMIT frames, and no wait: PASSIVE takes no lock a reader or the
+ * background checkpoint holds, and is BUSY at once while the latter runs.
+ */
+static int wal_restart(struct store *s)
+{
+	struct walck *w = s->walck;
+	int frames;
+
+	if (w == NULL)
+		return 0;
+	mtx_lock(&w->mu);
+	frames = w->frames;
+	mtx_unlock(&w->mu);
+	if (frames <= WALCK_LIMIT)
+		return 0;
+	int rc = sqlite3_wal_checkpoint_v2(s->db, "main", SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	if (rc == SQLITE_IOERR_FSYNC || rc == SQLITE_IOERR_DIR_FSYNC)
+		return sql_fail(s, rc);
+	return 0;	/* BUSY and the like: the next batch tries again */
+}
+
 int store_begin(struct store *s)
 {
-	return run(s, ST_BEGIN, NULL);
+	int err = wal_restart(s);
+
+	return err ? err : run(s, ST_BEGIN, NULL);
 }
 
 void store_rollback(struct store *s)
@@ -959,13 +990,21 @@ void store_fail_commit(struct store *s, int nth, int err)
  * fsyncs. Instead the committing connection only says how long the WAL is
  * (its WAL hook replaces the automatic checkpoint), and a thread with a
  * connection of its own checkpoints PASSIVE, which never waits for or
- * blocks a writer. Should the WAL still grow past WALCK_LIMIT frames (the
- * checkpoints never catching up under load), a RESTART checkpoint waits for
- * the writer once, so that the next commit starts the WAL afresh: its size
- * stays bounded. The checkpointing connection is synchronous=FULL like the
- * writer's: it syncs the WAL before it copies and the database after, so
- * crash safety is SQLite's own. A failed fsync there is never retried: the
- * next commit fails with -ENOTRECOVERABLE, as for its own.
+ * blocks a writer, each time the WAL has grown by WALCK_FRAMES since its
+ * last one began (not after every commit past them: each checkpoint costs
+ * two fsyncs that queue beside the writer's). A writer that keeps
+ * committing always adds frames behind such a checkpoint, so the WAL would
+ * never start afresh and each commit would grow the file (an fdatasync
+ * that also writes the inode): past WALCK_LIMIT frames the writer's own
+ * connection copies the rest before its next transaction (wal_restart()),
+ * with no lock to wait for. The WAL's size stays bounded and its writes in
+ * place. (A RESTART checkpoint from this thread did that before, and the
+ * writer waited for it in SQLite's busy handler, which sleeps 1, 2, 5,
+ * 10 ms and more: the tail of the latencies.) The checkpointing connection
+ * is synchronous=FULL like the writer's: it syncs the WAL before it copies
+ * and the database after, so crash safety is SQLite's own. A failed fsync
+ * there is never retried: the next commit fails with -ENOTRECOVERABLE, as
+ * for its own.
  */
 /* Runs on the committing thread, inside COMMIT: a word to the checkpointer only. */
 static int walck_hook(void *arg, sqlite3 *db, const char *name, int frames)
@@ -975,8 +1014,10 @@ static int walck_hook(void *arg, sqlite3 *db, const char *name, int frames)
 	(void)db;
 	(void)name;
 	mtx_lock(&w->mu);
+	if (frames < w->since)
+		w->since = 0;	/* the WAL started afresh */
 	w->frames = frames;
-	if (frames >= WALCK_FRAMES)
+	if (frames - w->since >= WALCK_FRAMES)
 		cnd_signal(&w->cv);
 	mtx_unlock(&w->mu);
 	return SQLITE_OK;
@@ -988,15 +1029,14 @@ static int walck_thread(void *arg)
 
 	mtx_lock(&w->mu);
 	for (;;) {
-		while (!w->quit && w->frames < WALCK_FRAMES)
+		while (!w->quit && w->frames - w->since < WALCK_FRAMES)
 			cnd_wait(&w->cv, &w->mu);
 		if (w->quit)
 			break;
-		int mode = w->frames > WALCK_LIMIT ? SQLITE_CHECKPOINT_RESTART
-						   : SQLITE_CHECKPOINT_PASSIVE;
-		w->frames = 0;	/* the next commit says how long it is then */
+		w->since = w->frames;
 		mtx_unlock(&w->mu);
-		int rc = sqlite3_wal_checkpoint_v2(w->db, "main", mode, NULL, NULL);
+		int rc = sqlite3_wal_checkpoint_v2(w->db, "main", SQLITE_CHECKPOINT_PASSIVE,
+						   NULL, NULL);
 		atomic_fetch_add(&w->runs, 1);
 		mtx_lock(&w->mu);
 		if (rc == SQLITE_IOERR_FSYNC || rc == SQLITE_IOERR_DIR_FSYNC) {

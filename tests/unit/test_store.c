@@ -402,6 +402,49 @@ static void test_wal_mode(void **state)
 }
 
 /*
+ * A writer that keeps committing: the background thread checkpoints once
+ * per 1000 new frames, not after every commit past the first 1000 (two
+ * fsyncs each, beside the writer's), and the WAL still starts afresh, its
+ * file bounded, though no commit ever waits for a checkpoint.
+ */
+static void test_wal_steady_writer(void **state)
+{
+	struct tmpdb t;
+	char *cause = NULL, reason[3001], wal[600];
+	struct stat st;
+	int64_t seq;
+	uint8_t hash[HASH_LEN];
+	const int64_t n = 4000;	/* a page and more each: some 20000 frames */
+
+	(void)state;
+	tmpdb_make(&t);
+	snprintf(wal, sizeof(wal), "%s-wal", t.path);
+	struct store *s = open_ok(t.path);
+	assert_int_equal(store_wal_background(s, &cause), 0);
+	memset(reason, 'r', sizeof(reason) - 1);
+	reason[sizeof(reason) - 1] = '\0';
+	for (int64_t i = 1; i <= n; i++) {
+		struct jentry e = grant(i, "lg", "p1", "B200", 3600);
+		e.reason = reason;
+		append_ok(s, &e, NULL);
+	}
+	assert_int_equal(stat(wal, &st), 0);
+	/* 20000 frames or so, in 4000 commits: some 20 checkpoints, and a
+	 * few more for the ones that began while the WAL was restarting */
+	assert_true(store_wal_checkpoints(s) > 0);
+	assert_true(store_wal_checkpoints(s) <= 40);
+	/* the WAL started afresh past 10000 frames: it never held them all */
+	assert_true(st.st_size < 14000 * (4096 + 24));
+	store_close(s);
+	s = open_ok(t.path);
+	assert_int_equal(store_journal_head(s, &seq, hash), 0);
+	assert_int_equal(seq, n);
+	assert_int_equal(bal(s, "lg", "p1", "B200").granted, n * 3600);
+	store_close(s);
+	tmpdb_remove(&t);
+}
+
+/*
  * WAL checkpoints off the commits: with store_wal_background() the store's
  * own thread checkpoints once the WAL passes 1000 frames, and what was
  * committed is all there after a reopen.
@@ -2015,6 +2058,7 @@ int main(void)
 		cmocka_unit_test(test_fresh_file),
 		cmocka_unit_test(test_wal_mode),
 		cmocka_unit_test(test_wal_background),
+		cmocka_unit_test(test_wal_steady_writer),
 		cmocka_unit_test(test_connections_unserialized),
 		cmocka_unit_test(test_existing_file_made_private),
 		cmocka_unit_test(test_reopen_keeps_data),
