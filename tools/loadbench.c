@@ -57,6 +57,7 @@ static bool quick;
 static bool http_only;		/* --only-http: the fresh ledger's runs, no growth */
 static bool live_only;		/* --live-only: start-ups and memory at 1e3 and 1e6 live */
 static bool growth_only;	/* --growth-only: the live ledgers' figures, no fresh-ledger loops */
+static int closed_only;		/* --closed N: one closed loop at N connections, nothing else */
 static int64_t run_ns;			/* how long each measured run lasts */
 static unsigned run_tag;		/* keeps Idempotency-Keys unique across runs */
 
@@ -974,22 +975,30 @@ int main(int argc, char **argv)
 			growth_only = true;
 		else if (strcmp(argv[i], "--only-http") == 0)
 			http_only = true;
-		else if (strcmp(argv[i], "--daemon") == 0 && i + 1 < argc)
+		else if (strcmp(argv[i], "--closed") == 0 && i + 1 < argc) {
+			closed_only = atoi(argv[++i]);
+			if (closed_only < 1 || closed_only > 1024) {
+				fprintf(stderr, "loadbench: --closed takes 1 to 1024 connections\n");
+				return 64;
+			}
+		} else if (strcmp(argv[i], "--daemon") == 0 && i + 1 < argc)
 			daemon_path = argv[++i];
 		else if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc)
 			dir = argv[++i];
 		else if (strcmp(argv[i], "--help") == 0) {
-			printf("usage: loadbench --daemon GPULEDGERD --dir DIR [--quick] [--live-only] [--growth-only] [--only-http]\n"
+			printf("usage: loadbench --daemon GPULEDGERD --dir DIR [--quick] [--live-only] [--growth-only] [--only-http] [--closed N]\n"
 			       "Drives GPULEDGERD over its Unix socket and prints every figure of the\n"
 			       "performance contract (DESIGN.md); DIR holds the databases it builds.\n"
 			       "--live-only prints only the start-ups and the memory of the ledgers\n"
 			       "with 1e3 and 1e6 live allocations (no load, growth or quota figures).\n"
 			       "--growth-only prints only the figures of the ledgers with many live\n"
 			       "allocations: start-ups, memory, growth and quota reads, in rounds.\n"
-			       "--only-http prints only the closed and open loops on a fresh ledger.\n");
+			       "--only-http prints only the closed and open loops on a fresh ledger.\n"
+			       "--closed N prints only one closed loop at N connections on a fresh\n"
+			       "ledger, beside its SQLite ceiling (for profiling one concurrency).\n");
 			return 0;
 		} else {
-			fprintf(stderr, "usage: loadbench --daemon GPULEDGERD --dir DIR [--quick] [--live-only] [--growth-only] [--only-http]\n");
+			fprintf(stderr, "usage: loadbench --daemon GPULEDGERD --dir DIR [--quick] [--live-only] [--growth-only] [--only-http] [--closed N]\n");
 			return 64;
 		}
 	}
@@ -1018,6 +1027,15 @@ int main(int argc, char **argv)
 	/* closed loop and reads on a fresh ledger */
 	struct daemon d = {0};
 	daemon_fresh(&d, "fresh", 1000);
+	if (closed_only) {
+		closed_loop(&d, (struct mix){closed_only, 0}, &r);
+		snprintf(name, sizeof(name), "closed_loop c=%d", closed_only);
+		print_closed(name, &r);
+		daemon_stop(&d);
+		daemon_free(&d);
+		printf("done\n");
+		return 0;
+	}
 	uint64_t fresh_rate = 0;
 	for (size_t i = 0; i < sizeof(conns) / sizeof(conns[0]); i++) {
 		closed_loop(&d, (struct mix){conns[i], 0}, &r);
